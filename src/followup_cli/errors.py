@@ -1,0 +1,32 @@
+"""One family of domain errors, each carrying the exit code the spec gives it (SPEC section 6)."""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_REJECTED_ROWS = 1
+EXIT_USAGE = 2
+EXIT_NOTHING_RECONCILED = 3
+
+
+class FollowupError(Exception):
+    """Base of every error the command reports to a person instead of a traceback."""
+
+    exit_code = EXIT_NOTHING_RECONCILED
+
+
+class UsageError(FollowupError):
+    """A bad option or option value: nothing was read."""
+
+    exit_code = EXIT_USAGE
+
+
+class InputFileError(FollowupError):
+    """A file is missing, unreadable or lacks a required column: nothing is reconciled."""
+
+    exit_code = EXIT_NOTHING_RECONCILED
+
+
+class BadRowError(FollowupError):
+    """`--on-error fail` met a bad row: nothing is written."""
+
+    exit_code = EXIT_NOTHING_RECONCILED

@@ -1,0 +1,252 @@
+"""The follow-up decision tables (SPEC 4): ordered rules, first match wins.
+
+Each table is a list of `Rule`s: the status, the condition over one row per person, and the
+reason text naming the record that decided. `decide` folds a table into one when/then chain,
+so the precedence is the order of the list, and `explain` can show every rule's verdict.
+The facts the conditions read (latest agreement of each sort, next and last event, the
+ledger's past due) are computed for all people at once by `agreement_facts` and `event_facts`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import polars as pl
+
+from followup_cli import money
+from followup_cli.validation import CUST
+
+COLLECTIONS = "Collections Customer"
+DELINQUENT = "Delinquent Customer"
+SUSPENDED = "Active Customer - Suspended"
+ACTIVE = "Active Customer"
+RENEWAL = "Renewal Opportunity"
+DROP_IN = "Drop-In"
+CANCELED = "Canceled Customer"
+EXPIRED = "Expired Customer"
+UNCLASSIFIED = "Unclassified"
+TRIAL_BOOKED = "Trial Booked"
+TRIAL_SHOW = "Trial Show - No Sale"
+TRIAL_NO_SHOW = "Trial No Show"
+REFERRAL = "Referral"
+WEB_LEAD = "Web Lead"
+LEAD = "Lead"
+
+WEB_ORIGINS = ("web", "website", "online", "web lead")
+
+
+@dataclass(frozen=True)
+class Rule:
+    status: str
+    when: pl.Expr
+    reason: pl.Expr
+
+
+def _latest(value: str, where: pl.Expr) -> pl.Expr:
+    """`value` of the most recent agreement matching `where`: latest purchase, greatest id."""
+    return (
+        pl.col(value)
+        .filter(where)
+        .sort_by(pl.col("purchase_date").filter(where), pl.col("agreement_id").filter(where))
+        .last()
+    )
+
+
+def agreement_facts(agreements: pl.LazyFrame) -> pl.LazyFrame:
+    """Per customer, the deciding agreement for each rule of the customer table."""
+    status = pl.col("status")
+    single = pl.col("session_quantity") == 1
+    left = pl.col("sessions_remaining").fill_null(0)
+    active = status == "active"
+    return agreements.group_by(CUST).agg(
+        _latest("agreement_id", status == "collections").alias("collections_id"),
+        _latest("agreement_id", status == "suspended").alias("suspended_id"),
+        _latest("agreement_id", active & ~single.fill_null(False)).alias("active_id"),
+        _latest("agreement_id", active & single & (left >= 1)).alias("renewal_id"),
+        _latest("sessions_remaining", active & single & (left >= 1)).alias("renewal_left"),
+        _latest("agreement_id", active & single & (left == 0)).alias("drop_in_id"),
+        _latest("agreement_id", status == "inactive").alias("inactive_id"),
+        _latest("alert", status == "inactive").alias("inactive_alert"),
+    )
+
+
+def event_facts(events: pl.LazyFrame, as_of: dt.date) -> pl.LazyFrame:
+    """Per person, the next upcoming event and the most recent past one (canceled ones aside).
+
+    An event on the as-of day, at any time, is past; "most recent" is the latest starts_at,
+    then the greatest event_id.
+    """
+    counted = events.filter(pl.col("outcome") != "canceled")
+    upcoming = pl.col("starts_at").dt.date() > as_of
+
+    def pick(value: str, where: pl.Expr, latest: bool) -> pl.Expr:
+        ordered = pl.col(value).filter(where).sort_by(
+            pl.col("starts_at").filter(where), pl.col("event_id").filter(where)
+        )
+        return ordered.last() if latest else ordered.first()
+
+    return counted.group_by(CUST).agg(
+        pick("event_id", upcoming, latest=False).alias("next_event_id"),
+        pick("starts_at", upcoming, latest=False).alias("next_event_at"),
+        pick("kind", upcoming, latest=False).alias("next_event_kind"),
+        pick("event_id", ~upcoming, latest=True).alias("last_event_id"),
+        pick("starts_at", ~upcoming, latest=True).alias("last_event_at"),
+        pick("kind", ~upcoming, latest=True).alias("last_event_kind"),
+        pick("outcome", ~upcoming, latest=True).alias("last_event_outcome"),
+    )
+
+
+def _event(prefix: str) -> pl.Expr:
+    return pl.format(
+        "{} {} on {}",
+        pl.col(f"{prefix}_event_kind").fill_null("event"),
+        pl.col(f"{prefix}_event_id"),
+        pl.col(f"{prefix}_event_at").dt.date(),
+    )
+
+
+def _origin() -> pl.Expr:
+    return pl.format("no events; origin {}", pl.col("origin")).fill_null(
+        pl.lit("no events; no origin")
+    )
+
+
+def customer_rules() -> list[Rule]:
+    """SPEC 4, customers: money problems outrank a freeze, a freeze outranks good standing."""
+    alert = pl.col("inactive_alert")
+    return [
+        Rule(
+            COLLECTIONS,
+            pl.col("collections_id").is_not_null(),
+            pl.format("collections: agreement {}", pl.col("collections_id")),
+        ),
+        Rule(
+            DELINQUENT,
+            pl.col("past_due_cents").fill_null(0) > 0,
+            pl.format(
+                "past due {} since {}",
+                money.as_text(pl.col("past_due_cents")),
+                pl.col("oldest_unpaid_on"),
+            ),
+        ),
+        Rule(
+            SUSPENDED,
+            pl.col("suspended_id").is_not_null(),
+            pl.format("suspended: agreement {}", pl.col("suspended_id")),
+        ),
+        Rule(
+            ACTIVE,
+            pl.col("active_id").is_not_null(),
+            pl.format("active agreement {}", pl.col("active_id")),
+        ),
+        Rule(
+            RENEWAL,
+            pl.col("renewal_id").is_not_null(),
+            pl.format(
+                "1-session purchase {}, {} {} left",
+                pl.col("renewal_id"),
+                pl.col("renewal_left"),
+                pl.when(pl.col("renewal_left") == 1)
+                .then(pl.lit("session"))
+                .otherwise(pl.lit("sessions")),
+            ),
+        ),
+        Rule(
+            DROP_IN,
+            pl.col("drop_in_id").is_not_null(),
+            pl.format("1-session purchase {}, 0 sessions left", pl.col("drop_in_id")),
+        ),
+        Rule(
+            CANCELED,
+            alert == "canceled",
+            pl.format("latest inactive agreement {} alert canceled", pl.col("inactive_id")),
+        ),
+        Rule(
+            EXPIRED,
+            alert == "expired",
+            pl.format("latest inactive agreement {} alert expired", pl.col("inactive_id")),
+        ),
+        Rule(
+            UNCLASSIFIED,
+            pl.lit(True),
+            pl.format(
+                "no rule matched: latest inactive agreement {} has no alert",
+                pl.col("inactive_id"),
+            ).fill_null(pl.lit("no rule matched")),
+        ),
+    ]
+
+
+def prospect_rules() -> list[Rule]:
+    """SPEC 4, prospects: what they did with their events first, then where they came from."""
+    outcome = pl.col("last_event_outcome")
+    origin = pl.col("origin")
+    return [
+        Rule(
+            TRIAL_BOOKED,
+            pl.col("next_event_id").is_not_null(),
+            pl.format("upcoming {}", _event("next")),
+        ),
+        Rule(
+            TRIAL_SHOW,
+            outcome == "attended",
+            pl.format("latest past {} attended", _event("last")),
+        ),
+        Rule(
+            TRIAL_NO_SHOW,
+            outcome.is_not_null(),
+            pl.format(
+                "latest past {} {}",
+                _event("last"),
+                pl.when(outcome == "scheduled")
+                .then(pl.lit("still marked scheduled, so not attended"))
+                .otherwise(outcome),
+            ),
+        ),
+        Rule(REFERRAL, origin == "referral", _origin()),
+        Rule(WEB_LEAD, origin.is_in(WEB_ORIGINS), _origin()),
+        Rule(LEAD, pl.lit(True), _origin()),
+    ]
+
+
+CUSTOMER_STATUSES = tuple(rule.status for rule in customer_rules())
+PROSPECT_STATUSES = tuple(rule.status for rule in prospect_rules())
+
+
+def _fold(rules: Sequence[Rule], field: str) -> pl.Expr:
+    first, *rest = rules
+    chain = pl.when(first.when.fill_null(False)).then(_field(first, field))
+    for rule in rest:
+        chain = chain.when(rule.when.fill_null(False)).then(_field(rule, field))
+    return chain.otherwise(None)
+
+
+def _field(rule: Rule, field: str) -> pl.Expr:
+    return pl.lit(rule.status) if field == "status" else rule.reason
+
+
+def decide() -> list[pl.Expr]:
+    """customer_type, follow_up_status and reason, from one row of facts per person."""
+    is_customer = pl.col("has_agreement")
+    return [
+        pl.when(is_customer)
+        .then(pl.lit("Customer"))
+        .otherwise(pl.lit("Prospect"))
+        .alias("customer_type"),
+        pl.when(is_customer)
+        .then(_fold(customer_rules(), "status"))
+        .otherwise(_fold(prospect_rules(), "status"))
+        .alias("follow_up_status"),
+        pl.when(is_customer)
+        .then(_fold(customer_rules(), "reason"))
+        .otherwise(_fold(prospect_rules(), "reason"))
+        .alias("reason"),
+    ]
+
+
+def verdicts(is_customer: bool) -> list[pl.Expr]:
+    """Every rule of the person's table as a true/false column, for `explain`."""
+    rules = customer_rules() if is_customer else prospect_rules()
+    return [rule.when.fill_null(False).alias(rule.status) for rule in rules]

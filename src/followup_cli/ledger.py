@@ -1,0 +1,150 @@
+"""The subscription ledger and account status (SPEC 3), for all subscribers at once.
+
+Charges: each recurring agreement's monthly fee for every month from its purchase month to its
+end month, due on the month's billing date (or the purchase date if later); plus a surcharge on
+the day of each one-off payment. Credits: every payment. Credits settle the oldest charges
+first, so the oldest unpaid charge is the first one, in due-date order, at which the running
+total of charges passes the customer's total credits. Everything is in integer cents.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import polars as pl
+
+from followup_cli import money
+from followup_cli.billing_calendar import add_months, billing_date, month_number
+from followup_cli.validation import CUST
+
+PAID_IN_FULL = "Paid in Full"
+DISABLED = "Disabled"
+WARNING = "Warning"
+DUE = "Due"
+ACCOUNT_STATUSES = (PAID_IN_FULL, DUE, WARNING, DISABLED)
+
+WARNING_AFTER_DAYS = 7  # more than this many days in arrears is Warning
+DISABLED_AFTER_MONTHS = 2  # this many calendar months in arrears is Disabled
+
+
+@dataclass(frozen=True)
+class LedgerSettings:
+    surcharge_cents: int = 100  # added as a charge for every one-off payment
+
+
+def charges(
+    agreements: pl.LazyFrame, payments: pl.LazyFrame, as_of: dt.date, settings: LedgerSettings
+) -> pl.LazyFrame:
+    """Every charge due on or before as_of: cust_idx, due_on, cents, and what it is for."""
+    recurring = agreements.filter(pl.col("monthly_fee").is_not_null())
+    last_month = month_number(pl.min_horizontal(pl.col("end_date").fill_null(as_of), pl.lit(as_of)))
+    fees = (
+        recurring.select(
+            CUST,
+            "agreement_id",
+            "purchase_date",
+            pl.col("monthly_fee").alias("cents"),
+            pl.int_ranges(
+                month_number(pl.col("purchase_date")), last_month + 1, dtype=pl.Int32
+            ).alias("month"),
+        )
+        .explode("month")
+        .filter(pl.col("month").is_not_null())
+        .with_columns(
+            pl.max_horizontal(billing_date(pl.col("month")), pl.col("purchase_date")).alias(
+                "due_on"
+            ),
+            pl.lit(None, dtype=pl.String).alias("payment_id"),
+        )
+    )
+    surcharges = payments.filter(pl.col("kind") == "one-off").select(
+        CUST,
+        pl.lit(None, dtype=pl.String).alias("agreement_id"),
+        pl.lit(None, dtype=pl.Date).alias("purchase_date"),
+        pl.lit(settings.surcharge_cents, dtype=pl.Int64).alias("cents"),
+        pl.lit(None, dtype=pl.Int32).alias("month"),
+        pl.col("paid_on").alias("due_on"),
+        "payment_id",
+    )
+    return pl.concat([fees, surcharges], how="vertical").filter(pl.col("due_on") <= as_of)
+
+
+def accounts(
+    agreements: pl.LazyFrame, payments: pl.LazyFrame, as_of: dt.date, settings: LedgerSettings
+) -> pl.LazyFrame:
+    """One row per subscriber: the ledger figures in cents and the account status."""
+    subscribers = (
+        agreements.filter(pl.col("monthly_fee").is_not_null()).select(CUST).unique()
+    )
+    credits = payments.group_by(CUST).agg(pl.col("amount").sum().alias("credits"))
+    due = charges(agreements, payments, as_of, settings).select(CUST, "due_on", "cents")
+    settled = (
+        due.join(credits, on=CUST, how="left")
+        .with_columns(pl.col("credits").fill_null(0))
+        .group_by(CUST)
+        .agg(
+            pl.col("cents").sum().alias("charged"),
+            pl.col("cents").filter(pl.col("due_on") < as_of).sum().alias("charged_before"),
+            pl.col("due_on")
+            .sort()
+            .filter(pl.col("cents").sort_by("due_on").cum_sum() > pl.col("credits").first())
+            .first()
+            .alias("oldest_unpaid_on"),
+        )
+    )
+    figures = (
+        subscribers.join(credits, on=CUST, how="left")
+        .join(settled, on=CUST, how="left")
+        .with_columns(pl.col("credits", "charged", "charged_before").fill_null(0))
+        .select(
+            CUST,
+            (pl.col("credits") - pl.col("charged")).alias("balance_cents"),
+            (pl.col("charged_before") - pl.col("credits")).clip(lower_bound=0).alias(
+                "past_due_cents"
+            ),
+            "oldest_unpaid_on",
+            (pl.lit(as_of) - pl.col("oldest_unpaid_on")).dt.total_days().alias("days_in_arrears"),
+        )
+    )
+    return figures.with_columns(account_status(as_of), account_reason(as_of))
+
+
+def _disabled_on() -> pl.Expr:
+    return add_months(pl.col("oldest_unpaid_on"), DISABLED_AFTER_MONTHS)
+
+
+def account_status(as_of: dt.date) -> pl.Expr:
+    """SPEC 3's four statuses, first match wins."""
+    return (
+        pl.when(pl.col("balance_cents") >= 0)
+        .then(pl.lit(PAID_IN_FULL))
+        .when(pl.lit(as_of) >= _disabled_on())
+        .then(pl.lit(DISABLED))
+        .when(pl.col("days_in_arrears") > WARNING_AFTER_DAYS)
+        .then(pl.lit(WARNING))
+        .otherwise(pl.lit(DUE))
+        .alias("account_status")
+    )
+
+
+def account_reason(as_of: dt.date) -> pl.Expr:
+    """Why the account status fired, in the figures a manager would check."""
+    owes = pl.format(
+        "owes {}; oldest unpaid charge due {}, {} days ago",
+        money.as_text(-pl.col("balance_cents")),
+        pl.col("oldest_unpaid_on"),
+        pl.col("days_in_arrears"),
+    )
+    return (
+        pl.when(pl.col("balance_cents") > 0)
+        .then(pl.format("nothing owed; {} in credit", money.as_text(pl.col("balance_cents"))))
+        .when(pl.col("balance_cents") == 0)
+        .then(pl.lit("nothing owed"))
+        .when(pl.lit(as_of) >= _disabled_on())
+        .then(pl.format("{} (2 months or more; disabled from {})", owes, _disabled_on()))
+        .when(pl.col("days_in_arrears") > WARNING_AFTER_DAYS)
+        .then(pl.format("{} (more than {})", owes, pl.lit(WARNING_AFTER_DAYS)))
+        .otherwise(pl.format("{} ({} or fewer)", owes, pl.lit(WARNING_AFTER_DAYS)))
+        .alias("account_reason")
+    )

@@ -1,0 +1,29 @@
+"""Money is integer cents inside and two-place decimals outside; never a binary float."""
+
+from __future__ import annotations
+
+import polars as pl
+
+MONEY_DTYPE = pl.Decimal(18, 2)
+
+
+def as_decimal(cents: pl.Expr) -> pl.Expr:
+    """Cents as an exact two-place decimal (400 -> 4.00)."""
+    return (cents.cast(pl.Decimal(18, 0)) / 100).cast(MONEY_DTYPE)
+
+
+def as_text(cents: pl.Expr) -> pl.Expr:
+    """Cents as text for a person (-800 -> "-8.00")."""
+    whole = cents.abs()
+    return pl.format(
+        "{}{}.{}",
+        pl.when(cents < 0).then(pl.lit("-")).otherwise(pl.lit("")),
+        whole // 100,
+        (whole % 100).cast(pl.String).str.zfill(2),
+    )
+
+
+def cents_text(cents: int) -> str:
+    """The same for one Python integer (summary and explain)."""
+    sign = "-" if cents < 0 else ""
+    return f"{sign}{abs(cents) // 100:,}.{abs(cents) % 100:02d}"

@@ -1,0 +1,207 @@
+"""Turning one raw column into typed values plus a reason for every value that is refused.
+
+Each parser returns two expressions over the raw column: the typed value (null when refused or
+empty) and the reason (null when the value is fine). CSV columns are text; Parquet columns come
+with native types, which are used as they are when they fit and refused as a whole file when
+they do not (a float for money, text for a date).
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from followup_cli.errors import InputFileError
+from followup_cli.schema import Column, Kind
+
+MAX_TEXT = 1000
+CURRENCY_SYMBOLS = "£$€"
+
+_DATE = r"^\d{4}-\d{2}-\d{2}$"
+_DATETIME = r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2})?)?$"
+_MONEY = r"^[£$€]?(\d{1,12})(?:\.(\d{1,2})0*)?$"
+_COUNT = r"^\+?\d{1,9}$"
+
+
+def parse(
+    column: Column, dtype: pl.DataType, file: str, typed: bool
+) -> tuple[pl.Expr, pl.Expr]:
+    """(typed value, refusal reason) for `column`, whose raw values have type `dtype`.
+
+    `typed` says the file carries its own types (Parquet); CSV values are all text.
+    """
+    if dtype == pl.Null or not typed:
+        raw = pl.col(column.name) if dtype == pl.String else pl.lit(None, dtype=pl.String)
+        return _parse_text(column, raw)
+    native = _parse_native(column, dtype, file)
+    if native is not None:
+        return native
+    raw = pl.col(column.name)
+    if dtype != pl.String:
+        raw = raw.cast(pl.String)
+    return _parse_text(column, raw)
+
+
+def _parse_text(column: Column, raw: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+    text = raw.str.strip_chars()
+    empty = text.is_null() | (text == "")
+    text = pl.when(empty).then(None).otherwise(text)
+    value, problem = _TEXT_PARSERS[column.kind](column, text)
+    reason = (
+        pl.when(empty & pl.lit(column.required))
+        .then(pl.lit(f"{column.name} is missing; it is required"))
+        .when(text.str.len_chars() > MAX_TEXT)
+        .then(
+            pl.format(
+                "value is {} characters long; at most {} are accepted",
+                text.str.len_chars(),
+                pl.lit(MAX_TEXT),
+            )
+        )
+        .otherwise(problem)
+    )
+    return pl.when(reason.is_null()).then(value), reason
+
+
+def _text(column: Column, text: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+    return text, pl.lit(None, dtype=pl.String)
+
+
+def _date(column: Column, text: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+    shaped = text.str.contains(_DATE)
+    value = pl.when(shaped).then(text.str.to_date("%Y-%m-%d", strict=False))
+    reason = (
+        pl.when(text.is_null())
+        .then(None)
+        .when(~shaped)
+        .then(pl.lit("not a date; expected YYYY-MM-DD, e.g. 2024-07-31"))
+        .when(value.is_null())
+        .then(pl.lit("not a real calendar date"))
+    )
+    return value, reason
+
+
+def _datetime(column: Column, text: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+    shaped = text.str.contains(_DATETIME)
+    # One shape for the parser: a date alone is midnight, a time without seconds is :00.
+    full = (
+        text.str.replace("T", " ", literal=True)
+        .str.pad_end(19, "_")
+        .str.replace(r"^(.{10})_{9}$", "$1 00:00:00")
+        .str.replace(r"^(.{16})_{3}$", "$1:00")
+    )
+    value = pl.when(shaped).then(full.str.to_datetime("%Y-%m-%d %H:%M:%S", strict=False))
+    reason = (
+        pl.when(text.is_null())
+        .then(None)
+        .when(~shaped)
+        .then(pl.lit("not a date; expected YYYY-MM-DD or YYYY-MM-DD HH:MM"))
+        .when(value.is_null())
+        .then(pl.lit("not a real calendar date or time"))
+    )
+    return value.cast(pl.Datetime("us")), reason
+
+
+def _count(column: Column, text: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+    shaped = text.str.contains(_COUNT)
+    value = pl.when(shaped).then(text.str.strip_prefix("+").cast(pl.Int64, strict=False))
+    reason = (
+        pl.when(text.is_null())
+        .then(None)
+        .when(text.str.contains(r"^-\d+$"))
+        .then(pl.lit(f"{column.name} must be 0 or more"))
+        .when(~shaped)
+        .then(pl.lit("not a whole number"))
+    )
+    return value, reason
+
+
+def _money(column: Column, text: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+    parts = text.str.extract_groups(_MONEY)
+    units = parts.struct.field("1").cast(pl.Int64, strict=False)
+    hundredths = parts.struct.field("2").fill_null("0").str.pad_end(2, "0").cast(pl.Int64)
+    cents = units * 100 + hundredths
+    lowest = "0 or more" if column.allow_zero else "more than 0"
+    first = text.str.slice(0, 1)
+    reason = (
+        pl.when(text.is_null())
+        .then(None)
+        .when(text.str.contains(r"^[£$€]?\s*-|^-"))
+        .then(pl.lit(f"{column.name} must be {lowest}"))
+        .when(text.str.contains(r"^[£$€]?\d+\.\d*[1-9]\d*$") & units.is_null())
+        .then(pl.lit("more than 2 decimal places; money is in whole pence/cents"))
+        .when(~first.str.contains(r"^[0-9.£$€]$"))
+        .then(
+            pl.format(
+                "unknown currency symbol '{}'; only £ $ € (or none) are accepted",
+                first,
+            )
+        )
+        .when(units.is_null())
+        .then(pl.lit("not an amount of money; expected e.g. 4.00 or £4.00"))
+        .when((cents == 0) & pl.lit(not column.allow_zero))
+        .then(pl.lit(f"{column.name} must be {lowest}"))
+    )
+    return cents, reason
+
+
+def _vocabulary(column: Column, text: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+    value = text.str.to_lowercase().replace_strict(
+        column.vocabulary, default=None, return_dtype=pl.String
+    )
+    expected = ", ".join(column.canonical_words)
+    reason = pl.when(text.is_not_null() & value.is_null()).then(
+        pl.format("unknown {} '{}'; expected one of: {}", pl.lit(column.name), text, pl.lit(expected))
+    )
+    return value, reason
+
+
+_TEXT_PARSERS = {
+    Kind.TEXT: _text,
+    Kind.KEY: _text,
+    Kind.CUSTOMER_REF: _text,
+    Kind.DATE: _date,
+    Kind.DATETIME: _datetime,
+    Kind.COUNT: _count,
+    Kind.MONEY: _money,
+    Kind.VOCAB: _vocabulary,
+}
+
+_NO_REASON = pl.lit(None, dtype=pl.String)
+
+
+def _parse_native(column: Column, dtype: pl.DataType, file: str) -> tuple[pl.Expr, pl.Expr] | None:
+    """Parquet's native types; None means "parse as text". Refuses types that cannot be right."""
+    col = pl.col(column.name)
+    missing = pl.when(col.is_null() & pl.lit(column.required)).then(
+        pl.lit(f"{column.name} is missing; it is required")
+    )
+    text_like = dtype in (pl.String, pl.Categorical) or isinstance(dtype, pl.Enum)
+    kind = column.kind
+    if kind in (Kind.TEXT, Kind.KEY, Kind.CUSTOMER_REF) and (text_like or dtype.is_integer()):
+        return None
+    if kind is Kind.VOCAB and text_like:
+        return None
+    if kind is Kind.DATE and dtype == pl.Date:
+        return col, missing.otherwise(_NO_REASON)
+    if kind is Kind.DATETIME and dtype == pl.Date:
+        return col.cast(pl.Datetime("us")), missing.otherwise(_NO_REASON)
+    if kind is Kind.DATETIME and isinstance(dtype, pl.Datetime):
+        naive = col.dt.replace_time_zone(None) if dtype.time_zone else col
+        return naive.cast(pl.Datetime("us")), missing.otherwise(_NO_REASON)
+    if kind is Kind.COUNT and dtype.is_integer():
+        reason = missing.when(col < 0).then(pl.lit(f"{column.name} must be 0 or more"))
+        return pl.when(col >= 0).then(col.cast(pl.Int64)), reason.otherwise(_NO_REASON)
+    if kind is Kind.MONEY and (dtype.is_integer() or isinstance(dtype, pl.Decimal)):
+        return None  # exact either way: parsed from its exact text form
+    raise InputFileError(
+        f"{file}: column {column.name} is stored as {dtype}, but it holds a {kind.value}; "
+        f"re-export it with that type{_type_hint(kind)}"
+    )
+
+
+def _type_hint(kind: Kind) -> str:
+    if kind is Kind.MONEY:
+        return " (a decimal with 2 places: money is never a binary float)"
+    if kind in (Kind.DATE, Kind.DATETIME):
+        return " (a Parquet date or timestamp, not text)"
+    return ""

@@ -1,0 +1,110 @@
+"""The four input tables as data: column names, kinds, whether required, vocabularies (SPEC 2)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+TABLE_NAMES = ("customers", "agreements", "payments", "events")
+
+
+class Kind(Enum):
+    TEXT = "text"
+    KEY = "key"  # this table's unique id
+    CUSTOMER_REF = "customer reference"  # must name a customer
+    DATE = "date"
+    DATETIME = "date or datetime"
+    COUNT = "whole number >= 0"
+    MONEY = "money"
+    VOCAB = "vocabulary"
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    kind: Kind
+    required: bool = False
+    # Money: whether zero is allowed (fees may be 0.00, payments must be more than 0).
+    allow_zero: bool = True
+    # Vocabulary: every accepted spelling (already lower-case) mapped to its canonical word.
+    vocabulary: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def canonical_words(self) -> list[str]:
+        return sorted(set(self.vocabulary.values()))
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    columns: tuple[Column, ...]
+    required: bool = False
+
+    @property
+    def key(self) -> Column:
+        return next(c for c in self.columns if c.kind is Kind.KEY)
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+    def column(self, name: str) -> Column:
+        return next(c for c in self.columns if c.name == name)
+
+
+def _words(*groups: tuple[str, ...]) -> dict[str, str]:
+    """Accepted spellings per canonical word: the first of each group is the canonical one."""
+    return {spelling: group[0] for group in groups for spelling in group}
+
+
+AGREEMENT_STATUS = _words(("active",), ("inactive",), ("suspended",), ("collections",))
+AGREEMENT_ALERT = _words(("canceled", "cancelled"), ("expired",))
+PAYMENT_KIND = _words(("one-off", "one_off", "one off", "oneoff"), ("recurring",))
+EVENT_OUTCOME = _words(("scheduled",), ("attended",), ("no-show", "no_show"), ("canceled",))
+
+CUSTOMERS = Table(
+    "customers",
+    (
+        Column("customer_id", Kind.KEY, required=True),
+        Column("name", Kind.TEXT),
+        Column("origin", Kind.TEXT),
+        Column("created_on", Kind.DATE, required=True),
+    ),
+    required=True,
+)
+AGREEMENTS = Table(
+    "agreements",
+    (
+        Column("agreement_id", Kind.KEY, required=True),
+        Column("customer_id", Kind.CUSTOMER_REF, required=True),
+        Column("purchase_date", Kind.DATE, required=True),
+        Column("session_quantity", Kind.COUNT),
+        Column("sessions_remaining", Kind.COUNT),
+        Column("status", Kind.VOCAB, required=True, vocabulary=AGREEMENT_STATUS),
+        Column("alert", Kind.VOCAB, vocabulary=AGREEMENT_ALERT),
+        Column("monthly_fee", Kind.MONEY),
+        Column("end_date", Kind.DATE),
+    ),
+)
+PAYMENTS = Table(
+    "payments",
+    (
+        Column("payment_id", Kind.KEY, required=True),
+        Column("customer_id", Kind.CUSTOMER_REF, required=True),
+        Column("paid_on", Kind.DATE, required=True),
+        Column("amount", Kind.MONEY, required=True, allow_zero=False),
+        Column("kind", Kind.VOCAB, required=True, vocabulary=PAYMENT_KIND),
+    ),
+)
+EVENTS = Table(
+    "events",
+    (
+        Column("event_id", Kind.KEY, required=True),
+        Column("customer_id", Kind.CUSTOMER_REF, required=True),
+        Column("starts_at", Kind.DATETIME, required=True),
+        Column("kind", Kind.TEXT),
+        Column("outcome", Kind.VOCAB, required=True, vocabulary=EVENT_OUTCOME),
+    ),
+)
+
+TABLES: dict[str, Table] = {t.name: t for t in (CUSTOMERS, AGREEMENTS, PAYMENTS, EVENTS)}
