@@ -1,0 +1,295 @@
+"""The command line: options in, one core call, output and summary out (the only Typer module).
+
+Exit codes live here and only here (SPEC 6): 0 clean, 1 rows set aside, 2 usage, 3 nothing
+reconciled. No Python traceback reaches a person; FOLLOWUP_DEBUG=1 shows one for an engineer.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import functools
+import traceback
+from collections.abc import Callable
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, ParamSpec, TypeVar
+
+import typer
+from typer.exceptions import TyperException
+
+from followup_cli import __version__, render
+from followup_cli.errors import EXIT_NOTHING_RECONCILED, BadRowError, FollowupError, UsageError
+from followup_cli.explain import explain as build_explanation
+from followup_cli.ledger import LedgerSettings
+from followup_cli.output import (
+    default_rejects_path,
+    output_format,
+    write_atomically,
+    write_frame,
+)
+from followup_cli.reconcile import load, run
+from followup_cli.summary import summarise
+
+app = typer.Typer(
+    name="followup",
+    help="Follow-up lists and subscription account status for studio gyms, from club exports.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def guarded(command: Callable[P, R]) -> Callable[P, R]:
+    """Domain errors become one sentence and their exit code; a bug still shows no traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except (TyperException, typer.Exit, typer.Abort):
+            raise
+        except FollowupError as exc:
+            render.error(str(exc))
+            raise typer.Exit(exc.exit_code) from None
+        except Exception as exc:
+            if os.environ.get("FOLLOWUP_DEBUG"):
+                traceback.print_exc()
+            render.error(
+                f"internal error ({type(exc).__name__}: {exc}); nothing was written. "
+                f"Run again with FOLLOWUP_DEBUG=1 for details, and report it."
+            )
+            raise typer.Exit(EXIT_NOTHING_RECONCILED) from None
+
+    return wrapper
+
+
+class OnError(str, Enum):
+    reject = "reject"
+    fail = "fail"
+
+
+class Format(str, Enum):
+    csv = "csv"
+    parquet = "parquet"
+    jsonl = "jsonl"
+
+
+def _as_of(value: str | None) -> dt.date:
+    if value is None:
+        return dt.date.today()
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
+        raise typer.BadParameter(f"{value!r} is not a date; expected YYYY-MM-DD, e.g. 2024-07-31")
+    try:
+        return dt.date.fromisoformat(value.strip())
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a real calendar date") from None
+
+
+def _cents(value: str) -> int:
+    match = re.fullmatch(r"[£$€]?(\d{1,9})(?:\.(\d{1,2}))?", value.strip())
+    if not match:
+        raise typer.BadParameter(f"{value!r} is not an amount; expected e.g. 1.00")
+    return int(match.group(1)) * 100 + int((match.group(2) or "0").ljust(2, "0"))
+
+
+DataOpt = Annotated[
+    Path,
+    typer.Option(
+        "--data",
+        help="Folder with customers, agreements, payments and events files (.csv or .parquet). "
+        "Example: --data exports/",
+    ),
+]
+CustomersOpt = Annotated[
+    Path | None,
+    typer.Option(help="The customers file, instead of the one in --data. "
+                 "Example: --customers exports/clients.csv"),
+]
+AgreementsOpt = Annotated[
+    Path | None,
+    typer.Option(help="The agreements file, instead of the one in --data. "
+                 "Example: --agreements exports/agreements.parquet"),
+]
+PaymentsOpt = Annotated[
+    Path | None,
+    typer.Option(help="The payments file, instead of the one in --data. "
+                 "Example: --payments exports/payments.csv"),
+]
+EventsOpt = Annotated[
+    Path | None,
+    typer.Option(help="The calendar events file, instead of the one in --data. "
+                 "Example: --events exports/calendar.csv"),
+]
+AsOfOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--as-of",
+        help="Reconcile as the world stood at the end of this day (default: today). "
+        "Example: --as-of 2024-07-31",
+        show_default=False,
+    ),
+]
+SurchargeOpt = Annotated[
+    str,
+    typer.Option(help="Charge added for every one-off payment. Example: --surcharge 1.50"),
+]
+QuietOpt = Annotated[
+    bool,
+    typer.Option("--quiet", "-q", help="No summary, warnings or progress; errors still show. "
+                 "Example: -q"),
+]
+
+
+@app.command()
+@guarded
+def reconcile(
+    data: DataOpt = Path("."),
+    customers: CustomersOpt = None,
+    agreements: AgreementsOpt = None,
+    payments: PaymentsOpt = None,
+    events: EventsOpt = None,
+    as_of: AsOfOpt = None,
+    output: Annotated[
+        str | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Write here instead of standard output; .csv, .parquet or .jsonl. "
+            "Example: -o followup.csv",
+        ),
+    ] = None,
+    fmt: Annotated[
+        Format | None,
+        typer.Option("--format", help="Output format, overriding the extension. "
+                     "Example: --format jsonl"),
+    ] = None,
+    rejects: Annotated[
+        Path | None,
+        typer.Option(
+            help="Where set-aside rows go (default: beside the output, or "
+            "followup-rejects.csv here). Example: --rejects bad-rows.csv",
+            show_default=False,
+        ),
+    ] = None,
+    on_error: Annotated[
+        OnError,
+        typer.Option(
+            "--on-error",
+            help="reject: set bad rows aside and go on; fail: stop at the first, write nothing. "
+            "Example: --on-error fail",
+        ),
+    ] = OnError.reject,
+    surcharge: SurchargeOpt = "1.00",
+    quiet: QuietOpt = False,
+) -> None:
+    """Label every person with a follow-up status and account status, with the reasons.
+
+    Example:
+
+        followup reconcile --data exports/ --as-of 2024-07-31 -o followup.csv
+    """
+    out = render.console(quiet)
+    as_of_date = _as_of(as_of)
+    settings = LedgerSettings(surcharge_cents=_cents(surcharge))
+    destination = None if output in (None, "-") else Path(output)
+    chosen = output_format(destination, fmt.value if fmt else None)
+    if destination is not None and not destination.parent.is_dir():
+        raise UsageError(f"--output {destination}: the folder {destination.parent} does not exist")
+    rejects_path = rejects or default_rejects_path(destination)
+    overrides = {
+        "customers": customers,
+        "agreements": agreements,
+        "payments": payments,
+        "events": events,
+    }
+    with render.progress(out) as step:
+        result = run(data, overrides, as_of_date, settings, progress=step)
+        if on_error is OnError.fail and result.rejects.height:
+            first = result.rejects.row(0, named=True)
+            raise BadRowError(
+                f"{first['file']} line {first['line']}, column {first['column']}: "
+                f"{first['reason']} (value {first['value']!r}); --on-error fail: nothing written"
+            )
+        step("writing")
+        started = dt.datetime.now()
+        write_frame(result.output, destination, chosen)
+        if result.rejects.height:
+            write_atomically(
+                rejects_path,
+                lambda sink: result.rejects.write_csv(sink),
+            )
+        result.timings["write"] = (dt.datetime.now() - started).total_seconds()
+    where = str(destination) if destination else "standard output"
+    render.summary(
+        out,
+        summarise(result, as_of_date, rejects_path if result.rejects.height else None, where),
+    )
+    raise typer.Exit(1 if result.rejects.height else 0)
+
+
+@app.command()
+@guarded
+def explain(
+    customer_id: Annotated[
+        str, typer.Argument(help="The person to explain. Example: C-5", show_default=False)
+    ],
+    data: DataOpt = Path("."),
+    customers: CustomersOpt = None,
+    agreements: AgreementsOpt = None,
+    payments: PaymentsOpt = None,
+    events: EventsOpt = None,
+    as_of: AsOfOpt = None,
+    surcharge: SurchargeOpt = "1.00",
+) -> None:
+    """Show one person's ledger, running balance and every follow-up rule's verdict.
+
+    Example:
+
+        followup explain C-5 --data exports/ --as-of 2024-07-31
+    """
+    as_of_date = _as_of(as_of)
+    settings = LedgerSettings(surcharge_cents=_cents(surcharge))
+    overrides = {
+        "customers": customers,
+        "agreements": agreements,
+        "payments": payments,
+        "events": events,
+    }
+    tables, _timings = load(data, overrides, as_of_date)
+    render.explanation(
+        render.console(), build_explanation(tables, customer_id, as_of_date, settings)
+    )
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"followup {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True,
+                     help="Print the version and exit. Example: followup --version"),
+    ] = False,
+) -> None:
+    """Follow-up lists and subscription account status for studio gyms, from club exports.
+
+    Example:
+
+        followup reconcile --data sample_data --as-of 2024-07-31
+    """
+
+
+def main() -> None:
+    """Entry point of the `followup` console script."""
+    app()

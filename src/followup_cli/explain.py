@@ -1,0 +1,115 @@
+"""`followup explain`: one person's ledger and every rule's verdict, as plain data.
+
+It reuses the main path's own functions (`charges`, `people_facts`, the rule tables) on the
+validated tables, so what it shows is what the reconcile run computed, not a second opinion.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+
+from followup_cli import followup
+from followup_cli.errors import UsageError
+from followup_cli.ledger import LedgerSettings, charges
+from followup_cli.reconcile import label, people_facts
+from followup_cli.validation import CUST, Validated
+
+DECIDED = "decided"
+OUTRANKED = "matched, lower in the table"
+NOT_MATCHED = "no"
+
+
+@dataclass(frozen=True)
+class Explanation:
+    person: dict[str, Any]  # the person's output row
+    entries: pl.DataFrame  # date, entry, charge_cents, credit_cents, balance_cents, settled
+    rules: tuple[tuple[int, str, str], ...]  # number, status, verdict
+
+
+def explain(
+    tables: Validated, customer_id: str, as_of: dt.date, settings: LedgerSettings
+) -> Explanation:
+    wanted = customer_id.strip().lower()
+    person = tables.customers.filter(pl.col("customer_id").str.to_lowercase() == wanted)
+    if person.height == 0:
+        raise UsageError(
+            f"customer {customer_id!r} is not among the customers created on or before {as_of} "
+            f"(check the id, the --as-of date, and the rejects of a reconcile run)"
+        )
+    index = person.item(0, CUST)
+    facts = people_facts(tables, as_of, settings).filter(pl.col(CUST) == index).collect()
+    row = label(facts.lazy()).collect().row(0, named=True)
+    is_customer = bool(facts.item(0, "has_agreement"))
+    flags = facts.select(followup.verdicts(is_customer)).row(0)
+    rules = []
+    decided = False
+    statuses = followup.CUSTOMER_STATUSES if is_customer else followup.PROSPECT_STATUSES
+    for number, (status, matched) in enumerate(zip(statuses, flags, strict=True), start=1):
+        verdict = NOT_MATCHED
+        if matched:
+            verdict = OUTRANKED if decided else DECIDED
+            decided = True
+        rules.append((number, status, verdict))
+    return Explanation(row, _entries(tables, index, as_of, settings), tuple(rules))
+
+
+def _entries(
+    tables: Validated, index: int, as_of: dt.date, settings: LedgerSettings
+) -> pl.DataFrame:
+    """Charges and payments in date order with the running balance and what each charge's
+    settlement is under oldest-first settlement."""
+    agreements = tables.agreements.lazy().filter(pl.col(CUST) == index)
+    payments = tables.payments.lazy().filter(pl.col(CUST) == index)
+    if agreements.filter(pl.col("monthly_fee").is_not_null()).collect().height == 0:
+        return pl.DataFrame()
+    credits_total = payments.select(pl.col("amount").sum()).collect().item() or 0
+    due = (
+        charges(agreements, payments, as_of, settings)
+        .sort("due_on", "agreement_id", "payment_id", nulls_last=True)
+        .with_columns(pl.col("cents").cum_sum().alias("_through"))
+        .select(
+            pl.col("due_on").alias("date"),
+            pl.when(pl.col("payment_id").is_null())
+            .then(
+                pl.format(
+                    "fee for {} (agreement {})",
+                    pl.col("due_on").dt.strftime("%B %Y"),
+                    pl.col("agreement_id"),
+                )
+            )
+            .otherwise(pl.format("surcharge for one-off payment {}", pl.col("payment_id")))
+            .alias("entry"),
+            pl.col("cents").alias("charge_cents"),
+            pl.lit(None, dtype=pl.Int64).alias("credit_cents"),
+            pl.when(pl.col("_through") <= credits_total)
+            .then(pl.lit("settled"))
+            .when(pl.col("_through") - pl.col("cents") < credits_total)
+            .then(pl.lit("part settled"))
+            .otherwise(pl.lit("unpaid"))
+            .alias("settled"),
+            pl.lit(1).alias("_order"),
+        )
+    )
+    paid = payments.select(
+        pl.col("paid_on").alias("date"),
+        pl.format("{} payment {}", pl.col("kind"), pl.col("payment_id")).alias("entry"),
+        pl.lit(None, dtype=pl.Int64).alias("charge_cents"),
+        pl.col("amount").alias("credit_cents"),
+        pl.lit(None, dtype=pl.String).alias("settled"),
+        pl.lit(0).alias("_order"),
+    )
+    return (
+        pl.concat([due, paid])
+        .sort("date", "_order", "entry")
+        .with_columns(
+            (pl.col("credit_cents").fill_null(0) - pl.col("charge_cents").fill_null(0))
+            .cum_sum()
+            .alias("balance_cents")
+        )
+        .drop("_order")
+        .collect()
+    )

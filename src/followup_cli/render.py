@@ -1,0 +1,136 @@
+"""Everything a person reads, on standard error, drawn with Rich (the only module that may).
+
+Colour only on a terminal; Rich itself honours NO_COLOR. Data never comes through here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from followup_cli.explain import DECIDED, OUTRANKED, Explanation
+from followup_cli.money import cents_text
+from followup_cli.summary import Summary
+
+
+def console(quiet: bool = False) -> Console:
+    """The stderr console; `quiet` silences everything but errors."""
+    return Console(stderr=True, quiet=quiet, highlight=False, soft_wrap=False)
+
+
+def error(message: str) -> None:
+    """An error is shown even with --quiet: the person or the cron log needs it."""
+    Console(stderr=True, highlight=False).print(
+        Text.assemble(("followup: error: ", "bold red"), message)
+    )
+
+
+@contextlib.contextmanager
+def progress(out: Console) -> Iterator[Callable[[str], None]]:
+    """A spinner naming the stage under way, only on an interactive terminal."""
+    if out.quiet or not out.is_terminal:
+        yield lambda _stage: None
+        return
+    with out.status("reading exports") as status:
+        yield lambda stage: status.update(f"{stage}…")
+
+
+def summary(out: Console, s: Summary) -> None:
+    if out.quiet:
+        return
+    title = f"followup: {s.people:,} people as of {s.as_of}"
+    follow = Table(title="Follow-up status", box=box.SIMPLE_HEAD, title_justify="left")
+    follow.add_column("status")
+    follow.add_column("people", justify="right")
+    for status, count in s.follow_up:
+        follow.add_row(status, f"{count:,}", style=None if count else "dim")
+    accounts = Table(title="Account status", box=box.SIMPLE_HEAD, title_justify="left")
+    accounts.add_column("status")
+    accounts.add_column("accounts", justify="right")
+    accounts.add_column("owed", justify="right")
+    for status, count, owed in s.accounts:
+        accounts.add_row(status, f"{count:,}", cents_text(owed), style=None if count else "dim")
+    accounts.add_row("total", "", cents_text(s.owed_cents), style="bold")
+    files = Table(title="Rows per file", box=box.SIMPLE_HEAD, title_justify="left")
+    for name in ("file", "read", "used", "rejected", "after as-of"):
+        files.add_column(name, justify="left" if name == "file" else "right")
+    for t in s.tables:
+        files.add_row(
+            t.file,
+            f"{t.read:,}",
+            f"{t.used:,}",
+            Text(f"{t.rejected:,}", style="bold yellow" if t.rejected else ""),
+            f"{t.left_out:,}",
+        )
+    out.print(Text(title, style="bold"))
+    out.print(follow)
+    out.print(accounts)
+    out.print(files)
+    for customer_id, reason in s.unclassified:
+        out.print(Text(f"unclassified: {customer_id}: {reason}", style="yellow"))
+    if s.rejected_rows:
+        out.print(
+            Text(
+                f"{s.rejected_rows:,} row(s) set aside; see {s.rejects_path} "
+                f"(file, line, column, value, reason)",
+                style="bold yellow",
+            )
+        )
+    stages = ", ".join(f"{name} {seconds:.2f}s" for name, seconds in s.timings)
+    total = sum(seconds for _, seconds in s.timings)
+    out.print(Text(f"output: {s.destination}; took {total:.2f}s ({stages})", style="dim"))
+
+
+def explanation(out: Console, e: Explanation) -> None:
+    p = e.person
+    out.print(
+        Text.assemble(
+            (f"{p['customer_id']} {p['name'] or ''}".strip(), "bold"),
+            f"  {p['customer_type']}: ",
+            (str(p["follow_up_status"]), "bold cyan"),
+            f" ({p['reason']})",
+        )
+    )
+    if e.entries.height:
+        ledger = Table(title="Ledger", box=box.SIMPLE_HEAD, title_justify="left")
+        for name in ("date", "entry", "charge", "credit", "balance", "settlement"):
+            ledger.add_column(name, justify="right" if name in {"charge", "credit", "balance"}
+                              else "left")
+        for row in e.entries.iter_rows(named=True):
+            ledger.add_row(
+                str(row["date"]),
+                row["entry"],
+                _money(row["charge_cents"]),
+                _money(row["credit_cents"]),
+                _money(row["balance_cents"]),
+                Text(row["settled"] or "", style="red" if row["settled"] == "unpaid" else ""),
+            )
+        out.print(ledger)
+        out.print(
+            Text.assemble(
+                "account: ",
+                (str(p["account_status"]), "bold cyan"),
+                f" ({p['account_reason']}); balance {p['balance']}, past due {p['past_due']}",
+            )
+        )
+    else:
+        out.print("account: no recurring agreement, so no ledger")
+    rules = Table(title="Follow-up rules, first match wins", box=box.SIMPLE_HEAD,
+                  title_justify="left")
+    rules.add_column("#", justify="right")
+    rules.add_column("status")
+    rules.add_column("verdict")
+    for number, status, verdict in e.rules:
+        style = {DECIDED: "bold green", OUTRANKED: "yellow"}.get(verdict, "dim")
+        rules.add_row(str(number), status, Text(verdict, style=style))
+    out.print(rules)
+
+
+def _money(cents: int | None) -> str:
+    return "" if cents is None else cents_text(cents)
+

@@ -1,0 +1,72 @@
+"""What the person at the terminal is told after a run, as plain data (rendered by `render`)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from followup_cli.followup import CUSTOMER_STATUSES, PROSPECT_STATUSES, UNCLASSIFIED
+from followup_cli.ledger import ACCOUNT_STATUSES
+from followup_cli.reconcile import RunResult
+from followup_cli.validation import TableCount
+
+UNCLASSIFIED_SHOWN = 5
+
+
+@dataclass(frozen=True)
+class Summary:
+    as_of: dt.date
+    people: int
+    follow_up: tuple[tuple[str, int], ...]  # every status, in precedence order
+    accounts: tuple[tuple[str, int, int], ...]  # status, accounts, cents owed
+    owed_cents: int
+    tables: tuple[TableCount, ...]
+    rejected_rows: int
+    rejects_path: Path | None
+    unclassified: tuple[tuple[str, str], ...]  # first few: customer_id, reason
+    timings: tuple[tuple[str, float], ...]
+    destination: str
+
+
+def summarise(
+    result: RunResult, as_of: dt.date, rejects_path: Path | None, destination: str
+) -> Summary:
+    out = result.output
+    follow_counts = dict(
+        out.group_by("follow_up_status").len().iter_rows()  # type: ignore[arg-type]
+    )
+    owed_cents = pl.col("balance").cast(pl.Decimal(18, 2)) * -100
+    account_rows = (
+        out.filter(pl.col("account_status").is_not_null())
+        .group_by("account_status")
+        .agg(
+            pl.len().alias("accounts"),
+            owed_cents.filter(pl.col("balance") < 0).sum().cast(pl.Int64).alias("owed"),
+        )
+    )
+    by_status = {row[0]: (row[1], row[2] or 0) for row in account_rows.iter_rows()}
+    unclassified = (
+        out.filter(pl.col("follow_up_status") == UNCLASSIFIED)
+        .head(UNCLASSIFIED_SHOWN)
+        .select("customer_id", "reason")
+        .iter_rows()
+    )
+    return Summary(
+        as_of=as_of,
+        people=out.height,
+        follow_up=tuple(
+            (status, follow_counts.get(status, 0))
+            for status in (*CUSTOMER_STATUSES, *PROSPECT_STATUSES)
+        ),
+        accounts=tuple((s, *by_status.get(s, (0, 0))) for s in ACCOUNT_STATUSES),
+        owed_cents=sum(owed for _, owed in by_status.values()),
+        tables=result.counts,
+        rejected_rows=sum(c.rejected for c in result.counts),
+        rejects_path=rejects_path,
+        unclassified=tuple((str(a), str(b)) for a, b in unclassified),
+        timings=tuple(result.timings.items()),
+        destination=destination,
+    )
