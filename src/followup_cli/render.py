@@ -25,7 +25,7 @@ def console(quiet: bool = False) -> Console:
 
 def error(message: str) -> None:
     """An error is shown even with --quiet: the person or the cron log needs it."""
-    Console(stderr=True, highlight=False).print(
+    Console(stderr=True, highlight=False, soft_wrap=True).print(
         Text.assemble(("followup: error: ", "bold red"), message)
     )
 

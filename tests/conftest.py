@@ -1,0 +1,69 @@
+"""Shared helpers: write tiny exports to a temporary folder and run the command on them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from followup_cli.cli import app
+from followup_cli.ledger import LedgerSettings
+from followup_cli.reconcile import load, reconcile
+
+SAMPLE = Path(__file__).resolve().parent.parent / "sample_data"
+AS_OF = dt.date(2024, 7, 31)
+
+HEADERS = {
+    "customers": "customer_id,name,origin,created_on",
+    "agreements": "agreement_id,customer_id,purchase_date,session_quantity,sessions_remaining,"
+    "status,alert,monthly_fee,end_date",
+    "payments": "payment_id,customer_id,paid_on,amount,kind",
+    "events": "event_id,customer_id,starts_at,kind,outcome",
+}
+
+
+def write_exports(folder: Path, tables: Mapping[str, Sequence[str]]) -> Path:
+    """Write each table as CSV: the standard header, then the given rows (already CSV text)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, rows in tables.items():
+        (folder / f"{name}.csv").write_text("\n".join([HEADERS[name], *rows]) + "\n")
+    return folder
+
+
+def reconcile_rows(
+    folder: Path, as_of: dt.date = AS_OF, settings: LedgerSettings | None = None
+) -> pl.DataFrame:
+    """Run the core (no command line) on a folder of exports and collect the output."""
+    tables, _ = load(folder, {}, as_of)
+    return reconcile(tables, as_of, settings or LedgerSettings()).collect()
+
+
+@pytest.fixture
+def exports(tmp_path: Path) -> Callable[..., Path]:
+    """`exports(customers=[...], agreements=[...])` writes a folder and returns its path."""
+
+    def make(**tables: Sequence[str]) -> Path:
+        return write_exports(tmp_path / "exports", tables)
+
+    return make
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+@pytest.fixture
+def invoke(runner: CliRunner, monkeypatch: pytest.MonkeyPatch) -> Callable[..., object]:
+    """Run `followup ARGS` with a fixed terminal width and no colour."""
+    monkeypatch.setenv("COLUMNS", "120")
+    monkeypatch.setenv("NO_COLOR", "1")
+
+    def run(*args: str) -> object:
+        return runner.invoke(app, list(args))
+
+    return run
