@@ -264,7 +264,7 @@ def explain(
     }
     tables, _timings = load(data, overrides, as_of_date)
     render.explanation(
-        render.console(), build_explanation(tables, customer_id, as_of_date, settings)
+        render.console(stderr=False), build_explanation(tables, customer_id, as_of_date, settings)
     )
 
 

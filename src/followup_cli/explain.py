@@ -21,6 +21,7 @@ from followup_cli.validation import CUST, Validated
 DECIDED = "decided"
 OUTRANKED = "matched, lower in the table"
 NOT_MATCHED = "no"
+NOT_REACHED = "not reached: a rule above decided"
 
 
 @dataclass(frozen=True)
@@ -48,10 +49,15 @@ def explain(
     rules = []
     decided = False
     statuses = followup.CUSTOMER_STATUSES if is_customer else followup.PROSPECT_STATUSES
+    last = len(statuses)
     for number, (status, matched) in enumerate(zip(statuses, flags, strict=True), start=1):
         verdict = NOT_MATCHED
-        if matched:
-            verdict = OUTRANKED if decided else DECIDED
+        if matched and decided:
+            # The last rule of each table is the catch-all: it "matches" everyone, so it only
+            # counts when nothing above it did.
+            verdict = NOT_REACHED if number == last else OUTRANKED
+        elif matched:
+            verdict = DECIDED
             decided = True
         rules.append((number, status, verdict))
     return Explanation(row, _entries(tables, index, as_of, settings), tuple(rules))

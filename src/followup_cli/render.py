@@ -18,9 +18,16 @@ from followup_cli.money import cents_text
 from followup_cli.summary import Summary
 
 
-def console(quiet: bool = False) -> Console:
-    """The stderr console; `quiet` silences everything but errors."""
-    return Console(stderr=True, quiet=quiet, highlight=False, soft_wrap=False)
+SIDE_BY_SIDE_WIDTH = 110  # below this the three summary tables are stacked
+
+
+def console(quiet: bool = False, stderr: bool = True) -> Console:
+    """The stderr console; `quiet` silences everything but errors.
+
+    `explain` prints to standard output instead: its report is that command's product, so
+    `followup explain C-5 > c5.txt` keeps it.
+    """
+    return Console(stderr=stderr, quiet=quiet, highlight=False, soft_wrap=False)
 
 
 def error(message: str) -> None:
@@ -68,9 +75,16 @@ def summary(out: Console, s: Summary) -> None:
             f"{t.left_out:,}",
         )
     out.print(Text(title, style="bold"))
-    out.print(follow)
-    out.print(accounts)
-    out.print(files)
+    if out.width >= SIDE_BY_SIDE_WIDTH:
+        right = Table.grid()
+        right.add_row(accounts)
+        right.add_row(files)
+        layout = Table.grid(padding=(0, 2))
+        layout.add_row(follow, right)
+        out.print(layout)
+    else:
+        for table in (follow, accounts, files):
+            out.print(table)
     for customer_id, reason in s.unclassified:
         out.print(Text(f"unclassified: {customer_id}: {reason}", style="yellow"))
     if s.rejected_rows:
