@@ -220,17 +220,22 @@ def reconcile(
         step("writing")
         started = dt.datetime.now()
         write_frame(result.output, destination, chosen)
+        stale = False
         if result.rejects.height:
-            write_atomically(
-                rejects_path,
-                lambda sink: result.rejects.write_csv(sink),
-            )
+            write_atomically(rejects_path, lambda sink: result.rejects.write_csv(sink))
+        elif rejects_path.is_file():
+            # A rejects file from an earlier run beside a clean output would send someone to
+            # fix rows that are no longer bad.
+            rejects_path.unlink()
+            stale = True
         result.timings["write"] = (dt.datetime.now() - started).total_seconds()
     where = str(destination) if destination else "standard output"
     render.summary(
         out,
         summarise(result, as_of_date, rejects_path if result.rejects.height else None, where),
     )
+    if stale:
+        render.note(out, f"removed {rejects_path}: it was from an earlier run; nothing is rejected now")
     raise typer.Exit(1 if result.rejects.height else 0)
 
 

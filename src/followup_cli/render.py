@@ -37,6 +37,11 @@ def error(message: str) -> None:
     )
 
 
+def note(out: Console, message: str) -> None:
+    """A warning for the person at the terminal (silenced by --quiet)."""
+    out.print(Text(message, style="yellow"))
+
+
 @contextlib.contextmanager
 def progress(out: Console) -> Iterator[Callable[[str], None]]:
     """A spinner naming the stage under way, only on an interactive terminal."""
