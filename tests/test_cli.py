@@ -17,7 +17,7 @@ from tests.conftest import SAMPLE
 SAMPLE_ARGS = ("reconcile", "--data", str(SAMPLE), "--as-of", "2024-07-31")
 
 
-def test_summary_goes_to_stderr_and_data_to_stdout(invoke) -> None:  # type: ignore[no-untyped-def]
+def test_summary_goes_to_stderr_and_data_to_stdout(invoke) -> None:
     """stdout holds only CSV; the summary (counts, owed, rows per file) is on stderr."""
     result = invoke(*SAMPLE_ARGS)
     assert result.exit_code == 0
@@ -32,14 +32,14 @@ def test_summary_goes_to_stderr_and_data_to_stdout(invoke) -> None:  # type: ign
     assert "unclassified: C-12" in err
 
 
-def test_quiet_silences_the_summary(invoke) -> None:  # type: ignore[no-untyped-def]
+def test_quiet_silences_the_summary(invoke) -> None:
     """-q leaves stderr empty on a clean run."""
     result = invoke(*SAMPLE_ARGS, "-q")
     assert result.exit_code == 0
     assert result.stderr == ""
 
 
-def test_no_colour_when_not_a_terminal(invoke) -> None:  # type: ignore[no-untyped-def]
+def test_no_colour_when_not_a_terminal(invoke) -> None:
     """The summary has no ANSI escapes when stderr is not a terminal."""
     result = invoke(*SAMPLE_ARGS)
     assert "\x1b[" not in result.stderr
@@ -72,7 +72,7 @@ def test_no_color_is_honoured_even_when_colour_is_forced(tmp_path: Path) -> None
         (("--no-such-option",), "No such option"),
     ],
 )
-def test_usage_errors_exit_2(invoke, args: tuple[str, ...], message: str) -> None:  # type: ignore[no-untyped-def]
+def test_usage_errors_exit_2(invoke, args: tuple[str, ...], message: str) -> None:
     """A bad option or option value is exit code 2 with a message, and nothing on stdout."""
     result = invoke("reconcile", "--data", str(SAMPLE), *args)
     assert result.exit_code == 2
@@ -80,7 +80,7 @@ def test_usage_errors_exit_2(invoke, args: tuple[str, ...], message: str) -> Non
     assert result.stdout == ""
 
 
-def test_surcharge_changes_the_ledger(invoke) -> None:  # type: ignore[no-untyped-def]
+def test_surcharge_changes_the_ledger(invoke) -> None:
     """--surcharge 2.00: Customer 1's one-off 9.00 pays 7.00 of fees, so they owe 5.00."""
     # Customer 1: charges 5 fees x 4.00 + surcharge 2.00 = 22.00; credits 9 + 4 + 4 = 17.00.
     result = invoke(*SAMPLE_ARGS, "-q", "--surcharge", "2.00")
@@ -91,19 +91,19 @@ def test_surcharge_changes_the_ledger(invoke) -> None:  # type: ignore[no-untype
 def test_every_command_and_option_has_help_with_an_example() -> None:
     """--help text exists for every command and option, and each carries an example."""
     group = typer.main.get_command(app)
-    commands = group.commands  # type: ignore[attr-defined]
+    commands = group.commands
     assert set(commands) >= {"reconcile", "explain"}
     for name, command in commands.items():
         assert command.help and "Example:" in command.help, name
         for param in command.params:
             if param.name == "help":
                 continue
-            assert param.help, f"{name} {param.name} has no help"  # type: ignore[attr-defined]
-            assert "Example" in param.help, f"{name} {param.name} has no example"  # type: ignore[attr-defined]
+            assert param.help, f"{name} {param.name} has no help"
+            assert "Example" in param.help, f"{name} {param.name} has no example"
 
 
 @pytest.mark.parametrize("command", [(), ("reconcile",), ("explain",)])
-def test_help_runs(invoke, command: tuple[str, ...]) -> None:  # type: ignore[no-untyped-def]
+def test_help_runs(invoke, command: tuple[str, ...]) -> None:
     """followup [COMMAND] --help prints usage and exits 0."""
     result = invoke(*command, "--help")
     assert result.exit_code == 0
@@ -124,7 +124,7 @@ def test_the_console_script_runs_from_a_shell(tmp_path: Path) -> None:
     assert done.stderr == b""
 
 
-def test_explain_shows_ledger_and_rules(invoke) -> None:  # type: ignore[no-untyped-def]
+def test_explain_shows_ledger_and_rules(invoke) -> None:
     """explain C-5: the four fee charges, two payments, Warning, and Delinquent deciding."""
     result = invoke("explain", "C-5", "--data", str(SAMPLE), "--as-of", "2024-07-31")
     assert result.exit_code == 0, result.stderr
@@ -141,7 +141,7 @@ def test_explain_shows_ledger_and_rules(invoke) -> None:  # type: ignore[no-unty
     assert "9   Unclassified                  not reached" in out
 
 
-def test_explain_unknown_customer_is_a_usage_error(invoke) -> None:  # type: ignore[no-untyped-def]
+def test_explain_unknown_customer_is_a_usage_error(invoke) -> None:
     """explain with an id not on the customers file: exit 2 and a sentence, no traceback."""
     result = invoke("explain", "NOPE", "--data", str(SAMPLE), "--as-of", "2024-07-31")
     assert result.exit_code == 2

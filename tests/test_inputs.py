@@ -1,4 +1,4 @@
-"""Reading the exports (SPEC 2): discovery, CSV and Parquet alike, header and value normalisation."""
+"""Reading the exports (SPEC 2): discovery, CSV and Parquet alike, normalised headers and values."""
 
 from __future__ import annotations
 
@@ -56,15 +56,23 @@ def test_csv_and_parquet_can_be_mixed(tmp_path: Path) -> None:
     assert_frame_equal(reconcile_rows(SAMPLE), reconcile_rows(mixed))
 
 
-def test_explicit_paths_override_the_folder(tmp_path: Path, invoke) -> None:  # type: ignore[no-untyped-def]
+def test_explicit_paths_override_the_folder(tmp_path: Path, invoke) -> None:
     """--customers names a file anywhere; the other tables still come from --data."""
     data = tmp_path / "data"
     shutil.copytree(SAMPLE, data)
     elsewhere = tmp_path / "other" / "clients.csv"
     elsewhere.parent.mkdir()
     (data / "customers.csv").rename(elsewhere)
-    result = invoke("reconcile", "--data", str(data), "--customers", str(elsewhere),
-                    "--as-of", "2024-07-31", "-q")
+    result = invoke(
+        "reconcile",
+        "--data",
+        str(data),
+        "--customers",
+        str(elsewhere),
+        "--as-of",
+        "2024-07-31",
+        "-q",
+    )
     assert result.exit_code == 0, result.stderr
     assert result.stdout == (Path(__file__).parent / "golden" / "sample_2024-07-31.csv").read_text()
 
@@ -77,7 +85,7 @@ def test_file_names_match_case_insensitively(tmp_path: Path) -> None:
     assert reconcile_rows(data).height == 18
 
 
-def test_only_customers_is_required(exports) -> None:  # type: ignore[no-untyped-def]
+def test_only_customers_is_required(exports) -> None:
     """Absent agreements, payments and events count as empty: everyone is a prospect."""
     folder = exports(customers=["C-1,Ann,referral,2024-01-01", "C-2,Bob,,2024-01-01"])
     rows = reconcile_rows(folder)
@@ -85,7 +93,7 @@ def test_only_customers_is_required(exports) -> None:  # type: ignore[no-untyped
     assert rows.get_column("follow_up_status").to_list() == ["Referral", "Lead"]
 
 
-def test_two_files_for_one_table_is_an_error(tmp_path: Path, invoke) -> None:  # type: ignore[no-untyped-def]
+def test_two_files_for_one_table_is_an_error(tmp_path: Path, invoke) -> None:
     """customers.csv beside customers.parquet: exit 3, naming both, nothing written."""
     data = tmp_path / "data"
     shutil.copytree(SAMPLE, data)
@@ -98,7 +106,7 @@ def test_two_files_for_one_table_is_an_error(tmp_path: Path, invoke) -> None:  #
     assert "customers.csv" in result.stderr and "customers.parquet" in result.stderr
 
 
-def test_missing_customers_file_is_an_error(tmp_path: Path, invoke) -> None:  # type: ignore[no-untyped-def]
+def test_missing_customers_file_is_an_error(tmp_path: Path, invoke) -> None:
     """No customers file: exit 3 and a sentence saying where it looked."""
     (tmp_path / "empty").mkdir()
     result = invoke("reconcile", "--data", str(tmp_path / "empty"))
@@ -121,13 +129,13 @@ def test_headers_are_trimmed_case_insensitive_reordered_and_extras_ignored(tmp_p
     assert_frame_equal(reconcile_rows(plain), reconcile_rows(messy))
 
 
-def test_values_are_trimmed_and_vocabulary_is_case_insensitive(exports) -> None:  # type: ignore[no-untyped-def]
+def test_values_are_trimmed_and_vocabulary_is_case_insensitive(exports) -> None:
     """' ACTIVE ', 'One Off', '$4', '€ 4' style values mean what their plain forms mean."""
     messy = exports(
         customers=["  C-1 , Ann ,  REFERRAL ,2024-01-01"],
         agreements=["A-1, c-1 ,2024-07-01,,, ACTIVE ,,$4.00,"],
-        payments=['P-1,C-1,2024-07-10,€5,One Off', "P-2,C-1, 2024-07-11 ,4, Recurring "],
-        events=['E-1,C-1,2024-07-02T10:00, Trial ,No_Show'],
+        payments=["P-1,C-1,2024-07-10,€5,One Off", "P-2,C-1, 2024-07-11 ,4, Recurring "],
+        events=["E-1,C-1,2024-07-02T10:00, Trial ,No_Show"],
     )
     row = reconcile_rows(messy).row(0, named=True)
     # Charges: July's fee 4.00 (due 2024-07-31) + surcharge 1.00 for the one-off payment = 5.00.
@@ -150,8 +158,9 @@ def test_people_created_after_the_as_of_date_do_not_exist_yet(as_of: dt.date, pe
     assert reconcile_rows(SAMPLE, as_of=as_of).height == people
 
 
-def test_output_keeps_the_customers_file_order(exports) -> None:  # type: ignore[no-untyped-def]
+def test_output_keeps_the_customers_file_order(exports) -> None:
     """Rows come out in the order of the customers file, not sorted by id."""
-    folder = exports(customers=["Z-9,Zed,,2024-01-01", "A-1,Ann,,2024-01-01", "M-5,Max,,2024-01-01"])
+    folder = exports(
+        customers=["Z-9,Zed,,2024-01-01", "A-1,Ann,,2024-01-01", "M-5,Max,,2024-01-01"]
+    )
     assert reconcile_rows(folder).get_column("customer_id").to_list() == ["Z-9", "A-1", "M-5"]
-

@@ -28,7 +28,7 @@ SPEC_COLUMNS = [
 SAMPLE_ARGS = ("reconcile", "--data", str(SAMPLE), "--as-of", "2024-07-31", "-q")
 
 
-def test_sample_output_matches_the_golden_file(invoke) -> None:  # type: ignore[no-untyped-def]
+def test_sample_output_matches_the_golden_file(invoke) -> None:
     """sample_data as of 2024-07-31 gives the hand-checked golden CSV, byte for byte.
 
     The golden rows were checked against SPEC 3 and 4 by hand; the README explains each one.
@@ -38,7 +38,7 @@ def test_sample_output_matches_the_golden_file(invoke) -> None:  # type: ignore[
     assert result.stdout == GOLDEN.read_text()
 
 
-def test_the_spec_columns_come_first_in_order(invoke) -> None:  # type: ignore[no-untyped-def]
+def test_the_spec_columns_come_first_in_order(invoke) -> None:
     """The ten columns of SPEC 5 lead, in order; extra columns follow."""
     result = invoke(*SAMPLE_ARGS)
     header = result.stdout.splitlines()[0].split(",")
@@ -47,7 +47,7 @@ def test_the_spec_columns_come_first_in_order(invoke) -> None:  # type: ignore[n
 
 
 @pytest.mark.parametrize("name", ["out.csv", "out.parquet", "out.jsonl"])
-def test_formats_by_extension_hold_the_same_rows(tmp_path: Path, invoke, name: str) -> None:  # type: ignore[no-untyped-def]
+def test_formats_by_extension_hold_the_same_rows(tmp_path: Path, invoke, name: str) -> None:
     """-o picks CSV, Parquet or JSON Lines by extension; each holds the golden rows."""
     target = tmp_path / name
     result = invoke(*SAMPLE_ARGS, "-o", str(target))
@@ -68,7 +68,7 @@ def test_formats_by_extension_hold_the_same_rows(tmp_path: Path, invoke, name: s
     assert as_text.fill_null("").rows() == golden.fill_null("").rows()
 
 
-def test_parquet_money_is_exact_decimal(tmp_path: Path, invoke) -> None:  # type: ignore[no-untyped-def]
+def test_parquet_money_is_exact_decimal(tmp_path: Path, invoke) -> None:
     """Money columns in Parquet are decimals, never binary floats: -8.00 stays -8.00."""
     target = tmp_path / "out.parquet"
     assert invoke(*SAMPLE_ARGS, "-o", str(target)).exit_code == 0
@@ -77,7 +77,7 @@ def test_parquet_money_is_exact_decimal(tmp_path: Path, invoke) -> None:  # type
     assert row["past_due"] == Decimal("4.00")
 
 
-def test_json_lines_money_is_text_not_float(tmp_path: Path, invoke) -> None:  # type: ignore[no-untyped-def]
+def test_json_lines_money_is_text_not_float(tmp_path: Path, invoke) -> None:
     """JSON has no exact decimal, so money is written as text ("-8.00")."""
     target = tmp_path / "out.jsonl"
     assert invoke(*SAMPLE_ARGS, "-o", str(target)).exit_code == 0
@@ -88,7 +88,7 @@ def test_json_lines_money_is_text_not_float(tmp_path: Path, invoke) -> None:  # 
     assert c5["days_in_arrears"] == 33
 
 
-def test_format_option_overrides_the_extension(tmp_path: Path, invoke) -> None:  # type: ignore[no-untyped-def]
+def test_format_option_overrides_the_extension(tmp_path: Path, invoke) -> None:
     """--format jsonl writes JSON Lines even to a .txt name."""
     target = tmp_path / "out.txt"
     result = invoke(*SAMPLE_ARGS, "-o", str(target), "--format", "jsonl")
@@ -96,14 +96,14 @@ def test_format_option_overrides_the_extension(tmp_path: Path, invoke) -> None: 
     assert json.loads(target.read_text().splitlines()[0])["customer_id"] == "C-1"
 
 
-def test_dash_means_standard_output(invoke) -> None:  # type: ignore[no-untyped-def]
+def test_dash_means_standard_output(invoke) -> None:
     """-o - writes CSV to standard output, as no -o does."""
     result = invoke(*SAMPLE_ARGS, "-o", "-")
     assert result.exit_code == 0
     assert result.stdout == GOLDEN.read_text()
 
 
-def test_unknown_extension_is_a_usage_error(tmp_path: Path, invoke) -> None:  # type: ignore[no-untyped-def]
+def test_unknown_extension_is_a_usage_error(tmp_path: Path, invoke) -> None:
     """-o out.xlsx without --format: exit 2 naming the accepted extensions."""
     result = invoke(*SAMPLE_ARGS, "-o", str(tmp_path / "out.xlsx"))
     assert result.exit_code == 2
@@ -111,7 +111,7 @@ def test_unknown_extension_is_a_usage_error(tmp_path: Path, invoke) -> None:  # 
     assert not (tmp_path / "out.xlsx").exists()
 
 
-def test_output_into_a_missing_folder_is_a_usage_error(tmp_path: Path, invoke) -> None:  # type: ignore[no-untyped-def]
+def test_output_into_a_missing_folder_is_a_usage_error(tmp_path: Path, invoke) -> None:
     """-o into a folder that does not exist: exit 2 before any work."""
     result = invoke(*SAMPLE_ARGS, "-o", str(tmp_path / "nope" / "out.csv"))
     assert result.exit_code == 2
@@ -119,7 +119,7 @@ def test_output_into_a_missing_folder_is_a_usage_error(tmp_path: Path, invoke) -
 
 
 @pytest.mark.parametrize("fmt", ["csv", "parquet", "jsonl"])
-def test_reruns_are_byte_identical(tmp_path: Path, invoke, fmt: str) -> None:  # type: ignore[no-untyped-def]
+def test_reruns_are_byte_identical(tmp_path: Path, invoke, fmt: str) -> None:
     """The same inputs and as-of date give byte-identical files."""
     first, second = tmp_path / f"a.{fmt}", tmp_path / f"b.{fmt}"
     assert invoke(*SAMPLE_ARGS, "-o", str(first)).exit_code == 0
@@ -132,7 +132,7 @@ def test_a_failed_write_leaves_the_old_file_and_no_partial(tmp_path: Path) -> No
     target = tmp_path / "out.csv"
     target.write_text("previous run\n")
 
-    def half_then_fail(sink) -> None:  # type: ignore[no-untyped-def]
+    def half_then_fail(sink) -> None:
         sink.write(b"customer_id,name\nC-1,")
         raise OSError("disk full")
 
@@ -142,7 +142,7 @@ def test_a_failed_write_leaves_the_old_file_and_no_partial(tmp_path: Path) -> No
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv"]
 
 
-def test_a_failed_run_writes_no_output_file(tmp_path: Path, invoke) -> None:  # type: ignore[no-untyped-def]
+def test_a_failed_run_writes_no_output_file(tmp_path: Path, invoke) -> None:
     """A run that stops (no customers file) creates no output file at all."""
     (tmp_path / "empty").mkdir()
     target = tmp_path / "out.csv"
@@ -152,7 +152,7 @@ def test_a_failed_run_writes_no_output_file(tmp_path: Path, invoke) -> None:  # 
     assert [p.name for p in tmp_path.iterdir()] == ["empty"]
 
 
-def test_a_stale_rejects_file_is_removed_after_a_clean_run(tmp_path: Path, invoke) -> None:  # type: ignore[no-untyped-def]
+def test_a_stale_rejects_file_is_removed_after_a_clean_run(tmp_path: Path, invoke) -> None:
     """A rejects file left by an earlier run goes when nothing is rejected now, and we say so."""
     target = tmp_path / "out.csv"
     stale = tmp_path / "out-rejects.csv"

@@ -7,12 +7,12 @@ reconciled. No Python traceback reaches a person; FOLLOWUP_DEBUG=1 shows one for
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 import re
-import functools
 import traceback
 from collections.abc import Callable
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, ParamSpec, TypeVar
 
@@ -70,12 +70,12 @@ def guarded(command: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
-class OnError(str, Enum):
+class OnError(StrEnum):
     reject = "reject"
     fail = "fail"
 
 
-class Format(str, Enum):
+class Format(StrEnum):
     csv = "csv"
     parquet = "parquet"
     jsonl = "jsonl"
@@ -109,23 +109,31 @@ DataOpt = Annotated[
 ]
 CustomersOpt = Annotated[
     Path | None,
-    typer.Option(help="The customers file, instead of the one in --data. "
-                 "Example: --customers exports/clients.csv"),
+    typer.Option(
+        help="The customers file, instead of the one in --data. "
+        "Example: --customers exports/clients.csv"
+    ),
 ]
 AgreementsOpt = Annotated[
     Path | None,
-    typer.Option(help="The agreements file, instead of the one in --data. "
-                 "Example: --agreements exports/agreements.parquet"),
+    typer.Option(
+        help="The agreements file, instead of the one in --data. "
+        "Example: --agreements exports/agreements.parquet"
+    ),
 ]
 PaymentsOpt = Annotated[
     Path | None,
-    typer.Option(help="The payments file, instead of the one in --data. "
-                 "Example: --payments exports/payments.csv"),
+    typer.Option(
+        help="The payments file, instead of the one in --data. "
+        "Example: --payments exports/payments.csv"
+    ),
 ]
 EventsOpt = Annotated[
     Path | None,
-    typer.Option(help="The calendar events file, instead of the one in --data. "
-                 "Example: --events exports/calendar.csv"),
+    typer.Option(
+        help="The calendar events file, instead of the one in --data. "
+        "Example: --events exports/calendar.csv"
+    ),
 ]
 AsOfOpt = Annotated[
     str | None,
@@ -142,8 +150,9 @@ SurchargeOpt = Annotated[
 ]
 QuietOpt = Annotated[
     bool,
-    typer.Option("--quiet", "-q", help="No summary, warnings or progress; errors still show. "
-                 "Example: -q"),
+    typer.Option(
+        "--quiet", "-q", help="No summary, warnings or progress; errors still show. Example: -q"
+    ),
 ]
 
 
@@ -167,8 +176,9 @@ def reconcile(
     ] = None,
     fmt: Annotated[
         Format | None,
-        typer.Option("--format", help="Output format, overriding the extension. "
-                     "Example: --format jsonl"),
+        typer.Option(
+            "--format", help="Output format, overriding the extension. Example: --format jsonl"
+        ),
     ] = None,
     rejects: Annotated[
         Path | None,
@@ -222,7 +232,7 @@ def reconcile(
         write_frame(result.output, destination, chosen)
         stale = False
         if result.rejects.height:
-            write_atomically(rejects_path, lambda sink: result.rejects.write_csv(sink))
+            write_atomically(rejects_path, result.rejects.write_csv)
         elif rejects_path.is_file():
             # A rejects file from an earlier run beside a clean output would send someone to
             # fix rows that are no longer bad.
@@ -235,7 +245,9 @@ def reconcile(
         summarise(result, as_of_date, rejects_path if result.rejects.height else None, where),
     )
     if stale:
-        render.note(out, f"removed {rejects_path}: it was from an earlier run; nothing is rejected now")
+        render.note(
+            out, f"removed {rejects_path}: it was from an earlier run; nothing is rejected now"
+        )
     raise typer.Exit(1 if result.rejects.height else 0)
 
 
@@ -283,8 +295,12 @@ def _version(value: bool) -> None:
 def _root(
     version: Annotated[
         bool,
-        typer.Option("--version", callback=_version, is_eager=True,
-                     help="Print the version and exit. Example: followup --version"),
+        typer.Option(
+            "--version",
+            callback=_version,
+            is_eager=True,
+            help="Print the version and exit. Example: followup --version",
+        ),
     ] = False,
 ) -> None:
     """Follow-up lists and subscription account status for studio gyms, from club exports.

@@ -19,8 +19,13 @@ import polars as pl
 from followup_cli.errors import InputFileError, UsageError
 
 FORMATS = ("csv", "parquet", "jsonl")
-_EXTENSIONS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl",
-               ".ndjson": "jsonl"}
+_EXTENSIONS = {
+    ".csv": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+}
 
 
 def output_format(path: Path | None, requested: str | None) -> str:

@@ -17,7 +17,6 @@ from followup_cli.explain import DECIDED, OUTRANKED, Explanation
 from followup_cli.money import cents_text
 from followup_cli.summary import Summary
 
-
 SIDE_BY_SIDE_WIDTH = 110  # below this the three summary tables are stacked
 
 
@@ -118,8 +117,9 @@ def explanation(out: Console, e: Explanation) -> None:
     if e.entries.height:
         ledger = Table(title="Ledger", box=box.SIMPLE_HEAD, title_justify="left")
         for name in ("date", "entry", "charge", "credit", "balance", "settlement"):
-            ledger.add_column(name, justify="right" if name in {"charge", "credit", "balance"}
-                              else "left")
+            ledger.add_column(
+                name, justify="right" if name in {"charge", "credit", "balance"} else "left"
+            )
         for row in e.entries.iter_rows(named=True):
             ledger.add_row(
                 str(row["date"]),
@@ -139,8 +139,9 @@ def explanation(out: Console, e: Explanation) -> None:
         )
     else:
         out.print("account: no recurring agreement, so no ledger")
-    rules = Table(title="Follow-up rules, first match wins", box=box.SIMPLE_HEAD,
-                  title_justify="left")
+    rules = Table(
+        title="Follow-up rules, first match wins", box=box.SIMPLE_HEAD, title_justify="left"
+    )
     rules.add_column("#", justify="right")
     rules.add_column("status")
     rules.add_column("verdict")
@@ -152,4 +153,3 @@ def explanation(out: Console, e: Explanation) -> None:
 
 def _money(cents: int | None) -> str:
     return "" if cents is None else cents_text(cents)
-

@@ -35,9 +35,7 @@ def summarise(
     result: RunResult, as_of: dt.date, rejects_path: Path | None, destination: str
 ) -> Summary:
     out = result.output
-    follow_counts = dict(
-        out.group_by("follow_up_status").len().iter_rows()  # type: ignore[arg-type]
-    )
+    follow_counts = dict(out.group_by("follow_up_status").len().iter_rows())
     owed_cents = pl.col("balance").cast(pl.Decimal(18, 2)) * -100
     account_rows = (
         out.filter(pl.col("account_status").is_not_null())
