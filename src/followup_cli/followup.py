@@ -12,11 +12,15 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import polars as pl
 
 from followup_cli import money
 from followup_cli.validation import CUST
+
+if TYPE_CHECKING:
+    from polars.expr.whenthen import ChainedThen, Then
 
 COLLECTIONS = "Collections Customer"
 DELINQUENT = "Delinquent Customer"
@@ -82,8 +86,10 @@ def event_facts(events: pl.LazyFrame, as_of: dt.date) -> pl.LazyFrame:
     upcoming = pl.col("starts_at").dt.date() > as_of
 
     def pick(value: str, where: pl.Expr, latest: bool) -> pl.Expr:
-        ordered = pl.col(value).filter(where).sort_by(
-            pl.col("starts_at").filter(where), pl.col("event_id").filter(where)
+        ordered = (
+            pl.col(value)
+            .filter(where)
+            .sort_by(pl.col("starts_at").filter(where), pl.col("event_id").filter(where))
         )
         return ordered.last() if latest else ordered.first()
 
@@ -217,7 +223,7 @@ PROSPECT_STATUSES = tuple(rule.status for rule in prospect_rules())
 
 def _fold(rules: Sequence[Rule], field: str) -> pl.Expr:
     first, *rest = rules
-    chain = pl.when(first.when.fill_null(False)).then(_field(first, field))
+    chain: Then | ChainedThen = pl.when(first.when.fill_null(False)).then(_field(first, field))
     for rule in rest:
         chain = chain.when(rule.when.fill_null(False)).then(_field(rule, field))
     return chain.otherwise(None)
