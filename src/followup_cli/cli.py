@@ -22,6 +22,7 @@ from typer.exceptions import TyperException
 from followup_cli import __version__, render
 from followup_cli.errors import EXIT_NOTHING_RECONCILED, BadRowError, FollowupError, UsageError
 from followup_cli.explain import explain as build_explanation
+from followup_cli.generate import generate as write_synthetic_exports
 from followup_cli.ledger import LedgerSettings
 from followup_cli.output import (
     default_rejects_path,
@@ -283,6 +284,47 @@ def explain(
     render.explanation(
         render.console(stderr=False), build_explanation(tables, customer_id, as_of_date, settings)
     )
+
+
+@app.command()
+@guarded
+def generate(
+    customers: Annotated[
+        int,
+        typer.Option(
+            "--customers",
+            min=1,
+            help="How many people to make (about 1.5 agreements, 10 payments and 1 event "
+            "each). Example: --customers 1000000",
+        ),
+    ],
+    out: Annotated[
+        Path,
+        typer.Option(help="Folder to write the four files into. Example: --out bench-data/1m"),
+    ],
+    seed: Annotated[
+        int, typer.Option(help="The same seed gives the same files. Example: --seed 7")
+    ] = 0,
+    fmt: Annotated[
+        Format,
+        typer.Option("--format", help="csv or parquet. Example: --format csv"),
+    ] = Format.parquet,
+    quiet: QuietOpt = False,
+) -> None:
+    """Write realistic synthetic exports, valid under the spec, for trying the tool at scale.
+
+    Example:
+
+        followup generate --customers 1000000 --out bench-data/1m --format parquet
+    """
+    if fmt is Format.jsonl:
+        raise UsageError("--format: exports are csv or parquet")
+    out.mkdir(parents=True, exist_ok=True)
+    started = dt.datetime.now()
+    written = write_synthetic_exports(customers, out, seed=seed, fmt=fmt.value)
+    seconds = (dt.datetime.now() - started).total_seconds()
+    rows = ", ".join(f"{table} {count:,}" for table, count in written.items())
+    render.note(render.console(quiet), f"wrote {out}: {rows} ({seconds:.1f}s)")
 
 
 def _version(value: bool) -> None:

@@ -14,6 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from followup_cli.explain import DECIDED, OUTRANKED, Explanation
+from followup_cli.followup import UNCLASSIFIED
 from followup_cli.money import cents_text
 from followup_cli.summary import Summary
 
@@ -91,6 +92,15 @@ def summary(out: Console, s: Summary) -> None:
             out.print(table)
     for customer_id, reason in s.unclassified:
         out.print(Text(f"unclassified: {customer_id}: {reason}", style="yellow"))
+    unclassified = dict(s.follow_up).get(UNCLASSIFIED, 0)
+    if unclassified > len(s.unclassified):
+        out.print(
+            Text(
+                f"... and {unclassified - len(s.unclassified):,} more unclassified "
+                f"(follow_up_status Unclassified in the output)",
+                style="yellow",
+            )
+        )
     if s.rejected_rows:
         out.print(
             Text(
