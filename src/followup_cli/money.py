@@ -9,7 +9,9 @@ MONEY_DTYPE = pl.Decimal(18, 2)
 
 def as_decimal(cents: pl.Expr) -> pl.Expr:
     """Cents as an exact two-place decimal (400 -> 4.00)."""
-    return (cents.cast(pl.Decimal(18, 0)) / 100).cast(MONEY_DTYPE)
+    # The scale must be 2 before dividing: Polars keeps the dividend's scale, so a scale-0
+    # division would round 1.99 to 2.00.
+    return (cents.cast(pl.Decimal(38, 2)) / 100).cast(MONEY_DTYPE)
 
 
 def as_text(cents: pl.Expr) -> pl.Expr:
