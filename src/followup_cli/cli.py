@@ -31,7 +31,7 @@ from followup_cli.output import (
     write_frame,
 )
 from followup_cli.reconcile import load, run
-from followup_cli.summary import summarise
+from followup_cli.summary import describe_rejects, summarise
 
 app = typer.Typer(
     name="followup",
@@ -223,11 +223,8 @@ def reconcile(
     with render.progress(out) as step:
         result = run(data, overrides, as_of_date, settings, progress=step)
         if on_error is OnError.fail and result.rejects.height:
-            first = result.rejects.row(0, named=True)
-            raise BadRowError(
-                f"{first['file']} line {first['line']}, column {first['column']}: "
-                f"{first['reason']} (value {first['value']!r}); --on-error fail: nothing written"
-            )
+            first = describe_rejects(result.rejects, limit=1)[0]
+            raise BadRowError(f"{first}; --on-error fail: nothing written")
         step("writing")
         started = dt.datetime.now()
         write_frame(result.output, destination, chosen)

@@ -8,9 +8,11 @@ the 1-based row number of a Parquet file, so a rejected value can be found in th
 from __future__ import annotations
 
 import csv
-import io
+import mmap
+import os
+import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +42,7 @@ class RawTable:
     format: str
     frame: pl.DataFrame
     structural_rejects: pl.DataFrame  # rows whose field count does not match the header
+    header: tuple[str, ...] = ()  # the file's column names as written, in order
 
     @property
     def file_label(self) -> str:
@@ -91,9 +94,7 @@ def locate_tables(data_dir: Path, overrides: Mapping[str, Path | None]) -> dict[
 def read_table(table: Table, path: Path | None) -> RawTable:
     """Read one table's file, or an empty frame for an absent optional table."""
     if path is None:
-        frame = pl.DataFrame(
-            schema={LINE: pl.Int64, **{c.name: pl.String for c in table.columns}}
-        )
+        frame = pl.DataFrame(schema={LINE: pl.Int64, **{c.name: pl.String for c in table.columns}})
         return RawTable(table, None, "csv", frame, empty_rejects())
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
@@ -104,7 +105,8 @@ def read_table(table: Table, path: Path | None) -> RawTable:
         frame = _read_parquet(path)
         return RawTable(table, path, fmt, _select_columns(table, path, frame), empty_rejects())
     frame, structural = _read_csv(path)
-    return RawTable(table, path, fmt, _select_columns(table, path, frame), structural)
+    header = tuple(c for c in frame.columns if c != LINE)
+    return RawTable(table, path, fmt, _select_columns(table, path, frame), structural, header)
 
 
 def _select_columns(table: Table, path: Path, frame: pl.DataFrame) -> pl.DataFrame:
@@ -144,7 +146,8 @@ def _read_parquet(path: Path) -> pl.DataFrame:
         raise InputFileError(
             f"{path.name}: not a readable Parquet file ({_first_line(exc)}); re-export it"
         ) from exc
-    return frame.with_row_index(LINE, offset=1).with_columns(pl.col(LINE).cast(pl.Int64))
+    frame = _make_room_for_line(frame).with_row_index(LINE, offset=1)
+    return frame.with_columns(pl.col(LINE).cast(pl.Int64))
 
 
 def _read_csv(path: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -157,10 +160,13 @@ def _read_csv(path: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
     Python's csv module instead, which also tracks where each row starts.
     """
     lines = _physical_lines(path)
-    if lines.height == 0 or lines.item(0, "raw").strip() == "":
-        raise InputFileError(
-            f"{path.name}: the file is empty; line 1 must be a header row naming the columns"
-        )
+    if lines is None:
+        return _read_csv_slowly(path)
+    _check_header_line(
+        path,
+        lines.item(0, "raw") if lines.height else None,
+        lambda: bool(lines.select(pl.col("raw").str.strip_chars().eq("").all()).item()),
+    )
     if lines.select((pl.col("raw").str.count_matches('"', literal=True) % 2 == 1).any()).item():
         return _read_csv_slowly(path)
     try:
@@ -176,6 +182,7 @@ def _read_csv(path: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
     body = lines.slice(1)
     if frame.height != body.height:
         return _read_csv_slowly(path)
+    frame = _make_room_for_line(frame)
     width = len(frame.columns)
     counted = body.select(
         pl.int_range(2, pl.len() + 2, dtype=pl.Int64).alias(LINE),
@@ -188,68 +195,243 @@ def _read_csv(path: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
     frame = frame.with_columns(counted.get_column(LINE)).filter(~counted.get_column("blank"))
     counted = counted.filter(~pl.col("blank"))
     ragged = counted.get_column("fields") != width
-    structural = _ragged_rejects(path, counted.filter(ragged), width)
-    return frame.filter(~ragged), structural
+    structural = counted.filter(ragged).select(
+        LINE, "raw", _field_count_reason(pl.col("fields"), width).alias("reason")
+    )
+    return frame.filter(~ragged), _ragged_rejects(path, structural)
 
 
-def _physical_lines(path: Path) -> pl.DataFrame:
-    """The file's lines as one text column (no quoting: every newline ends a line)."""
+def _physical_lines(path: Path) -> pl.DataFrame | None:
+    """The file's lines as one text column (no quoting: every newline ends a line).
+
+    None when polars cannot split the file this way (a line holds the 0x1F byte used as the
+    "no separator" here: polars would cut the line there); the caller then reads it slowly.
+    """
+    if _holds_byte(path, UNIT_SEPARATOR):
+        return None
     try:
-        return pl.read_csv(
+        frame = pl.read_csv(
             path,
             has_header=False,
-            separator="\x1f",
+            separator=UNIT_SEPARATOR.decode(),
             quote_char=None,
             schema={"raw": pl.String},
-            truncate_ragged_lines=True,
+            truncate_ragged_lines=False,
             empty_string_is_null=False,
             raise_if_empty=False,
             encoding="utf8",
-        ).with_columns(pl.col("raw").fill_null("").str.strip_prefix("\ufeff"))
-    except pl.exceptions.ComputeError as exc:
+        )
+    except pl.exceptions.PolarsError as exc:
         if "utf-8" in str(exc).lower() or "utf8" in str(exc).lower():
             raise InputFileError(_not_utf8_message(path)) from exc
-        raise InputFileError(f"{path.name}: cannot be read ({_first_line(exc)})") from exc
+        return None
+    except OSError as exc:
+        raise InputFileError(f"{path.name}: cannot be read ({exc.strerror})") from exc
+    # polars drops a byte order mark at the start of the file itself, as it does for the rows.
+    return frame.with_columns(pl.col("raw").fill_null(""))
+
+
+UNIT_SEPARATOR = b"\x1f"
+
+
+def _holds_byte(path: Path, byte: bytes) -> bool:
+    """Whether the file holds `byte` anywhere, searched in place (no copy of a large file)."""
+    try:
+        with path.open("rb") as handle:
+            if os.fstat(handle.fileno()).st_size == 0:
+                return False
+            with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as view:
+                return view.find(byte) != -1
     except OSError as exc:
         raise InputFileError(f"{path.name}: cannot be read ({exc.strerror})") from exc
 
 
+def _check_header_line(path: Path, first: str | None, all_blank: Callable[[], bool]) -> None:
+    """Line 1 must be the header: a file without one cannot say which value is which."""
+    if first is None or (_is_blank(first) and all_blank()):
+        raise InputFileError(
+            f"{path.name}: the file is empty; line 1 must be a header row naming the columns"
+        )
+    if _is_blank(first):
+        raise InputFileError(
+            f"{path.name}: line 1 is blank; it must be the header row naming the columns "
+            f"(remove the blank lines at the top)"
+        )
+    if "\r" in first.rstrip("\r"):
+        raise InputFileError(
+            f"{path.name}: line 1 holds carriage returns (old Mac line endings); re-export it "
+            f"with standard (LF or CRLF) line endings"
+        )
+
+
+# A quoted value may span lines, but one that runs on for this many lines is a stray quote
+# swallowing the rows after it; the reader gives up on it there, so each stray quote costs at
+# most this many lines of re-reading. (A value this long is rejected anyway: MAX_TEXT.)
+MAX_RECORD_LINES = 1000
+
+
+class _LineFeed:
+    """Physical lines handed to csv.reader one at a time, so the reader's position is known
+    (where each row starts) and can be moved back after a stray quote."""
+
+    def __init__(self, lines: list[str]) -> None:
+        self.lines = lines
+        self.position = 0
+        self.stop = len(lines)
+
+    def __iter__(self) -> _LineFeed:
+        return self
+
+    def __next__(self) -> str:
+        if self.position >= self.stop:
+            raise StopIteration
+        self.position += 1
+        return self.lines[self.position - 1] + "\n"
+
+    def read_from(self, start: int) -> None:
+        self.position = start
+        self.stop = min(len(self.lines), start + MAX_RECORD_LINES)
+
+
 def _read_csv_slowly(path: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Python's csv module for files polars cannot split line by line; not the main path."""
+    """Python's csv module for files polars cannot split line by line; not the main path.
+
+    A row that a quote carries over several lines but whose field count is still wrong is not
+    one row: a stray double quote opened a value that swallowed the rows after it. Only that
+    row's first line is set aside, and reading starts again on the next line, so one stray
+    quote never hides the rest of the file.
+    """
+    try:
+        text = path.read_bytes().decode("utf-8-sig", errors="strict")
+    except UnicodeDecodeError as exc:
+        raise InputFileError(_not_utf8_message(path)) from exc
+    except OSError as exc:
+        raise InputFileError(f"{path.name}: cannot be read ({exc.strerror})") from exc
+    lines = [line.removesuffix("\r") for line in text.split("\n")]
+    if lines[-1] == "":
+        lines.pop()  # the newline that ends the last line does not start another
+    _check_header_line(
+        path, lines[0] if lines else None, lambda: all(_is_blank(line) for line in lines)
+    )
     csv.field_size_limit(sys.maxsize)
-    text = path.read_bytes().decode("utf-8-sig", errors="strict")
-    reader = csv.reader(io.StringIO(text, newline=""), strict=False)
-    header = next(reader, [])
+    feed = _LineFeed(lines)
+    reader = csv.reader(feed, strict=False)
+    feed.read_from(0)
+    try:
+        header = next(reader)
+    except csv.Error as exc:
+        raise InputFileError(
+            f"{path.name}: line 1 (the header) cannot be split into column names "
+            f"({_csv_problem(exc)}); fix the header row"
+        ) from exc
     width = len(header)
     columns: list[list[str | None]] = [[] for _ in header]
     line_numbers: list[int] = []
-    ragged: list[tuple[int, str, int]] = []
-    previous_end = reader.line_num
-    for record in reader:
-        start = previous_end + 1
-        previous_end = reader.line_num
-        if not record or (len(record) == 1 and record[0].strip() == ""):
+    ragged: list[tuple[int, str, str]] = []
+    # The line whose quote ended a runaway value (unbalanced on its own) goes with the line
+    # that opened it.
+    closer, opened = -1, 0
+    start = feed.position
+    while start < len(lines):
+        if _is_blank(lines[start]):
+            start += 1
             continue
-        if len(record) != width:
-            ragged.append((start, ",".join(record), len(record)))
+        if start == closer:
+            ragged.append((start + 1, lines[start], _closing_quote_reason(opened)))
+            start += 1
             continue
-        line_numbers.append(start)
-        for values, field in zip(columns, record, strict=True):
-            values.append(field if field != "" else None)
-    names = _unique_names(header)
+        feed.read_from(start)
+        try:
+            record = next(reader)
+        except csv.Error as exc:
+            ragged.append((start + 1, lines[start], _csv_problem(exc)))
+            start += 1
+            continue
+        end = feed.position  # one past the record's last line
+        if len(record) == width:
+            line_numbers.append(start + 1)
+            for values, value in zip(columns, record, strict=True):
+                values.append(value if value != "" else None)
+            start = end
+        elif end - start > 1:
+            ragged.append((start + 1, lines[start], _runaway_quote_reason(end)))
+            if lines[end - 1].count('"') % 2 == 1:
+                closer, opened = end - 1, start + 1
+            start += 1
+        else:
+            ragged.append((start + 1, lines[start], _field_count_text(len(record), width)))
+            start += 1
+    names = _unique_names([LINE + " (from the file)" if n == LINE else n for n in header])
     frame = pl.DataFrame(
         {LINE: line_numbers, **dict(zip(names, columns, strict=True))},
         schema={LINE: pl.Int64, **{n: pl.String for n in names}},
     )
-    raw = pl.DataFrame(
+    structural = pl.DataFrame(
         {
             LINE: [r[0] for r in ragged],
             "raw": [r[1] for r in ragged],
-            "fields": [r[2] for r in ragged],
+            "reason": [r[2] for r in ragged],
         },
-        schema={LINE: pl.Int64, "raw": pl.String, "fields": pl.Int64},
+        schema={LINE: pl.Int64, "raw": pl.String, "reason": pl.String},
     )
-    return frame, _ragged_rejects(path, raw, width)
+    return frame, _ragged_rejects(path, structural)
+
+
+# Blank as polars' strip_chars() sees it (Unicode White_Space), so both readers skip the same
+# lines: Python's own str.strip() would also remove the control characters 0x1C-0x1F.
+_BLANK = re.compile(r"[^\S\x1c-\x1f]*")
+
+
+def _is_blank(line: str) -> bool:
+    return _BLANK.fullmatch(line) is not None
+
+
+def _make_room_for_line(frame: pl.DataFrame) -> pl.DataFrame:
+    """A file's own `_line` column must not be taken for the line numbers (it is ignored)."""
+    if LINE in frame.columns:
+        return frame.rename({LINE: LINE + " (from the file)"})
+    return frame
+
+
+def _field_count_text(fields: int, width: int) -> str:
+    return (
+        f"row has {fields} field{'' if fields == 1 else 's'} but the header has {width}; check "
+        f"for a missing or extra comma (a value with a comma must be in double quotes)"
+    )
+
+
+def _field_count_reason(fields: pl.Expr, width: int) -> pl.Expr:
+    """The same sentence as `_field_count_text`, for a column of field counts."""
+    return pl.format(
+        "row has {} {} but the header has {}; check for a missing or extra comma "
+        "(a value with a comma must be in double quotes)",
+        fields,
+        pl.when(fields == 1).then(pl.lit("field")).otherwise(pl.lit("fields")),
+        pl.lit(width),
+    )
+
+
+def _runaway_quote_reason(runs_to: int) -> str:
+    return (
+        f"a double quote on this line opens a value that runs on to line {runs_to} without "
+        f'making a whole row; check this line\'s quotes (a quote inside a value is written "")'
+    )
+
+
+def _closing_quote_reason(opened: int) -> str:
+    return (
+        f"this line closes the quoted value opened on line {opened}, which was set aside; "
+        f"check the quotes on both lines"
+    )
+
+
+def _csv_problem(exc: csv.Error) -> str:
+    if "new-line" in str(exc):
+        return (
+            "a carriage return (CR) character inside a value that is not in double quotes; "
+            "remove it or put the value in double quotes"
+        )
+    return f"cannot be split into fields ({exc})"
 
 
 def _unique_names(header: list[str]) -> list[str]:
@@ -262,18 +444,14 @@ def _unique_names(header: list[str]) -> list[str]:
     return names
 
 
-def _ragged_rejects(path: Path, ragged: pl.DataFrame, width: int) -> pl.DataFrame:
+def _ragged_rejects(path: Path, ragged: pl.DataFrame) -> pl.DataFrame:
+    """Rows that could not be split into the header's columns: the whole line is the value."""
     return ragged.select(
         pl.lit(path.name).alias("file"),
         pl.col(LINE).alias("line"),
         pl.lit("*").alias("column"),
         pl.col("raw").str.slice(0, 200).alias("value"),
-        pl.format(
-            "row has {} fields but the header has {}; check for a missing or extra comma "
-            "(a value with a comma must be in double quotes)",
-            pl.col("fields"),
-            pl.lit(width),
-        ).alias("reason"),
+        pl.col("reason"),
     )
 
 

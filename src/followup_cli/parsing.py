@@ -16,15 +16,17 @@ from followup_cli.schema import Column, Kind
 MAX_TEXT = 1000
 CURRENCY_SYMBOLS = "£$€"
 
-_DATE = r"^\d{4}-\d{2}-\d{2}$"
-_DATETIME = r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2})?)?$"
-_MONEY = r"^[£$€]?(\d{1,12})(?:\.(\d{1,2})0*)?$"
-_COUNT = r"^\+?\d{1,9}$"
+# [0-9], not \d: the regex engine's \d also matches other scripts' digits (Arabic-Indic,
+# full-width), which would pass the shape check and then fail the number cast quietly.
+_DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+_DATETIME = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2})?)?$"
+_MONEY = r"^[£$€]?([0-9]{1,12})(?:\.([0-9]{1,2})0*)?$"
+_COUNT = r"^\+?[0-9]{1,9}$"
+# Another currency's sign before an amount (¥5, ₹ 40): any Unicode currency symbol but ours.
+_OTHER_CURRENCY = r"^([\p{Sc}--[£$€]])\s*[0-9]"
 
 
-def parse(
-    column: Column, dtype: pl.DataType, file: str, typed: bool
-) -> tuple[pl.Expr, pl.Expr]:
+def parse(column: Column, dtype: pl.DataType, file: str, typed: bool) -> tuple[pl.Expr, pl.Expr]:
     """(typed value, refusal reason) for `column`, whose raw values have type `dtype`.
 
     `typed` says the file carries its own types (Parquet); CSV values are all text.
@@ -107,7 +109,7 @@ def _count(column: Column, text: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
     reason = (
         pl.when(text.is_null())
         .then(None)
-        .when(text.str.contains(r"^-\d+$"))
+        .when(text.str.contains(r"^-[0-9]+$"))
         .then(pl.lit(f"{column.name} must be 0 or more"))
         .when(~shaped)
         .then(pl.lit("not a whole number"))
@@ -121,19 +123,19 @@ def _money(column: Column, text: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
     hundredths = parts.struct.field("2").fill_null("0").str.pad_end(2, "0").cast(pl.Int64)
     cents = units * 100 + hundredths
     lowest = "0 or more" if column.allow_zero else "more than 0"
-    first = text.str.slice(0, 1)
+    symbol = text.str.extract(_OTHER_CURRENCY, 1)
     reason = (
         pl.when(text.is_null())
         .then(None)
-        .when(text.str.contains(r"^[£$€]?\s*-|^-"))
+        .when(text.str.contains(r"^[£$€]?\s*-[0-9.]|^-[£$€]?[0-9.]"))
         .then(pl.lit(f"{column.name} must be {lowest}"))
-        .when(text.str.contains(r"^[£$€]?\d+\.\d*[1-9]\d*$") & units.is_null())
+        .when(text.str.contains(r"^[£$€]?[0-9]+\.[0-9]*[1-9][0-9]*$") & units.is_null())
         .then(pl.lit("more than 2 decimal places; money is in whole pence/cents"))
-        .when(~first.str.contains(r"^[0-9.£$€]$"))
+        .when(symbol.is_not_null())
         .then(
             pl.format(
                 "unknown currency symbol '{}'; only £ $ € (or none) are accepted",
-                first,
+                symbol,
             )
         )
         .when(units.is_null())
@@ -150,7 +152,9 @@ def _vocabulary(column: Column, text: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
     )
     expected = ", ".join(column.canonical_words)
     reason = pl.when(text.is_not_null() & value.is_null()).then(
-        pl.format("unknown {} '{}'; expected one of: {}", pl.lit(column.name), text, pl.lit(expected))
+        pl.format(
+            "unknown {} '{}'; expected one of: {}", pl.lit(column.name), text, pl.lit(expected)
+        )
     )
     return value, reason
 
@@ -189,19 +193,31 @@ def _parse_native(column: Column, dtype: pl.DataType, file: str) -> tuple[pl.Exp
         naive = col.dt.replace_time_zone(None) if dtype.time_zone else col
         return naive.cast(pl.Datetime("us")), missing.otherwise(_NO_REASON)
     if kind is Kind.COUNT and dtype.is_integer():
-        reason = missing.when(col < 0).then(pl.lit(f"{column.name} must be 0 or more"))
-        return pl.when(col >= 0).then(col.cast(pl.Int64)), reason.otherwise(_NO_REASON)
+        wide = col.cast(pl.Int64, strict=False)  # an unsigned 64-bit value may not fit
+        reason = (
+            missing.when(col < 0)
+            .then(pl.lit(f"{column.name} must be 0 or more"))
+            .when(col.is_not_null() & wide.is_null())
+            .then(pl.lit("too large for a number of sessions"))
+        )
+        return pl.when(col >= 0).then(wide), reason.otherwise(_NO_REASON)
     if kind is Kind.MONEY and (dtype.is_integer() or isinstance(dtype, pl.Decimal)):
         return None  # exact either way: parsed from its exact text form
+    holds, wanted = _NATIVE_TYPES[kind]
     raise InputFileError(
-        f"{file}: column {column.name} is stored as {dtype}, but it holds a {kind.value}; "
-        f"re-export it with that type{_type_hint(kind)}"
+        f"{file}: column {column.name} is stored as {dtype}, but it holds {holds}; "
+        f"re-export it as {wanted}"
     )
 
 
-def _type_hint(kind: Kind) -> str:
-    if kind is Kind.MONEY:
-        return " (a decimal with 2 places: money is never a binary float)"
-    if kind in (Kind.DATE, Kind.DATETIME):
-        return " (a Parquet date or timestamp, not text)"
-    return ""
+# What a column holds, and the Parquet type to export it as, for the message refusing a file.
+_NATIVE_TYPES = {
+    Kind.TEXT: ("text", "text"),
+    Kind.KEY: ("ids", "text or integers"),
+    Kind.CUSTOMER_REF: ("customer ids", "text or integers"),
+    Kind.DATE: ("dates", "a Parquet date (not text)"),
+    Kind.DATETIME: ("dates or times", "a Parquet date or timestamp (not text)"),
+    Kind.COUNT: ("whole numbers", "a Parquet integer"),
+    Kind.MONEY: ("money", "a decimal with 2 places (money is never a binary float)"),
+    Kind.VOCAB: ("words", "text"),
+}

@@ -101,6 +101,8 @@ def summary(out: Console, s: Summary) -> None:
                 style="yellow",
             )
         )
+    for sentence in s.rejects_shown:
+        out.print(Text(sentence, style="yellow"))
     if s.rejected_rows:
         out.print(
             Text(

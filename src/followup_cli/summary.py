@@ -26,6 +26,7 @@ class Summary:
     tables: tuple[TableCount, ...]
     rejected_rows: int
     rejects_path: Path | None
+    rejects_shown: tuple[str, ...]  # the first few set-aside values: where, why, what
     unclassified: tuple[tuple[str, str], ...]  # first few: customer_id, reason
     timings: tuple[tuple[str, float], ...]
     destination: str
@@ -64,7 +65,24 @@ def summarise(
         tables=result.counts,
         rejected_rows=sum(c.rejected for c in result.counts),
         rejects_path=rejects_path,
+        rejects_shown=describe_rejects(result.rejects),
         unclassified=tuple((str(a), str(b)) for a, b in unclassified),
         timings=tuple(result.timings.items()),
         destination=destination,
     )
+
+
+def describe_rejects(rejects: pl.DataFrame, limit: int = 5) -> tuple[str, ...]:
+    """The first `limit` rejects as sentences for a person: where (file, line, column), why,
+    and the value as found; the rejects file has them all."""
+    sentences = []
+    for row in rejects.head(limit).iter_rows(named=True):
+        where = f"{row['file']} line {row['line']}"
+        if row["column"] != "*":  # "*": the row could not be split into columns at all
+            where += f", column {row['column']}"
+        value = row["value"] if row["value"] is not None else ""
+        shown = value if len(value) <= 40 else value[:37] + "..."
+        sentences.append(f"{where}: {row['reason']} (value {shown!r})")
+    if rejects.height > limit:
+        sentences.append(f"... and {rejects.height - limit:,} more in the rejects file")
+    return tuple(sentences)

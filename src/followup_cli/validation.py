@@ -51,19 +51,23 @@ def validate(raw: dict[str, RawTable], as_of: dt.date) -> Validated:
     customers, customer_rejects = _split(checked["customers"], raw["customers"])
     customers = customers.with_columns(pl.col("origin").str.to_lowercase())
     known = customers.select(KEY, pl.col(LINE).alias("_customer_line"), "created_on")
-    refused = checked["customers"].filter(pl.col("_problem")).select(
-        KEY, pl.col(LINE).alias("_refused_line")
-    )
+    refused = pl.concat(
+        [
+            checked["customers"].filter(pl.col("_problem")).select(KEY, LINE),
+            _unsplit_names(raw["customers"]).select(KEY, LINE),
+        ]
+    ).rename({LINE: "_refused_line"})
 
     tables: dict[str, pl.DataFrame] = {}
     rejects = [customer_rejects]
-    rejected_refs = [_rejected_refs(checked["customers"])]
+    rejected_refs = [_rejected_refs(checked["customers"]), _unsplit_names(raw["customers"])]
     for name in ("agreements", "payments", "events"):
         frame = _check_references(checked[name], raw[name], known, refused)
         good, bad = _split(frame, raw[name])
         tables[name] = good
         rejects.append(bad)
         rejected_refs.append(_rejected_refs(frame))
+        rejected_refs.append(_unsplit_names(raw[name]))
 
     # The as-of date: people, purchases and payments after it do not exist yet.
     present = customers.filter(pl.col("created_on") <= as_of).with_row_index(CUST)
@@ -90,7 +94,7 @@ def validate(raw: dict[str, RawTable], as_of: dt.date) -> Validated:
         for name, bad in zip(raw, rejects, strict=True)
     )
     issues = (
-        pl.concat(rejected_refs)
+        pl.concat([refs.select(REF) for refs in rejected_refs])
         .join(index, left_on=REF, right_on=KEY, how="inner")
         .group_by(CUST)
         .agg(pl.len().cast(pl.Int64).alias("data_issues"))
@@ -201,9 +205,9 @@ def _check_references(
 
 
 def _any_problem(table: Table) -> pl.Expr:
-    return pl.any_horizontal(
-        [pl.col(f"_why_{c.name}").is_not_null() for c in table.columns]
-    ).alias("_problem")
+    return pl.any_horizontal([pl.col(f"_why_{c.name}").is_not_null() for c in table.columns]).alias(
+        "_problem"
+    )
 
 
 def _split(frame: pl.DataFrame, raw: RawTable) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -225,11 +229,7 @@ def _split(frame: pl.DataFrame, raw: RawTable) -> tuple[pl.DataFrame, pl.DataFra
         for position, c in enumerate(table.columns)
     ]
     structural = raw.structural_rejects.with_columns(pl.lit(-1, dtype=pl.Int64).alias("_position"))
-    rejects = (
-        pl.concat([structural, *per_column])
-        .sort("line", "_position")
-        .select(REJECT_COLUMNS)
-    )
+    rejects = pl.concat([structural, *per_column]).sort("line", "_position").select(REJECT_COLUMNS)
     return good, rejects
 
 
@@ -239,6 +239,32 @@ def _rejected_refs(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.filter(pl.col("_problem") & pl.col(ref).is_not_null()).select(
         pl.col(ref).alias(REF)
     )
+
+
+def _unsplit_names(raw: RawTable) -> pl.DataFrame:
+    """Who a row that could not be split into columns seems to be about: the fields at the
+    header's key and customer_id positions, split naively at commas (line, key, ref).
+
+    Only a best guess (a missing comma shifts later fields), but ids come first in an export, so
+    a reference to a person whose customers row was broken still says where to look, and that
+    person's output row still counts the broken payment or agreement in data_issues.
+    """
+    names = [name.strip().lower() for name in raw.header]
+    fields = pl.col("value").str.split(",")
+
+    def field_of(column: str) -> pl.Expr:
+        if column not in names:
+            return pl.lit(None, dtype=pl.String)
+        value = fields.list.get(names.index(column), null_on_oob=True)
+        value = value.str.strip_chars().str.strip_chars('"').str.strip_chars().str.to_lowercase()
+        return pl.when(value != "").then(value)
+
+    key = raw.table.key.name
+    return raw.structural_rejects.select(
+        pl.col("line").alias(LINE),
+        field_of(key).alias(KEY),
+        field_of("customer_id").alias(REF),
+    ).filter(pl.col(REF).is_not_null() | pl.col(KEY).is_not_null())
 
 
 def _rejected_rows(rejects: pl.DataFrame) -> int:

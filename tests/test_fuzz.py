@@ -1,0 +1,201 @@
+"""Fuzzing the command with broken exports (SPEC 6): random bytes and random damage to the
+sample files. Whatever comes in, the command exits 0, 1 or 3, never shows a traceback, and when
+it reconciled, every row it read is accounted for: read = used + rejected + left out.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import polars as pl
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from followup_cli.cli import app
+from followup_cli.schema import TABLE_NAMES
+from tests.conftest import AS_OF, HEADERS, SAMPLE
+from tests.test_bad_input import rows_per_file
+
+SAMPLE_BYTES = {name: (SAMPLE / f"{name}.csv").read_bytes() for name in TABLE_NAMES}
+RUNNER = CliRunner()
+ENV = {"NO_COLOR": "1", "COLUMNS": "120"}
+FUZZ = settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+
+def reconcile(files: dict[str, bytes]) -> None:
+    """Run the command on the sample exports with some files replaced; check what it did."""
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "exports"
+        data.mkdir()
+        for name, content in {**SAMPLE_BYTES, **files}.items():
+            (data / f"{name}.csv").write_bytes(content)
+        out = Path(tmp) / "out.csv"
+        rejects = Path(tmp) / "rejects.csv"
+        args = ["reconcile", "--data", str(data), "--as-of", AS_OF.isoformat()]
+        result = RUNNER.invoke(app, [*args, "-o", str(out), "--rejects", str(rejects)], env=ENV)
+
+        assert result.exit_code in {0, 1, 3}, result.stderr
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+        assert "Traceback" not in result.stdout
+        assert "Traceback" not in result.stderr
+        if result.exit_code == 3:
+            assert result.stderr.startswith("followup: error: "), result.stderr
+            assert "internal error" not in result.stderr, result.stderr
+            assert not out.exists() and not rejects.exists()
+            return
+        table = rows_per_file(result.stderr)
+        assert sorted(table) == sorted(f"{name}.csv" for name in TABLE_NAMES), result.stderr
+        for file, (read, used, rejected, left_out) in table.items():
+            assert read == used + rejected + left_out, (file, table[file])
+        for name, content in files.items():
+            if b'"' not in content:  # no value can span lines: every other line is a row
+                assert table[f"{name}.csv"][0] == rows_in(content), (name, table)
+        assert pl.read_csv(out, infer_schema=False).height == table["customers.csv"][1]
+        rejected_rows = sum(counts[2] for counts in table.values())
+        assert (result.exit_code == 1) == (rejected_rows > 0)
+        if rejected_rows:
+            found = pl.read_csv(rejects, infer_schema=False)
+            assert found.select(pl.struct("file", "line").n_unique()).item() == rejected_rows
+        else:
+            assert not rejects.exists()
+
+
+def rows_in(content: bytes) -> int:
+    """Rows in a CSV file without quotes: its non-blank lines after the header."""
+    lines = content.decode("utf-8-sig").split("\n")
+    blank = pl.Series(lines[1:], dtype=pl.String).str.strip_chars().eq("")
+    return len(blank) - int(blank.sum())
+
+
+TABLE = st.sampled_from(TABLE_NAMES)
+
+
+@FUZZ
+@given(table=st.sampled_from(["customers", "payments"]), content=st.binary(max_size=600))
+def test_random_bytes_as_a_file(table: str, content: bytes) -> None:
+    """Any bytes at all as the customers or payments file."""
+    reconcile({table: content})
+
+
+# Text that looks like CSV: the characters exports are made of, and the ones that break them.
+CSV_TEXT = st.text(
+    alphabet=st.one_of(
+        st.sampled_from(list('C-P0123456789,,,"\n\n\r .:£$€¥ab')),
+        st.characters(codec="utf-8"),
+    ),
+    max_size=400,
+)
+
+
+@FUZZ
+@given(table=st.sampled_from(["customers", "payments"]), body=CSV_TEXT)
+def test_random_rows_under_a_real_header(table: str, body: str) -> None:
+    """A correct header, then rows of random CSV-like text: the rows are where the parsing is."""
+    reconcile({table: (HEADERS[table] + "\n" + body).encode()})
+
+
+# The damage an export picks up: lost, doubled and swapped characters, a cut-off end, and
+# stray quotes, commas, line breaks, non-UTF-8 bytes and control characters.
+INSERTS = [b'"', b",", b"\n", b"\r\n", b"\r", b"\xff", b"\xa3", b"\x00", b"\x1f", b" "]
+INSERTS += ["£".encode(), b"\xef\xbb\xbf", b"-", b"9", b"x" * 1200]
+# Values put in place of a whole field: near misses of every kind the columns hold.
+ODD_VALUES = [
+    b"",
+    b"  ",
+    b"-0",
+    b"+5",
+    b"1e3",
+    b"NaN",
+    b"0.001",
+    b"4.",
+    b".5",
+    b"\xef\xbc\x95",
+    "4.٣".encode(),
+    b"2024-02-30",
+    b"2024-7-1",
+    b"2024-07-31T25:00",
+    b"0000-00-00",
+    "¥5".encode(),
+    "£-4".encode(),
+    b"99999999999999999999",
+    b"ACTIVE ",
+    b"one off",
+    b"no_show",
+    b"C-1",
+    b" c-2 ",
+    b"\x00",
+    b'"a,b"',
+    b'"',
+    b"x" * 1500,
+]
+POSITION = st.integers(min_value=0, max_value=2_000)
+FIELD = st.integers(min_value=0, max_value=20)
+MUTATION = st.one_of(
+    st.tuples(st.just("field"), POSITION, st.sampled_from(ODD_VALUES), FIELD),
+    st.tuples(st.just("delete"), POSITION, st.just(b""), st.just(0)),
+    st.tuples(st.just("duplicate"), POSITION, st.just(b""), st.just(0)),
+    st.tuples(st.just("swap"), POSITION, st.just(b""), st.just(0)),
+    st.tuples(st.just("truncate"), POSITION, st.just(b""), st.just(0)),
+    st.tuples(st.just("duplicate line"), POSITION, st.just(b""), st.just(0)),
+    st.tuples(st.just("insert"), POSITION, st.sampled_from(INSERTS), st.just(0)),
+)
+
+
+Step = tuple[str, int, bytes, int]  # what, where, bytes to put in, which field
+
+
+def mutate(data: bytes, steps: list[Step]) -> bytes:
+    for kind, position, inserted, field in steps:
+        at = position % (len(data) + 1)
+        if kind == "insert":
+            data = data[:at] + inserted + data[at:]
+        elif kind == "truncate":
+            data = data[:at]
+        elif not data:
+            continue
+        elif kind == "delete":
+            at = min(at, len(data) - 1)
+            data = data[:at] + data[at + 1 :]
+        elif kind == "duplicate":
+            at = min(at, len(data) - 1)
+            data = data[: at + 1] + data[at:]
+        elif kind == "swap":
+            at = min(at, len(data) - 2)
+            if at >= 0:
+                data = data[:at] + data[at + 1 : at + 2] + data[at : at + 1] + data[at + 2 :]
+        elif kind == "duplicate line":  # the line holding `at`, twice: a duplicated row
+            lines = data.split(b"\n")
+            index = data.count(b"\n", 0, at)
+            data = b"\n".join([*lines[: index + 1], *lines[index:]])
+        else:  # one field of the line holding `at` replaced by `inserted`
+            lines = data.split(b"\n")
+            index = data.count(b"\n", 0, at)
+            fields = lines[index].split(b",")
+            fields[field % len(fields)] = inserted
+            lines[index] = b",".join(fields)
+            data = b"\n".join(lines)
+    return data
+
+
+@settings(FUZZ, max_examples=200)
+@given(damage=st.dictionaries(TABLE, st.lists(MUTATION, min_size=1, max_size=6), min_size=1))
+def test_damaged_sample_files(damage: dict[str, list[Step]]) -> None:
+    """The sample exports with random damage in one or more files."""
+    reconcile({name: mutate(SAMPLE_BYTES[name], steps) for name, steps in damage.items()})
+
+
+def test_mutate_damages_as_described() -> None:
+    """The fuzzer's own tool: each kind of damage does what its name says."""
+    assert mutate(b"abc", [("delete", 1, b"", 0)]) == b"ac"
+    assert mutate(b"abc", [("duplicate", 1, b"", 0)]) == b"abbc"
+    assert mutate(b"abc", [("swap", 0, b"", 0)]) == b"bac"
+    assert mutate(b"abc", [("truncate", 2, b"", 0)]) == b"ab"
+    assert mutate(b"abc", [("insert", 1, b'"', 0)]) == b'a"bc'
+    assert mutate(b"h\nr1\nr2\n", [("duplicate line", 3, b"", 0)]) == b"h\nr1\nr1\nr2\n"
+    assert mutate(b"h\na,b,c\n", [("field", 3, b"X", 4)]) == b"h\na,X,c\n"
