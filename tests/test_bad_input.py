@@ -946,3 +946,20 @@ def test_describe_rejects_names_file_line_and_column() -> None:
     assert describe_rejects(rejects)[2] == (
         f"customers.csv line 9, column name: too long (value '{'x' * 37}...')"
     )
+
+
+def test_a_bad_value_on_a_known_customers_row_blames_only_that_value(
+    exports, invoke, tmp_path
+) -> None:
+    """A negative amount for a real customer is one rejects row (amount), not 'unknown customer'."""
+    folder = exports(
+        customers=["C-1,Ann,web,2024-01-01"],
+        payments=["P-1,C-1,2024-07-01,-4.00,recurring"],
+    )
+    rejects = tmp_path / "rejects.csv"
+    result = invoke(
+        "reconcile", "--data", str(folder), "--as-of", "2024-07-31", "-q", "--rejects", str(rejects)
+    )
+    assert result.exit_code == 1
+    rows = pl.read_csv(rejects, infer_schema=False).rows()
+    assert rows == [("payments.csv", "2", "amount", "-4.00", "amount must be more than 0")]

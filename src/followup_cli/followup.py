@@ -48,31 +48,45 @@ class Rule:
     reason: pl.Expr
 
 
+ORDER = "_order"  # a row's place in the "most recent" ordering of its table, across all people
+
+
 def _latest(value: str, where: pl.Expr) -> pl.Expr:
-    """`value` of the most recent agreement matching `where`: latest purchase, greatest id."""
-    return (
-        pl.col(value)
-        .filter(where)
-        .sort_by(pl.col("purchase_date").filter(where), pl.col("agreement_id").filter(where))
-        .last()
-    )
+    """`value` of the row matching `where` that comes last in ORDER (the most recent).
+
+    The position within the group is taken with arg_max over ORDER, so the answer does not
+    depend on the order in which a group's rows reach the aggregation.
+    """
+    return pl.col(value).filter(where).get(pl.col(ORDER).filter(where).arg_max())
+
+
+def _earliest(value: str, where: pl.Expr) -> pl.Expr:
+    return pl.col(value).filter(where).get(pl.col(ORDER).filter(where).arg_min())
 
 
 def agreement_facts(agreements: pl.LazyFrame) -> pl.LazyFrame:
-    """Per customer, the deciding agreement for each rule of the customer table."""
+    """Per customer, the deciding agreement for each rule of the customer table.
+
+    "Most recent" is the latest purchase_date, then the greatest agreement_id.
+    """
     status = pl.col("status")
     single = pl.col("session_quantity") == 1
     left = pl.col("sessions_remaining").fill_null(0)
     active = status == "active"
-    return agreements.group_by(CUST).agg(
-        _latest("agreement_id", status == "collections").alias("collections_id"),
-        _latest("agreement_id", status == "suspended").alias("suspended_id"),
-        _latest("agreement_id", active & ~single.fill_null(False)).alias("active_id"),
-        _latest("agreement_id", active & single & (left >= 1)).alias("renewal_id"),
-        _latest("sessions_remaining", active & single & (left >= 1)).alias("renewal_left"),
-        _latest("agreement_id", active & single & (left == 0)).alias("drop_in_id"),
-        _latest("agreement_id", status == "inactive").alias("inactive_id"),
-        _latest("alert", status == "inactive").alias("inactive_alert"),
+    return (
+        agreements.sort("purchase_date", "agreement_id")
+        .with_row_index(ORDER)
+        .group_by(CUST)
+        .agg(
+            _latest("agreement_id", status == "collections").alias("collections_id"),
+            _latest("agreement_id", status == "suspended").alias("suspended_id"),
+            _latest("agreement_id", active & ~single.fill_null(False)).alias("active_id"),
+            _latest("agreement_id", active & single & (left >= 1)).alias("renewal_id"),
+            _latest("sessions_remaining", active & single & (left >= 1)).alias("renewal_left"),
+            _latest("agreement_id", active & single & (left == 0)).alias("drop_in_id"),
+            _latest("agreement_id", status == "inactive").alias("inactive_id"),
+            _latest("alert", status == "inactive").alias("inactive_alert"),
+        )
     )
 
 
@@ -80,27 +94,24 @@ def event_facts(events: pl.LazyFrame, as_of: dt.date) -> pl.LazyFrame:
     """Per person, the next upcoming event and the most recent past one (canceled ones aside).
 
     An event on the as-of day, at any time, is past; "most recent" is the latest starts_at,
-    then the greatest event_id.
+    then the greatest event_id; the next upcoming one is the earliest in the same order.
     """
-    counted = events.filter(pl.col("outcome") != "canceled")
     upcoming = pl.col("starts_at").dt.date() > as_of
-
-    def pick(value: str, where: pl.Expr, latest: bool) -> pl.Expr:
-        ordered = (
-            pl.col(value)
-            .filter(where)
-            .sort_by(pl.col("starts_at").filter(where), pl.col("event_id").filter(where))
+    past = ~upcoming
+    return (
+        events.filter(pl.col("outcome") != "canceled")
+        .sort("starts_at", "event_id")
+        .with_row_index(ORDER)
+        .group_by(CUST)
+        .agg(
+            _earliest("event_id", upcoming).alias("next_event_id"),
+            _earliest("starts_at", upcoming).alias("next_event_at"),
+            _earliest("kind", upcoming).alias("next_event_kind"),
+            _latest("event_id", past).alias("last_event_id"),
+            _latest("starts_at", past).alias("last_event_at"),
+            _latest("kind", past).alias("last_event_kind"),
+            _latest("outcome", past).alias("last_event_outcome"),
         )
-        return ordered.last() if latest else ordered.first()
-
-    return counted.group_by(CUST).agg(
-        pick("event_id", upcoming, latest=False).alias("next_event_id"),
-        pick("starts_at", upcoming, latest=False).alias("next_event_at"),
-        pick("kind", upcoming, latest=False).alias("next_event_kind"),
-        pick("event_id", ~upcoming, latest=True).alias("last_event_id"),
-        pick("starts_at", ~upcoming, latest=True).alias("last_event_at"),
-        pick("kind", ~upcoming, latest=True).alias("last_event_kind"),
-        pick("outcome", ~upcoming, latest=True).alias("last_event_outcome"),
     )
 
 

@@ -74,22 +74,33 @@ def accounts(
     agreements: pl.LazyFrame, payments: pl.LazyFrame, as_of: dt.date, settings: LedgerSettings
 ) -> pl.LazyFrame:
     """One row per subscriber: the ledger figures in cents and the account status."""
-    subscribers = (
-        agreements.filter(pl.col("monthly_fee").is_not_null()).select(CUST).unique()
-    )
+    subscribers = agreements.filter(pl.col("monthly_fee").is_not_null()).select(CUST).unique()
     credits = payments.group_by(CUST).agg(pl.col("amount").sum().alias("credits"))
-    due = charges(agreements, payments, as_of, settings).select(CUST, "due_on", "cents")
+    # Oldest-first settlement: in due-date order, a charge is unpaid once the customer's running
+    # total of charges passes their credits. One sort of all charges gives every running total:
+    # the global cumulative sum less its value just before the customer's first charge.
+    first_of_customer = pl.col(CUST) != pl.col(CUST).shift(1)
     settled = (
-        due.join(credits, on=CUST, how="left")
-        .with_columns(pl.col("credits").fill_null(0))
+        charges(agreements, payments, as_of, settings)
+        .select(CUST, "due_on", "cents")
+        .sort(CUST, "due_on")
+        .with_columns(pl.col("cents").cum_sum().alias("_through"))
+        .with_columns(
+            (
+                pl.col("_through")
+                - pl.when(first_of_customer.fill_null(True))
+                .then(pl.col("_through") - pl.col("cents"))
+                .forward_fill()
+            ).alias("_running")
+        )
+        .join(credits, on=CUST, how="left")
         .group_by(CUST)
         .agg(
             pl.col("cents").sum().alias("charged"),
-            pl.col("cents").filter(pl.col("due_on") < as_of).sum().alias("charged_before"),
-            pl.col("due_on")
-            .sort()
-            .filter(pl.col("cents").sort_by("due_on").cum_sum() > pl.col("credits").first())
-            .first()
+            pl.when(pl.col("due_on") < as_of).then(pl.col("cents")).sum().alias("charged_before"),
+            pl.when(pl.col("_running") > pl.col("credits").fill_null(0))
+            .then(pl.col("due_on"))
+            .min()
             .alias("oldest_unpaid_on"),
         )
     )
@@ -100,9 +111,9 @@ def accounts(
         .select(
             CUST,
             (pl.col("credits") - pl.col("charged")).alias("balance_cents"),
-            (pl.col("charged_before") - pl.col("credits")).clip(lower_bound=0).alias(
-                "past_due_cents"
-            ),
+            (pl.col("charged_before") - pl.col("credits"))
+            .clip(lower_bound=0)
+            .alias("past_due_cents"),
             "oldest_unpaid_on",
             (pl.lit(as_of) - pl.col("oldest_unpaid_on")).dt.total_days().alias("days_in_arrears"),
         )

@@ -8,12 +8,15 @@ they do not (a float for money, text for a date).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import polars as pl
 
 from followup_cli.errors import InputFileError
 from followup_cli.schema import Column, Kind
 
 MAX_TEXT = 1000
+MAX_UNITS = 10**12 - 1  # the largest amount accepted, as in the text form's 12 digits
 CURRENCY_SYMBOLS = "£$€"
 
 # [0-9], not \d: the regex engine's \d also matches other scripts' digits (Arabic-Indic,
@@ -26,8 +29,30 @@ _COUNT = r"^\+?[0-9]{1,9}$"
 _OTHER_CURRENCY = r"^([\p{Sc}--[£$€]])\s*[0-9]"
 
 
-def parse(column: Column, dtype: pl.DataType, file: str, typed: bool) -> tuple[pl.Expr, pl.Expr]:
-    """(typed value, refusal reason) for `column`, whose raw values have type `dtype`.
+@dataclass(frozen=True)
+class Parsed:
+    """A column's typed value, the reason it is refused (null if fine), and `refused`: the same
+    verdict as a cheap true/false, for the pass over every row; the reason's text is only
+    needed for the few rows set aside."""
+
+    value: pl.Expr
+    reason: pl.Expr
+    refused: pl.Expr
+
+
+# Kinds whose text has few distinct values in a real export (dates, amounts, words), so
+# parsing each distinct value once and joining the verdicts back is far cheaper than running
+# the regular expressions over every row.
+DISTINCT_KINDS = frozenset({Kind.DATE, Kind.DATETIME, Kind.COUNT, Kind.MONEY, Kind.VOCAB})
+
+
+def parse_once_per_value(column: Column, dtype: pl.DataType, typed: bool) -> bool:
+    """Whether `parse` should run on the column's distinct values rather than on every row."""
+    return column.kind in DISTINCT_KINDS and (not typed or dtype == pl.String)
+
+
+def parse(column: Column, dtype: pl.DataType, file: str, typed: bool) -> Parsed:
+    """Value, refusal reason and refusal flag for `column`, whose raw values have type `dtype`.
 
     `typed` says the file carries its own types (Parquet); CSV values are all text.
     """
@@ -36,22 +61,25 @@ def parse(column: Column, dtype: pl.DataType, file: str, typed: bool) -> tuple[p
         return _parse_text(column, raw)
     native = _parse_native(column, dtype, file)
     if native is not None:
-        return native
+        value, reason = native
+        return Parsed(value, reason, reason.is_not_null())
     raw = pl.col(column.name)
     if dtype != pl.String:
         raw = raw.cast(pl.String)
     return _parse_text(column, raw)
 
 
-def _parse_text(column: Column, raw: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+def _parse_text(column: Column, raw: pl.Expr) -> Parsed:
     text = raw.str.strip_chars()
     empty = text.is_null() | (text == "")
     text = pl.when(empty).then(None).otherwise(text)
     value, problem = _TEXT_PARSERS[column.kind](column, text)
+    missing = empty & pl.lit(column.required)
+    too_long = text.str.len_chars() > MAX_TEXT
     reason = (
-        pl.when(empty & pl.lit(column.required))
+        pl.when(missing)
         .then(pl.lit(f"{column.name} is missing; it is required"))
-        .when(text.str.len_chars() > MAX_TEXT)
+        .when(too_long)
         .then(
             pl.format(
                 "value is {} characters long; at most {} are accepted",
@@ -61,7 +89,13 @@ def _parse_text(column: Column, raw: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
         )
         .otherwise(problem)
     )
-    return pl.when(reason.is_null()).then(value), reason
+    # Ids and free text can only be missing or too long: say so without building any text.
+    refused = (
+        (missing | too_long.fill_null(False))
+        if column.kind in (Kind.TEXT, Kind.KEY, Kind.CUSTOMER_REF)
+        else reason.is_not_null()
+    )
+    return Parsed(pl.when(~refused).then(value), reason, refused)
 
 
 def _text(column: Column, text: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
@@ -201,13 +235,30 @@ def _parse_native(column: Column, dtype: pl.DataType, file: str) -> tuple[pl.Exp
             .then(pl.lit("too large for a number of sessions"))
         )
         return pl.when(col >= 0).then(wide), reason.otherwise(_NO_REASON)
-    if kind is Kind.MONEY and (dtype.is_integer() or isinstance(dtype, pl.Decimal)):
-        return None  # exact either way: parsed from its exact text form
+    if kind is Kind.MONEY and (dtype.is_integer() or _cents_fit(dtype)):
+        # Whole units, or a decimal of at most 2 places: cents are exact by multiplication.
+        huge = col.abs() > MAX_UNITS
+        cents = pl.when(~huge).then((col * 100).cast(pl.Int64, strict=False))
+        lowest = "0 or more" if column.allow_zero else "more than 0"
+        too_small = (cents < 0) | ((cents == 0) & pl.lit(not column.allow_zero))
+        reason = (
+            missing.when(huge)
+            .then(pl.lit("too large for an amount of money"))
+            .when(too_small)
+            .then(pl.lit(f"{column.name} must be {lowest}"))
+        )
+        return pl.when(~too_small).then(cents), reason.otherwise(_NO_REASON)
+    if kind is Kind.MONEY and isinstance(dtype, pl.Decimal):
+        return None  # more than 2 places: checked exactly from its text form
     holds, wanted = _NATIVE_TYPES[kind]
     raise InputFileError(
         f"{file}: column {column.name} is stored as {dtype}, but it holds {holds}; "
         f"re-export it as {wanted}"
     )
+
+
+def _cents_fit(dtype: pl.DataType) -> bool:
+    return isinstance(dtype, pl.Decimal) and (dtype.scale or 0) <= 2
 
 
 # What a column holds, and the Parquet type to export it as, for the message refusing a file.
