@@ -219,7 +219,7 @@ def prospect_rules() -> list[Rule]:
                 _event("last"),
                 pl.when(outcome == "scheduled")
                 .then(pl.lit("still marked scheduled, so not attended"))
-                .otherwise(outcome),
+                .otherwise(outcome.cast(pl.String)),
             ),
         ),
         Rule(REFERRAL, origin == "referral", _origin()),

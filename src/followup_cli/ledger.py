@@ -74,51 +74,95 @@ def accounts(
     agreements: pl.LazyFrame, payments: pl.LazyFrame, as_of: dt.date, settings: LedgerSettings
 ) -> pl.LazyFrame:
     """One row per subscriber: the ledger figures in cents and the account status."""
-    subscribers = agreements.filter(pl.col("monthly_fee").is_not_null()).select(CUST).unique()
-    credits = payments.group_by(CUST).agg(pl.col("amount").sum().alias("credits"))
-    # Oldest-first settlement: in due-date order, a charge is unpaid once the customer's running
-    # total of charges passes their credits. One sort of all charges gives every running total:
-    # the global cumulative sum less its value just before the customer's first charge.
-    first_of_customer = pl.col(CUST) != pl.col(CUST).shift(1)
-    settled = (
-        charges(agreements, payments, as_of, settings)
+    totals = _totals(agreements, payments, as_of, settings)
+    owing = totals.filter(pl.col("credits") < pl.col("charged"))
+    # Oldest-first settlement, for those who owe: in due-date order, a charge is unpaid once the
+    # customer's running total of charges passes their credits. One sort of their charges gives
+    # every running total: the cumulative sum less its value before the customer's first charge.
+    first_of_customer = (pl.col(CUST) != pl.col(CUST).shift(1)).fill_null(True)
+    oldest = (
+        charges(
+            agreements.join(owing.select(CUST), on=CUST, how="semi"),
+            payments.join(owing.select(CUST), on=CUST, how="semi"),
+            as_of,
+            settings,
+        )
         .select(CUST, "due_on", "cents")
         .sort(CUST, "due_on")
         .with_columns(pl.col("cents").cum_sum().alias("_through"))
         .with_columns(
             (
                 pl.col("_through")
-                - pl.when(first_of_customer.fill_null(True))
+                - pl.when(first_of_customer)
                 .then(pl.col("_through") - pl.col("cents"))
                 .forward_fill()
             ).alias("_running")
         )
-        .join(credits, on=CUST, how="left")
+        .join(owing.select(CUST, "credits"), on=CUST, how="inner")
         .group_by(CUST)
         .agg(
-            pl.col("cents").sum().alias("charged"),
-            pl.when(pl.col("due_on") < as_of).then(pl.col("cents")).sum().alias("charged_before"),
-            pl.when(pl.col("_running") > pl.col("credits").fill_null(0))
+            pl.when(pl.col("_running") > pl.col("credits"))
             .then(pl.col("due_on"))
             .min()
-            .alias("oldest_unpaid_on"),
+            .alias("oldest_unpaid_on")
         )
     )
-    figures = (
-        subscribers.join(credits, on=CUST, how="left")
-        .join(settled, on=CUST, how="left")
-        .with_columns(pl.col("credits", "charged", "charged_before").fill_null(0))
-        .select(
-            CUST,
-            (pl.col("credits") - pl.col("charged")).alias("balance_cents"),
-            (pl.col("charged_before") - pl.col("credits"))
-            .clip(lower_bound=0)
-            .alias("past_due_cents"),
-            "oldest_unpaid_on",
-            (pl.lit(as_of) - pl.col("oldest_unpaid_on")).dt.total_days().alias("days_in_arrears"),
-        )
+    figures = totals.join(oldest, on=CUST, how="left").select(
+        CUST,
+        (pl.col("credits") - pl.col("charged")).alias("balance_cents"),
+        (pl.col("charged") - pl.col("charged_today") - pl.col("credits"))
+        .clip(lower_bound=0)
+        .alias("past_due_cents"),
+        "oldest_unpaid_on",
+        (pl.lit(as_of) - pl.col("oldest_unpaid_on")).dt.total_days().alias("days_in_arrears"),
     )
     return figures.with_columns(account_status(as_of), account_reason(as_of))
+
+
+def _totals(
+    agreements: pl.LazyFrame, payments: pl.LazyFrame, as_of: dt.date, settings: LedgerSettings
+) -> pl.LazyFrame:
+    """Per subscriber: credits, charges due by as_of, and the part of them due on as_of itself.
+
+    Counted per agreement without listing its months: every month before the as-of month is
+    due by then (its billing date, and the purchase date, are on or before as_of), so only
+    the as-of month's charge can be still to come, or due on the day itself.
+    """
+    this_month = month_number(pl.lit(as_of))
+    last = month_number(pl.min_horizontal(pl.col("end_date").fill_null(as_of), pl.lit(as_of)))
+    first = month_number(pl.col("purchase_date"))
+    this_month_due = pl.max_horizontal(billing_date(this_month), pl.col("purchase_date"))
+    billed_this_month = (last == this_month) & (first <= this_month)
+    fees = (
+        agreements.filter(pl.col("monthly_fee").is_not_null())
+        .with_columns(
+            months_due=(last - first + 1).clip(lower_bound=0)
+            - (billed_this_month & (this_month_due > as_of)).cast(pl.Int32),
+            due_today=billed_this_month & (this_month_due == pl.lit(as_of)),
+        )
+        .group_by(CUST)
+        .agg(
+            (pl.col("monthly_fee") * pl.col("months_due")).sum().alias("fees"),
+            pl.when(pl.col("due_today")).then(pl.col("monthly_fee")).sum().alias("fees_today"),
+        )
+    )
+    one_off = pl.col("kind") == "one-off"
+    paid = payments.group_by(CUST).agg(
+        pl.col("amount").sum().alias("credits"),
+        one_off.sum().alias("one_offs"),
+        (one_off & (pl.col("paid_on") == pl.lit(as_of))).sum().alias("one_offs_today"),
+    )
+    surcharge = settings.surcharge_cents
+    return (
+        fees.join(paid, on=CUST, how="left")
+        .with_columns(pl.col("credits", "one_offs", "one_offs_today").fill_null(0))
+        .select(
+            CUST,
+            "credits",
+            (pl.col("fees") + pl.col("one_offs") * surcharge).alias("charged"),
+            (pl.col("fees_today") + pl.col("one_offs_today") * surcharge).alias("charged_today"),
+        )
+    )
 
 
 def _disabled_on() -> pl.Expr:

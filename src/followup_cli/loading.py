@@ -35,12 +35,18 @@ REJECT_SCHEMA = {
 
 @dataclass
 class RawTable:
-    """One table as read: the file it came from, its rows, and rows that could not be split."""
+    """One table as read: the file it came from, its rows, and rows that could not be split.
+
+    `frame` is lazy: a Parquet file is scanned, not loaded, so validation streams through it;
+    a CSV file has been split in memory already (see `_read_csv`).
+    """
 
     table: Table
     path: Path | None  # None: the optional table is absent and counts as empty
     format: str
-    frame: pl.DataFrame
+    frame: pl.LazyFrame
+    schema: dict[str, pl.DataType]  # the frame's columns (spec names) and their types
+    rows: int  # rows in `frame`
     structural_rejects: pl.DataFrame  # rows whose field count does not match the header
     header: tuple[str, ...] = ()  # the file's column names as written, in order
 
@@ -50,7 +56,7 @@ class RawTable:
 
     @property
     def rows_read(self) -> int:
-        return self.frame.height + self.structural_rejects.height
+        return self.rows + self.structural_rejects.height
 
 
 def empty_rejects() -> pl.DataFrame:
@@ -95,25 +101,40 @@ def read_table(table: Table, path: Path | None) -> RawTable:
     """Read one table's file, or an empty frame for an absent optional table."""
     if path is None:
         frame = pl.DataFrame(schema={LINE: pl.Int64, **{c.name: pl.String for c in table.columns}})
-        return RawTable(table, None, "csv", frame, empty_rejects())
+        return _raw(table, None, "csv", frame.lazy(), 0, empty_rejects())
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise InputFileError(
             f"{path}: unknown file type {path.suffix!r}; exports must end in .csv or .parquet"
         )
     if fmt == "parquet":
-        frame = _read_parquet(path)
-        return RawTable(table, path, fmt, _select_columns(table, path, frame), empty_rejects())
+        scan, rows = _scan_parquet(path)
+        return _raw(table, path, fmt, scan, rows, empty_rejects())
     frame, structural = _read_csv(path)
     header = tuple(c for c in frame.columns if c != LINE)
-    return RawTable(table, path, fmt, _select_columns(table, path, frame), structural, header)
+    return _raw(table, path, fmt, frame.lazy(), frame.height, structural, header)
 
 
-def _select_columns(table: Table, path: Path, frame: pl.DataFrame) -> pl.DataFrame:
+def _raw(
+    table: Table,
+    path: Path | None,
+    fmt: str,
+    frame: pl.LazyFrame,
+    rows: int,
+    structural: pl.DataFrame,
+    header: tuple[str, ...] = (),
+) -> RawTable:
+    selected = frame if path is None else _select_columns(table, path, frame)
+    schema = dict(selected.collect_schema())
+    return RawTable(table, path, fmt, selected, schema, rows, structural, header)
+
+
+def _select_columns(table: Table, path: Path, frame: pl.LazyFrame) -> pl.LazyFrame:
     """Match header names trimmed and case-insensitively, drop unknown ones, add absent optional
     columns as empty, and refuse the file if a required column is missing."""
+    names = frame.collect_schema().names()
     by_name: dict[str, str] = {}
-    for original in frame.columns:
+    for original in names:
         if original == LINE:
             continue
         normal = original.strip().lower()
@@ -125,7 +146,7 @@ def _select_columns(table: Table, path: Path, frame: pl.DataFrame) -> pl.DataFra
         by_name.setdefault(normal, original)
     missing = [c.name for c in table.columns if c.required and c.name not in by_name]
     if missing:
-        has = ", ".join(repr(c) for c in frame.columns if c != LINE) or "no columns"
+        has = ", ".join(repr(c) for c in names if c != LINE) or "no columns"
         raise InputFileError(
             f"{path.name}: required column {', '.join(missing)} is missing "
             f"(line 1 has {has}); add it to the export"
@@ -139,15 +160,19 @@ def _select_columns(table: Table, path: Path, frame: pl.DataFrame) -> pl.DataFra
     return frame.select(selected)
 
 
-def _read_parquet(path: Path) -> pl.DataFrame:
+def _scan_parquet(path: Path) -> tuple[pl.LazyFrame, int]:
+    """The file as a lazy scan with 1-based row numbers, and its row count (from metadata)."""
     try:
-        frame = pl.read_parquet(path)
+        schema = pl.read_parquet_schema(path)
+        rows = int(pl.scan_parquet(path).select(pl.len()).collect().item())
     except Exception as exc:  # polars raises several unrelated types for a bad file
         raise InputFileError(
             f"{path.name}: not a readable Parquet file ({_first_line(exc)}); re-export it"
         ) from exc
-    frame = _make_room_for_line(frame).with_row_index(LINE, offset=1)
-    return frame.with_columns(pl.col(LINE).cast(pl.Int64))
+    scan = pl.scan_parquet(path)
+    if LINE in schema:  # a file's own `_line` column must not be taken for the row numbers
+        scan = scan.rename({LINE: LINE + " (from the file)"})
+    return scan.with_row_index(LINE, offset=1).with_columns(pl.col(LINE).cast(pl.Int64)), rows
 
 
 def _read_csv(path: Path) -> tuple[pl.DataFrame, pl.DataFrame]:

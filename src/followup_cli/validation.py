@@ -3,6 +3,9 @@
 Nothing is printed or raised for a bad row: every refused value becomes a rejects row (file,
 line, column, value, reason) and the command decides what to do with them. Every row read is
 accounted for: used, rejected, or left out because it lies after the as-of date.
+
+One streaming pass per table computes the typed values and a true/false verdict per check; the
+reasons' text is built afterwards, from the file, for the few rows set aside.
 """
 
 from __future__ import annotations
@@ -12,12 +15,17 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from followup_cli.errors import InputFileError
 from followup_cli.loading import LINE, REJECT_COLUMNS, RawTable
 from followup_cli.parsing import parse, parse_once_per_value
 
 CUST = "cust_idx"  # position of the person in the customers file, among rows kept
 KEY = "_key"  # this row's own id, trimmed and case-folded for matching
 REF = "_ref"  # the customer id this row names, trimmed and case-folded
+KEY_HASH = "_key_hash"  # a hash of KEY: equal ids have equal hashes (the converse is checked)
+
+# The date that says whether a row existed yet on the as-of day.
+DATED = {"customers": "created_on", "agreements": "purchase_date", "payments": "paid_on"}
 
 
 @dataclass(frozen=True)
@@ -43,96 +51,89 @@ class Validated:
     data_issues: pl.DataFrame  # cust_idx, data_issues: rejected rows that name the person
 
 
+@dataclass(frozen=True)
+class _Checked:
+    good: pl.DataFrame  # rows that passed, as typed columns, as-of filtering aside
+    bad_lines: pl.DataFrame  # line, and the first line holding the same id for a repeat
+    present: pl.Expr  # which good rows existed on the as-of day
+
+
 def validate(raw: dict[str, RawTable], as_of: dt.date) -> Validated:
     """Type every table, set aside bad rows with reasons, and split off what lies after as_of."""
-    customers, customer_bad = _check(raw["customers"])
-    customers = customers.sort(LINE).with_columns(pl.col("origin").str.to_lowercase())
-    # The as-of date: people, purchases and payments after it do not exist yet.
-    present = customers.filter(pl.col("created_on") <= as_of).with_row_index(CUST)
-    index = present.select(KEY, CUST)
-    known = customers.select(KEY, pl.col(LINE).alias("_customer_line")).join(
-        index, on=KEY, how="left"
+    checked = _check(raw["customers"])
+    everyone = checked.good.sort(LINE).with_columns(pl.col("origin").str.to_lowercase())
+    customers = everyone.filter(pl.col("created_on") <= as_of).with_row_index(CUST)
+    # Every customer on file, with a cust_idx only if they existed on the as-of day.
+    known = everyone.select(KEY, pl.col(LINE).alias("_customer_line")).join(
+        customers.select(KEY, CUST), on=KEY, how="left"
     )
+    customer_rejects, customer_refs = _rejects(raw["customers"], checked.bad_lines)
     refused = (
-        pl.concat(
-            [customer_bad.select(KEY, LINE), _unsplit_names(raw["customers"]).select(KEY, LINE)]
-        )
+        pl.concat([customer_refs, _unsplit_names(raw["customers"]).select(LINE, pl.col(KEY))])
+        .drop_nulls(KEY)
         .group_by(KEY)
         .agg(pl.col(LINE).min().alias("_refused_line"))
     )
-
-    tables = {"customers": customers}
-    bad = {"customers": customer_bad}
+    kept = {"customers": customers}
+    counts = [_count(raw["customers"], everyone.height, customers.height, checked)]
+    rejects, named = [customer_rejects], [customer_refs.select(pl.col(KEY).alias(REF))]
     for name in ("agreements", "payments", "events"):
-        tables[name], bad[name] = _check(raw[name], known, refused)
-
-    dated = {"agreements": "purchase_date", "payments": "paid_on", "events": None}
-    kept: dict[str, pl.DataFrame] = {"customers": present}
-    for name, date_column in dated.items():
-        exists = pl.col(CUST).is_not_null()
-        if date_column is not None:
-            exists &= pl.col(date_column) <= as_of
-        kept[name] = tables[name].filter(exists)
-
-    rejects = {name: _rejects(raw[name], bad[name], refused) for name in raw}
-    counts = tuple(
-        TableCount(
-            table=name,
-            file=raw[name].file_label,
-            read=raw[name].rows_read,
-            used=kept[name].height,
-            rejected=bad[name].height + raw[name].structural_rejects.height,
-            left_out=tables[name].height - kept[name].height,
-        )
-        for name in raw
-    )
-    named = [
-        bad[name].select(pl.col(REF if name != "customers" else KEY).alias(REF)) for name in raw
-    ] + [_unsplit_names(raw[name]).select(REF) for name in raw]
+        checked = _check(raw[name], known, as_of)
+        kept[name] = checked.good.filter(checked.present).drop(LINE)
+        counts.append(_count(raw[name], checked.good.height, kept[name].height, checked))
+        table_rejects, refs = _rejects(raw[name], checked.bad_lines, known, refused)
+        rejects.append(table_rejects)
+        named.append(refs.select(REF))
+    named += [_unsplit_names(raw[name]).select(REF) for name in raw]
     issues = (
         pl.concat(named)
         .drop_nulls()
-        .join(index, left_on=REF, right_on=KEY, how="inner")
+        .join(customers.select(KEY, CUST), left_on=REF, right_on=KEY, how="inner")
         .group_by(CUST)
         .agg(pl.len().cast(pl.Int64).alias("data_issues"))
     )
     return Validated(
-        customers=present.drop(KEY),
+        customers=customers.drop(KEY),
         agreements=kept["agreements"],
         payments=kept["payments"],
         events=kept["events"],
-        rejects=pl.concat(rejects.values()),
-        counts=counts,
+        rejects=pl.concat(rejects),
+        counts=tuple(counts),
         data_issues=issues,
     )
 
 
-def _check(
-    raw: RawTable, known: pl.DataFrame | None = None, refused: pl.DataFrame | None = None
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """One pass over every row: typed values and a true/false verdict per check.
+def _count(raw: RawTable, good: int, used: int, checked: _Checked) -> TableCount:
+    return TableCount(
+        table=raw.table.name,
+        file=raw.file_label,
+        read=raw.rows_read,
+        used=used,
+        rejected=checked.bad_lines.height + raw.structural_rejects.height,
+        left_out=good - used,
+    )
 
-    Returns the good rows (typed columns, the case-folded keys and, for tables that name a
-    customer, that customer's cust_idx: null when they were created after the as-of date) and
-    the bad rows (line, keys and which whole-row checks failed). The reasons' text is built
-    later, for the bad rows only.
+
+def _check(
+    raw: RawTable, known: pl.DataFrame | None = None, as_of: dt.date | None = None
+) -> _Checked:
+    """One streaming pass over every row: typed values and a true/false verdict per check.
+
+    The good rows keep what the rules read: for the customers table its case-folded key, for
+    the others the cust_idx of the customer they name (null when that customer was created
+    after the as-of date) instead of the customer's id.
     """
-    table, frame = raw.table, raw.frame
-    typed = raw.format == "parquet"
-    rows = frame.lazy()
+    table, frame, typed = raw.table, raw.frame, raw.format == "parquet"
+    rows = frame
     values, flags = [], []
     for column in table.columns:
-        name, dtype = column.name, frame.schema[column.name]
+        name, dtype = column.name, raw.schema[column.name]
         parsed = parse(column, dtype, raw.file_label, typed)
         if parse_once_per_value(column, dtype, typed):
-            verdicts = (
-                frame.lazy()
-                .select(pl.col(name).unique())
-                .select(
-                    pl.col(name),
-                    parsed.value.alias(f"_value_{name}"),
-                    parsed.refused.alias(f"_bad_{name}"),
-                )
+            verdicts = frame.select(pl.col(name).unique()).select(
+                pl.col(name),
+                parsed.value.alias(f"_value_{name}"),
+                parsed.refused.alias(f"_bad_{name}"),
             )
             rows = rows.join(verdicts, on=name, how="left", nulls_equal=True)
             values.append(pl.col(f"_value_{name}").alias(name))
@@ -140,87 +141,109 @@ def _check(
         else:
             values.append(parsed.value.alias(name))
             flags.append(parsed.refused.alias(f"_bad_{name}"))
-    checked = rows.select(pl.col(LINE), *values, *flags)
     key = table.key.name
-    keys = [pl.col(key).str.to_lowercase().alias(KEY)]
-    names_customer = "customer_id" in table.column_names and key != "customer_id"
-    if names_customer:
-        keys.append(pl.col("customer_id").str.to_lowercase().alias(REF))
-    # Repeated ids: equal hashes are only candidates, confirmed exactly below on the few.
-    checked = checked.with_columns(keys).with_columns(
-        (pl.col(KEY).is_not_null() & pl.col(KEY).hash().is_duplicated()).alias("_maybe_repeat")
+    is_customers = known is None
+    rows = rows.select(pl.col(LINE), *values, *flags).with_columns(
+        pl.col(key).str.to_lowercase().alias(KEY)
     )
-    whole_row = []
-    if names_customer and known is not None:
-        checked = checked.join(known.lazy(), left_on=REF, right_on=KEY, how="left")
-        whole_row.append(
-            (pl.col(REF).is_not_null() & pl.col("_customer_line").is_null()).alias("_unknown")
+    kept = [c.name for c in table.columns if is_customers or c.name != "customer_id"]
+    whole_row: list[pl.Expr] = []
+    present: pl.Expr = pl.lit(True)
+    if known is not None:
+        rows = rows.join(
+            known.lazy(),
+            left_on=pl.col("customer_id").str.to_lowercase(),
+            right_on=KEY,
+            how="left",
         )
+        whole_row.append(pl.col("customer_id").is_not_null() & pl.col("_customer_line").is_null())
+        present = pl.col(CUST).is_not_null()
+        if table.name in DATED:
+            present &= pl.col(DATED[table.name]) <= as_of
     if table.name == "agreements":
         whole_row += [
-            (pl.col("end_date") < pl.col("purchase_date")).fill_null(False).alias("_ends_early"),
-            (pl.col("sessions_remaining") > pl.col("session_quantity"))
-            .fill_null(False)
-            .alias("_too_many_left"),
+            (pl.col("end_date") < pl.col("purchase_date")).fill_null(False),
+            (pl.col("sessions_remaining") > pl.col("session_quantity")).fill_null(False),
         ]
-    flagged = pl.any_horizontal(
-        [pl.col(f"_bad_{c.name}") for c in table.columns] + whole_row
-    ).fill_null(True)
-    carried = ["_unknown"] if names_customer and known is not None else []
-    outputs = [LINE, *table.column_names, KEY, *([REF, CUST] if carried else [])]
-    frame_checked = checked.select(
-        *outputs,
-        *[f for f in whole_row if f.meta.output_name() in carried],
-        flagged.alias("_flagged"),
-        "_maybe_repeat",
-    ).collect()
-    repeats = _repeats(frame_checked)
+    flagged = pl.any_horizontal(flags + whole_row).fill_null(True)
+    outputs = [LINE, *kept, *([KEY] if is_customers else [CUST])]
+    collected = _collect(
+        rows.select(
+            *outputs,
+            pl.when(pl.col(KEY).is_not_null()).then(pl.col(KEY).hash()).alias(KEY_HASH),
+            flagged.alias("_flagged"),
+        ),
+        raw,
+    )
+    repeats = _repeats(collected, raw)
     problem = pl.col("_flagged")
     if repeats.height:
         problem |= pl.col(LINE).is_in(repeats.get_column(LINE).implode())
-    if not frame_checked.select(problem.any()).item():
-        # The usual case: nothing wrong, so no filtering copy of the whole table.
-        return frame_checked.select(outputs), frame_checked.clear().select(
-            LINE, KEY, *([REF, *carried] if carried else [])
-        ).join(repeats, on=LINE, how="left")
-    good = frame_checked.filter(~problem).select(outputs)
-    bad = (
-        frame_checked.filter(problem)
-        .select(LINE, KEY, *([REF, *carried] if carried else []))
-        .join(repeats, on=LINE, how="left")
+    bad_lines = collected.filter(problem).select(LINE).join(repeats, on=LINE, how="left")
+    good = collected.select(outputs) if bad_lines.height == 0 else collected.filter(~problem)
+    return _Checked(good.select(outputs), bad_lines, present)
+
+
+def _collect(query: pl.LazyFrame, raw: RawTable) -> pl.DataFrame:
+    """Run a query over a file; a Parquet file damaged past its footer is only found here."""
+    try:
+        return query.collect()
+    except pl.exceptions.PolarsError as exc:
+        if raw.format != "parquet":
+            raise
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputFileError(f"{raw.file_label}: cannot be read ({first}); re-export it") from exc
+
+
+def _repeats(collected: pl.DataFrame, raw: RawTable) -> pl.DataFrame:
+    """Lines whose id an earlier line already has, with that first line.
+
+    Rows with equal hashes are only candidates; their ids are read again from the file and
+    compared exactly, so a hash collision never sets a row aside.
+    """
+    none = pl.DataFrame(schema={LINE: pl.Int64, "_first_line": pl.Int64})
+    hashes = collected.get_column(KEY_HASH).drop_nulls()
+    if hashes.n_unique() == hashes.len():  # the usual case, told by one cheap count
+        return none
+    ordered = hashes.sort()
+    repeated = ordered.filter(ordered == ordered.shift(1)).unique()
+    candidates = collected.filter(pl.col(KEY_HASH).is_in(repeated.implode())).select(LINE)
+    key = raw.table.key.name
+    ids = _collect(
+        raw.frame.join(candidates.lazy(), on=LINE, how="semi").select(
+            LINE, pl.col(key).cast(pl.String).str.strip_chars().str.to_lowercase().alias(KEY)
+        ),
+        raw,
     )
-    return good, bad
-
-
-def _repeats(checked: pl.DataFrame) -> pl.DataFrame:
-    """Lines whose id an earlier line already has, with that first line."""
-    candidates = checked.filter(pl.col("_maybe_repeat")).select(LINE, KEY)
     return (
-        candidates.with_columns(pl.col(LINE).min().over(KEY).alias("_first_line"))
+        ids.with_columns(pl.col(LINE).min().over(KEY).alias("_first_line"))
         .filter(pl.col(LINE) != pl.col("_first_line"))
         .select(LINE, "_first_line")
     )
 
 
-def _rejects(raw: RawTable, bad: pl.DataFrame, refused: pl.DataFrame) -> pl.DataFrame:
-    """One rejects row per refused value of the bad rows, with a reason a person can act on.
+def _rejects(
+    raw: RawTable,
+    bad_lines: pl.DataFrame,
+    known: pl.DataFrame | None = None,
+    refused: pl.DataFrame | None = None,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """One rejects row per refused value of the bad rows, with a reason a person can act on,
+    and the person each bad row names (line, REF; KEY for the customers table).
 
     The reasons are the same `parse` expressions as the main pass, evaluated again on these
     few rows only, plus the whole-row checks (repeated id, unknown customer, impossible pair).
     """
     table = raw.table
     typed = raw.format == "parquet"
-    rows = raw.frame.join(bad, on=LINE, how="inner")
-    if "_unknown" in rows.columns:
-        rows = rows.join(refused, left_on=REF, right_on=KEY, how="left")
-    parsed = {
-        c.name: parse(c, raw.frame.schema[c.name], raw.file_label, typed) for c in table.columns
-    }
+    rows = _collect(raw.frame.join(bad_lines.lazy(), on=LINE, how="inner"), raw)
+    parsed = {c.name: parse(c, raw.schema[c.name], raw.file_label, typed) for c in table.columns}
     rows = rows.with_columns(
         *[p.value.alias(f"_value_{name}") for name, p in parsed.items()],
         *[p.reason.alias(f"_why_{name}") for name, p in parsed.items()],
     )
     key = table.key.name
+    rows = rows.with_columns(pl.col(f"_value_{key}").str.to_lowercase().alias(KEY))
     overrides: dict[str, pl.Expr] = {
         key: pl.when(pl.col("_first_line").is_not_null()).then(
             pl.format(
@@ -231,8 +254,13 @@ def _rejects(raw: RawTable, bad: pl.DataFrame, refused: pl.DataFrame) -> pl.Data
             )
         )
     }
-    if "_unknown" in rows.columns:
-        unknown = pl.col("_unknown")
+    if known is not None and refused is not None:
+        rows = (
+            rows.with_columns(pl.col("_value_customer_id").str.to_lowercase().alias(REF))
+            .join(known, left_on=REF, right_on=KEY, how="left")
+            .join(refused, left_on=REF, right_on=KEY, how="left")
+        )
+        unknown = pl.col(REF).is_not_null() & pl.col("_customer_line").is_null()
         overrides["customer_id"] = (
             pl.when(unknown & pl.col("_refused_line").is_not_null())
             .then(
@@ -277,14 +305,16 @@ def _rejects(raw: RawTable, bad: pl.DataFrame, refused: pl.DataFrame) -> pl.Data
             pl.lit(raw.file_label).alias("file"),
             pl.col(LINE).alias("line"),
             pl.lit(c.name).alias("column"),
-            _as_text(pl.col(c.name), raw.frame.schema[c.name]).str.slice(0, 200).alias("value"),
+            _as_text(pl.col(c.name), raw.schema[c.name]).str.slice(0, 200).alias("value"),
             pl.col(f"_why_{c.name}").alias("reason"),
             pl.lit(position, dtype=pl.Int64).alias("_position"),
         )
         for position, c in enumerate(table.columns)
     ]
     structural = raw.structural_rejects.with_columns(pl.lit(-1, dtype=pl.Int64).alias("_position"))
-    return pl.concat([structural, *per_column]).sort("line", "_position").select(REJECT_COLUMNS)
+    rejects = pl.concat([structural, *per_column]).sort("line", "_position").select(REJECT_COLUMNS)
+    refs = rows.select(LINE, REF) if REF in rows.columns else rows.select(LINE, KEY)
+    return rejects, refs
 
 
 def _unsplit_names(raw: RawTable) -> pl.DataFrame:
