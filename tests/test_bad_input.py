@@ -963,3 +963,73 @@ def test_a_bad_value_on_a_known_customers_row_blames_only_that_value(
     assert result.exit_code == 1
     rows = pl.read_csv(rejects, infer_schema=False).rows()
     assert rows == [("payments.csv", "2", "amount", "-4.00", "amount must be more than 0")]
+
+
+# --- Parquet rows with bad values in typed optional columns, and Parquet files without them ---
+
+
+def _parquet_exports(folder: Path, agreements: pl.DataFrame) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    pl.DataFrame(
+        {"customer_id": ["C-1", "C-2"], "created_on": [dt.date(2024, 1, 1)] * 2}
+    ).write_parquet(folder / "customers.parquet")
+    agreements.write_parquet(folder / "agreements.parquet")
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("column", "values", "dtype", "reason"),
+    [
+        ("sessions_remaining", [-1, 0], pl.Int64, "sessions_remaining must be 0 or more"),
+        ("monthly_fee", ["4.1234", "4.00"], pl.Decimal(38, 4), "more than 2 decimal places"),
+        ("monthly_fee", ["-4.00", "4.00"], pl.Decimal(18, 2), "monthly_fee must be 0 or more"),
+        ("monthly_fee", [10**9, 4], pl.Int64, "too large for an amount of money"),
+    ],
+)
+def test_a_bad_value_in_a_typed_optional_parquet_column_is_rejected(
+    tmp_path: Path, invoke: Invoke, column: str, values: list[object], dtype: object, reason: str
+) -> None:
+    """A Parquet row whose optional typed value is impossible is set aside, not read as empty."""
+    typed = (
+        pl.Series(column, values).cast(dtype)
+        if dtype != pl.Int64
+        else pl.Series(column, values, dtype=pl.Int64)
+    )
+    agreements = pl.DataFrame(
+        {
+            "agreement_id": ["A-1", "A-2"],
+            "customer_id": ["C-1", "C-2"],
+            "purchase_date": [dt.date(2024, 7, 1)] * 2,
+            "status": ["active", "active"],
+            "session_quantity": [1, 1],
+        }
+    ).with_columns(typed)
+    folder = _parquet_exports(tmp_path / "pq", agreements)
+    rejects = tmp_path / "r.csv"
+    result = invoke(
+        "reconcile", "--data", str(folder), "--as-of", "2024-07-31", "-q", "--rejects", str(rejects)
+    )
+    assert result.exit_code == 1, result.stderr
+    rows = pl.read_csv(rejects, infer_schema=False).rows()
+    assert [(r[0], r[1], r[2]) for r in rows] == [("agreements.parquet", "1", column)]
+    assert reason in rows[0][4]
+    # The other agreement is fine, so C-2 is a customer; C-1 lost its only agreement.
+    lines = result.stdout.splitlines()
+    assert lines[1].startswith("C-1,,Prospect,") and lines[1].endswith(",1")
+    assert ",Customer," in lines[2]
+
+
+def test_a_parquet_file_without_optional_columns_is_read(tmp_path: Path, invoke: Invoke) -> None:
+    """Optional columns may be absent from a Parquet file, as from a CSV file."""
+    agreements = pl.DataFrame(
+        {
+            "agreement_id": ["A-1"],
+            "customer_id": ["C-1"],
+            "purchase_date": [dt.date(2024, 7, 1)],
+            "status": ["active"],
+        }
+    )
+    folder = _parquet_exports(tmp_path / "pq", agreements)
+    result = invoke("reconcile", "--data", str(folder), "--as-of", "2024-07-31", "-q")
+    assert result.exit_code == 0, result.stderr
+    assert "C-1,,Customer,Active Customer,active agreement A-1," in result.stdout

@@ -164,3 +164,41 @@ def test_output_keeps_the_customers_file_order(exports) -> None:
         customers=["Z-9,Zed,,2024-01-01", "A-1,Ann,,2024-01-01", "M-5,Max,,2024-01-01"]
     )
     assert reconcile_rows(folder).get_column("customer_id").to_list() == ["Z-9", "A-1", "M-5"]
+
+
+def test_a_folder_given_as_a_file_is_exit_3_with_a_sentence(invoke) -> None:
+    """--customers naming a folder: exit 3, saying it is a folder."""
+    result = invoke("reconcile", "--customers", str(SAMPLE), "--data", str(SAMPLE))
+    assert result.exit_code == 3
+    assert "is a folder, not a file" in result.stderr
+
+
+def test_an_absurd_amount_is_rejected_before_it_can_overflow(exports, invoke, tmp_path) -> None:
+    """A payment of a billion is set aside as too large, not summed into a wrapped integer."""
+    folder = exports(
+        customers=["C-1,Ann,web,2024-01-01"],
+        payments=["P-1,C-1,2024-07-01,1000000000.00,recurring"],
+    )
+    result = invoke(
+        "reconcile",
+        "--data",
+        str(folder),
+        "--as-of",
+        "2024-07-31",
+        "-q",
+        "--rejects",
+        str(tmp_path / "r.csv"),
+    )
+    assert result.exit_code == 1
+    assert "too large for an amount of money" in (tmp_path / "r.csv").read_text()
+
+
+def test_surcharge_follows_the_same_money_rules_as_the_exports(invoke) -> None:
+    """--surcharge £1.500 means 1.50, as it would in a payments file; 1.505 is refused."""
+    ok = invoke(
+        "reconcile", "--data", str(SAMPLE), "--as-of", "2024-07-31", "-q", "--surcharge", "£1.500"
+    )
+    assert ok.exit_code == 0
+    refused = invoke("reconcile", "--data", str(SAMPLE), "--surcharge", "1.505")
+    assert refused.exit_code == 2
+    assert "more than 2 decimal places" in refused.stderr

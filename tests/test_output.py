@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from decimal import Decimal
 from pathlib import Path
 
@@ -10,6 +12,7 @@ import polars as pl
 import pytest
 
 from followup_cli import output
+from followup_cli.errors import OutputError
 from tests.conftest import SAMPLE
 
 GOLDEN = Path(__file__).parent / "golden" / "sample_2024-07-31.csv"
@@ -136,7 +139,7 @@ def test_a_failed_write_leaves_the_old_file_and_no_partial(tmp_path: Path) -> No
         sink.write(b"customer_id,name\nC-1,")
         raise OSError("disk full")
 
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(OutputError, match="disk full"):
         output.write_atomically(target, half_then_fail)
     assert target.read_text() == "previous run\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv"]
@@ -161,3 +164,64 @@ def test_a_stale_rejects_file_is_removed_after_a_clean_run(tmp_path: Path, invok
     assert result.exit_code == 0
     assert not stale.exists()
     assert "removed" in result.stderr and "out-rejects.csv" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (("--rejects", "{data}/payments.csv"), "--rejects"),
+        (("-o", "{data}/customers.csv"), "--output"),
+        (("-o", "{tmp}/same.csv", "--rejects", "{tmp}/same.csv"), "the same file"),
+        (("-o", "{tmp}/out.csv", "--rejects", "{tmp}/nowhere/r.csv"), "does not exist"),
+        (("-o", "{tmp}/dir.csv"), "is a folder"),
+    ],
+)
+def test_destinations_that_would_destroy_inputs_are_refused(
+    tmp_path: Path, invoke, extra: tuple[str, ...], message: str
+) -> None:
+    """An output or rejects path equal to an input, to each other, or unwritable: exit 2 first."""
+    data = tmp_path / "data"
+    shutil.copytree(SAMPLE, data)
+    (tmp_path / "dir.csv").mkdir()
+    before = {p.name: p.read_bytes() for p in data.iterdir()}
+    args = [a.format(data=data, tmp=tmp_path) for a in extra]
+    result = invoke("reconcile", "--data", str(data), "--as-of", "2024-07-31", *args)
+    assert result.exit_code == 2
+    assert message in result.stderr
+    assert {p.name: p.read_bytes() for p in data.iterdir()} == before
+
+
+def test_only_a_real_rejects_file_is_removed_as_stale(tmp_path: Path, invoke) -> None:
+    """A file at the rejects path that is not a rejects file is left alone."""
+    notes = tmp_path / "out-rejects.csv"
+    notes.write_text("my notes\n")
+    result = invoke(*SAMPLE_ARGS, "-o", str(tmp_path / "out.csv"))
+    assert result.exit_code == 0
+    assert notes.read_text() == "my notes\n"
+
+
+def test_output_files_get_the_umask_mode_not_private(tmp_path: Path, invoke) -> None:
+    """A new output file is readable as the umask allows (0644 under umask 022), not 0600."""
+    previous = os.umask(0o022)
+    try:
+        target = tmp_path / "out.csv"
+        assert invoke(*SAMPLE_ARGS, "-o", str(target)).exit_code == 0
+    finally:
+        os.umask(previous)
+    assert target.stat().st_mode & 0o777 == 0o644
+
+
+def test_a_write_error_maps_to_exit_3_with_the_file_named(
+    tmp_path: Path, invoke, monkeypatch
+) -> None:
+    """An OS error while writing (a full disk, say) is exit 3 and one sentence, no traceback."""
+
+    def full_disk(self, path, **kwargs):  # type: ignore[no-untyped-def]
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(pl.DataFrame, "write_csv", full_disk)
+    result = invoke(*SAMPLE_ARGS, "-o", str(tmp_path / "out.csv"))
+    assert result.exit_code == 3
+    assert "out.csv: cannot be written (No space left on device)" in result.stderr
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+    assert not (tmp_path / "out.csv").exists()

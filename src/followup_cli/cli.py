@@ -24,12 +24,16 @@ from followup_cli.errors import EXIT_NOTHING_RECONCILED, BadRowError, FollowupEr
 from followup_cli.explain import explain as build_explanation
 from followup_cli.generate import generate as write_synthetic_exports
 from followup_cli.ledger import LedgerSettings
+from followup_cli.loading import locate_tables
 from followup_cli.output import (
+    check_destinations,
     default_rejects_path,
+    is_rejects_file,
     output_format,
     write_atomically,
     write_frame,
 )
+from followup_cli.parsing import amount_cents
 from followup_cli.reconcile import load, run
 from followup_cli.summary import describe_rejects, summarise
 
@@ -94,16 +98,18 @@ def _as_of(value: str | None) -> dt.date:
 
 
 def _cents(value: str) -> int:
-    match = re.fullmatch(r"[£$€]?(\d{1,9})(?:\.(\d{1,2}))?", value.strip())
-    if not match:
-        raise typer.BadParameter(f"{value!r} is not an amount; expected e.g. 1.00")
-    return int(match.group(1)) * 100 + int((match.group(2) or "0").ljust(2, "0"))
+    """--surcharge, read by the same rules as money in the exports."""
+    try:
+        return amount_cents(value, "--surcharge")
+    except ValueError as exc:
+        raise typer.BadParameter(f"{value!r}: {exc}") from None
 
 
 DataOpt = Annotated[
     Path,
     typer.Option(
         "--data",
+        readable=False,
         help="Folder with customers, agreements, payments and events files (.csv or .parquet). "
         "Example: --data exports/",
     ),
@@ -111,29 +117,33 @@ DataOpt = Annotated[
 CustomersOpt = Annotated[
     Path | None,
     typer.Option(
+        readable=False,
         help="The customers file, instead of the one in --data. "
-        "Example: --customers exports/clients.csv"
+        "Example: --customers exports/clients.csv",
     ),
 ]
 AgreementsOpt = Annotated[
     Path | None,
     typer.Option(
+        readable=False,
         help="The agreements file, instead of the one in --data. "
-        "Example: --agreements exports/agreements.parquet"
+        "Example: --agreements exports/agreements.parquet",
     ),
 ]
 PaymentsOpt = Annotated[
     Path | None,
     typer.Option(
+        readable=False,
         help="The payments file, instead of the one in --data. "
-        "Example: --payments exports/payments.csv"
+        "Example: --payments exports/payments.csv",
     ),
 ]
 EventsOpt = Annotated[
     Path | None,
     typer.Option(
+        readable=False,
         help="The calendar events file, instead of the one in --data. "
-        "Example: --events exports/calendar.csv"
+        "Example: --events exports/calendar.csv",
     ),
 ]
 AsOfOpt = Annotated[
@@ -211,8 +221,6 @@ def reconcile(
     settings = LedgerSettings(surcharge_cents=_cents(surcharge))
     destination = None if output in (None, "-") else Path(output)
     chosen = output_format(destination, fmt.value if fmt else None)
-    if destination is not None and not destination.parent.is_dir():
-        raise UsageError(f"--output {destination}: the folder {destination.parent} does not exist")
     rejects_path = rejects or default_rejects_path(destination)
     overrides = {
         "customers": customers,
@@ -220,6 +228,8 @@ def reconcile(
         "payments": payments,
         "events": events,
     }
+    inputs = [path for path in locate_tables(data, overrides).values() if path is not None]
+    check_destinations(destination, rejects_path, inputs)
     with render.progress(out) as step:
         result = run(data, overrides, as_of_date, settings, progress=step)
         if on_error is OnError.fail and result.rejects.height:
@@ -231,9 +241,9 @@ def reconcile(
         stale = False
         if result.rejects.height:
             write_atomically(rejects_path, result.rejects.write_csv)
-        elif rejects_path.is_file():
+        elif is_rejects_file(rejects_path):
             # A rejects file from an earlier run beside a clean output would send someone to
-            # fix rows that are no longer bad.
+            # fix rows that are no longer bad. Only a file with the rejects header is removed.
             rejects_path.unlink()
             stale = True
         result.timings["write"] = (dt.datetime.now() - started).total_seconds()

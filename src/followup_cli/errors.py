@@ -26,6 +26,12 @@ class InputFileError(FollowupError):
     exit_code = EXIT_NOTHING_RECONCILED
 
 
+class OutputError(FollowupError):
+    """The output or rejects file cannot be written: the run's result is not delivered."""
+
+    exit_code = EXIT_NOTHING_RECONCILED
+
+
 class BadRowError(FollowupError):
     """`--on-error fail` met a bad row: nothing is written."""
 

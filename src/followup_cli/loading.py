@@ -72,11 +72,16 @@ def locate_tables(data_dir: Path, overrides: Mapping[str, Path | None]) -> dict[
             raise InputFileError(
                 f"{data_dir}: no such folder; pass --data with the folder holding the exports"
             )
-        listing = sorted(p for p in data_dir.iterdir() if p.is_file())
+        try:
+            listing = sorted(p for p in data_dir.iterdir() if p.is_file())
+        except OSError as exc:
+            raise InputFileError(f"{data_dir}: cannot be read ({exc.strerror})") from exc
     located: dict[str, Path | None] = {}
     for name, table in TABLES.items():
         if name in explicit:
             path = explicit[name]
+            if path.is_dir():
+                raise InputFileError(f"{path}: is a folder, not a file (given for --{name})")
             if not path.is_file():
                 raise InputFileError(f"{path}: no such file (given for --{name})")
             located[name] = path
@@ -156,7 +161,8 @@ def _select_columns(table: Table, path: Path, frame: pl.LazyFrame) -> pl.LazyFra
         if column.name in by_name:
             selected.append(pl.col(by_name[column.name]).alias(column.name))
         else:
-            selected.append(pl.lit(None, dtype=pl.String).alias(column.name))
+            # Null, not text: an absent optional column is empty whatever its type would be.
+            selected.append(pl.lit(None, dtype=pl.Null).alias(column.name))
     return frame.select(selected)
 
 

@@ -16,7 +16,8 @@ from typing import BinaryIO
 
 import polars as pl
 
-from followup_cli.errors import InputFileError, UsageError
+from followup_cli.errors import OutputError, UsageError
+from followup_cli.loading import REJECT_COLUMNS
 
 FORMATS = ("csv", "parquet", "jsonl")
 _EXTENSIONS = {
@@ -52,6 +53,35 @@ def default_rejects_path(output: Path | None) -> Path:
     return output.with_name(f"{output.stem}-rejects.csv")
 
 
+def check_destinations(output: Path | None, rejects: Path, inputs: list[Path]) -> None:
+    """Refuse, before any work, destinations that would overwrite an input or each other, or
+    that cannot be written: the nightly job must never destroy the exports it reads."""
+    read = {path.resolve() for path in inputs}
+    for option, path in (("--output", output), ("--rejects", rejects)):
+        if path is None:
+            continue
+        if path.resolve() in read:
+            raise UsageError(f"{option} {path} is one of the input files; choose another name")
+        if path.is_dir():
+            raise UsageError(f"{option} {path} is a folder; give a file name")
+        if not path.parent.is_dir():
+            raise UsageError(f"{option} {path}: the folder {path.parent} does not exist")
+    if output is not None and output.resolve() == rejects.resolve():
+        raise UsageError(f"--output and --rejects are the same file ({output}); give two names")
+
+
+def is_rejects_file(path: Path) -> bool:
+    """Whether `path` is a rejects file this command wrote (judged by its header line)."""
+    if not path.is_file():
+        return False
+    try:
+        with path.open("rb") as handle:
+            first = handle.readline().strip()
+    except OSError:
+        return False
+    return first == ",".join(REJECT_COLUMNS).encode()
+
+
 def _serialise(frame: pl.DataFrame, fmt: str, sink: BinaryIO) -> None:
     if fmt == "csv":
         frame.write_csv(sink, date_format="%Y-%m-%d")
@@ -76,18 +106,40 @@ def write_frame(frame: pl.DataFrame, path: Path | None, fmt: str) -> None:
 
 def write_atomically(path: Path, fill: Callable[[BinaryIO], None]) -> None:
     folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise InputFileError(f"{path}: the folder {folder} does not exist; create it first")
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=folder)
     try:
+        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=folder)
+    except OSError as exc:
+        raise _unwritable(path, exc) from exc
+    try:
+        # mkstemp makes the file private (0600); give it the mode a plain write would have, so
+        # the spreadsheet user or group can read the nightly file.
+        os.fchmod(handle, _mode_for(path))
         with os.fdopen(handle, "wb") as sink:
             fill(sink)
             sink.flush()
             os.fsync(sink.fileno())
         os.replace(temporary, path)
+    except OSError as exc:
+        Path(temporary).unlink(missing_ok=True)
+        raise _unwritable(path, exc) from exc
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def _unwritable(path: Path, exc: OSError) -> OutputError:
+    reason = exc.strerror or str(exc)
+    return OutputError(f"{path}: cannot be written ({reason}); nothing was written there")
+
+
+def _mode_for(path: Path) -> int:
+    """The existing file's mode, else what the umask allows for a new file."""
+    try:
+        return path.stat().st_mode & 0o777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def _write_stdout(data: bytes) -> None:
@@ -99,3 +151,5 @@ def _write_stdout(data: bytes) -> None:
         # an error. Point stdout at devnull so Python's exit flush does not raise again.
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
+    except OSError as exc:  # a full disk behind `> file`, for one
+        raise OutputError(f"standard output cannot be written ({exc.strerror})") from exc

@@ -16,7 +16,9 @@ from followup_cli.errors import InputFileError
 from followup_cli.schema import Column, Kind
 
 MAX_TEXT = 1000
-MAX_UNITS = 10**12 - 1  # the largest amount accepted, as in the text form's 12 digits
+# The largest amount accepted: far above any gym's fee, and small enough that a century of
+# monthly charges still adds up exactly in 64-bit cents.
+MAX_UNITS = 10**8 - 1
 CURRENCY_SYMBOLS = "£$€"
 
 # [0-9], not \d: the regex engine's \d also matches other scripts' digits (Arabic-Indic,
@@ -94,7 +96,9 @@ def _parse_text(column: Column, raw: pl.Expr) -> Parsed:
     if column.kind in FREE_TEXT:
         # Ids and free text can only be missing or too long: both verdicts come from lengths,
         # with no text built, and the value needs no second pass (refused rows are dropped).
-        return Parsed(value, reason, missing | too_long)
+        # A required id that is empty is refused, so it may stay "" rather than become null.
+        kept = stripped if column.required else value
+        return Parsed(kept, reason, missing | too_long)
     return Parsed(pl.when(reason.is_null()).then(value), reason, reason.is_not_null())
 
 
@@ -174,6 +178,8 @@ def _money(column: Column, text: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
         )
         .when(units.is_null())
         .then(pl.lit("not an amount of money; expected e.g. 4.00 or £4.00"))
+        .when(units > MAX_UNITS)
+        .then(pl.lit(f"too large for an amount of money (at most {MAX_UNITS:,}.99)"))
         .when((cents == 0) & pl.lit(not column.allow_zero))
         .then(pl.lit(f"{column.name} must be {lowest}"))
     )
@@ -245,7 +251,7 @@ def _parse_native(column: Column, dtype: pl.DataType, file: str) -> tuple[pl.Exp
         too_small = (cents < 0) | ((cents == 0) & pl.lit(not column.allow_zero))
         reason = (
             missing.when(huge)
-            .then(pl.lit("too large for an amount of money"))
+            .then(pl.lit(f"too large for an amount of money (at most {MAX_UNITS:,}.99)"))
             .when(too_small)
             .then(pl.lit(f"{column.name} must be {lowest}"))
         )
@@ -274,3 +280,17 @@ _NATIVE_TYPES = {
     Kind.MONEY: ("money", "a decimal with 2 places (money is never a binary float)"),
     Kind.VOCAB: ("words", "text"),
 }
+
+
+def amount_cents(text: str, name: str) -> int:
+    """One amount given on the command line, read by the same rules as money in the exports."""
+    column = Column(name, Kind.MONEY, required=True)
+    parsed = parse(column, pl.String(), name, typed=False)
+    value, reason = (
+        pl.DataFrame({name: [text]})
+        .select(parsed.value.alias("value"), parsed.reason.alias("reason"))
+        .row(0)
+    )
+    if reason is not None:
+        raise ValueError(reason)
+    return int(value)

@@ -165,7 +165,10 @@ def _check(
             (pl.col("end_date") < pl.col("purchase_date")).fill_null(False),
             (pl.col("sessions_remaining") > pl.col("session_quantity")).fill_null(False),
         ]
-    flagged = pl.any_horizontal(flags + whole_row).fill_null(True)
+    # The verdict columns, not the parse expressions: by now the raw columns hold typed values.
+    flagged = pl.any_horizontal(
+        [pl.col(f"_bad_{c.name}") for c in table.columns] + whole_row
+    ).fill_null(True)
     outputs = [LINE, *kept, *([KEY] if is_customers else [CUST])]
     collected = _collect(
         rows.select(
