@@ -164,3 +164,34 @@ def test_generate_writes_exports_that_reconcile_cleanly(tmp_path: Path, invoke) 
     result = invoke("reconcile", "--data", str(out), "--as-of", "2024-07-31", "-q")
     assert result.exit_code == 0, result.stderr
     assert not (Path.cwd() / "followup-rejects.csv").exists()
+
+
+def test_progress_shows_on_a_terminal_only_and_never_when_quiet() -> None:
+    """The spinner names the stage on a terminal; off a terminal or with -q it prints nothing."""
+    import io
+
+    from rich.console import Console
+
+    from followup_cli import render
+
+    screen = io.StringIO()
+    terminal = Console(file=screen, force_terminal=True, width=80)
+    with render.progress(terminal) as step:
+        step("ledger")
+    assert "ledger…" in screen.getvalue()
+
+    for console in (
+        Console(file=io.StringIO(), force_terminal=False),
+        Console(file=io.StringIO(), force_terminal=True, quiet=True),
+    ):
+        with render.progress(console) as step:
+            step("ledger")
+        assert console.file.getvalue() == ""  # type: ignore[attr-defined]
+
+
+def test_the_summary_gives_the_time_of_every_stage(invoke) -> None:
+    """The summary ends with the elapsed time per stage: read, validate, ledger, statuses, write."""
+    result = invoke(*SAMPLE_ARGS, "-o", "-")
+    last = result.stderr.replace("\n", " ")
+    for stage in ("read", "validate", "ledger", "statuses", "write"):
+        assert re.search(rf"{stage} [0-9]+\.[0-9]{{2}}s", last), stage

@@ -202,3 +202,15 @@ def test_surcharge_follows_the_same_money_rules_as_the_exports(invoke) -> None:
     refused = invoke("reconcile", "--data", str(SAMPLE), "--surcharge", "1.505")
     assert refused.exit_code == 2
     assert "more than 2 decimal places" in refused.stderr
+
+
+def test_a_header_naming_a_column_twice_is_refused(tmp_path: Path, invoke) -> None:
+    """customer_id twice in the header: exit 3, rather than silently using the first."""
+    folder = tmp_path / "dup"
+    folder.mkdir()
+    (folder / "customers.csv").write_text(
+        "customer_id,created_on,customer_id\nC-1,2024-01-01,C-2\n"
+    )
+    result = invoke("reconcile", "--data", str(folder), "--as-of", "2024-07-31")
+    assert result.exit_code == 3
+    assert "names column 'customer_id' twice" in result.stderr

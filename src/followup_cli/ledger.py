@@ -83,7 +83,10 @@ def accounts(
     oldest = (
         charges(
             agreements.join(owing.select(CUST), on=CUST, how="semi"),
-            payments.join(owing.select(CUST), on=CUST, how="semi"),
+            # Only one-off payments add charges (their surcharge); the rest need not be read.
+            payments.filter(pl.col("kind") == "one-off").join(
+                owing.select(CUST), on=CUST, how="semi"
+            ),
             as_of,
             settings,
         )

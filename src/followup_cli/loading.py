@@ -143,6 +143,10 @@ def _select_columns(table: Table, path: Path, frame: pl.LazyFrame) -> pl.LazyFra
         if original == LINE:
             continue
         normal = original.strip().lower()
+        # Polars renames a repeated header name "x" to "x_duplicated_0": the same clash.
+        repeated = re.fullmatch(r"(.*)_duplicated_[0-9]+", normal)
+        if repeated and repeated.group(1).strip() in table.column_names:
+            normal = repeated.group(1).strip()
         if normal in by_name and normal in {c.name for c in table.columns}:
             raise InputFileError(
                 f"{path.name}: the header names column {normal!r} twice "

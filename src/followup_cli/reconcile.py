@@ -20,22 +20,6 @@ from followup_cli.loading import locate_tables, read_table
 from followup_cli.schema import TABLES
 from followup_cli.validation import CUST, TableCount, Validated, validate
 
-OUTPUT_COLUMNS = (
-    "customer_id",
-    "name",
-    "customer_type",
-    "follow_up_status",
-    "reason",
-    "account_status",
-    "balance",
-    "past_due",
-    "oldest_unpaid_on",
-    "days_in_arrears",
-    "account_reason",
-    "data_issues",
-)
-
-
 def people_facts(tables: Validated, as_of: dt.date, settings: LedgerSettings) -> pl.LazyFrame:
     """One row per person with every fact the rules read (ledger, agreements, events)."""
     agreements = tables.agreements.lazy()
