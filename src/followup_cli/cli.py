@@ -97,6 +97,18 @@ def _as_of(value: str | None) -> dt.date:
         raise typer.BadParameter(f"{value!r} is not a real calendar date") from None
 
 
+def _files(
+    customers: Path | None, agreements: Path | None, payments: Path | None, events: Path | None
+) -> dict[str, Path | None]:
+    """The files named one by one; None means "look in --data"."""
+    return {
+        "customers": customers,
+        "agreements": agreements,
+        "payments": payments,
+        "events": events,
+    }
+
+
 def _cents(value: str) -> int:
     """--surcharge, read by the same rules as money in the exports."""
     try:
@@ -222,12 +234,7 @@ def reconcile(
     destination = None if output in (None, "-") else Path(output)
     chosen = output_format(destination, fmt.value if fmt else None)
     rejects_path = rejects or default_rejects_path(destination)
-    overrides = {
-        "customers": customers,
-        "agreements": agreements,
-        "payments": payments,
-        "events": events,
-    }
+    overrides = _files(customers, agreements, payments, events)
     inputs = [path for path in locate_tables(data, overrides).values() if path is not None]
     check_destinations(destination, rejects_path, inputs)
     with render.progress(out) as step:
@@ -281,12 +288,7 @@ def explain(
     """
     as_of_date = _as_of(as_of)
     settings = LedgerSettings(surcharge_cents=_cents(surcharge))
-    overrides = {
-        "customers": customers,
-        "agreements": agreements,
-        "payments": payments,
-        "events": events,
-    }
+    overrides = _files(customers, agreements, payments, events)
     tables, _timings = load(data, overrides, as_of_date)
     render.explanation(
         render.console(stderr=False), build_explanation(tables, customer_id, as_of_date, settings)

@@ -20,6 +20,7 @@ from followup_cli.loading import locate_tables, read_table
 from followup_cli.schema import TABLES
 from followup_cli.validation import CUST, TableCount, Validated, validate
 
+
 def people_facts(tables: Validated, as_of: dt.date, settings: LedgerSettings) -> pl.LazyFrame:
     """One row per person with every fact the rules read (ledger, agreements, events)."""
     agreements = tables.agreements.lazy()

@@ -239,6 +239,9 @@ def _rejects(
     """
     table = raw.table
     typed = raw.format == "parquet"
+    if bad_lines.height == 0:  # the usual case: no need to read the file again
+        refs = pl.DataFrame(schema={LINE: pl.Int64, REF if known is not None else KEY: pl.String})
+        return raw.structural_rejects.select(REJECT_COLUMNS), refs
     rows = _collect(raw.frame.join(bad_lines.lazy(), on=LINE, how="inner"), raw)
     parsed = {c.name: parse(c, raw.schema[c.name], raw.file_label, typed) for c in table.columns}
     rows = rows.with_columns(
