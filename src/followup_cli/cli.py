@@ -162,6 +162,7 @@ AsOfOpt = Annotated[
     str | None,
     typer.Option(
         "--as-of",
+        metavar="YYYY-MM-DD",
         help="Reconcile as the world stood at the end of this day (default: today). "
         "Example: --as-of 2024-07-31",
         show_default=False,
@@ -169,7 +170,9 @@ AsOfOpt = Annotated[
 ]
 SurchargeOpt = Annotated[
     str,
-    typer.Option(help="Charge added for every one-off payment. Example: --surcharge 1.50"),
+    typer.Option(
+        metavar="AMOUNT", help="Charge added for every one-off payment. Example: --surcharge 1.50"
+    ),
 ]
 QuietOpt = Annotated[
     bool,
@@ -193,6 +196,7 @@ def reconcile(
         typer.Option(
             "--output",
             "-o",
+            metavar="PATH",
             help="Write here instead of standard output; .csv, .parquet or .jsonl. "
             "Example: -o followup.csv",
         ),
