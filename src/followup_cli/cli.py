@@ -20,7 +20,14 @@ import typer
 from typer.exceptions import TyperException
 
 from followup_cli import __version__, render
-from followup_cli.errors import EXIT_NOTHING_RECONCILED, BadRowError, FollowupError, UsageError
+from followup_cli.errors import (
+    EXIT_NOTHING_RECONCILED,
+    EXIT_OK,
+    EXIT_REJECTED_ROWS,
+    BadRowError,
+    FollowupError,
+    UsageError,
+)
 from followup_cli.explain import explain as build_explanation
 from followup_cli.generate import generate as write_synthetic_exports
 from followup_cli.ledger import LedgerSettings
@@ -267,7 +274,7 @@ def reconcile(
         render.note(
             out, f"removed {rejects_path}: it was from an earlier run; nothing is rejected now"
         )
-    raise typer.Exit(1 if result.rejects.height else 0)
+    raise typer.Exit(EXIT_REJECTED_ROWS if result.rejects.height else EXIT_OK)
 
 
 @app.command()
@@ -343,7 +350,7 @@ def generate(
 def _version(value: bool) -> None:
     if value:
         print(f"followup {__version__}")
-        raise typer.Exit(0)
+        raise typer.Exit(EXIT_OK)
 
 
 @app.callback()

@@ -86,6 +86,9 @@ def agreement_facts(agreements: pl.LazyFrame) -> pl.LazyFrame:
             _latest("agreement_id", active & single & (left == 0)).alias("drop_in_id"),
             _latest("agreement_id", status == "inactive").alias("inactive_id"),
             _latest("alert", status == "inactive").alias("inactive_alert"),
+            # One row per person with an agreement: after a left join, its absence says
+            # "prospect".
+            pl.lit(True).alias("has_agreement"),
         )
     )
 

@@ -15,6 +15,7 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import polars as pl
 
@@ -22,6 +23,8 @@ from followup_cli.errors import InputFileError
 from followup_cli.schema import TABLES, Table
 
 LINE = "_line"
+FILES_OWN_LINE = LINE + " (from the file)"  # a `_line` column in the export itself, renamed
+FrameT = TypeVar("FrameT", pl.DataFrame, pl.LazyFrame)
 FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 REJECT_COLUMNS = ("file", "line", "column", "value", "reason")
 REJECT_SCHEMA = {
@@ -173,16 +176,14 @@ def _select_columns(table: Table, path: Path, frame: pl.LazyFrame) -> pl.LazyFra
 def _scan_parquet(path: Path) -> tuple[pl.LazyFrame, int]:
     """The file as a lazy scan with 1-based row numbers, and its row count (from metadata)."""
     try:
-        schema = pl.read_parquet_schema(path)
         rows = int(pl.scan_parquet(path).select(pl.len()).collect().item())
     except Exception as exc:  # polars raises several unrelated types for a bad file
         raise InputFileError(
             f"{path.name}: not a readable Parquet file ({_first_line(exc)}); re-export it"
         ) from exc
-    scan = pl.scan_parquet(path)
-    if LINE in schema:  # a file's own `_line` column must not be taken for the row numbers
-        scan = scan.rename({LINE: LINE + " (from the file)"})
-    return scan.with_row_index(LINE, offset=1).with_columns(pl.col(LINE).cast(pl.Int64)), rows
+    return _make_room_for_line(pl.scan_parquet(path)).with_row_index(LINE, offset=1).with_columns(
+        pl.col(LINE).cast(pl.Int64)
+    ), rows
 
 
 def _read_csv(path: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -396,7 +397,7 @@ def _read_csv_slowly(path: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
         else:
             ragged.append((start + 1, lines[start], _field_count_text(len(record), width)))
             start += 1
-    names = _unique_names([LINE + " (from the file)" if n == LINE else n for n in header])
+    names = _unique_names([FILES_OWN_LINE if n == LINE else n for n in header])
     frame = pl.DataFrame(
         {LINE: line_numbers, **dict(zip(names, columns, strict=True))},
         schema={LINE: pl.Int64, **{n: pl.String for n in names}},
@@ -421,11 +422,9 @@ def _is_blank(line: str) -> bool:
     return _BLANK.fullmatch(line) is not None
 
 
-def _make_room_for_line(frame: pl.DataFrame) -> pl.DataFrame:
+def _make_room_for_line(frame: FrameT) -> FrameT:
     """A file's own `_line` column must not be taken for the line numbers (it is ignored)."""
-    if LINE in frame.columns:
-        return frame.rename({LINE: LINE + " (from the file)"})
-    return frame
+    return frame.rename({LINE: FILES_OWN_LINE}, strict=False)
 
 
 def _field_count_text(fields: int, width: int) -> str:

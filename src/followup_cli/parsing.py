@@ -19,7 +19,6 @@ MAX_TEXT = 1000
 # The largest amount accepted: far above any gym's fee, and small enough that a century of
 # monthly charges still adds up exactly in 64-bit cents.
 MAX_UNITS = 10**8 - 1
-CURRENCY_SYMBOLS = "£$€"
 
 # [0-9], not \d: the regex engine's \d also matches other scripts' digits (Arabic-Indic,
 # full-width), which would pass the shape check and then fail the number cast quietly.

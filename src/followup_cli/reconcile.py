@@ -31,9 +31,7 @@ def people_facts(tables: Validated, as_of: dt.date, settings: LedgerSettings) ->
         .join(ledger, on=CUST, how="left")
         .join(followup.event_facts(tables.events.lazy(), as_of), on=CUST, how="left")
         .join(tables.data_issues.lazy(), on=CUST, how="left")
-        .with_columns(
-            pl.col(CUST).is_in(tables.agreements.get_column(CUST).implode()).alias("has_agreement")
-        )
+        .with_columns(pl.col("has_agreement").fill_null(False))
     )
 
 
