@@ -17,7 +17,8 @@ from typing import Any
 import polars as pl
 import pytest
 
-from followup_cli.loading import locate_tables, read_table
+from followup_cli.loading import read_table
+from followup_cli.locate import locate_tables
 from followup_cli.schema import TABLES
 from followup_cli.summary import describe_rejects
 from followup_cli.validation import TableCount, validate

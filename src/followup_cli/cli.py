@@ -31,7 +31,7 @@ from followup_cli.errors import (
 from followup_cli.explain import explain as build_explanation
 from followup_cli.generate import generate as write_synthetic_exports
 from followup_cli.ledger import LedgerSettings
-from followup_cli.loading import locate_tables
+from followup_cli.locate import locate_tables
 from followup_cli.output import (
     check_destinations,
     default_rejects_path,

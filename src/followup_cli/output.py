@@ -17,7 +17,7 @@ from typing import BinaryIO
 import polars as pl
 
 from followup_cli.errors import OutputError, UsageError
-from followup_cli.loading import REJECT_COLUMNS
+from followup_cli.schema import REJECT_COLUMNS
 
 FORMATS = ("csv", "parquet", "jsonl")
 _EXTENSIONS = {

@@ -16,7 +16,8 @@ import polars as pl
 
 from followup_cli import followup, money
 from followup_cli.ledger import LedgerSettings, accounts
-from followup_cli.loading import locate_tables, read_table
+from followup_cli.loading import read_table
+from followup_cli.locate import locate_tables
 from followup_cli.schema import TABLES
 from followup_cli.validation import CUST, TableCount, Validated, validate
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 
+import polars as pl
+
 TABLE_NAMES = ("customers", "agreements", "payments", "events")
 
 
@@ -108,3 +110,17 @@ EVENTS = Table(
 )
 
 TABLES: dict[str, Table] = {t.name: t for t in (CUSTOMERS, AGREEMENTS, PAYMENTS, EVENTS)}
+
+# Every row keeps `_line`: the physical line of a CSV file (header = line 1) or the 1-based row
+# number of a Parquet file, so a rejected value can be found in the export.
+LINE = "_line"
+FILES_OWN_LINE = LINE + " (from the file)"  # a `_line` column in the export itself, renamed
+
+REJECT_COLUMNS = ("file", "line", "column", "value", "reason")
+REJECT_SCHEMA = {
+    "file": pl.String,
+    "line": pl.Int64,
+    "column": pl.String,
+    "value": pl.String,
+    "reason": pl.String,
+}

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 import polars as pl
 
 from followup_cli.errors import InputFileError
-from followup_cli.loading import LINE, REJECT_COLUMNS, RawTable
+from followup_cli.loading import RawTable
 from followup_cli.parsing import parse, parse_once_per_value
+from followup_cli.schema import LINE, REJECT_COLUMNS
 
 CUST = "cust_idx"  # position of the person in the customers file, among rows kept
 KEY = "_key"  # this row's own id, trimmed and case-folded for matching
