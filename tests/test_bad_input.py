@@ -328,7 +328,7 @@ BAD_ROWS = [
                 4,
                 "*",
                 'C-3,"Cy Diaz,web,2024-03-01',
-                "a double quote on this line opens a value that runs on to line 6",
+                "a double quote on this line opens a value that would swallow the whole rows",
             ),
             ("payments.csv", 3, "customer_id", "C-3", "customer 'C-3' was set aside (customers "),
         ],
@@ -648,13 +648,6 @@ BROKEN_FILES = [
         "blank-line-above-the-header",
         replace_file("customers.csv", b"\ncustomer_id,name,origin,created_on\n"),
         ("customers.csv: line 1 is blank", "header"),
-    ),
-    BrokenFile(
-        "old-mac-line-endings",
-        replace_file(
-            "customers.csv", b"customer_id,name,origin,created_on\rC-1,Ann Lee,web,2024-01-10\r"
-        ),
-        ("customers.csv: line 1 holds carriage returns", "re-export"),
     ),
     BrokenFile(
         "latin-1-pound-sign",

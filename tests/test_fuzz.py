@@ -5,6 +5,8 @@ it reconciled, every row it read is accounted for: read = used + rejected + left
 
 from __future__ import annotations
 
+import functools
+import re
 import tempfile
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from followup_cli.cli import app
+from followup_cli.generate import generate
 from followup_cli.schema import TABLE_NAMES
 from tests.conftest import AS_OF, HEADERS, SAMPLE
 from tests.test_bad_input import rows_per_file
@@ -67,8 +70,9 @@ def reconcile(files: dict[str, bytes]) -> None:
 
 
 def rows_in(content: bytes) -> int:
-    """Rows in a CSV file without quotes: its non-blank lines after the header."""
-    lines = content.decode("utf-8-sig").split("\n")
+    """Rows in a CSV file without quotes: its non-blank lines after the header (a carriage
+    return alone ends a line too)."""
+    lines = re.split(r"\r\n|\r|\n", content.decode("utf-8-sig"))
     blank = pl.Series(lines[1:], dtype=pl.String).str.strip_chars().eq("")
     return len(blank) - int(blank.sum())
 
@@ -199,3 +203,39 @@ def test_mutate_damages_as_described() -> None:
     assert mutate(b"abc", [("insert", 1, b'"', 0)]) == b'a"bc'
     assert mutate(b"h\nr1\nr2\n", [("duplicate line", 3, b"", 0)]) == b"h\nr1\nr1\nr2\n"
     assert mutate(b"h\na,b,c\n", [("field", 3, b"X", 4)]) == b"h\na,X,c\n"
+
+
+@functools.cache
+def export_100k() -> dict[str, bytes]:
+    """A 100,000-customer generated export as CSV bytes (made once per test session)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        generate(100_000, Path(tmp), seed=11, fmt="csv")
+        return {name: (Path(tmp) / f"{name}.csv").read_bytes() for name in TABLE_NAMES}
+
+
+# Damage anywhere in a large file: the positions range over the whole file, not its start.
+ROW_DAMAGE = st.one_of(
+    st.tuples(st.just("field"), st.integers(0, 10**9), st.sampled_from(ODD_VALUES), FIELD),
+    st.tuples(st.just("insert"), st.integers(0, 10**9), st.sampled_from(INSERTS), st.just(0)),
+    st.tuples(st.just("duplicate line"), st.integers(0, 10**9), st.just(b""), st.just(0)),
+)
+
+
+@settings(FUZZ, max_examples=6)
+@given(
+    damage=st.dictionaries(
+        st.sampled_from(["customers", "payments"]),
+        st.lists(ROW_DAMAGE, min_size=2, max_size=8),
+        min_size=1,
+    )
+)
+def test_several_rows_broken_in_a_100k_export(damage: dict[str, list[Step]]) -> None:
+    """Issue 9: several rows of a 100,000-customer export broken at once (a Polars panic only
+    showed at this size); every physical line is still used, rejected or after as-of."""
+    base = export_100k()
+    reconcile(
+        {
+            **base,
+            **{name: mutate(base[name], steps) for name, steps in damage.items()},
+        }
+    )

@@ -70,7 +70,11 @@ def guarded(command: Callable[P, R]) -> Callable[P, R]:
         except FollowupError as exc:
             render.error(str(exc))
             raise typer.Exit(exc.exit_code) from None
-        except Exception as exc:
+        except (KeyboardInterrupt, SystemExit, GeneratorExit):
+            raise
+        except BaseException as exc:
+            # BaseException, not Exception: a panic in Polars' native code arrives as
+            # pyo3's PanicException, which derives from BaseException; it too is one line.
             if os.environ.get("FOLLOWUP_DEBUG"):
                 traceback.print_exc()
             render.error(

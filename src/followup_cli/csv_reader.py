@@ -1,12 +1,25 @@
-"""Splitting a CSV export into text columns, each row with its physical line (SPEC 2 and 6)."""
+"""Splitting a CSV export into text columns, each row with its physical line (SPEC 2 and 6).
+
+One grammar decides the fields of every row, written once (`_FIELD`): a value is either wholly
+in double quotes (a quote inside written "") or unquoted and free of commas; a quote inside an
+unquoted value is an ordinary character. The file is read as physical lines by Polars, with no
+quoting, and each line is split by that grammar with vectorised string expressions: at a comma
+when the line holds no quote (the common, fast case), else by the grammar's regular expression.
+A line that does not make exactly the header's number of fields is set aside whole; nothing is
+padded, truncated or merged into a neighbour.
+
+A quoted value may span lines. A line with an odd number of quotes opens such a value, and the
+next such line closes it. The pair is one record only if the lines between them are not rows in
+their own right and the joined text makes a whole record; otherwise the opening quote is a stray
+one: that line alone is set aside and reading goes on with the next line, so a stray quote never
+swallows the rows after it.
+"""
 
 from __future__ import annotations
 
-import csv
 import mmap
 import os
 import re
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -14,77 +27,173 @@ from typing import TypeVar
 import polars as pl
 
 from followup_cli.errors import InputFileError
-from followup_cli.schema import FILES_OWN_LINE, LINE
+from followup_cli.schema import FILES_OWN_LINE, LINE, normalise_name
 
 FrameT = TypeVar("FrameT", pl.DataFrame, pl.LazyFrame)
 
+# A field: wholly quoted, or unquoted (not starting with a quote, no comma), or empty.
+_QUOTED = r'"(?:[^"]|"")*"'
+_FIELD = rf'{_QUOTED}|[^",][^,]*|'
+RAW = "_raw"
+_QUOTES = "_quotes"
 
-def read_csv(path: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Split a CSV file into text columns with physical line numbers.
 
-    Polars does the splitting. It fills a row that is short of fields with empty values without
-    saying so, so the file is also read as raw lines and the fields of each line are counted:
-    a row whose count differs from the header's is set aside, never silently padded. A quoted
-    value that spans lines breaks the one-line-one-row match; such a file (rare) is split by
-    Python's csv module instead, which also tracks where each row starts.
-    """
+def read_csv(path: Path, key: str | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Split a CSV file into text columns with physical line numbers, and the lines that could
+    not be split (line, raw, reason). `key` names the table's id column: a line with a value
+    there and the header's number of fields is a row, which a quoted value cannot swallow."""
     lines = _physical_lines(path)
-    if lines is None:
-        return _read_csv_slowly(path)
+    first = lines.item(0, RAW) if lines.height else None
     _check_header_line(
-        path,
-        lines.item(0, "raw") if lines.height else None,
-        lambda: bool(lines.select(pl.col("raw").str.strip_chars().eq("").all()).item()),
+        path, first, lambda: bool(lines.select(pl.col(RAW).str.strip_chars().eq("").all()).item())
     )
-    if lines.select((pl.col("raw").str.count_matches('"', literal=True) % 2 == 1).any()).item():
-        return _read_csv_slowly(path)
-    try:
-        frame = pl.read_csv(
-            path,
-            infer_schema=False,
-            truncate_ragged_lines=True,
-            encoding="utf8",
-            raise_if_empty=False,
+    header = _header_fields(path, first or "")
+    width = len(header)
+    names = _unique_names([FILES_OWN_LINE if n == LINE else n for n in header])
+    normal = [normalise_name(n) for n in header]
+    key_index = normal.index(key) if key is not None and key in normal else None
+
+    body = lines.slice(1).with_columns(
+        pl.col(RAW).str.count_matches('"', literal=True).alias(_QUOTES)
+    )
+    even = body.filter((pl.col(_QUOTES) % 2 == 0) & (pl.col(RAW).str.strip_chars() != ""))
+    split = _split(even, names)
+    odd = body.filter(pl.col(_QUOTES) % 2 == 1)
+    runaway = pl.DataFrame(schema={LINE: pl.Int64, RAW: pl.String, "reason": pl.String})
+    if odd.height:
+        rows = split.filter(pl.col("_ok"))
+        if key_index is not None:
+            rows = rows.filter(pl.col(names[key_index]).str.strip_chars('" ') != "")
+        records, runaway = _multi_line_records(body, odd, rows.get_column(LINE), width)
+        covered = records.select(pl.int_ranges(LINE, pl.col("_end") + 1).alias(LINE)).explode(LINE)
+        split = split.filter(~pl.col(LINE).is_in(covered.get_column(LINE).implode())).merge_sorted(
+            _split(records.drop("_end"), names), key=LINE
         )
-    except pl.exceptions.PolarsError:
-        return _read_csv_slowly(path)
-    body = lines.slice(1)
-    if frame.height != body.height:
-        return _read_csv_slowly(path)
-    frame = make_room_for_line(frame)
-    width = len(frame.columns)
-    counted = body.select(
-        pl.int_range(2, pl.len() + 2, dtype=pl.Int64).alias(LINE),
-        pl.col("raw"),
-        pl.col("raw").str.strip_chars().eq("").alias("blank"),
-        (
-            pl.col("raw").str.replace_all('"[^"]*"', "").str.count_matches(",", literal=True) + 1
-        ).alias("fields"),
+    frame = split.filter(pl.col("_ok")).select(
+        LINE,
+        *[
+            pl.when(pl.col(n).str.starts_with('"'))
+            .then(pl.col(n).str.slice(1, pl.col(n).str.len_chars() - 2).str.replace_all('""', '"'))
+            .otherwise(pl.col(n))
+            .replace("", None)
+            .alias(n)
+            for n in names
+        ],
     )
-    frame = frame.with_columns(counted.get_column(LINE)).filter(~counted.get_column("blank"))
-    counted = counted.filter(~pl.col("blank"))
-    ragged = counted.get_column("fields") != width
-    structural = counted.filter(ragged).select(
-        LINE, "raw", _field_count_reason(pl.col("fields"), width).alias("reason")
+    # One chunk first: over a column of many chunks (a filter of a large file), Polars 2.1
+    # panics in pl.format when one argument went through str.replace_all ("assertion failed:
+    # i < self.len()"); the 100,000-row export with two extra-field rows showed it.
+    bad = (
+        split.filter(~pl.col("_ok"))
+        .rechunk()
+        .select(LINE, RAW, _field_count_reason(pl.col(RAW), width).alias("reason"))
     )
-    return frame.filter(~ragged), _ragged_rejects(path, structural)
+    structural = pl.concat([bad, runaway]).sort(LINE)
+    return frame, _ragged_rejects(path, structural)
 
 
-def _physical_lines(path: Path) -> pl.DataFrame | None:
-    """The file's lines as one text column (no quoting: every newline ends a line).
+def _split(lines: pl.DataFrame, names: list[str]) -> pl.DataFrame:
+    """Each line's (or joined record's) fields by the grammar, and `_ok`: whether it makes
+    exactly the header's number of fields. A line with no quote splits at every comma (fast);
+    one with quotes by the grammar's regular expression."""
+    width = len(names)
+    has_quote = pl.col(RAW).str.contains('"', literal=True)
+    parts = pl.col(RAW).str.split(",")
+    # Lazy, so the split is computed once for all the fields (common subexpressions).
+    plain = (
+        lines.lazy()
+        .filter(~has_quote)
+        .select(
+            LINE,
+            RAW,
+            *[parts.list.get(i, null_on_oob=True).alias(n) for i, n in enumerate(names)],
+            (parts.list.len() == width).alias("_ok"),
+        )
+        .collect()
+    )
+    groups = pl.col(RAW).str.extract_groups(_record_pattern(width))
+    quoted = lines.filter(has_quote).select(
+        LINE, RAW, *[groups.struct[i].alias(n) for i, n in enumerate(names)]
+    )
+    quoted = quoted.with_columns(pl.col(names[0]).is_not_null().alias("_ok"))
+    # Both parts are in line order already: merging them costs a pass, a sort would cost more.
+    return plain.merge_sorted(quoted, key=LINE) if quoted.height else plain
 
-    None when polars cannot split the file this way (a line holds the 0x1F byte used as the
-    "no separator" here: polars would cut the line there); the caller then reads it slowly.
+
+def _record_pattern(width: int, capture: bool = True) -> str:
+    field = f"({_FIELD})" if capture else f"(?:{_FIELD})"
+    return "^" + ",".join([field] * width) + "$"
+
+
+def _multi_line_records(
+    body: pl.DataFrame, odd: pl.DataFrame, rows: pl.Series, width: int
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Records whose quoted values span lines (line, _end, joined text), and the opening lines
+    set aside as stray quotes (line, raw, reason). `rows` are the lines that are whole rows on
+    their own, in order: a quoted value may not swallow one.
+
+    The walk is over the lines with an odd number of quotes only (each opens or closes a
+    spanning value), not over the rows: an export without such values never comes here.
     """
-    if _holds_byte(path, UNIT_SEPARATOR):
-        return None
+    toggles = odd.get_column(LINE).to_list()
+    rows_before = rows.search_sorted(odd.get_column(LINE)).to_list()
+    record = re.compile(_record_pattern(width, capture=False)[1:-1], re.DOTALL)
+    raw = body.get_column(RAW)
+    first_line = body.item(0, LINE)
+    starts: list[int] = []
+    ends: list[int] = []
+    stray: list[tuple[int, str]] = []
+    i = 0
+    while i < len(toggles):
+        opener = toggles[i]
+        closer = toggles[i + 1] if i + 1 < len(toggles) else None
+        # Whole rows between this quote and the next one (or the end of the file).
+        swallowed = (rows_before[i + 1] if closer else rows.len()) - rows_before[i]
+        if swallowed:
+            stray.append((opener, _swallowing_reason(closer)))
+        elif closer is None:
+            stray.append((opener, _unclosed_reason()))
+        elif record.fullmatch("\n".join(raw.slice(opener - first_line, closer - opener + 1))):
+            starts.append(opener)
+            ends.append(closer)
+            i += 1  # the closing line belongs to the record too
+        else:
+            stray.append((opener, _runaway_reason(closer)))
+        i += 1
+    spans = pl.DataFrame({LINE: starts, "_end": ends}, schema={LINE: pl.Int64, "_end": pl.Int64})
+    records = (
+        spans.select(
+            pl.col(LINE).alias("_start"),
+            "_end",
+            pl.int_ranges(LINE, pl.col("_end") + 1).alias(LINE),
+        )
+        .explode(LINE)
+        .join(body.select(LINE, RAW), on=LINE)
+        .sort(LINE)
+        .group_by("_start", "_end", maintain_order=True)
+        .agg(pl.col(RAW).str.join("\n"))
+        .select(pl.col("_start").alias(LINE), "_end", RAW)
+    )
+    set_aside = pl.DataFrame(
+        {LINE: [s[0] for s in stray], "reason": [s[1] for s in stray]},
+        schema={LINE: pl.Int64, "reason": pl.String},
+    ).join(body.select(LINE, RAW), on=LINE)
+    return records, set_aside.select(LINE, RAW, "reason")
+
+
+def _physical_lines(path: Path) -> pl.DataFrame:
+    """The file's lines (line, raw), header = line 1, with no quoting: every line break ends a
+    line. A carriage return alone (old Mac endings, or a stray one mid-file) is a line break too,
+    so it cannot merge the rows around it into one."""
+    _check_encoding(path)
+    separator = _absent_byte(path)
     try:
         frame = pl.read_csv(
             path,
             has_header=False,
-            separator=UNIT_SEPARATOR.decode(),
+            separator=separator,
             quote_char=None,
-            schema={"raw": pl.String},
+            schema={RAW: pl.String},
             truncate_ragged_lines=False,
             empty_string_is_null=False,
             raise_if_empty=False,
@@ -93,26 +202,86 @@ def _physical_lines(path: Path) -> pl.DataFrame | None:
     except pl.exceptions.PolarsError as exc:
         if "utf-8" in str(exc).lower() or "utf8" in str(exc).lower():
             raise InputFileError(_not_utf8_message(path)) from exc
-        return None
+        raise InputFileError(f"{path.name}: cannot be read ({_first_line(exc)})") from exc
     except OSError as exc:
         raise InputFileError(f"{path.name}: cannot be read ({exc.strerror})") from exc
-    # polars drops a byte order mark at the start of the file itself, as it does for the rows.
-    return frame.with_columns(pl.col("raw").fill_null(""))
+    # polars drops a byte order mark at the start of the file, and the CR of a CRLF ending.
+    raw = frame.get_column(RAW).fill_null("")
+    if raw.str.contains("\r", literal=True).any():
+        raw = raw.str.split("\r").explode()
+    return (
+        pl.DataFrame({RAW: raw})
+        .with_row_index(LINE, offset=1)
+        .with_columns(pl.col(LINE).cast(pl.Int64))
+    )
 
 
-UNIT_SEPARATOR = b"\x1f"
+# Bytes that never occur in a text export, tried in turn as the "separator" that splits nothing.
+_NEVER_IN_TEXT = (b"\x1f", b"\x1e", b"\x1d", b"\x1c", b"\x01", b"\x02", b"\x03", b"\x04")
 
 
-def _holds_byte(path: Path, byte: bytes) -> bool:
-    """Whether the file holds `byte` anywhere, searched in place (no copy of a large file)."""
+def _absent_byte(path: Path) -> str:
+    """A byte the file does not hold, so that reading it as one-column CSV cuts no line."""
     try:
         with path.open("rb") as handle:
             if os.fstat(handle.fileno()).st_size == 0:
-                return False
+                return _NEVER_IN_TEXT[0].decode()
             with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as view:
-                return view.find(byte) != -1
+                for byte in _NEVER_IN_TEXT:
+                    if view.find(byte) == -1:
+                        return byte.decode()
     except OSError as exc:
         raise InputFileError(f"{path.name}: cannot be read ({exc.strerror})") from exc
+    raise InputFileError(
+        f"{path.name}: holds control characters 0x01-0x04 and 0x1C-0x1F; it is not a text "
+        f"export (re-export it as CSV UTF-8)"
+    )
+
+
+def _check_encoding(path: Path) -> None:
+    """UTF-16 text of an ASCII export is valid UTF-8 with a zero byte after every letter; it
+    would be read as garbage columns, so it is recognised and named."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(4096)
+    except OSError as exc:
+        raise InputFileError(f"{path.name}: cannot be read ({exc.strerror})") from exc
+    with_bom = head.startswith((b"\xff\xfe", b"\xfe\xff"))
+    zeros = head.count(b"\x00")
+    if with_bom or (len(head) >= 2 and zeros * 4 >= len(head)):
+        how = "it starts with a UTF-16 byte order mark" if with_bom else "every other byte is 0"
+        raise InputFileError(
+            f"{path.name}: the file is UTF-16, not UTF-8 ({how}); re-export it as UTF-8 "
+            f"(in a spreadsheet: 'CSV UTF-8')"
+        )
+    if zeros:
+        line = head.count(b"\n", 0, head.index(b"\x00")) + 1
+        raise InputFileError(
+            f"{path.name}: line {line} holds a zero byte; this is not a text export (re-export "
+            f"it as CSV UTF-8)"
+        )
+
+
+def _header_fields(path: Path, line: str) -> list[str]:
+    """The header's column names, split by the same grammar as the rows."""
+    field = re.compile(_FIELD)
+    names: list[str] = []
+    position = 0
+    while True:
+        match = field.match(line, position)
+        value = match.group() if match else ""
+        position += len(value)
+        if value.startswith('"'):
+            value = value[1:-1].replace('""', '"')
+        names.append(value)
+        if position == len(line):
+            return names
+        if line[position] != ",":
+            raise InputFileError(
+                f"{path.name}: line 1 (the header) cannot be split into column names (a double "
+                f"quote at character {position + 1} does not close a quoted name); fix the header"
+            )
+        position += 1
 
 
 def _check_header_line(path: Path, first: str | None, all_blank: Callable[[], bool]) -> None:
@@ -126,128 +295,10 @@ def _check_header_line(path: Path, first: str | None, all_blank: Callable[[], bo
             f"{path.name}: line 1 is blank; it must be the header row naming the columns "
             f"(remove the blank lines at the top)"
         )
-    if "\r" in first.rstrip("\r"):
-        raise InputFileError(
-            f"{path.name}: line 1 holds carriage returns (old Mac line endings); re-export it "
-            f"with standard (LF or CRLF) line endings"
-        )
 
 
-# A quoted value may span lines, but one that runs on for this many lines is a stray quote
-# swallowing the rows after it; the reader gives up on it there, so each stray quote costs at
-# most this many lines of re-reading. (A value this long is rejected anyway: MAX_TEXT.)
-MAX_RECORD_LINES = 1000
-
-
-class _LineFeed:
-    """Physical lines handed to csv.reader one at a time, so the reader's position is known
-    (where each row starts) and can be moved back after a stray quote."""
-
-    def __init__(self, lines: list[str]) -> None:
-        self.lines = lines
-        self.position = 0
-        self.stop = len(lines)
-
-    def __iter__(self) -> _LineFeed:
-        return self
-
-    def __next__(self) -> str:
-        if self.position >= self.stop:
-            raise StopIteration
-        self.position += 1
-        return self.lines[self.position - 1] + "\n"
-
-    def read_from(self, start: int) -> None:
-        self.position = start
-        self.stop = min(len(self.lines), start + MAX_RECORD_LINES)
-
-
-def _read_csv_slowly(path: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Python's csv module for files polars cannot split line by line; not the main path.
-
-    A row that a quote carries over several lines but whose field count is still wrong is not
-    one row: a stray double quote opened a value that swallowed the rows after it. Only that
-    row's first line is set aside, and reading starts again on the next line, so one stray
-    quote never hides the rest of the file.
-    """
-    try:
-        text = path.read_bytes().decode("utf-8-sig", errors="strict")
-    except UnicodeDecodeError as exc:
-        raise InputFileError(_not_utf8_message(path)) from exc
-    except OSError as exc:
-        raise InputFileError(f"{path.name}: cannot be read ({exc.strerror})") from exc
-    lines = [line.removesuffix("\r") for line in text.split("\n")]
-    if lines[-1] == "":
-        lines.pop()  # the newline that ends the last line does not start another
-    _check_header_line(
-        path, lines[0] if lines else None, lambda: all(_is_blank(line) for line in lines)
-    )
-    csv.field_size_limit(sys.maxsize)
-    feed = _LineFeed(lines)
-    reader = csv.reader(feed, strict=False)
-    feed.read_from(0)
-    try:
-        header = next(reader)
-    except csv.Error as exc:
-        raise InputFileError(
-            f"{path.name}: line 1 (the header) cannot be split into column names "
-            f"({_csv_problem(exc)}); fix the header row"
-        ) from exc
-    width = len(header)
-    columns: list[list[str | None]] = [[] for _ in header]
-    line_numbers: list[int] = []
-    ragged: list[tuple[int, str, str]] = []
-    # The line whose quote ended a runaway value (unbalanced on its own) goes with the line
-    # that opened it.
-    closer, opened = -1, 0
-    start = feed.position
-    while start < len(lines):
-        if _is_blank(lines[start]):
-            start += 1
-            continue
-        if start == closer:
-            ragged.append((start + 1, lines[start], _closing_quote_reason(opened)))
-            start += 1
-            continue
-        feed.read_from(start)
-        try:
-            record = next(reader)
-        except csv.Error as exc:
-            ragged.append((start + 1, lines[start], _csv_problem(exc)))
-            start += 1
-            continue
-        end = feed.position  # one past the record's last line
-        if len(record) == width:
-            line_numbers.append(start + 1)
-            for values, value in zip(columns, record, strict=True):
-                values.append(value if value != "" else None)
-            start = end
-        elif end - start > 1:
-            ragged.append((start + 1, lines[start], _runaway_quote_reason(end)))
-            if lines[end - 1].count('"') % 2 == 1:
-                closer, opened = end - 1, start + 1
-            start += 1
-        else:
-            ragged.append((start + 1, lines[start], _field_count_text(len(record), width)))
-            start += 1
-    names = _unique_names([FILES_OWN_LINE if n == LINE else n for n in header])
-    frame = pl.DataFrame(
-        {LINE: line_numbers, **dict(zip(names, columns, strict=True))},
-        schema={LINE: pl.Int64, **{n: pl.String for n in names}},
-    )
-    structural = pl.DataFrame(
-        {
-            LINE: [r[0] for r in ragged],
-            "raw": [r[1] for r in ragged],
-            "reason": [r[2] for r in ragged],
-        },
-        schema={LINE: pl.Int64, "raw": pl.String, "reason": pl.String},
-    )
-    return frame, _ragged_rejects(path, structural)
-
-
-# Blank as polars' strip_chars() sees it (Unicode White_Space), so both readers skip the same
-# lines: Python's own str.strip() would also remove the control characters 0x1C-0x1F.
+# Blank as polars' strip_chars() sees it (Unicode White_Space): Python's own str.strip() would
+# also remove the control characters 0x1C-0x1F.
 _BLANK = re.compile(r"[^\S\x1c-\x1f]*")
 
 
@@ -260,45 +311,64 @@ def make_room_for_line(frame: FrameT) -> FrameT:
     return frame.rename({LINE: FILES_OWN_LINE}, strict=False)
 
 
-def _field_count_text(fields: int, width: int) -> str:
-    return (
-        f"row has {fields} field{'' if fields == 1 else 's'} but the header has {width}; check "
-        f"for a missing or extra comma (a value with a comma must be in double quotes)"
+def _field_count_reason(raw: pl.Expr, width: int) -> pl.Expr:
+    """Why a line is not a row: how many fields the grammar finds, or where its quotes break it."""
+    # Quoted values removed (each at the start of a field), the commas left separate fields.
+    fields = (
+        raw.str.replace_all(r'(^|,)"(?:[^"]|"")*"', "${1}")
+        .str.count_matches(",", literal=True)
+        .cast(pl.Int64)
+        + 1
     )
-
-
-def _field_count_reason(fields: pl.Expr, width: int) -> pl.Expr:
-    """The same sentence as `_field_count_text`, for a column of field counts."""
-    return pl.format(
+    splits = raw.str.contains("^" + f"(?:{_FIELD})(?:,(?:{_FIELD}))*" + "$")
+    count = pl.format(
         "row has {} {} but the header has {}; check for a missing or extra comma "
         "(a value with a comma must be in double quotes)",
         fields,
         pl.when(fields == 1).then(pl.lit("field")).otherwise(pl.lit("fields")),
         pl.lit(width),
     )
-
-
-def _runaway_quote_reason(runs_to: int) -> str:
     return (
-        f"a double quote on this line opens a value that runs on to line {runs_to} without "
+        pl.when(~splits)
+        .then(
+            pl.lit(
+                "a double quote closes a value but more text follows it before the next comma; "
+                'put the whole value in double quotes and write a quote inside it as ""'
+            )
+        )
+        .when(raw.str.contains('"', literal=True) & (fields != width))
+        .then(
+            pl.format(
+                "{} (a double quote inside a value that does not start with one is an "
+                "ordinary character, so commas after it still separate)",
+                count,
+            )
+        )
+        .otherwise(count)
+    )
+
+
+def _unclosed_reason() -> str:
+    return (
+        "a double quote on this line opens a value that is never closed; check this line's "
+        'quotes (a quote inside a value is written "")'
+    )
+
+
+def _swallowing_reason(closer: int | None) -> str:
+    upto = f"line {closer}" if closer else "the end of the file"
+    return (
+        f"a double quote on this line opens a value that would swallow the whole rows after it "
+        f"(up to {upto}); only this line is set aside; check its quotes (a quote inside a "
+        f'value is written "")'
+    )
+
+
+def _runaway_reason(closer: int) -> str:
+    return (
+        f"a double quote on this line opens a value that runs on to line {closer} without "
         f'making a whole row; check this line\'s quotes (a quote inside a value is written "")'
     )
-
-
-def _closing_quote_reason(opened: int) -> str:
-    return (
-        f"this line closes the quoted value opened on line {opened}, which was set aside; "
-        f"check the quotes on both lines"
-    )
-
-
-def _csv_problem(exc: csv.Error) -> str:
-    if "new-line" in str(exc):
-        return (
-            "a carriage return (CR) character inside a value that is not in double quotes; "
-            "remove it or put the value in double quotes"
-        )
-    return f"cannot be split into fields ({exc})"
 
 
 def _unique_names(header: list[str]) -> list[str]:
@@ -317,7 +387,7 @@ def _ragged_rejects(path: Path, ragged: pl.DataFrame) -> pl.DataFrame:
         pl.lit(path.name).alias("file"),
         pl.col(LINE).alias("line"),
         pl.lit("*").alias("column"),
-        pl.col("raw").str.slice(0, 200).alias("value"),
+        pl.col(RAW).str.slice(0, 200).alias("value"),
         pl.col("reason"),
     )
 
@@ -334,3 +404,8 @@ def _not_utf8_message(path: Path) -> str:
             f"UTF-8 (in a spreadsheet: 'CSV UTF-8')"
         )
     return f"{path.name}: not valid UTF-8; re-export the file as UTF-8"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

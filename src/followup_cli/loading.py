@@ -62,7 +62,7 @@ def read_table(table: Table, path: Path | None) -> RawTable:
     if fmt == "parquet":
         scan, rows = _scan_parquet(path)
         return _raw(table, path, fmt, scan, rows, empty_rejects())
-    frame, structural = read_csv(path)
+    frame, structural = read_csv(path, table.key.name)
     header = tuple(c for c in frame.columns if c != LINE)
     return _raw(table, path, fmt, frame.lazy(), frame.height, structural, header)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -124,3 +125,12 @@ REJECT_SCHEMA = {
     "value": pl.String,
     "reason": pl.String,
 }
+
+# Characters a spreadsheet or a copy-paste leaves in header names that no one can see.
+_INVISIBLE = dict.fromkeys(map(ord, "\ufeff\u200b\u200c\u200d\u2060"))
+
+
+def normalise_name(name: str) -> str:
+    """A header name as matched against the contract (SPEC 2): trimmed, invisible characters
+    removed, case-folded, runs of spaces and hyphens read as `_` (`Monthly Fee` is monthly_fee)."""
+    return re.sub(r"[\s-]+", "_", name.translate(_INVISIBLE).strip().casefold())
