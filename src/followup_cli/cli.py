@@ -10,6 +10,7 @@ import datetime as dt
 import functools
 import os
 import re
+import signal
 import traceback
 from collections.abc import Callable
 from enum import StrEnum
@@ -19,7 +20,7 @@ from typing import Annotated, ParamSpec, TypeVar
 import typer
 from typer.exceptions import TyperException
 
-from followup_cli import __version__, render
+from followup_cli import __version__, render, signals
 from followup_cli.errors import (
     EXIT_NOTHING_RECONCILED,
     EXIT_OK,
@@ -33,12 +34,13 @@ from followup_cli.generate import generate as write_synthetic_exports
 from followup_cli.ledger import LedgerSettings
 from followup_cli.locate import locate_tables
 from followup_cli.output import (
+    Fill,
     check_destinations,
     default_rejects_path,
+    frame_writer,
     is_rejects_file,
     output_format,
-    write_atomically,
-    write_frame,
+    write_together,
 )
 from followup_cli.parsing import amount_cents
 from followup_cli.reconcile import load, run
@@ -64,9 +66,16 @@ def guarded(command: Callable[P, R]) -> Callable[P, R]:
     @functools.wraps(command)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
-            return command(*args, **kwargs)
+            with signals.handled():
+                return command(*args, **kwargs)
         except (TyperException, typer.Exit, typer.Abort):
             raise
+        except signals.Interrupted as exc:
+            render.error(str(exc))
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:  # Ctrl-C where no handler could be installed
+            render.error("interrupted by SIGINT; no partial file was left")
+            raise typer.Exit(128 + signal.SIGINT) from None
         except FollowupError as exc:
             render.error(str(exc))
             raise typer.Exit(exc.exit_code) from None
@@ -259,15 +268,14 @@ def reconcile(
             raise BadRowError(f"{first}; --on-error fail: nothing written")
         step("writing")
         started = dt.datetime.now()
-        write_frame(result.output, destination, chosen)
-        stale = False
+        files: list[tuple[Path | None, Fill]] = [(destination, frame_writer(result.output, chosen))]
         if result.rejects.height:
-            write_atomically(rejects_path, result.rejects.write_csv)
-        elif is_rejects_file(rejects_path):
-            # A rejects file from an earlier run beside a clean output would send someone to
-            # fix rows that are no longer bad. Only a file with the rejects header is removed.
-            rejects_path.unlink()
-            stale = True
+            files.append((rejects_path, result.rejects.write_csv))
+        # A rejects file from an earlier run beside a clean output would send someone to fix
+        # rows that are no longer bad. Only a file with the rejects header is removed, and only
+        # when the rest of the set is written.
+        stale = not result.rejects.height and is_rejects_file(rejects_path)
+        write_together(files, remove=[rejects_path] if stale else [])
         result.timings["write"] = (dt.datetime.now() - started).total_seconds()
     where = str(destination) if destination else "standard output"
     render.summary(

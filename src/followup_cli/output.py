@@ -1,23 +1,34 @@
-"""Writing the labelled rows and the rejects (SPEC 5 and 6): atomic files, deterministic bytes.
+"""Writing the labelled rows and the rejects (SPEC 5 and 6): files as a set, deterministic bytes.
 
-A file is written to a temporary name in the same folder and renamed into place, so a run that
-fails half way leaves the previous file (or none) and never a partial one.
+Every file of a run is written to a temporary name in its own folder, and only when all are
+complete are they renamed into place, so a run that fails or is interrupted half way leaves
+yesterday's files (or none) and never a partial one or half a set. Devices, FIFOs and
+/dev/stdout are written directly: renaming over them would replace the node itself.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
+import re
+import secrets
+import stat
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, NoReturn
 
 import polars as pl
 
+from followup_cli import signals
 from followup_cli.errors import OutputError, UsageError
 from followup_cli.schema import REJECT_COLUMNS
+
+Fill = Callable[[BinaryIO], None]
+"""What writes one file's bytes into an open binary file."""
 
 FORMATS = ("csv", "parquet", "jsonl")
 _EXTENSIONS = {
@@ -38,6 +49,8 @@ def output_format(path: Path | None, requested: str | None) -> str:
     if path is None:
         return "csv"
     fmt = _EXTENSIONS.get(path.suffix.lower())
+    if fmt is None and is_special(path):
+        return "csv"  # `-o /dev/stdout` or a FIFO: as standard output, no extension to read
     if fmt is None:
         raise UsageError(
             f"--output {path}: cannot tell the format from {path.suffix or 'no extension'!r}; "
@@ -47,8 +60,9 @@ def output_format(path: Path | None, requested: str | None) -> str:
 
 
 def default_rejects_path(output: Path | None) -> Path:
-    """Beside the output file (`out.csv` -> `out-rejects.csv`), else in the working folder."""
-    if output is None:
+    """Beside the output file (`out.csv` -> `out-rejects.csv`), else in the working folder
+    (standard output, or a device or FIFO: `-o /dev/null` must not leave a file in /dev)."""
+    if output is None or is_special(output):
         return Path("followup-rejects.csv")
     return output.with_name(f"{output.stem}-rejects.csv")
 
@@ -66,13 +80,15 @@ def check_destinations(output: Path | None, rejects: Path, inputs: list[Path]) -
             raise UsageError(f"{option} {path} is a folder; give a file name")
         if not path.parent.is_dir():
             raise UsageError(f"{option} {path}: the folder {path.parent} does not exist")
-    if output is not None and output.resolve() == rejects.resolve():
+    # Two regular files at one name would be one file; a device or FIFO can take both.
+    same = output is not None and output.resolve() == rejects.resolve()
+    if same and output is not None and not is_special(output):
         raise UsageError(f"--output and --rejects are the same file ({output}); give two names")
 
 
 def is_rejects_file(path: Path) -> bool:
     """Whether `path` is a rejects file this command wrote (judged by its header line)."""
-    if not path.is_file():
+    if not path.is_file() or is_special(path):
         return False
     try:
         with path.open("rb") as handle:
@@ -94,52 +110,233 @@ def _serialise(frame: pl.DataFrame, fmt: str, sink: BinaryIO) -> None:
         frame.with_columns(pl.col(money).cast(pl.String)).write_ndjson(sink)
 
 
+def frame_writer(frame: pl.DataFrame, fmt: str) -> Fill:
+    """What writes `frame` as `fmt` into an open file: one member of a set for write_together."""
+    return lambda sink: _serialise(frame, fmt, sink)
+
+
 def write_frame(frame: pl.DataFrame, path: Path | None, fmt: str) -> None:
     """Write `frame` to `path` atomically, or to standard output when path is None."""
-    if path is None:
-        buffer = io.BytesIO()
-        _serialise(frame, fmt, buffer)
-        _write_stdout(buffer.getvalue())
-        return
-    write_atomically(path, lambda sink: _serialise(frame, fmt, sink))
+    write_together([(path, frame_writer(frame, fmt))])
 
 
-def write_atomically(path: Path, fill: Callable[[BinaryIO], None]) -> None:
-    folder = path.parent if str(path.parent) else Path(".")
+def write_atomically(path: Path, fill: Fill) -> None:
+    """Write one file through a temporary name: the previous file, or none, until complete."""
+    write_together([(path, fill)])
+
+
+def write_together(files: Sequence[tuple[Path | None, Fill]], remove: Sequence[Path] = ()) -> None:
+    """Write a run's files as a set (SPEC 6): every one of them lands, or none changes.
+
+    `files` pairs each destination (None: standard output) with what fills it; `remove` names
+    files that go when, and only when, the set lands (a stale rejects file). A regular file,
+    or one not there yet, is written in full to a temporary file in its own folder, and
+    only when all are complete are they renamed into place, in order; if a rename fails, those
+    already renamed are put back. A device, a FIFO, a socket or /dev/stdout is never renamed
+    over: it is written directly, after every temporary file is complete (what reaches it
+    cannot be taken back). A failure raises OutputError naming the file and the reason.
+    """
+    staged: list[_Staged] = []
     try:
-        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=folder)
-    except OSError as exc:
+        direct: list[tuple[Path | None, Fill]] = []
+        for path, fill in files:
+            if path is None or is_special(path):
+                direct.append((path, fill))
+            else:
+                staged.append(_stage(path, fill))
+        for path, fill in direct:
+            _write_directly(path, fill)
+        with signals.deferred():
+            _commit(staged, remove)
+            signals.files_written()
+    finally:
+        for item in staged:
+            _discard(item.temporary)
+    _sync_folders({item.target.parent for item in staged} | {path.parent for path in remove})
+
+
+def is_special(path: Path) -> bool:
+    """Whether `path` is something other than a regular file that must be written in place:
+    a device, FIFO or socket, or a regular file reached through /dev or /proc (`/dev/stdout`
+    when the shell sent standard output to a file: renaming over it would replace the link)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False  # not there yet (or not reachable): a new regular file, or a clear error
+    if not stat.S_ISREG(mode):
+        return True
+    hop = Path(os.path.abspath(path))
+    for _ in range(_MAX_LINKS):
+        if hop.parts[1:2] in (("dev",), ("proc",)):
+            return True
+        if not hop.is_symlink():
+            return False
+        hop = Path(os.path.abspath(hop.parent / os.readlink(hop)))
+    return False
+
+
+# --- the set, step by step ------------------------------------------------------------------
+
+_MAX_LINKS = 40  # as the kernel's own limit on a chain of symbolic links
+
+
+@dataclass(frozen=True)
+class _Staged:
+    shown: Path  # as the person wrote it, for messages
+    target: Path  # through any symbolic link: the file itself is replaced, the link is kept
+    temporary: Path
+
+
+def _stage(path: Path, fill: Fill) -> _Staged:
+    try:
+        target = path.resolve()
+    except (OSError, RuntimeError) as exc:  # a loop of symbolic links (RuntimeError in 3.11)
         raise _unwritable(path, exc) from exc
+    with signals.deferred():
+        try:
+            handle, name = tempfile.mkstemp(
+                prefix=f".{target.name}.", suffix=".part", dir=target.parent
+            )
+        except OSError as exc:
+            raise _unwritable(path, exc) from exc
+        temporary = Path(name)
+        signals.track(temporary)
+    staged = _Staged(path, target, temporary)
     try:
-        # mkstemp makes the file private (0600); give it the mode a plain write would have, so
-        # the spreadsheet user or group can read the nightly file.
-        os.fchmod(handle, _mode_for(path))
         with os.fdopen(handle, "wb") as sink:
+            _inherit_owner_and_mode(sink.fileno(), target)
             fill(sink)
             sink.flush()
             os.fsync(sink.fileno())
-        os.replace(temporary, path)
-    except OSError as exc:
-        Path(temporary).unlink(missing_ok=True)
-        raise _unwritable(path, exc) from exc
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    except BaseException as exc:
+        _discard(temporary)
+        _raise_as_output_error(path, exc)
+    return staged
 
 
-def _unwritable(path: Path, exc: OSError) -> OutputError:
-    reason = exc.strerror or str(exc)
-    return OutputError(f"{path}: cannot be written ({reason}); nothing was written there")
-
-
-def _mode_for(path: Path) -> int:
-    """The existing file's mode, else what the umask allows for a new file."""
+def _write_directly(path: Path | None, fill: Fill) -> None:
+    if path is None:
+        buffer = io.BytesIO()
+        fill(buffer)
+        _write_stdout(buffer.getvalue())
+        return
     try:
-        return path.stat().st_mode & 0o777
+        # Appending, when /dev/stdout leads to a regular file, keeps what `>>` asked for and
+        # never truncates what the shell set up; a device or FIFO has no end to append at.
+        append = stat.S_ISREG(os.stat(path).st_mode)
+        handle = os.open(path, os.O_WRONLY | os.O_NOCTTY | (os.O_APPEND if append else 0))
+        with os.fdopen(handle, "wb") as sink:
+            fill(sink)
+            sink.flush()
+    except BaseException as exc:
+        _raise_as_output_error(path, exc)
+
+
+def _commit(staged: Sequence[_Staged], remove: Sequence[Path]) -> None:
+    """Rename every temporary file into place and remove `remove`; on a failure undo what was
+    done, so the folder holds yesterday's set. The previous version of each file is kept as a
+    hard link until the set is in place (where the file system has no hard links, a failure
+    after the first rename cannot be undone, which is no worse than a plain rename)."""
+    undo: list[tuple[Path, Path | None]] = []  # (target, its previous version or None)
+    kept: list[Path] = []
+    current: Path = Path()
+    try:
+        for item in staged:
+            current = item.shown
+            previous = _keep(item.target)
+            if previous is not None:
+                kept.append(previous)
+            os.replace(item.temporary, item.target)
+            signals.forget(item.temporary)
+            undo.append((item.target, previous))
+        for path in remove:
+            if not os.path.lexists(path) or is_special(path):
+                continue  # gone meanwhile, or not ours to remove: no reason to fail the set
+            current = path
+            previous = _spare_name(path)
+            signals.track(previous)
+            kept.append(previous)
+            os.replace(path, previous)
+            undo.append((path, previous))
+    except BaseException as exc:
+        for target, previous in reversed(undo):
+            with contextlib.suppress(OSError):
+                if previous is None:
+                    target.unlink()
+                else:
+                    os.replace(previous, target)
+        if isinstance(exc, OSError):
+            raise _unwritable(current, exc) from exc
+        raise
+    finally:
+        for path in kept:
+            _discard(path)
+
+
+def _keep(target: Path) -> Path | None:
+    """A hard link to the file about to be replaced, or None when there is none to keep."""
+    spare = _spare_name(target)
+    signals.track(spare)
+    try:
+        os.link(target, spare, follow_symlinks=False)
+    except OSError:
+        signals.forget(spare)
+        return None
+    return spare
+
+
+def _spare_name(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{secrets.token_hex(6)}.previous")
+
+
+def _discard(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        path.unlink(missing_ok=True)
+    signals.forget(path)
+
+
+def _sync_folders(folders: set[Path]) -> None:
+    """Make the renames durable: a crash right after the run must not bring yesterday back."""
+    for folder in folders:
+        try:
+            handle = os.open(folder, os.O_RDONLY)
+        except OSError:
+            continue
+        with contextlib.suppress(OSError):
+            os.fsync(handle)
+        os.close(handle)
+
+
+def _inherit_owner_and_mode(handle: int, target: Path) -> None:
+    """mkstemp makes the file private (0600) and ours; give it what a plain write would leave:
+    the existing file's mode and owner (root replacing the gym user's file keeps it theirs),
+    else the mode the umask allows, so the spreadsheet user or group can read the nightly file.
+    """
+    try:
+        existing = target.stat()
     except OSError:
         umask = os.umask(0)
         os.umask(umask)
-        return 0o666 & ~umask
+        os.fchmod(handle, 0o666 & ~umask)
+        return
+    with contextlib.suppress(OSError):
+        os.fchown(handle, existing.st_uid, existing.st_gid)
+    os.fchmod(handle, existing.st_mode & 0o7777)
+
+
+def _raise_as_output_error(path: Path, exc: BaseException) -> NoReturn:
+    """An OS error, or a Polars error wrapping one, is the file's fault, not an internal one."""
+    signals.raise_if_interrupted()
+    if isinstance(exc, OSError | pl.exceptions.PolarsError):
+        raise _unwritable(path, exc) from exc
+    raise exc
+
+
+def _unwritable(path: Path, exc: BaseException) -> OutputError:
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    # Polars and Rust word an OS error as "...: No space left on device (os error 28)".
+    reason = re.sub(r"\s*\(os error \d+\)$", "", reason.rsplit("IO error: ", 1)[-1])
+    return OutputError(f"{path}: cannot be written ({reason}); no file was created or changed")
 
 
 def _write_stdout(data: bytes) -> None:

@@ -1,0 +1,127 @@
+"""Ending a run cleanly when it is told to stop (SPEC 6): SIGINT, SIGTERM or SIGHUP.
+
+`timeout` sends SIGTERM, a closed terminal SIGHUP, Ctrl-C SIGINT. Each must leave no temporary
+file and no half-replaced set of files, and end with the usual 128 + signal number (130, 143,
+129) so a cron wrapper can tell "stopped" from "reconciled". The writer registers every
+temporary file here while it exists; a signal removes them all and raises `Interrupted`, which
+unwinds the run like any error (so `finally` blocks still run) and the command line maps to
+its exit code. Only the main thread can install handlers; elsewhere this is a no-op.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+
+HANDLED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+@dataclass
+class _State:
+    temporaries: set[Path] = field(default_factory=set)
+    deferring: int = 0  # depth of `deferred()` blocks under way
+    pending: int | None = None  # a signal held back by `deferred()`
+    received: int | None = None  # the signal that stopped the run
+    files_written: bool = False
+
+
+_state = _State()
+
+
+class Interrupted(BaseException):
+    """The run was stopped by a signal. A BaseException, like KeyboardInterrupt, so that no
+    `except Exception` on the way up mistakes it for a failure to report and carry on from."""
+
+    def __init__(self, signum: int) -> None:
+        self.signum = signum
+        self.exit_code = 128 + signum
+        super().__init__(self.describe())
+
+    def describe(self) -> str:
+        name = signal.Signals(self.signum).name
+        if _state.files_written:
+            return f"interrupted by {name} after the files were written"
+        return f"interrupted by {name}; no partial file was left"
+
+
+def track(path: Path) -> None:
+    """Remember a temporary file so that a signal removes it."""
+    _state.temporaries.add(path)
+
+
+def forget(path: Path) -> None:
+    """The temporary file was renamed into place or removed: nothing left to clean."""
+    _state.temporaries.discard(path)
+
+
+def files_written() -> None:
+    """A set of files is in place; an interruption from now on says so, not "nothing"."""
+    _state.files_written = True
+
+
+def remove_temporaries() -> None:
+    for path in list(_state.temporaries):
+        with contextlib.suppress(OSError):
+            path.unlink(missing_ok=True)
+        _state.temporaries.discard(path)
+
+
+def raise_if_interrupted() -> None:
+    """Re-raise a signal that a native library turned into its own error on the way up."""
+    if _state.received is not None:
+        raise Interrupted(_state.received)
+
+
+@contextlib.contextmanager
+def handled() -> Iterator[None]:
+    """Handle SIGINT, SIGTERM and SIGHUP for the length of a command, then restore the
+    previous handlers. A signal the parent set to be ignored stays ignored: `nohup` asks for
+    a run that outlives the terminal, and it must not end at the SIGHUP it was shielded from.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    _state.received, _state.pending, _state.files_written = None, None, False
+    previous = {signum: signal.getsignal(signum) for signum in HANDLED}
+    for signum, handler in previous.items():
+        if handler is not signal.SIG_IGN:
+            signal.signal(signum, _on_signal)
+    try:
+        yield
+    finally:
+        remove_temporaries()
+        for signum, handler in previous.items():
+            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
+
+
+@contextlib.contextmanager
+def deferred() -> Iterator[None]:
+    """Hold a signal back until the block ends: creating a temporary file and registering it,
+    or renaming a set of files into place, must not be cut in half. A signal that arrived
+    meanwhile is raised as soon as the block is left."""
+    _state.deferring += 1
+    try:
+        yield
+    finally:
+        _state.deferring -= 1
+        if _state.deferring == 0 and _state.pending is not None:
+            signum, _state.pending = _state.pending, None
+            _stop(signum)
+
+
+def _on_signal(signum: int, _frame: FrameType | None) -> None:
+    if _state.deferring:
+        _state.pending = signum
+        return
+    _stop(signum)
+
+
+def _stop(signum: int) -> None:
+    _state.received = signum
+    remove_temporaries()
+    raise Interrupted(signum)
