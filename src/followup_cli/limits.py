@@ -54,19 +54,27 @@ def check_usable(result: RunResult, max_rejected: Fraction) -> None:
         if customers.read == 0:
             why = "has no data rows"
         elif customers.rejected == customers.read:
-            why = f"has no usable row: all {customers.read:,} were rejected"
+            why = f"has no usable row: {_all_rows(customers.read)} rejected"
         elif customers.rejected == 0:
             why = (
-                f"has no usable row: all {customers.read:,} people were created after the "
+                f"has no usable row: {_its_rows(customers.read)} of a person created after the "
                 f"as-of date (check --as-of)"
             )
         else:
             why = (
-                f"has no usable row: {customers.rejected:,} of {customers.read:,} were rejected "
-                f"and the rest were created after the as-of date"
+                f"has no usable row: {customers.rejected:,} of {customers.read:,} rows were "
+                f"rejected and the rest are of people created after the as-of date"
             )
         first = _first_rejects(result, customers.file) if customers.rejected else ""
         raise UnusableRunError(f"{customers.file} {why}; nothing written. {first}".rstrip())
+
+
+def _all_rows(count: int) -> str:
+    return "its 1 row was" if count == 1 else f"all {count:,} rows were"
+
+
+def _its_rows(count: int) -> str:
+    return "its 1 row is" if count == 1 else f"all {count:,} rows are"
 
 
 def _first_rejects(result: RunResult, file: str) -> str:

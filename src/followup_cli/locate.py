@@ -18,7 +18,7 @@ from followup_cli.schema import TABLES
 
 FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 NEAR = 0.75  # difflib ratio; payment.csv/payments.csv is 0.96, payments.txt 0.75
-LISTED = 10  # folder entries named in a "no such table" message; the rest are counted
+LISTED = 10  # export files named in a "no such table" message; the rest are counted
 
 
 def locate_tables(
@@ -41,7 +41,7 @@ def locate_tables(
         elif name in explicit:
             located[name] = _readable_file(explicit[name], f"given for --{name}")
         else:
-            located[name] = _find(name, data_dir, entries, given_data=bool(explicit))
+            located[name] = _find(name, data_dir, entries, some_named=bool(explicit))
     return located
 
 
@@ -78,7 +78,7 @@ def _entries(data_dir: Path) -> list[Path]:
         raise InputFileError(f"{data_dir}: cannot be read ({exc.strerror})") from exc
 
 
-def _find(name: str, data_dir: Path, entries: list[Path], given_data: bool) -> Path:
+def _find(name: str, data_dir: Path, entries: list[Path], some_named: bool) -> Path:
     found = [p for p in entries if p.stem.lower() == name and p.suffix.lower() in FORMATS]
     if len(found) > 1:
         names = " and ".join(p.name for p in found)
@@ -89,19 +89,22 @@ def _find(name: str, data_dir: Path, entries: list[Path], given_data: bool) -> P
     if found:
         return _readable_file(found[0], f"the {name} table in {data_dir}")
     folder = str(data_dir)
-    if given_data and data_dir == Path("."):
+    if some_named and data_dir == Path("."):
         # `--customers FILE` alone: say where the other tables were looked for.
-        folder = ". (the current folder; --data not given)"
-    message = f"{folder}: no {name} file (looked for {name}.csv and {name}.parquet)"
+        folder = ". (the current folder, the default --data)"
+    message = (
+        f"{folder}: no {name} file (looked for {name}.csv and {name}.parquet); "
+        f"{_listing(entries)}. "
+    )
     near = _near_name(name, entries)
     if near is not None:
         entry, meant = near
-        message += f"; {entry.name} is there: did you mean {meant}?"
-    message += f"; {_listing(entries)}"
-    message += (
-        f". Export it there, pass --{name} PATH, or --without {name} to run without it "
-        f"(it then counts as empty)"
-    )
+        message += f"Did you mean {meant}? Rename {entry.name}, or "
+    else:
+        message += "Export it there, or "
+    message += f"pass --{name} PATH"
+    if not TABLES[name].required:
+        message += f", or --without {name} to run without it (it then counts as empty)"
     raise InputFileError(message)
 
 
@@ -120,11 +123,15 @@ def _near_name(name: str, entries: list[Path]) -> tuple[Path, str] | None:
 
 
 def _listing(entries: list[Path]) -> str:
-    if not entries:
-        return "the folder is empty"
-    shown = ", ".join(p.name + ("/" if p.is_dir() else "") for p in entries[:LISTED])
-    more = len(entries) - LISTED
-    return f"the folder holds {shown}" + (f" and {more:,} more" if more > 0 else "")
+    """The folder's CSV and Parquet entries, where a person looks for the misnamed one."""
+    exports = [p for p in entries if p.suffix.lower() in FORMATS]
+    others = len(entries) - len(exports)
+    besides = f" ({others:,} other entr{'y' if others == 1 else 'ies'})" if others else ""
+    if not exports:
+        return "the folder holds no .csv or .parquet file" + besides
+    shown = ", ".join(p.name + ("/" if p.is_dir() else "") for p in exports[:LISTED])
+    more = len(exports) - LISTED
+    return f"the folder holds {shown}" + (f" and {more:,} more" if more > 0 else "") + besides
 
 
 def _readable_file(path: Path, role: str) -> Path:
