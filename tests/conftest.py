@@ -44,10 +44,11 @@ def reconcile_rows(
 
 @pytest.fixture
 def exports(tmp_path: Path) -> Callable[..., Path]:
-    """`exports(customers=[...], agreements=[...])` writes a folder and returns its path."""
+    """`exports(customers=[...], agreements=[...])` writes a folder and returns its path; a
+    table not given is written as its header alone (all four tables are expected, SPEC 2)."""
 
     def make(**tables: Sequence[str]) -> Path:
-        return write_exports(tmp_path / "exports", tables)
+        return write_exports(tmp_path / "exports", {name: tables.get(name, []) for name in HEADERS})
 
     return make
 

@@ -70,7 +70,7 @@ def output_of(path: Path) -> pl.DataFrame:
 
 
 ROWS_PER_FILE = re.compile(
-    r"(\S+\.(?:csv|parquet)|\w+ \(absent\))\s+([\d,]+)\s+([\d,]+)\s+([\d,]+)\s+([\d,]+)"
+    r"(\S+\.(?:csv|parquet)|\w+ \(--without\))\s+([\d,]+)\s+([\d,]+)\s+([\d,]+)\s+([\d,]+)"
 )
 
 
@@ -551,7 +551,7 @@ def test_a_parquet_rejects_row_is_named_by_row_number(tmp_path: Path, invoke: In
     ).with_columns(pl.col("amount").str.to_decimal(scale=2)).write_parquet(
         data / "payments.parquet"
     )
-    result = run(invoke, data, "-o", str(tmp_path / "out.csv"))
+    result = run(invoke, data, "-o", str(tmp_path / "out.csv"), "--max-rejected", "100%")
     assert result.exit_code == 1, result.stderr
     assert [r[:4] for r in rejects_of(tmp_path / "out-rejects.csv")] == [
         ("payments.parquet", 2, "amount", "-4.00"),
@@ -832,7 +832,7 @@ def test_data_issues_counts_the_rejected_rows_that_name_a_person(
             events=["E-2,C-9,2024-07-01 10:00,trial,attended"],  # names nobody on file
         ),
     )
-    result = run(invoke, data, "-o", str(tmp_path / "out.csv"))
+    result = run(invoke, data, "-o", str(tmp_path / "out.csv"), "--max-rejected", "100")
     assert result.exit_code == 1, result.stderr
     out = output_of(tmp_path / "out.csv")
     assert dict(out.select("customer_id", "data_issues").iter_rows()) == {"C-1": "3", "C-2": "2"}
@@ -879,7 +879,7 @@ EXPECTED_COUNTS = {
 def test_every_row_read_is_accounted_for_in_the_summary(tmp_path: Path, invoke: Invoke) -> None:
     """The summary's rows per file: read = used + rejected + after as-of, for every table."""
     data = write_exports(tmp_path / "exports", ACCOUNTED)
-    result = run(invoke, data, "-o", str(tmp_path / "out.csv"))
+    result = run(invoke, data, "-o", str(tmp_path / "out.csv"), "--max-rejected", "100")
     assert result.exit_code == 1, result.stderr
     table = rows_per_file(result.stderr)
     assert table == EXPECTED_COUNTS
@@ -909,13 +909,13 @@ def test_validate_accounts_for_every_row(tmp_path: Path) -> None:
     assert checked.rejects.select(pl.struct("file", "line").n_unique()).item() == 6
 
 
-def test_an_absent_optional_table_counts_as_empty(tmp_path: Path) -> None:
-    """No events file: nothing read, nothing used, and the count still adds up."""
-    data = write_exports(tmp_path / "exports", {"customers": BASE["customers"]})
-    located = locate_tables(data, {})
+def test_a_table_run_without_counts_as_empty(tmp_path: Path) -> None:
+    """--without events: nothing read, nothing used, and the count still adds up."""
+    data = write_exports(tmp_path / "exports", {k: v for k, v in BASE.items() if k != "events"})
+    located = locate_tables(data, {}, without=["events"])
     raw = {name: read_table(TABLES[name], located[name]) for name in TABLES}
     counts = validate(raw, AS_OF).counts
-    assert counts[3] == TableCount("events", "events (absent)", 0, 0, 0, 0)
+    assert counts[3] == TableCount("events", "events (--without)", 0, 0, 0, 0)
 
 
 # --- How a rejected row is told to a person -----------------------------------------------------
@@ -952,7 +952,16 @@ def test_a_bad_value_on_a_known_customers_row_blames_only_that_value(
     )
     rejects = tmp_path / "rejects.csv"
     result = invoke(
-        "reconcile", "--data", str(folder), "--as-of", "2024-07-31", "-q", "--rejects", str(rejects)
+        "reconcile",
+        "--data",
+        str(folder),
+        "--as-of",
+        "2024-07-31",
+        "-q",
+        "--rejects",
+        str(rejects),
+        "--max-rejected",
+        "100%",
     )
     assert result.exit_code == 1
     rows = pl.read_csv(rejects, infer_schema=False).rows()
@@ -968,7 +977,7 @@ def _parquet_exports(folder: Path, agreements: pl.DataFrame) -> Path:
         {"customer_id": ["C-1", "C-2"], "created_on": [dt.date(2024, 1, 1)] * 2}
     ).write_parquet(folder / "customers.parquet")
     agreements.write_parquet(folder / "agreements.parquet")
-    return folder
+    return write_exports(folder, {"payments": [], "events": []})
 
 
 @pytest.mark.parametrize(

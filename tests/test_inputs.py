@@ -10,7 +10,9 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from tests.conftest import SAMPLE, reconcile_rows, write_exports
+from followup_cli.ledger import LedgerSettings
+from followup_cli.reconcile import load, reconcile
+from tests.conftest import AS_OF, SAMPLE, reconcile_rows, write_exports
 
 DATES = {"created_on", "purchase_date", "end_date", "paid_on"}
 MONEY = {"monthly_fee", "amount"}
@@ -85,10 +87,13 @@ def test_file_names_match_case_insensitively(tmp_path: Path) -> None:
     assert reconcile_rows(data).height == 18
 
 
-def test_only_customers_is_required(exports) -> None:
-    """Absent agreements, payments and events count as empty: everyone is a prospect."""
-    folder = exports(customers=["C-1,Ann,referral,2024-01-01", "C-2,Bob,,2024-01-01"])
-    rows = reconcile_rows(folder)
+def test_only_customers_is_needed_when_the_others_are_left_out(tmp_path: Path) -> None:
+    """--without agreements, payments and events: they count as empty; all are prospects."""
+    folder = write_exports(
+        tmp_path / "exports", {"customers": ["C-1,Ann,referral,2024-01-01", "C-2,Bob,,2024-01-01"]}
+    )
+    tables, _ = load(folder, {}, AS_OF, without=["agreements", "payments", "events"])
+    rows = reconcile(tables, AS_OF, LedgerSettings()).collect()
     assert rows.get_column("customer_type").to_list() == ["Prospect", "Prospect"]
     assert rows.get_column("follow_up_status").to_list() == ["Referral", "Lead"]
 
@@ -117,12 +122,9 @@ def test_missing_customers_file_is_an_error(tmp_path: Path, invoke) -> None:
 
 def test_headers_are_trimmed_case_insensitive_reordered_and_extras_ignored(tmp_path: Path) -> None:
     """' Customer_ID ', 'NAME', shuffled order and unknown columns read like the plain header."""
-    plain = write_exports(
-        tmp_path / "plain",
-        {"customers": ["C-1,Ann,web,2024-01-01"], "payments": []},
-    )
-    messy = tmp_path / "messy"
-    messy.mkdir()
+    empty: dict[str, list[str]] = {"agreements": [], "payments": [], "events": []}
+    plain = write_exports(tmp_path / "plain", {"customers": ["C-1,Ann,web,2024-01-01"], **empty})
+    messy = write_exports(tmp_path / "messy", empty)
     (messy / "customers.csv").write_text(
         " Created_On ,loyalty_tier, NAME ,Customer_ID,ORIGIN\n2024-01-01,gold,Ann,C-1,web\n"
     )
@@ -188,6 +190,8 @@ def test_an_absurd_amount_is_rejected_before_it_can_overflow(exports, invoke, tm
         "-q",
         "--rejects",
         str(tmp_path / "r.csv"),
+        "--max-rejected",
+        "100%",
     )
     assert result.exit_code == 1
     assert "too large for an amount of money" in (tmp_path / "r.csv").read_text()
@@ -206,8 +210,7 @@ def test_surcharge_follows_the_same_money_rules_as_the_exports(invoke) -> None:
 
 def test_a_header_naming_a_column_twice_is_refused(tmp_path: Path, invoke) -> None:
     """customer_id twice in the header: exit 3, rather than silently using the first."""
-    folder = tmp_path / "dup"
-    folder.mkdir()
+    folder = write_exports(tmp_path / "dup", {"agreements": [], "payments": [], "events": []})
     (folder / "customers.csv").write_text(
         "customer_id,created_on,customer_id\nC-1,2024-01-01,C-2\n"
     )

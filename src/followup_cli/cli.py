@@ -14,6 +14,7 @@ import signal
 import traceback
 from collections.abc import Callable
 from enum import StrEnum
+from fractions import Fraction
 from pathlib import Path
 from typing import Annotated, ParamSpec, TypeVar
 
@@ -32,7 +33,9 @@ from followup_cli.errors import (
 from followup_cli.explain import explain as build_explanation
 from followup_cli.generate import generate as write_synthetic_exports
 from followup_cli.ledger import LedgerSettings
+from followup_cli.limits import DEFAULT_MAX_REJECTED, check_usable, parse_percent
 from followup_cli.locate import locate_tables
+from followup_cli.money import cents_text
 from followup_cli.output import (
     Fill,
     check_destinations,
@@ -107,14 +110,19 @@ class Format(StrEnum):
 
 
 def _as_of(value: str | None) -> dt.date:
-    if value is None:
-        return dt.date.today()
-    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
-        raise typer.BadParameter(f"{value!r} is not a date; expected YYYY-MM-DD, e.g. 2024-07-31")
+    """--as-of: YYYY-MM-DD, `today` or `yesterday` (the local calendar day)."""
+    word = (value or "today").strip().lower()
+    if word in ("today", "yesterday"):
+        return dt.date.today() - dt.timedelta(days=1 if word == "yesterday" else 0)
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", word):
+        raise UsageError(
+            f"--as-of: {value!r} is not a date; expected YYYY-MM-DD (e.g. 2024-07-31), "
+            f"today or yesterday"
+        )
     try:
-        return dt.date.fromisoformat(value.strip())
+        return dt.date.fromisoformat(word)
     except ValueError:
-        raise typer.BadParameter(f"{value!r} is not a real calendar date") from None
+        raise UsageError(f"--as-of: {value!r} is not a real calendar date") from None
 
 
 def _files(
@@ -129,12 +137,27 @@ def _files(
     }
 
 
+MAX_SURCHARGE_CENTS = 1_000_000_00  # far above any real fee; keeps every sum well in range
+
+
 def _cents(value: str) -> int:
-    """--surcharge, read by the same rules as money in the exports."""
+    """--surcharge, read by the same rules as money in the exports, up to 1,000,000.00."""
     try:
-        return amount_cents(value, "--surcharge")
+        cents = amount_cents(value, "--surcharge")
     except ValueError as exc:
-        raise typer.BadParameter(f"{value!r}: {exc}") from None
+        raise UsageError(f"--surcharge: {value!r}: {exc}") from None
+    if cents > MAX_SURCHARGE_CENTS:
+        raise UsageError(
+            f"--surcharge: {value!r} is too large; at most {cents_text(MAX_SURCHARGE_CENTS)}"
+        )
+    return cents
+
+
+def _max_rejected(value: str) -> Fraction:
+    try:
+        return parse_percent(value)
+    except ValueError as exc:
+        raise UsageError(f"--max-rejected: {exc}") from None
 
 
 DataOpt = Annotated[
@@ -178,13 +201,23 @@ EventsOpt = Annotated[
         "Example: --events exports/calendar.csv",
     ),
 ]
+WithoutOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--without",
+        metavar="TABLE",
+        help="Run without this table (agreements, payments or events; repeatable): it counts "
+        "as empty instead of being an error when missing. Example: --without events",
+        show_default=False,
+    ),
+]
 AsOfOpt = Annotated[
     str | None,
     typer.Option(
         "--as-of",
-        metavar="YYYY-MM-DD",
+        metavar="YYYY-MM-DD|today|yesterday",
         help="Reconcile as the world stood at the end of this day (default: today). "
-        "Example: --as-of 2024-07-31",
+        "Example: --as-of 2024-07-31, or --as-of yesterday in a job run after midnight",
         show_default=False,
     ),
 ]
@@ -210,6 +243,7 @@ def reconcile(
     agreements: AgreementsOpt = None,
     payments: PaymentsOpt = None,
     events: EventsOpt = None,
+    without: WithoutOpt = None,
     as_of: AsOfOpt = None,
     output: Annotated[
         str | None,
@@ -243,6 +277,15 @@ def reconcile(
             "Example: --on-error fail",
         ),
     ] = OnError.reject,
+    max_rejected: Annotated[
+        str,
+        typer.Option(
+            "--max-rejected",
+            metavar="PERCENT",
+            help="Stop with exit 3, writing nothing, when more than this share of any table's "
+            "rows is rejected (a plain number is a percentage too). Example: --max-rejected 10%",
+        ),
+    ] = DEFAULT_MAX_REJECTED,
     surcharge: SurchargeOpt = "1.00",
     quiet: QuietOpt = False,
 ) -> None:
@@ -255,14 +298,17 @@ def reconcile(
     out = render.console(quiet)
     as_of_date = _as_of(as_of)
     settings = LedgerSettings(surcharge_cents=_cents(surcharge))
+    limit = _max_rejected(max_rejected)
     destination = None if output in (None, "-") else Path(output)
     chosen = output_format(destination, fmt.value if fmt else None)
     rejects_path = rejects or default_rejects_path(destination)
     overrides = _files(customers, agreements, payments, events)
-    inputs = [path for path in locate_tables(data, overrides).values() if path is not None]
+    located = locate_tables(data, overrides, without or ())
+    inputs = [path for path in located.values() if path is not None]
     check_destinations(destination, rejects_path, inputs)
     with render.progress(out) as step:
-        result = run(data, overrides, as_of_date, settings, progress=step)
+        result = run(data, overrides, as_of_date, settings, progress=step, without=without or ())
+        check_usable(result, limit)
         if on_error is OnError.fail and result.rejects.height:
             first = describe_rejects(result.rejects, limit=1)[0]
             raise BadRowError(f"{first}; --on-error fail: nothing written")
@@ -300,6 +346,7 @@ def explain(
     agreements: AgreementsOpt = None,
     payments: PaymentsOpt = None,
     events: EventsOpt = None,
+    without: WithoutOpt = None,
     as_of: AsOfOpt = None,
     surcharge: SurchargeOpt = "1.00",
 ) -> None:
@@ -312,7 +359,7 @@ def explain(
     as_of_date = _as_of(as_of)
     settings = LedgerSettings(surcharge_cents=_cents(surcharge))
     overrides = _files(customers, agreements, payments, events)
-    tables, _timings = load(data, overrides, as_of_date)
+    tables, _timings = load(data, overrides, as_of_date, without or ())
     render.explanation(
         render.console(stderr=False), build_explanation(tables, customer_id, as_of_date, settings)
     )

@@ -36,3 +36,10 @@ class BadRowError(FollowupError):
     """`--on-error fail` met a bad row: nothing is written."""
 
     exit_code = EXIT_NOTHING_RECONCILED
+
+
+class UnusableRunError(FollowupError):
+    """No customer row is usable, or more than --max-rejected of a table was set aside: the
+    export itself is probably broken, so yesterday's output is better left as it is."""
+
+    exit_code = EXIT_NOTHING_RECONCILED

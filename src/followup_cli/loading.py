@@ -28,17 +28,22 @@ class RawTable:
     """
 
     table: Table
-    path: Path | None  # None: the optional table is absent and counts as empty
+    path: Path | None  # None: run `--without` this table, which counts as empty
     format: str
     frame: pl.LazyFrame
     schema: dict[str, pl.DataType]  # the frame's columns (spec names) and their types
     rows: int  # rows in `frame`
     structural_rejects: pl.DataFrame  # rows whose field count does not match the header
     header: tuple[str, ...] = ()  # the file's column names as written, in order
+    # Columns beyond the contract, named as in the file (a repeated name gets Polars'
+    # `_duplicated_N` suffix): ignored by the rules, named in the summary and the run report.
+    unknown_columns: tuple[str, ...] = ()
+    # Those columns' values as read, with `_line`, for carrying them into the output.
+    unknown_frame: pl.LazyFrame | None = None
 
     @property
     def file_label(self) -> str:
-        return self.path.name if self.path else f"{self.table.name} (absent)"
+        return self.path.name if self.path else f"{self.table.name} (--without)"
 
     @property
     def rows_read(self) -> int:
@@ -50,7 +55,7 @@ def empty_rejects() -> pl.DataFrame:
 
 
 def read_table(table: Table, path: Path | None) -> RawTable:
-    """Read one table's file, or an empty frame for an absent optional table."""
+    """Read one table's file, or an empty frame for a table run `--without`."""
     if path is None:
         frame = pl.DataFrame(schema={LINE: pl.Int64, **{c.name: pl.String for c in table.columns}})
         return _raw(table, None, "csv", frame.lazy(), 0, empty_rejects())
@@ -76,30 +81,64 @@ def _raw(
     structural: pl.DataFrame,
     header: tuple[str, ...] = (),
 ) -> RawTable:
-    selected = frame if path is None else _select_columns(table, path, frame)
-    schema = dict(selected.collect_schema())
-    return RawTable(table, path, fmt, selected, schema, rows, structural, header)
+    if path is None:
+        return RawTable(table, None, fmt, frame, dict(frame.collect_schema()), rows, structural)
+    selected, unknown = _select_columns(table, path, frame)
+    return RawTable(
+        table,
+        path,
+        fmt,
+        selected,
+        dict(selected.collect_schema()),
+        rows,
+        structural,
+        header,
+        unknown_columns=tuple(unknown),
+        unknown_frame=frame.select(LINE, *unknown),
+    )
 
 
-def _select_columns(table: Table, path: Path, frame: pl.LazyFrame) -> pl.LazyFrame:
-    """Match header names trimmed and case-insensitively, drop unknown ones, add absent optional
-    columns as empty, and refuse the file if a required column is missing."""
+# Invisible characters a spreadsheet or a copy-paste leaves in header names: the byte order
+# mark, zero-width space, zero-width non-joiner and joiner, and word joiner.
+INVISIBLE = str.maketrans("", "", "\ufeff\u200b\u200c\u200d\u2060")
+SEPARATORS = re.compile(r"[\s-]+")
+
+
+def normalise_header(name: str) -> str:
+    """A header name as matched against the contract (SPEC 2): `Monthly Fee`, `monthly-fee`
+    and ` MONTHLY_FEE` are all `monthly_fee`; a BOM or zero-width character never hides one."""
+    return SEPARATORS.sub("_", name.translate(INVISIBLE).strip().casefold())
+
+
+def _select_columns(
+    table: Table, path: Path, frame: pl.LazyFrame
+) -> tuple[pl.LazyFrame, list[str]]:
+    """Match header names after normalising them, add absent optional columns as empty, and
+    refuse the file if a required column is missing or named twice.
+
+    Returns the contract columns and the names of the others (as in the file), which the
+    rules ignore but a person is told about.
+    """
     names = frame.collect_schema().names()
     by_name: dict[str, str] = {}
+    unknown: list[str] = []
     for original in names:
         if original == LINE:
             continue
-        normal = original.strip().lower()
+        normal = normalise_header(original)
         # Polars renames a repeated header name "x" to "x_duplicated_0": the same clash.
         repeated = re.fullmatch(r"(.*)_duplicated_[0-9]+", normal)
-        if repeated and repeated.group(1).strip() in table.column_names:
-            normal = repeated.group(1).strip()
-        if normal in by_name and normal in {c.name for c in table.columns}:
+        if repeated and normalise_header(repeated.group(1)) in table.column_names:
+            normal = normalise_header(repeated.group(1))
+        if normal not in table.column_names:
+            unknown.append(original)
+            continue
+        if normal in by_name:
             raise InputFileError(
                 f"{path.name}: the header names column {normal!r} twice "
                 f"({by_name[normal]!r} and {original!r}); keep one"
             )
-        by_name.setdefault(normal, original)
+        by_name[normal] = original
     missing = [c.name for c in table.columns if c.required and c.name not in by_name]
     if missing:
         has = ", ".join(repr(c) for c in names if c != LINE) or "no columns"
@@ -114,7 +153,7 @@ def _select_columns(table: Table, path: Path, frame: pl.LazyFrame) -> pl.LazyFra
         else:
             # Null, not text: an absent optional column is empty whatever its type would be.
             selected.append(pl.lit(None, dtype=pl.Null).alias(column.name))
-    return frame.select(selected)
+    return frame.select(selected), unknown
 
 
 def _scan_parquet(path: Path) -> tuple[pl.LazyFrame, int]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,7 +16,7 @@ import polars as pl
 
 from followup_cli import followup, money
 from followup_cli.ledger import LedgerSettings, accounts
-from followup_cli.loading import read_table
+from followup_cli.loading import RawTable, read_table
 from followup_cli.locate import locate_tables
 from followup_cli.schema import TABLES
 from followup_cli.validation import CUST, TableCount, Validated, validate
@@ -68,24 +68,40 @@ class RunResult:
     rejects: pl.DataFrame
     counts: tuple[TableCount, ...]
     timings: dict[str, float] = field(default_factory=dict)
+    # Each table as read (path, format, unknown columns; path None: run --without it).
+    inputs: Mapping[str, RawTable] = field(default_factory=dict)
 
 
 Progress = Callable[[str], None]
 
 
 def load(
-    data_dir: Path, overrides: Mapping[str, Path | None], as_of: dt.date
+    data_dir: Path,
+    overrides: Mapping[str, Path | None],
+    as_of: dt.date,
+    without: Collection[str] = (),
 ) -> tuple[Validated, dict[str, float]]:
     """Read and validate every table; the two stages' wall times in seconds."""
+    validated, timings, _raw = read_and_validate(data_dir, overrides, as_of, without)
+    return validated, timings
+
+
+def read_and_validate(
+    data_dir: Path,
+    overrides: Mapping[str, Path | None],
+    as_of: dt.date,
+    without: Collection[str] = (),
+) -> tuple[Validated, dict[str, float], dict[str, RawTable]]:
+    """`load`, also handing back each table as read (for the summary and the run report)."""
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    located = locate_tables(data_dir, overrides)
+    located = locate_tables(data_dir, overrides, without)
     raw = {name: read_table(TABLES[name], located[name]) for name in TABLES}
     timings["read"] = time.perf_counter() - started
     started = time.perf_counter()
     validated = validate(raw, as_of)
     timings["validate"] = time.perf_counter() - started
-    return validated, timings
+    return validated, timings, raw
 
 
 def run(
@@ -94,11 +110,12 @@ def run(
     as_of: dt.date,
     settings: LedgerSettings,
     progress: Progress | None = None,
+    without: Collection[str] = (),
 ) -> RunResult:
     """Read, validate and reconcile, reporting each stage's name to `progress` as it starts."""
     step = progress or (lambda _stage: None)
     step("read")
-    validated, timings = load(data_dir, overrides, as_of)
+    validated, timings, raw = read_and_validate(data_dir, overrides, as_of, without)
     step("ledger")
     started = time.perf_counter()
     facts = people_facts(validated, as_of, settings).collect()
@@ -107,4 +124,4 @@ def run(
     started = time.perf_counter()
     output = label(facts.lazy()).collect()
     timings["statuses"] = time.perf_counter() - started
-    return RunResult(output, validated.rejects, validated.counts, timings)
+    return RunResult(output, validated.rejects, validated.counts, timings, raw)

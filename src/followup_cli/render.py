@@ -54,6 +54,12 @@ def progress(out: Console) -> Iterator[Callable[[str], None]]:
 
 def summary(out: Console, s: Summary) -> None:
     if out.quiet:
+        if s.rejected_rows:
+            # Quiet must not mean unaware: exit 1 alone is easy to miss in a cron log.
+            rows = "row" if s.rejected_rows == 1 else "rows"
+            Console(stderr=True, highlight=False, soft_wrap=True).print(
+                f"followup: {s.rejected_rows:,} {rows} set aside, see {s.rejects_path}"
+            )
         return
     title = f"followup: {s.people:,} people as of {s.as_of}"
     follow = Table(title="Follow-up status", box=box.SIMPLE_HEAD, title_justify="left")
@@ -90,6 +96,11 @@ def summary(out: Console, s: Summary) -> None:
     else:
         for table in (follow, accounts, files):
             out.print(table)
+    for file, names in s.ignored_columns:
+        shown = ", ".join(repr(name) for name in names)
+        out.print(Text(f"{file}: ignored column(s) not in the contract: {shown}", style="yellow"))
+    for name in s.without:
+        out.print(Text(f"ran without {name} (--without {name}): counted as empty", style="yellow"))
     for customer_id, reason in s.unclassified:
         out.print(Text(f"unclassified: {customer_id}: {reason}", style="yellow"))
     unclassified = dict(s.follow_up).get(UNCLASSIFIED, 0)

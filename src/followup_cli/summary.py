@@ -30,6 +30,8 @@ class Summary:
     unclassified: tuple[tuple[str, str], ...]  # first few: customer_id, reason
     timings: tuple[tuple[str, float], ...]
     destination: str
+    ignored_columns: tuple[tuple[str, tuple[str, ...]], ...] = ()  # file, unknown column names
+    without: tuple[str, ...] = ()  # tables the run was told to do without
 
 
 def summarise(
@@ -69,6 +71,12 @@ def summarise(
         unclassified=tuple((str(a), str(b)) for a, b in unclassified),
         timings=tuple(result.timings.items()),
         destination=destination,
+        ignored_columns=tuple(
+            (raw.file_label, raw.unknown_columns)
+            for raw in result.inputs.values()
+            if raw.unknown_columns
+        ),
+        without=tuple(name for name, raw in result.inputs.items() if raw.path is None),
     )
 
 
