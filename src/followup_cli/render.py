@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from followup_cli.changes import URGENT
 from followup_cli.explain import DECIDED, OUTRANKED, Explanation
 from followup_cli.followup import UNCLASSIFIED
 from followup_cli.money import cents_text
@@ -165,3 +166,35 @@ def explanation(out: Console, e: Explanation) -> None:
 
 def _money(cents: int | None) -> str:
     return "" if cents is None else cents_text(cents)
+
+
+def nightly(
+    out: Console,
+    transitions: tuple[tuple[str, str, str, int], ...] | None,
+    previous_as_of: object,
+    warnings: list[str],
+) -> None:
+    """Since the previous run: the from -> to moves (urgent ones first), then health warnings."""
+    if out.quiet:
+        return
+    if transitions is not None:
+        since = f"since {previous_as_of}" if previous_as_of else "since the previous run"
+        if not transitions:
+            out.print(Text(f"no status changes {since}", style="dim"))
+        else:
+            moves = Table(title=f"Changes {since}", box=box.SIMPLE_HEAD, title_justify="left")
+            for name in ("status", "from", "", "to", "people"):
+                moves.add_column(name, justify="right" if name == "people" else "left")
+            for field, before, after, people in transitions:
+                kind = "follow-up" if field == "follow_up_status" else "account"
+                urgent = after in URGENT
+                moves.add_row(
+                    kind,
+                    before,
+                    "->",
+                    Text(after, style="bold red" if urgent else ""),
+                    f"{people:,}",
+                )
+            out.print(moves)
+    for warning in warnings:
+        out.print(Text(f"warning: {warning}", style="bold yellow"))
