@@ -94,8 +94,8 @@ def registry_for(report: dict[str, Any], last_success: float | None) -> Collecto
             accounts.labels(account_status=status).set(figures["accounts"])
             # Prometheus samples are floats; the exact amount is in the run report.
             owed.labels(account_status=status).set(float(Decimal(figures["owed"])))
-    as_of = gauge("followup_as_of_timestamp_seconds", "The as-of date reconciled (00:00 UTC).")
-    if report["as_of"] is not None:
+    if report["as_of"] is not None:  # a gauge left unset would claim 1970-01-01
+        as_of = gauge("followup_as_of_timestamp_seconds", "The as-of date reconciled (00:00 UTC).")
         day = dt.date.fromisoformat(report["as_of"])
         as_of.set(dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp())
     return registry
