@@ -94,6 +94,8 @@ def as_of_of(path: Path) -> dt.date | None:
 def read_output(path: Path) -> pl.DataFrame:
     """An output file followup wrote (CSV, Parquet or JSON Lines), with the output's types."""
     suffix = path.suffix.lower()
+    if not path.is_file():
+        raise InputFileError(f"{path}: no such file (given for --previous)")
     try:
         if suffix in {".parquet", ".pq"}:
             frame = pl.read_parquet(path)

@@ -20,6 +20,7 @@ from followup_cli.money import cents_text
 from followup_cli.summary import Summary
 
 SIDE_BY_SIDE_WIDTH = 110  # below this the three summary tables are stacked
+TRANSITIONS_SHOWN = 12  # moves listed in the summary; the newly urgent ones always are
 
 
 def console(quiet: bool = False, stderr: bool = True) -> Console:
@@ -185,7 +186,9 @@ def nightly(
             moves = Table(title=f"Changes {since}", box=box.SIMPLE_HEAD, title_justify="left")
             for name in ("status", "from", "", "to", "people"):
                 moves.add_column(name, justify="right" if name == "people" else "left")
-            for field, before, after, people in transitions:
+            urgent_rows = [t for t in transitions if t[2] in URGENT]
+            shown = max(TRANSITIONS_SHOWN, len(urgent_rows))
+            for field, before, after, people in transitions[:shown]:
                 kind = "follow-up" if field == "follow_up_status" else "account"
                 urgent = after in URGENT
                 moves.add_row(
@@ -196,5 +199,14 @@ def nightly(
                     f"{people:,}",
                 )
             out.print(moves)
+            if len(transitions) > shown:
+                rest = sum(t[3] for t in transitions[shown:])
+                out.print(
+                    Text(
+                        f"... and {len(transitions) - shown:,} smaller moves ({rest:,} changes) "
+                        f"in the changes file",
+                        style="dim",
+                    )
+                )
     for warning in warnings:
         out.print(Text(f"warning: {warning}", style="bold yellow"))
