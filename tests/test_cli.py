@@ -92,7 +92,7 @@ def test_every_command_and_option_has_help_with_an_example() -> None:
     """--help text exists for every command and option, and each carries an example."""
     group = typer.main.get_command(app)
     commands = group.commands
-    assert set(commands) == {"reconcile", "explain", "generate"}
+    assert set(commands) == {"reconcile", "explain", "generate", "changes", "history"}
     for name, command in commands.items():
         assert command.help and "Example:" in command.help, name
         for param in command.params:
@@ -102,7 +102,9 @@ def test_every_command_and_option_has_help_with_an_example() -> None:
             assert "Example" in param.help, f"{name} {param.name} has no example"
 
 
-@pytest.mark.parametrize("command", [(), ("reconcile",), ("explain",), ("generate",)])
+@pytest.mark.parametrize(
+    "command", [(), ("reconcile",), ("explain",), ("generate",), ("changes",), ("history",)]
+)
 def test_help_runs(invoke, command: tuple[str, ...]) -> None:
     """followup [COMMAND] --help prints usage and exits 0."""
     result = invoke(*command, "--help")

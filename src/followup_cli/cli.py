@@ -6,26 +6,33 @@ reconciled. No Python traceback reaches a person; FOLLOWUP_DEBUG=1 shows one for
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import os
 import re
 import signal
+import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from enum import StrEnum
 from fractions import Fraction
 from pathlib import Path
 from typing import Annotated, ParamSpec, TypeVar
 
+import polars as pl
 import typer
 from typer.exceptions import TyperException
 
-from followup_cli import __version__, render, signals
+from followup_cli import __version__, fingerprint, health, metrics, render, signals
+from followup_cli import changes as change_log
+from followup_cli import history as snapshots
+from followup_cli import report as run_report
 from followup_cli.errors import (
     EXIT_NOTHING_RECONCILED,
     EXIT_OK,
     EXIT_REJECTED_ROWS,
+    EXIT_USAGE,
     BadRowError,
     FollowupError,
     UsageError,
@@ -43,6 +50,7 @@ from followup_cli.output import (
     frame_writer,
     is_rejects_file,
     output_format,
+    write_frame,
     write_together,
 )
 from followup_cli.parsing import amount_cents
@@ -82,7 +90,7 @@ def guarded(command: Callable[P, R]) -> Callable[P, R]:
         except FollowupError as exc:
             render.error(str(exc))
             raise typer.Exit(exc.exit_code) from None
-        except (KeyboardInterrupt, SystemExit, GeneratorExit):
+        except (SystemExit, GeneratorExit):
             raise
         except BaseException as exc:
             # BaseException, not Exception: a panic in Polars' native code arrives as
@@ -288,6 +296,48 @@ def reconcile(
     ] = DEFAULT_MAX_REJECTED,
     surcharge: SurchargeOpt = "1.00",
     quiet: QuietOpt = False,
+    report: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write the JSON run report here, for every run, failed ones included. "
+            "Example: --report runs/last.json",
+            show_default=False,
+        ),
+    ] = None,
+    metrics_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--metrics",
+            metavar="PATH",
+            help="Write Prometheus metrics here (node_exporter textfile collector). "
+            "Example: --metrics /var/lib/node_exporter/followup.prom",
+            show_default=False,
+        ),
+    ] = None,
+    history: Annotated[
+        Path | None,
+        typer.Option(
+            help="Keep each run as DIR/as_of=YYYY-MM-DD/ and compare with the latest earlier one. "
+            "Example: --history runs/",
+            show_default=False,
+        ),
+    ] = None,
+    previous: Annotated[
+        Path | None,
+        typer.Option(
+            help="Compare with this earlier output (csv, parquet or jsonl) instead of --history. "
+            "Example: --previous out/followup-2024-07-30.csv",
+            show_default=False,
+        ),
+    ] = None,
+    changes: Annotated[
+        Path | None,
+        typer.Option(
+            help="Where the changes since the previous run go (default: beside the output, or "
+            "followup-changes.csv here). Example: --changes moved.csv",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Label every person with a follow-up status and account status, with the reasons.
 
@@ -295,44 +345,246 @@ def reconcile(
 
         followup reconcile --data exports/ --as-of 2024-07-31 -o followup.csv
     """
+    spelled = {"fmt": "format", "metrics_file": "metrics"}  # as the options are written
+    arguments = {
+        spelled.get(name, name): value if value is None or isinstance(value, bool) else str(value)
+        for name, value in locals().items()
+    }
+    record = run_report.RunRecord(arguments=arguments)
+    with _recorded(record, report, metrics_file):
+        _reconcile(
+            record,
+            data,
+            _files(customers, agreements, payments, events),
+            as_of,
+            output,
+            fmt,
+            rejects,
+            on_error,
+            surcharge,
+            quiet,
+            history,
+            previous,
+            changes,
+            tuple(without or ()),
+            max_rejected,
+        )
+
+
+def _reconcile(
+    record: run_report.RunRecord,
+    data: Path,
+    overrides: dict[str, Path | None],
+    as_of: str | None,
+    output: str | None,
+    fmt: Format | None,
+    rejects: Path | None,
+    on_error: OnError,
+    surcharge: str,
+    quiet: bool,
+    history: Path | None,
+    previous: Path | None,
+    changes: Path | None,
+    without: tuple[str, ...],
+    max_rejected: str,
+) -> None:
     out = render.console(quiet)
     as_of_date = _as_of(as_of)
+    record.as_of = as_of_date
     settings = LedgerSettings(surcharge_cents=_cents(surcharge))
     limit = _max_rejected(max_rejected)
     destination = None if output in (None, "-") else Path(output)
     chosen = output_format(destination, fmt.value if fmt else None)
     rejects_path = rejects or default_rejects_path(destination)
-    overrides = _files(customers, agreements, payments, events)
-    located = locate_tables(data, overrides, without or ())
-    inputs = [path for path in located.values() if path is not None]
+    changes_path = changes or change_log.changes_path(destination)
+    record.located = locate_tables(data, overrides, without)
+    inputs = [path for path in record.located.values() if path is not None]
     check_destinations(destination, rejects_path, inputs)
+    comparing = history is not None or previous is not None
+    if comparing:
+        _check_changes_destination(changes_path, destination, rejects_path, inputs)
+    before, previous_report = _previous_run(record, history, previous, as_of_date)
     with render.progress(out) as step:
-        result = run(data, overrides, as_of_date, settings, progress=step, without=without or ())
+        step("fingerprinting inputs")
+        started = time.perf_counter()
+        record.fingerprints = fingerprint.take_all(inputs)
+        record.stages["fingerprint"] = time.perf_counter() - started
+        result = run(data, overrides, as_of_date, settings, progress=step, without=without)
+        record.stages.update(result.timings)
+        record.counts = result.counts
+        record.ignored_columns = {
+            name: list(raw.unknown_columns) for name, raw in result.inputs.items()
+        }
+        started = time.perf_counter()
+        # Parquet inputs are scanned lazily, so reading ends only once everything is collected.
+        fingerprint.verify(record.fingerprints)
+        record.stages["verify"] = time.perf_counter() - started
         check_usable(result, limit)
         if on_error is OnError.fail and result.rejects.height:
             first = describe_rejects(result.rejects, limit=1)[0]
             raise BadRowError(f"{first}; --on-error fail: nothing written")
+        changed = None
+        if before is not None:
+            changed = change_log.changes(before, result.output, record.previous_as_of, as_of_date)
+            record.transitions = change_log.transitions(changed)
+        record.warnings = [
+            *health.stale_exports(result.newest, as_of_date),
+            *health.shrunk_tables(result.counts, previous_report),
+        ]
         step("writing")
-        started = dt.datetime.now()
-        files: list[tuple[Path | None, Fill]] = [(destination, frame_writer(result.output, chosen))]
-        if result.rejects.height:
-            files.append((rejects_path, result.rejects.write_csv))
-        # A rejects file from an earlier run beside a clean output would send someone to fix
-        # rows that are no longer bad. Only a file with the rejects header is removed, and only
-        # when the rest of the set is written.
-        stale = not result.rejects.height and is_rejects_file(rejects_path)
-        write_together(files, remove=[rejects_path] if stale else [])
-        result.timings["write"] = (dt.datetime.now() - started).total_seconds()
+        started = time.perf_counter()
+        record.outputs, stale = _deliver(
+            result.output,
+            destination,
+            chosen,
+            result.rejects,
+            rejects_path,
+            changed,
+            changes_path if changed is not None else None,
+        )
+        record.stages["write"] = result.timings["write"] = time.perf_counter() - started
     where = str(destination) if destination else "standard output"
-    render.summary(
-        out,
-        summarise(result, as_of_date, rejects_path if result.rejects.height else None, where),
+    summary = summarise(result, as_of_date, rejects_path if result.rejects.height else None, where)
+    record.summary = summary
+    code = EXIT_REJECTED_ROWS if result.rejects.height else EXIT_OK
+    record.finish(code)
+    if history is not None:
+        # After the output set is in place: a snapshot is a run that was delivered.
+        snapshots.store(
+            history, as_of_date, result.output, run_report.encode(run_report.document(record))
+        )
+    render.summary(out, summary)
+    render.nightly(
+        out, _transition_rows(record.transitions), record.previous_as_of, record.warnings
     )
     if stale:
         render.note(
             out, f"removed {rejects_path}: it was from an earlier run; nothing is rejected now"
         )
-    raise typer.Exit(EXIT_REJECTED_ROWS if result.rejects.height else EXIT_OK)
+    raise typer.Exit(code)
+
+
+def _deliver(
+    output: pl.DataFrame,
+    destination: Path | None,
+    fmt: str,
+    rejects: pl.DataFrame,
+    rejects_path: Path,
+    changed: pl.DataFrame | None,
+    changes_path: Path | None,
+) -> tuple[list[run_report.OutputFile], bool]:
+    """Write the output, rejects and changes files as one set (SPEC 6: all of them or none);
+    what was written, for the report, and whether an earlier run's rejects file was removed."""
+    files: list[tuple[Path | None, Fill]] = [(destination, frame_writer(output, fmt))]
+    written = [("output", destination, fmt, output.height)]
+    if rejects.height:
+        files.append((rejects_path, rejects.write_csv))
+        written.append(("rejects", rejects_path, "csv", rejects.height))
+    if changed is not None and changes_path is not None:
+        changes_fmt = output_format(changes_path, None)
+        files.append((changes_path, frame_writer(changed, changes_fmt)))
+        written.append(("changes", changes_path, changes_fmt, changed.height))
+    # A rejects file from an earlier run beside a clean output would send someone to fix rows
+    # that are no longer bad. Only a file with the rejects header is removed, and only when the
+    # rest of the set is written.
+    stale = not rejects.height and is_rejects_file(rejects_path)
+    write_together(files, remove=[rejects_path] if stale else [])
+    return [run_report.written_file(*file) for file in written], stale
+
+
+def _check_changes_destination(
+    path: Path, output: Path | None, rejects: Path, inputs: list[Path]
+) -> None:
+    output_format(path, None)  # an unknown extension is a usage error before any work
+    if path.resolve() in {p.resolve() for p in inputs}:
+        raise UsageError(f"--changes {path} is one of the input files; choose another name")
+    if path.is_dir():
+        raise UsageError(f"--changes {path} is a folder; give a file name")
+    if not path.parent.is_dir():
+        raise UsageError(f"--changes {path}: the folder {path.parent} does not exist")
+    if path.resolve() in {rejects.resolve(), *([output.resolve()] if output else [])}:
+        raise UsageError(f"--changes {path} is also the output or rejects file; give three names")
+
+
+def _previous_run(
+    record: run_report.RunRecord, history: Path | None, previous: Path | None, as_of: dt.date
+) -> tuple[pl.DataFrame | None, dict[str, object] | None]:
+    """The previous output to compare with, and its run report when one is stored with it."""
+    if previous is not None:
+        record.previous_source = str(previous)
+        record.previous_as_of = snapshots.as_of_of(previous)
+        beside = previous.parent / snapshots.REPORT_FILE
+        return snapshots.read_output(previous), run_report.read_previous(beside)
+    if history is None:
+        return None, None
+    snapshot = snapshots.previous_snapshot(history, as_of)
+    if snapshot is None:
+        return None, None
+    record.previous_source = str(snapshot.output)
+    record.previous_as_of = snapshot.as_of
+    return snapshots.read_output(snapshot.output), run_report.read_previous(snapshot.report)
+
+
+def _transition_rows(frame: pl.DataFrame | None) -> tuple[tuple[str, str, str, int], ...] | None:
+    if frame is None:
+        return None
+    return tuple(frame.select("field", "from", "to", "people").iter_rows())
+
+
+@contextlib.contextmanager
+def _recorded(
+    record: run_report.RunRecord, report: Path | None, metrics_path: Path | None
+) -> Iterator[None]:
+    """Write the run report and metrics however the run ends (SPEC 8), failed runs included.
+
+    An interrupted run (Ctrl-C, SIGTERM) writes nothing at all (SPEC 6), so only exceptions,
+    not BaseExceptions, are recorded.
+    """
+    try:
+        yield
+    except typer.Exit as exc:
+        if record.exit_code is None:
+            record.finish(exc.exit_code)
+        _write_record(record, report, metrics_path)
+        raise
+    except Exception as exc:
+        if isinstance(exc, FollowupError):
+            record.finish(exc.exit_code, str(exc))
+        elif isinstance(exc, TyperException):
+            record.finish(getattr(exc, "exit_code", EXIT_USAGE), exc.format_message())
+        else:
+            record.finish(EXIT_NOTHING_RECONCILED, f"internal error ({type(exc).__name__}: {exc})")
+        try:
+            _write_record(record, report, metrics_path)
+        except FollowupError as unwritten:
+            # The run's own failure is the one to report; this one is said in passing.
+            render.error(str(unwritten))
+        raise
+
+
+def _write_record(
+    record: run_report.RunRecord, report: Path | None, metrics_path: Path | None
+) -> None:
+    """The report, then the metrics; if either cannot be written the run fails (exit 3), and
+    the other still says so where it can."""
+    failure: FollowupError | None = None
+    for path, writer in ((report, run_report.write), (metrics_path, metrics.write)):
+        if path is None:
+            continue
+        try:
+            writer(path, run_report.document(record))
+        except FollowupError as exc:
+            if failure is None:
+                failure = exc
+                if record.succeeded:
+                    record.finish(exc.exit_code, str(exc))
+    if failure is not None:
+        # Write the one that worked again so both say the run failed.
+        for path, writer in ((report, run_report.write), (metrics_path, metrics.write)):
+            if path is not None:
+                with contextlib.suppress(FollowupError):
+                    writer(path, run_report.document(record))
+        raise failure
 
 
 @app.command()
@@ -363,6 +615,87 @@ def explain(
     render.explanation(
         render.console(stderr=False), build_explanation(tables, customer_id, as_of_date, settings)
     )
+
+
+HistoryDirOpt = Annotated[
+    Path,
+    typer.Option(
+        "--history",
+        metavar="DIR",
+        help="The folder `reconcile --history` keeps its runs in. Example: --history runs/",
+    ),
+]
+ListOutputOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--output",
+        "-o",
+        metavar="PATH",
+        help="Write here instead of standard output; .csv, .parquet or .jsonl. "
+        "Example: -o moved.csv",
+    ),
+]
+
+
+@app.command("changes")
+@guarded
+def changes_command(
+    history: HistoryDirOpt,
+    start: Annotated[
+        str | None,
+        typer.Option(
+            "--from",
+            metavar="YYYY-MM-DD",
+            help="Compare from the snapshot of this day, or the latest before it (default: the "
+            "one before --to). Example: --from 2024-07-01",
+            show_default=False,
+        ),
+    ] = None,
+    end: Annotated[
+        str | None,
+        typer.Option(
+            "--to",
+            metavar="YYYY-MM-DD",
+            help="Compare to the snapshot of this day, or the latest before it (default: the "
+            "latest). Example: --to 2024-07-31",
+            show_default=False,
+        ),
+    ] = None,
+    output: ListOutputOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Who moved where between two stored runs: one row per changed, new or gone person.
+
+    Example:
+
+        followup changes --history runs/ --from 2024-07-01 --to 2024-07-31
+    """
+    frm, to, frame = snapshots.between(
+        history, _as_of(start) if start else None, _as_of(end) if end else None
+    )
+    destination = None if output in (None, "-") else Path(output)
+    write_frame(frame, destination, output_format(destination, None))
+    render.note(render.console(quiet), f"{frame.height:,} change(s) from {frm.as_of} to {to.as_of}")
+
+
+@app.command("history")
+@guarded
+def history_command(
+    customer_id: Annotated[
+        str, typer.Argument(help="The person to follow. Example: C-5", show_default=False)
+    ],
+    history: HistoryDirOpt,
+    output: ListOutputOpt = None,
+) -> None:
+    """One person's follow-up and account status over the stored runs, as periods.
+
+    Example:
+
+        followup history C-5 --history runs/
+    """
+    frame = snapshots.periods(history, customer_id)
+    destination = None if output in (None, "-") else Path(output)
+    write_frame(frame, destination, output_format(destination, None))
 
 
 @app.command()

@@ -70,6 +70,8 @@ class RunResult:
     timings: dict[str, float] = field(default_factory=dict)
     # Each table as read (path, format, unknown columns; path None: run --without it).
     inputs: Mapping[str, RawTable] = field(default_factory=dict)
+    # The newest payment and past event on or before the as-of date (health checks, SPEC 8).
+    newest: dict[str, dt.date | None] = field(default_factory=dict)
 
 
 Progress = Callable[[str], None]
@@ -124,4 +126,14 @@ def run(
     started = time.perf_counter()
     output = label(facts.lazy()).collect()
     timings["statuses"] = time.perf_counter() - started
-    return RunResult(output, validated.rejects, validated.counts, timings, raw)
+    return RunResult(
+        output, validated.rejects, validated.counts, timings, raw, newest(validated, as_of)
+    )
+
+
+def newest(tables: Validated, as_of: dt.date) -> dict[str, dt.date | None]:
+    """The latest payment date and past event date: an export that stopped moving shows here."""
+    past = tables.events.select(pl.col("starts_at").dt.date()).filter(pl.col("starts_at") <= as_of)
+    paid: dt.date | None = tables.payments.select(pl.col("paid_on").max()).item()
+    held: dt.date | None = past.select(pl.col("starts_at").max()).item()
+    return {"payments": paid, "events": held}

@@ -13,12 +13,14 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from followup_cli.changes import URGENT
 from followup_cli.explain import DECIDED, OUTRANKED, Explanation
 from followup_cli.followup import UNCLASSIFIED
 from followup_cli.money import cents_text
 from followup_cli.summary import Summary
 
 SIDE_BY_SIDE_WIDTH = 110  # below this the three summary tables are stacked
+TRANSITIONS_SHOWN = 12  # moves listed in the summary; the newly urgent ones always are
 
 
 def console(quiet: bool = False, stderr: bool = True) -> Console:
@@ -176,3 +178,46 @@ def explanation(out: Console, e: Explanation) -> None:
 
 def _money(cents: int | None) -> str:
     return "" if cents is None else cents_text(cents)
+
+
+def nightly(
+    out: Console,
+    transitions: tuple[tuple[str, str, str, int], ...] | None,
+    previous_as_of: object,
+    warnings: list[str],
+) -> None:
+    """Since the previous run: the from -> to moves (urgent ones first), then health warnings."""
+    if out.quiet:
+        return
+    if transitions is not None:
+        since = f"since {previous_as_of}" if previous_as_of else "since the previous run"
+        if not transitions:
+            out.print(Text(f"no status changes {since}", style="dim"))
+        else:
+            moves = Table(title=f"Changes {since}", box=box.SIMPLE_HEAD, title_justify="left")
+            for name in ("status", "from", "", "to", "people"):
+                moves.add_column(name, justify="right" if name == "people" else "left")
+            urgent_rows = [t for t in transitions if t[2] in URGENT]
+            shown = max(TRANSITIONS_SHOWN, len(urgent_rows))
+            for field, before, after, people in transitions[:shown]:
+                kind = "follow-up" if field == "follow_up_status" else "account"
+                urgent = after in URGENT
+                moves.add_row(
+                    kind,
+                    before,
+                    "->",
+                    Text(after, style="bold red" if urgent else ""),
+                    f"{people:,}",
+                )
+            out.print(moves)
+            if len(transitions) > shown:
+                rest = sum(t[3] for t in transitions[shown:])
+                out.print(
+                    Text(
+                        f"... and {len(transitions) - shown:,} smaller moves ({rest:,} changes) "
+                        f"in the changes file",
+                        style="dim",
+                    )
+                )
+    for warning in warnings:
+        out.print(Text(f"warning: {warning}", style="bold yellow"))
