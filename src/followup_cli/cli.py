@@ -31,6 +31,16 @@ from followup_cli.errors import (
 from followup_cli.explain import explain as build_explanation
 from followup_cli.generate import generate as write_synthetic_exports
 from followup_cli.ledger import LedgerSettings
+from followup_cli.lists import (
+    OUTPUT_COLUMNS,
+    carried_columns,
+    chosen_statuses,
+    keep_lists,
+    sort_order,
+    sort_rows,
+)
+from followup_cli.lists import carry as carry_columns
+from followup_cli.locate import FORMATS as LOCATED_FORMATS
 from followup_cli.locate import locate_tables
 from followup_cli.output import (
     check_destinations,
@@ -42,7 +52,10 @@ from followup_cli.output import (
 )
 from followup_cli.parsing import amount_cents
 from followup_cli.reconcile import load, run
+from followup_cli.safe_csv import guard_formulas
+from followup_cli.schema import TABLE_NAMES
 from followup_cli.summary import describe_rejects, summarise
+from followup_cli.workbook import Sheets
 
 app = typer.Typer(
     name="followup",
@@ -51,6 +64,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 
 
@@ -91,17 +105,29 @@ class Format(StrEnum):
     csv = "csv"
     parquet = "parquet"
     jsonl = "jsonl"
+    xlsx = "xlsx"
+
+
+class ExportFormat(StrEnum):
+    """What `generate` writes: the formats the exports may come in."""
+
+    csv = "csv"
+    parquet = "parquet"
 
 
 def _as_of(value: str | None) -> dt.date:
     if value is None:
         return dt.date.today()
     if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
-        raise typer.BadParameter(f"{value!r} is not a date; expected YYYY-MM-DD, e.g. 2024-07-31")
+        raise typer.BadParameter(
+            f"{value!r} is not a date; expected YYYY-MM-DD, e.g. 2024-07-31", param_hint="--as-of"
+        )
     try:
         return dt.date.fromisoformat(value.strip())
     except ValueError:
-        raise typer.BadParameter(f"{value!r} is not a real calendar date") from None
+        raise typer.BadParameter(
+            f"{value!r} is not a real calendar date", param_hint="--as-of"
+        ) from None
 
 
 def _files(
@@ -129,6 +155,7 @@ DataOpt = Annotated[
     typer.Option(
         "--data",
         readable=False,
+        metavar="DIR",
         help="Folder with customers, agreements, payments and events files (.csv or .parquet). "
         "Example: --data exports/",
     ),
@@ -137,6 +164,7 @@ CustomersOpt = Annotated[
     Path | None,
     typer.Option(
         readable=False,
+        metavar="PATH",
         help="The customers file, instead of the one in --data. "
         "Example: --customers exports/clients.csv",
     ),
@@ -145,6 +173,7 @@ AgreementsOpt = Annotated[
     Path | None,
     typer.Option(
         readable=False,
+        metavar="PATH",
         help="The agreements file, instead of the one in --data. "
         "Example: --agreements exports/agreements.parquet",
     ),
@@ -153,6 +182,7 @@ PaymentsOpt = Annotated[
     Path | None,
     typer.Option(
         readable=False,
+        metavar="PATH",
         help="The payments file, instead of the one in --data. "
         "Example: --payments exports/payments.csv",
     ),
@@ -161,6 +191,7 @@ EventsOpt = Annotated[
     Path | None,
     typer.Option(
         readable=False,
+        metavar="PATH",
         help="The calendar events file, instead of the one in --data. "
         "Example: --events exports/calendar.csv",
     ),
@@ -169,8 +200,9 @@ AsOfOpt = Annotated[
     str | None,
     typer.Option(
         "--as-of",
-        metavar="YYYY-MM-DD",
-        help="Reconcile as the world stood at the end of this day (default: today). "
+        metavar="DATE",
+        help="Reconcile as the world stood at the end of this day, YYYY-MM-DD "
+        "(default: today). "
         "Example: --as-of 2024-07-31",
         show_default=False,
     ),
@@ -204,19 +236,23 @@ def reconcile(
             "--output",
             "-o",
             metavar="PATH",
-            help="Write here instead of standard output; .csv, .parquet or .jsonl. "
-            "Example: -o followup.csv",
+            help="Write here instead of standard output; .csv, .parquet, .jsonl or .xlsx "
+            "(a workbook with a sheet per list). Example: -o followup.xlsx",
         ),
     ] = None,
     fmt: Annotated[
         Format | None,
         typer.Option(
-            "--format", help="Output format, overriding the extension. Example: --format jsonl"
+            "--format",
+            metavar="FORMAT",
+            help="Output format, overriding the extension: csv, parquet, jsonl or xlsx. "
+            "Example: --format jsonl",
         ),
     ] = None,
     rejects: Annotated[
         Path | None,
         typer.Option(
+            metavar="PATH",
             help="Where set-aside rows go (default: beside the output, or "
             "followup-rejects.csv here). Example: --rejects bad-rows.csv",
             show_default=False,
@@ -226,11 +262,59 @@ def reconcile(
         OnError,
         typer.Option(
             "--on-error",
+            metavar="MODE",
             help="reject: set bad rows aside and go on; fail: stop at the first, write nothing. "
             "Example: --on-error fail",
         ),
     ] = OnError.reject,
     surcharge: SurchargeOpt = "1.00",
+    status: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--status",
+            metavar="NAME",
+            help="Keep only this follow-up list (repeat for more; any case). "
+            'Example: --status "Delinquent Customer"',
+            show_default=False,
+        ),
+    ] = None,
+    sort: Annotated[
+        str | None,
+        typer.Option(
+            "--sort",
+            metavar="COLUMN",
+            help="Sort the rows by this output column, empty last; days_in_arrears and "
+            "past_due go largest first, others smallest first; COLUMN:asc or COLUMN:desc "
+            "to choose. Example: --sort days_in_arrears",
+            show_default=False,
+        ),
+    ] = None,
+    carry: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--carry",
+            metavar="COLUMN,...",
+            help="Copy these customers-file columns into the output, after the standard ones. "
+            "Example: --carry phone,email",
+            show_default=False,
+        ),
+    ] = None,
+    raw_text: Annotated[
+        bool,
+        typer.Option(
+            "--raw-text",
+            help="Write CSV text exactly as computed, without the ' that stops a spreadsheet "
+            "running a value such as =1+1 as a formula (for programs). Example: --raw-text",
+        ),
+    ] = False,
+    bom: Annotated[
+        bool,
+        typer.Option(
+            "--bom",
+            help="Start CSV files with a UTF-8 BOM, so Excel on Windows shows accents. "
+            "Example: --bom",
+        ),
+    ] = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Label every person with a follow-up status and account status, with the reasons.
@@ -238,6 +322,8 @@ def reconcile(
     Example:
 
         followup reconcile --data exports/ --as-of 2024-07-31 -o followup.csv
+
+        followup reconcile --status "Delinquent Customer" --sort days_in_arrears -o due.xlsx
     """
     out = render.console(quiet)
     as_of_date = _as_of(as_of)
@@ -246,8 +332,15 @@ def reconcile(
     chosen = output_format(destination, fmt.value if fmt else None)
     rejects_path = rejects or default_rejects_path(destination)
     overrides = _files(customers, agreements, payments, events)
-    inputs = [path for path in locate_tables(data, overrides).values() if path is not None]
+    located = locate_tables(data, overrides)
+    inputs = [path for path in located.values() if path is not None]
     check_destinations(destination, rejects_path, inputs)
+    statuses = chosen_statuses(status or [])
+    customers_file = located["customers"]
+    carried = {}
+    if carry and customers_file is not None:
+        carried = carried_columns(customers_file, [c for item in carry for c in item.split(",")])
+    order = sort_order(sort, (*OUTPUT_COLUMNS, *carried))
     with render.progress(out) as step:
         result = run(data, overrides, as_of_date, settings, progress=step)
         if on_error is OnError.fail and result.rejects.height:
@@ -255,10 +348,21 @@ def reconcile(
             raise BadRowError(f"{first}; --on-error fail: nothing written")
         step("writing")
         started = dt.datetime.now()
-        write_frame(result.output, destination, chosen)
+        rows = result.output
+        if carried and customers_file is not None:
+            rows = carry_columns(rows, customers_file, carried, result.customer_lines)
+        rows = sort_rows(keep_lists(rows, statuses), order)
+        sheets = None
+        if chosen == "xlsx":
+            run_summary = summarise(result, as_of_date, rejects_path, "")
+            sheets = Sheets(as_of_date, run_summary, result.rejects)
+        elif chosen == "csv" and not raw_text:
+            rows = guard_formulas(rows)
+        write_frame(rows, destination, chosen, bom=bom, sheets=sheets)
         stale = False
         if result.rejects.height:
-            write_atomically(rejects_path, result.rejects.write_csv)
+            rejected = result.rejects if raw_text else guard_formulas(result.rejects)
+            write_atomically(rejects_path, lambda sink: rejected.write_csv(sink, include_bom=bom))
         elif is_rejects_file(rejects_path):
             # A rejects file from an earlier run beside a clean output would send someone to
             # fix rows that are no longer bad. Only a file with the rejects header is removed.
@@ -266,6 +370,8 @@ def reconcile(
             stale = True
         result.timings["write"] = (dt.datetime.now() - started).total_seconds()
     where = str(destination) if destination else "standard output"
+    if statuses:
+        where += f" ({rows.height:,} of {result.output.height:,} people: {', '.join(statuses)})"
     render.summary(
         out,
         summarise(result, as_of_date, rejects_path if result.rejects.height else None, where),
@@ -314,21 +420,33 @@ def generate(
         typer.Option(
             "--customers",
             min=1,
+            metavar="N",
             help="How many people to make (about 1.5 agreements, 10 payments and 1 event "
             "each). Example: --customers 1000000",
         ),
     ],
     out: Annotated[
         Path,
-        typer.Option(help="Folder to write the four files into. Example: --out bench-data/1m"),
+        typer.Option(
+            metavar="DIR", help="Folder to write the four files into. Example: --out bench-data/1m"
+        ),
     ],
     seed: Annotated[
-        int, typer.Option(help="The same seed gives the same files. Example: --seed 7")
+        int,
+        typer.Option(metavar="N", help="The same seed gives the same files. Example: --seed 7"),
     ] = 0,
     fmt: Annotated[
-        Format,
-        typer.Option("--format", help="csv or parquet. Example: --format csv"),
-    ] = Format.parquet,
+        ExportFormat,
+        typer.Option("--format", metavar="FORMAT", help="csv or parquet. Example: --format csv"),
+    ] = ExportFormat.parquet,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Replace the exports already in --out (without it, such a folder is refused). "
+            "Example: --force",
+        ),
+    ] = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Write realistic synthetic exports, valid under the spec, for trying the tool at scale.
@@ -337,14 +455,29 @@ def generate(
 
         followup generate --customers 1000000 --out bench-data/1m --format parquet
     """
-    if fmt is Format.jsonl:
-        raise UsageError("--format: exports are csv or parquet")
+    existing = _exports_in(out)
+    if existing and not force:
+        raise UsageError(
+            f"--out {out} holds exports already ({', '.join(existing)}); "
+            f"choose an empty folder, or pass --force to replace them"
+        )
     out.mkdir(parents=True, exist_ok=True)
     started = dt.datetime.now()
     written = write_synthetic_exports(customers, out, seed=seed, fmt=fmt.value)
     seconds = (dt.datetime.now() - started).total_seconds()
     rows = ", ".join(f"{table} {count:,}" for table, count in written.items())
     render.note(render.console(quiet), f"wrote {out}: {rows} ({seconds:.1f}s)")
+
+
+def _exports_in(folder: Path) -> list[str]:
+    """Names of the table files in `folder` that `generate` would replace (or leave stale)."""
+    if not folder.is_dir():
+        return []
+    return sorted(
+        p.name
+        for p in folder.iterdir()
+        if p.stem.lower() in TABLE_NAMES and p.suffix.lower() in LOCATED_FORMATS
+    )
 
 
 def _version(value: bool) -> None:

@@ -81,6 +81,11 @@ def _raw(
     return RawTable(table, path, fmt, selected, schema, rows, structural, header)
 
 
+def header_key(name: str) -> str:
+    """A header name as it is matched against the spec's names (and --carry's)."""
+    return name.strip().lower()
+
+
 def _select_columns(table: Table, path: Path, frame: pl.LazyFrame) -> pl.LazyFrame:
     """Match header names trimmed and case-insensitively, drop unknown ones, add absent optional
     columns as empty, and refuse the file if a required column is missing."""
@@ -89,7 +94,7 @@ def _select_columns(table: Table, path: Path, frame: pl.LazyFrame) -> pl.LazyFra
     for original in names:
         if original == LINE:
             continue
-        normal = original.strip().lower()
+        normal = header_key(original)
         # Polars renames a repeated header name "x" to "x_duplicated_0": the same clash.
         repeated = re.fullmatch(r"(.*)_duplicated_[0-9]+", normal)
         if repeated and repeated.group(1).strip() in table.column_names:

@@ -6,6 +6,7 @@ fails half way leaves the previous file (or none) and never a partial one.
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import os
 import sys
@@ -18,14 +19,18 @@ import polars as pl
 
 from followup_cli.errors import OutputError, UsageError
 from followup_cli.schema import REJECT_COLUMNS
+from followup_cli.workbook import Sheets, write_workbook
 
-FORMATS = ("csv", "parquet", "jsonl")
+UNDATED = dt.date(1980, 1, 1)  # a workbook's creation date when no as-of date is given
+
+FORMATS = ("csv", "parquet", "jsonl", "xlsx")
 _EXTENSIONS = {
     ".csv": "csv",
     ".parquet": "parquet",
     ".pq": "parquet",
     ".jsonl": "jsonl",
     ".ndjson": "jsonl",
+    ".xlsx": "xlsx",
 }
 
 
@@ -41,7 +46,7 @@ def output_format(path: Path | None, requested: str | None) -> str:
     if fmt is None:
         raise UsageError(
             f"--output {path}: cannot tell the format from {path.suffix or 'no extension'!r}; "
-            f"end the name in .csv, .parquet or .jsonl, or pass --format"
+            f"end the name in .csv, .parquet, .jsonl or .xlsx, or pass --format"
         )
     return fmt
 
@@ -76,15 +81,19 @@ def is_rejects_file(path: Path) -> bool:
         return False
     try:
         with path.open("rb") as handle:
-            first = handle.readline().strip()
+            first = handle.readline().strip().removeprefix(b"\xef\xbb\xbf")  # --bom
     except OSError:
         return False
     return first == ",".join(REJECT_COLUMNS).encode()
 
 
-def _serialise(frame: pl.DataFrame, fmt: str, sink: BinaryIO) -> None:
+def _serialise(
+    frame: pl.DataFrame, fmt: str, sink: BinaryIO, bom: bool = False, sheets: Sheets | None = None
+) -> None:
     if fmt == "csv":
-        frame.write_csv(sink, date_format="%Y-%m-%d")
+        frame.write_csv(sink, date_format="%Y-%m-%d", include_bom=bom)
+    elif fmt == "xlsx":
+        write_workbook(sink, frame, sheets or Sheets(as_of=UNDATED))
     elif fmt == "parquet":
         frame.write_parquet(sink, statistics=False)
     else:
@@ -94,14 +103,24 @@ def _serialise(frame: pl.DataFrame, fmt: str, sink: BinaryIO) -> None:
         frame.with_columns(pl.col(money).cast(pl.String)).write_ndjson(sink)
 
 
-def write_frame(frame: pl.DataFrame, path: Path | None, fmt: str) -> None:
-    """Write `frame` to `path` atomically, or to standard output when path is None."""
+def write_frame(
+    frame: pl.DataFrame,
+    path: Path | None,
+    fmt: str,
+    *,
+    bom: bool = False,
+    sheets: Sheets | None = None,
+) -> None:
+    """Write `frame` to `path` atomically, or to standard output when path is None.
+
+    `bom` starts a CSV with a UTF-8 BOM; `sheets` is what a workbook holds beside the lists.
+    """
     if path is None:
         buffer = io.BytesIO()
-        _serialise(frame, fmt, buffer)
+        _serialise(frame, fmt, buffer, bom, sheets)
         _write_stdout(buffer.getvalue())
         return
-    write_atomically(path, lambda sink: _serialise(frame, fmt, sink))
+    write_atomically(path, lambda sink: _serialise(frame, fmt, sink, bom, sheets))
 
 
 def write_atomically(path: Path, fill: Callable[[BinaryIO], None]) -> None:
