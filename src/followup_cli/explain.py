@@ -110,7 +110,7 @@ def _account_rules(facts: pl.DataFrame, as_of: dt.date) -> tuple[tuple[int, str,
     conditions = {
         PAID_IN_FULL: f"balance >= 0 (balance {cents_text(figures['balance_cents'])})",
         DISABLED: (
-            f"as-of on or after oldest unpaid {oldest} + {DISABLED_AFTER_MONTHS} months "
+            f"as-of on or after {oldest} + {DISABLED_AFTER_MONTHS} months "
             f"= {figures['_disabled_on']}"
             if oldest is not None
             else "no unpaid charge"
