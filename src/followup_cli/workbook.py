@@ -118,9 +118,35 @@ def _table(
         table_name=name,
         dtype_formats=_FORMATS,
         autofilter=True,
-        autofit=True,
+        column_widths=_fitted_widths(frame),
         freeze_panes=(1, 0),
     )
+
+
+# Widths in pixels from the longest text per column, measured by Polars in one pass:
+# xlsxwriter's own autofit walks every cell in Python and took a fifth of the writing time.
+_PIXELS_PER_CHARACTER = 7
+_PADDING_PIXELS = 12
+_FILTER_BUTTON_PIXELS = 20
+_WIDEST_CHARACTERS = 80  # a long reason wraps the view no further than this
+
+
+def _fitted_widths(frame: pl.DataFrame) -> dict[Any, int]:
+    if frame.width == 0:
+        return {}
+    longest = frame.select(
+        pl.col(name).cast(pl.String).str.len_chars().max().fill_null(0).alias(name)
+        if dtype != pl.Date
+        else pl.lit(len("yyyy-mm-dd")).alias(name)
+        for name, dtype in frame.schema.items()
+    ).row(0, named=True)
+    widths: dict[Any, int] = {}
+    for name, dtype in frame.schema.items():
+        characters = longest[name] + (1 if dtype.is_numeric() else 0)  # thousands separator
+        cell = min(characters, _WIDEST_CHARACTERS) * _PIXELS_PER_CHARACTER + _PADDING_PIXELS
+        header = len(name) * _PIXELS_PER_CHARACTER + _PADDING_PIXELS + _FILTER_BUTTON_PIXELS
+        widths[name] = max(cell, header)
+    return widths
 
 
 def _summary_sheet(workbook: Workbook, s: Summary) -> None:
