@@ -68,7 +68,7 @@ def test_no_color_is_honoured_even_when_colour_is_forced(tmp_path: Path) -> None
         (("--as-of", "31/07/2024"), "expected YYYY-MM-DD"),
         (("--surcharge", "one pound"), "not an amount"),
         (("--on-error", "ignore"), "ignore"),
-        (("--format", "xlsx"), "xlsx"),
+        (("--format", "xls"), "xls"),
         (("--no-such-option",), "No such option"),
     ],
 )

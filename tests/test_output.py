@@ -107,11 +107,11 @@ def test_dash_means_standard_output(invoke) -> None:
 
 
 def test_unknown_extension_is_a_usage_error(tmp_path: Path, invoke) -> None:
-    """-o out.xlsx without --format: exit 2 naming the accepted extensions."""
-    result = invoke(*SAMPLE_ARGS, "-o", str(tmp_path / "out.xlsx"))
+    """-o out.xls without --format: exit 2 naming the accepted extensions."""
+    result = invoke(*SAMPLE_ARGS, "-o", str(tmp_path / "out.xls"))
     assert result.exit_code == 2
-    assert ".csv, .parquet or .jsonl" in result.stderr
-    assert not (tmp_path / "out.xlsx").exists()
+    assert ".csv, .parquet, .jsonl or .xlsx" in result.stderr
+    assert not (tmp_path / "out.xls").exists()
 
 
 def test_output_into_a_missing_folder_is_a_usage_error(tmp_path: Path, invoke) -> None:

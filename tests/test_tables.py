@@ -15,9 +15,9 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from followup_cli.loading import normalise_header, read_table
+from followup_cli.loading import read_table
 from followup_cli.locate import locate_tables
-from followup_cli.schema import TABLES
+from followup_cli.schema import TABLES, normalise_name
 from tests.conftest import HEADERS, SAMPLE, reconcile_rows, write_exports
 
 Invoke = Callable[..., Any]
@@ -262,7 +262,7 @@ def test_explain_takes_without_too(tmp_path: Path, invoke: Invoke) -> None:
 )
 def test_normalise_header(written: str, normal: str) -> None:
     """Trimmed, invisible characters removed, case-folded, spaces and hyphens read as `_`."""
-    assert normalise_header(written) == normal
+    assert normalise_name(written) == normal
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,7 @@ import signal
 import time
 import traceback
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from enum import StrEnum
 from fractions import Fraction
 from pathlib import Path
@@ -41,6 +42,16 @@ from followup_cli.explain import explain as build_explanation
 from followup_cli.generate import generate as write_synthetic_exports
 from followup_cli.ledger import LedgerSettings
 from followup_cli.limits import DEFAULT_MAX_REJECTED, check_usable, parse_percent
+from followup_cli.lists import (
+    OUTPUT_COLUMNS,
+    carried_columns,
+    chosen_statuses,
+    keep_lists,
+    sort_order,
+    sort_rows,
+)
+from followup_cli.lists import carry as carry_columns
+from followup_cli.locate import FORMATS as LOCATED_FORMATS
 from followup_cli.locate import locate_tables
 from followup_cli.money import cents_text
 from followup_cli.output import (
@@ -55,7 +66,10 @@ from followup_cli.output import (
 )
 from followup_cli.parsing import amount_cents
 from followup_cli.reconcile import load, run
+from followup_cli.safe_csv import guard_formulas
+from followup_cli.schema import TABLE_NAMES
 from followup_cli.summary import describe_rejects, summarise
+from followup_cli.workbook import Sheets
 
 app = typer.Typer(
     name="followup",
@@ -64,6 +78,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 
 
@@ -115,6 +130,14 @@ class Format(StrEnum):
     csv = "csv"
     parquet = "parquet"
     jsonl = "jsonl"
+    xlsx = "xlsx"
+
+
+class ExportFormat(StrEnum):
+    """What `generate` writes: the formats the exports may come in."""
+
+    csv = "csv"
+    parquet = "parquet"
 
 
 def _as_of(value: str | None) -> dt.date:
@@ -173,6 +196,7 @@ DataOpt = Annotated[
     typer.Option(
         "--data",
         readable=False,
+        metavar="DIR",
         help="Folder with customers, agreements, payments and events files (.csv or .parquet). "
         "Example: --data exports/",
     ),
@@ -181,6 +205,7 @@ CustomersOpt = Annotated[
     Path | None,
     typer.Option(
         readable=False,
+        metavar="PATH",
         help="The customers file, instead of the one in --data. "
         "Example: --customers exports/clients.csv",
     ),
@@ -189,6 +214,7 @@ AgreementsOpt = Annotated[
     Path | None,
     typer.Option(
         readable=False,
+        metavar="PATH",
         help="The agreements file, instead of the one in --data. "
         "Example: --agreements exports/agreements.parquet",
     ),
@@ -197,6 +223,7 @@ PaymentsOpt = Annotated[
     Path | None,
     typer.Option(
         readable=False,
+        metavar="PATH",
         help="The payments file, instead of the one in --data. "
         "Example: --payments exports/payments.csv",
     ),
@@ -205,6 +232,7 @@ EventsOpt = Annotated[
     Path | None,
     typer.Option(
         readable=False,
+        metavar="PATH",
         help="The calendar events file, instead of the one in --data. "
         "Example: --events exports/calendar.csv",
     ),
@@ -223,9 +251,10 @@ AsOfOpt = Annotated[
     str | None,
     typer.Option(
         "--as-of",
-        metavar="YYYY-MM-DD|today|yesterday",
-        help="Reconcile as the world stood at the end of this day (default: today). "
-        "Example: --as-of 2024-07-31, or --as-of yesterday in a job run after midnight",
+        metavar="DATE",
+        help="Reconcile as the world stood at the end of this day: YYYY-MM-DD, today or "
+        "yesterday (default: today). Example: --as-of 2024-07-31, or --as-of yesterday in a "
+        "job run after midnight",
         show_default=False,
     ),
 ]
@@ -259,19 +288,23 @@ def reconcile(
             "--output",
             "-o",
             metavar="PATH",
-            help="Write here instead of standard output; .csv, .parquet or .jsonl. "
-            "Example: -o followup.csv",
+            help="Write here instead of standard output; .csv, .parquet, .jsonl or .xlsx "
+            "(a workbook with a sheet per list). Example: -o followup.xlsx",
         ),
     ] = None,
     fmt: Annotated[
         Format | None,
         typer.Option(
-            "--format", help="Output format, overriding the extension. Example: --format jsonl"
+            "--format",
+            metavar="FORMAT",
+            help="Output format, overriding the extension: csv, parquet, jsonl or xlsx. "
+            "Example: --format jsonl",
         ),
     ] = None,
     rejects: Annotated[
         Path | None,
         typer.Option(
+            metavar="PATH",
             help="Where set-aside rows go (default: beside the output, or "
             "followup-rejects.csv here). Example: --rejects bad-rows.csv",
             show_default=False,
@@ -281,6 +314,7 @@ def reconcile(
         OnError,
         typer.Option(
             "--on-error",
+            metavar="MODE",
             help="reject: set bad rows aside and go on; fail: stop at the first, write nothing. "
             "Example: --on-error fail",
         ),
@@ -295,6 +329,53 @@ def reconcile(
         ),
     ] = DEFAULT_MAX_REJECTED,
     surcharge: SurchargeOpt = "1.00",
+    status: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--status",
+            metavar="NAME",
+            help="Keep only this follow-up list (repeat for more; any case). "
+            'Example: --status "Delinquent Customer"',
+            show_default=False,
+        ),
+    ] = None,
+    sort: Annotated[
+        str | None,
+        typer.Option(
+            "--sort",
+            metavar="COLUMN",
+            help="Sort the rows by this output column, empty last; days_in_arrears and "
+            "past_due go largest first, others smallest first; COLUMN:asc or COLUMN:desc "
+            "to choose. Example: --sort days_in_arrears",
+            show_default=False,
+        ),
+    ] = None,
+    carry: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--carry",
+            metavar="COLUMN,...",
+            help="Copy these customers-file columns into the output, after the standard ones. "
+            "Example: --carry phone,email",
+            show_default=False,
+        ),
+    ] = None,
+    raw_text: Annotated[
+        bool,
+        typer.Option(
+            "--raw-text",
+            help="Write CSV text exactly as computed, without the ' that stops a spreadsheet "
+            "running a value such as =1+1 as a formula (for programs). Example: --raw-text",
+        ),
+    ] = False,
+    bom: Annotated[
+        bool,
+        typer.Option(
+            "--bom",
+            help="Start CSV files with a UTF-8 BOM, so Excel on Windows shows accents. "
+            "Example: --bom",
+        ),
+    ] = False,
     quiet: QuietOpt = False,
     report: Annotated[
         Path | None,
@@ -344,6 +425,8 @@ def reconcile(
     Example:
 
         followup reconcile --data exports/ --as-of 2024-07-31 -o followup.csv
+
+        followup reconcile --status "Delinquent Customer" --sort days_in_arrears -o due.xlsx
     """
     spelled = {"fmt": "format", "metrics_file": "metrics"}  # as the options are written
     arguments = {
@@ -368,6 +451,7 @@ def reconcile(
             changes,
             tuple(without or ()),
             max_rejected,
+            _Lists(status or [], sort, carry or [], raw_text, bom),
         )
 
 
@@ -387,6 +471,7 @@ def _reconcile(
     changes: Path | None,
     without: tuple[str, ...],
     max_rejected: str,
+    lists: _Lists,
 ) -> None:
     out = render.console(quiet)
     as_of_date = _as_of(as_of)
@@ -403,6 +488,13 @@ def _reconcile(
     comparing = history is not None or previous is not None
     if comparing:
         _check_changes_destination(changes_path, destination, rejects_path, inputs)
+    statuses = chosen_statuses(lists.status)
+    customers_file = record.located["customers"]
+    carried = {}
+    if lists.carry and customers_file is not None:
+        names = [c for item in lists.carry for c in item.split(",")]
+        carried = carried_columns(customers_file, names)
+    order = sort_order(lists.sort, (*OUTPUT_COLUMNS, *carried))
     before, previous_report = _previous_run(record, history, previous, as_of_date)
     with render.progress(out) as step:
         step("fingerprinting inputs")
@@ -415,6 +507,11 @@ def _reconcile(
         record.ignored_columns = {
             name: list(raw.unknown_columns) for name, raw in result.inputs.items()
         }
+        rows = result.output
+        if carried and customers_file is not None:
+            # Before the inputs are checked again: the carried values are read from the file.
+            rows = carry_columns(rows, customers_file, carried, result.customer_lines)
+        rows = sort_rows(keep_lists(rows, statuses), order)
         started = time.perf_counter()
         # Parquet inputs are scanned lazily, so reading ends only once everything is collected.
         fingerprint.verify(record.fingerprints)
@@ -433,17 +530,22 @@ def _reconcile(
         ]
         step("writing")
         started = time.perf_counter()
+        sheets = None
+        if chosen == "xlsx":
+            run_summary = summarise(result, as_of_date, rejects_path, "")
+            sheets = Sheets(as_of_date, run_summary, result.rejects, changed)
         record.outputs, stale = _deliver(
-            result.output,
-            destination,
-            chosen,
-            result.rejects,
-            rejects_path,
-            changed,
-            changes_path if changed is not None else None,
+            _Delivery(rows, destination, chosen, sheets),
+            _Delivery(result.rejects, rejects_path, "csv"),
+            _Delivery(changed, changes_path, output_format(changes_path, None))
+            if changed is not None
+            else None,
+            lists,
         )
         record.stages["write"] = result.timings["write"] = time.perf_counter() - started
     where = str(destination) if destination else "standard output"
+    if statuses:
+        where += f" ({rows.height:,} of {result.output.height:,} people: {', '.join(statuses)})"
     summary = summarise(result, as_of_date, rejects_path if result.rejects.height else None, where)
     record.summary = summary
     code = EXIT_REJECTED_ROWS if result.rejects.height else EXIT_OK
@@ -464,32 +566,51 @@ def _reconcile(
     raise typer.Exit(code)
 
 
+@dataclass(frozen=True)
+class _Lists:
+    """What a person asked of the lists (SPEC 9): which, in what order, with which columns."""
+
+    status: list[str]
+    sort: str | None
+    carry: list[str]
+    raw_text: bool
+    bom: bool
+
+
+@dataclass(frozen=True)
+class _Delivery:
+    """One file of the run's set: its rows, where they go and in which format."""
+
+    rows: pl.DataFrame
+    path: Path | None
+    fmt: str
+    sheets: Sheets | None = None
+
+
 def _deliver(
-    output: pl.DataFrame,
-    destination: Path | None,
-    fmt: str,
-    rejects: pl.DataFrame,
-    rejects_path: Path,
-    changed: pl.DataFrame | None,
-    changes_path: Path | None,
+    output: _Delivery, rejects: _Delivery, changed: _Delivery | None, lists: _Lists
 ) -> tuple[list[run_report.OutputFile], bool]:
     """Write the output, rejects and changes files as one set (SPEC 6: all of them or none);
-    what was written, for the report, and whether an earlier run's rejects file was removed."""
-    files: list[tuple[Path | None, Fill]] = [(destination, frame_writer(output, fmt))]
-    written = [("output", destination, fmt, output.height)]
-    if rejects.height:
-        files.append((rejects_path, rejects.write_csv))
-        written.append(("rejects", rejects_path, "csv", rejects.height))
-    if changed is not None and changes_path is not None:
-        changes_fmt = output_format(changes_path, None)
-        files.append((changes_path, frame_writer(changed, changes_fmt)))
-        written.append(("changes", changes_path, changes_fmt, changed.height))
+    what was written, for the report, and whether an earlier run's rejects file was removed.
+    CSV text is guarded against spreadsheet formulas unless --raw-text (SPEC 9)."""
+    chosen = [output] + ([rejects] if rejects.rows.height else []) + ([changed] if changed else [])
+    files: list[tuple[Path | None, Fill]] = []
+    for part in chosen:
+        rows = part.rows
+        if part.fmt == "csv" and not lists.raw_text:
+            rows = guard_formulas(rows)
+        files.append((part.path, frame_writer(rows, part.fmt, bom=lists.bom, sheets=part.sheets)))
+    names = ["output", "rejects", "changes"] if rejects.rows.height else ["output", "changes"]
     # A rejects file from an earlier run beside a clean output would send someone to fix rows
     # that are no longer bad. Only a file with the rejects header is removed, and only when the
     # rest of the set is written.
-    stale = not rejects.height and is_rejects_file(rejects_path)
-    write_together(files, remove=[rejects_path] if stale else [])
-    return [run_report.written_file(*file) for file in written], stale
+    stale = not rejects.rows.height and rejects.path is not None and is_rejects_file(rejects.path)
+    write_together(files, remove=[rejects.path] if stale and rejects.path else [])
+    written = [
+        run_report.written_file(name, part.path, part.fmt, part.rows.height)
+        for name, part in zip(names, chosen, strict=False)
+    ]
+    return written, stale
 
 
 def _check_changes_destination(
@@ -706,21 +827,33 @@ def generate(
         typer.Option(
             "--customers",
             min=1,
+            metavar="N",
             help="How many people to make (about 1.5 agreements, 10 payments and 1 event "
             "each). Example: --customers 1000000",
         ),
     ],
     out: Annotated[
         Path,
-        typer.Option(help="Folder to write the four files into. Example: --out bench-data/1m"),
+        typer.Option(
+            metavar="DIR", help="Folder to write the four files into. Example: --out bench-data/1m"
+        ),
     ],
     seed: Annotated[
-        int, typer.Option(help="The same seed gives the same files. Example: --seed 7")
+        int,
+        typer.Option(metavar="N", help="The same seed gives the same files. Example: --seed 7"),
     ] = 0,
     fmt: Annotated[
-        Format,
-        typer.Option("--format", help="csv or parquet. Example: --format csv"),
-    ] = Format.parquet,
+        ExportFormat,
+        typer.Option("--format", metavar="FORMAT", help="csv or parquet. Example: --format csv"),
+    ] = ExportFormat.parquet,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Replace the exports already in --out (without it, such a folder is refused). "
+            "Example: --force",
+        ),
+    ] = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Write realistic synthetic exports, valid under the spec, for trying the tool at scale.
@@ -729,14 +862,29 @@ def generate(
 
         followup generate --customers 1000000 --out bench-data/1m --format parquet
     """
-    if fmt is Format.jsonl:
-        raise UsageError("--format: exports are csv or parquet")
+    existing = _exports_in(out)
+    if existing and not force:
+        raise UsageError(
+            f"--out {out} holds exports already ({', '.join(existing)}); "
+            f"choose an empty folder, or pass --force to replace them"
+        )
     out.mkdir(parents=True, exist_ok=True)
     started = dt.datetime.now()
     written = write_synthetic_exports(customers, out, seed=seed, fmt=fmt.value)
     seconds = (dt.datetime.now() - started).total_seconds()
     rows = ", ".join(f"{table} {count:,}" for table, count in written.items())
     render.note(render.console(quiet), f"wrote {out}: {rows} ({seconds:.1f}s)")
+
+
+def _exports_in(folder: Path) -> list[str]:
+    """Names of the table files in `folder` that `generate` would replace (or leave stale)."""
+    if not folder.is_dir():
+        return []
+    return sorted(
+        p.name
+        for p in folder.iterdir()
+        if p.stem.lower() in TABLE_NAMES and p.suffix.lower() in LOCATED_FORMATS
+    )
 
 
 def _version(value: bool) -> None:

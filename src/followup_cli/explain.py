@@ -14,9 +14,21 @@ import polars as pl
 
 from followup_cli import followup
 from followup_cli.errors import UsageError
-from followup_cli.ledger import LedgerSettings, charges
+from followup_cli.ledger import (
+    DISABLED,
+    DISABLED_AFTER_MONTHS,
+    DUE,
+    PAID_IN_FULL,
+    WARNING,
+    WARNING_AFTER_DAYS,
+    LedgerSettings,
+    account_rules,
+    charges,
+    disabled_on,
+)
+from followup_cli.money import cents_text
 from followup_cli.reconcile import label, people_facts
-from followup_cli.validation import CUST, Validated
+from followup_cli.validation import CUST, REF, Validated
 
 DECIDED = "decided"
 OUTRANKED = "matched, lower in the table"
@@ -29,6 +41,10 @@ class Explanation:
     person: dict[str, Any]  # the person's output row
     entries: pl.DataFrame  # date, entry, charge_cents, credit_cents, balance_cents, settled
     rules: tuple[tuple[int, str, str], ...]  # number, status, verdict
+    as_of: dt.date | None = None
+    # number, status, condition with the person's figures, verdict; empty without a ledger
+    account_rules: tuple[tuple[int, str, str, str], ...] = ()
+    rejected: tuple[tuple[str, int, str, str], ...] = ()  # file, line, column, reason
 
 
 def explain(
@@ -46,9 +62,23 @@ def explain(
     row = label(facts.lazy()).collect().row(0, named=True)
     is_customer = bool(facts.item(0, "has_agreement"))
     flags = facts.select(followup.verdicts(is_customer)).row(0)
+    statuses = followup.CUSTOMER_STATUSES if is_customer else followup.PROSPECT_STATUSES
+    rules = _verdicts(statuses, flags)
+    return Explanation(
+        row,
+        _entries(tables, index, as_of, settings),
+        rules,
+        as_of=as_of,
+        account_rules=_account_rules(facts, as_of),
+        rejected=_rejected(tables, str(person.item(0, "customer_id"))),
+    )
+
+
+def _verdicts(
+    statuses: tuple[str, ...], flags: tuple[Any, ...]
+) -> tuple[tuple[int, str, str], ...]:
     rules = []
     decided = False
-    statuses = followup.CUSTOMER_STATUSES if is_customer else followup.PROSPECT_STATUSES
     last = len(statuses)
     for number, (status, matched) in enumerate(zip(statuses, flags, strict=True), start=1):
         verdict = NOT_MATCHED
@@ -60,7 +90,51 @@ def explain(
             verdict = DECIDED
             decided = True
         rules.append((number, status, verdict))
-    return Explanation(row, _entries(tables, index, as_of, settings), tuple(rules))
+    return tuple(rules)
+
+
+def _account_rules(facts: pl.DataFrame, as_of: dt.date) -> tuple[tuple[int, str, str, str], ...]:
+    """The account status rules with this person's figures, the same expressions as the run's."""
+    if facts.item(0, "balance_cents") is None:
+        return ()
+    rules = account_rules(as_of)
+    figures = facts.select(
+        *[condition.fill_null(False).alias(status) for status, condition in rules],
+        disabled_on().alias("_disabled_on"),
+        "balance_cents",
+        "oldest_unpaid_on",
+        "days_in_arrears",
+    ).row(0, named=True)
+    verdicts = _verdicts(tuple(s for s, _ in rules), tuple(figures[s] for s, _ in rules))
+    oldest, days = figures["oldest_unpaid_on"], figures["days_in_arrears"]
+    conditions = {
+        PAID_IN_FULL: f"balance >= 0 (balance {cents_text(figures['balance_cents'])})",
+        DISABLED: (
+            f"as-of on or after {oldest} + {DISABLED_AFTER_MONTHS} months "
+            f"= {figures['_disabled_on']}"
+            if oldest is not None
+            else "no unpaid charge"
+        ),
+        WARNING: f"more than {WARNING_AFTER_DAYS} days in arrears ({days})",
+        DUE: f"owed, {WARNING_AFTER_DAYS} days or fewer in arrears",
+    }
+    return tuple(
+        (number, status, conditions[status], verdict) for number, status, verdict in verdicts
+    )
+
+
+def _rejected(tables: Validated, customer_id: str) -> tuple[tuple[str, int, str, str], ...]:
+    """The set-aside rows that name this person: their status may be missing what those say."""
+    lines = (
+        tables.rejected_people.filter(pl.col(REF) == customer_id.strip().lower())
+        .select("file", "line")
+        .unique()
+    )
+    found = tables.rejects.join(lines, on=["file", "line"], how="semi", maintain_order="left")
+    return tuple(
+        (str(f), int(n), str(c), str(r))
+        for f, n, c, r in found.select("file", "line", "column", "reason").iter_rows()
+    )
 
 
 def _entries(

@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import polars as pl
 
 from followup_cli import money
 from followup_cli.billing_calendar import add_months, billing_date, month_number
 from followup_cli.validation import CUST
+
+if TYPE_CHECKING:
+    from polars.expr.whenthen import ChainedThen, Then
 
 PAID_IN_FULL = "Paid in Full"
 DISABLED = "Disabled"
@@ -168,22 +172,31 @@ def _totals(
     )
 
 
-def _disabled_on() -> pl.Expr:
+def disabled_on() -> pl.Expr:
+    """The day an unpaid account becomes Disabled: its oldest unpaid charge plus two months."""
     return add_months(pl.col("oldest_unpaid_on"), DISABLED_AFTER_MONTHS)
+
+
+_disabled_on = disabled_on
+
+
+def account_rules(as_of: dt.date) -> list[tuple[str, pl.Expr]]:
+    """SPEC 3's four statuses as (status, condition), first match wins; Due is the rest."""
+    return [
+        (PAID_IN_FULL, pl.col("balance_cents") >= 0),
+        (DISABLED, pl.lit(as_of) >= disabled_on()),
+        (WARNING, pl.col("days_in_arrears") > WARNING_AFTER_DAYS),
+        (DUE, pl.lit(True)),
+    ]
 
 
 def account_status(as_of: dt.date) -> pl.Expr:
     """SPEC 3's four statuses, first match wins."""
-    return (
-        pl.when(pl.col("balance_cents") >= 0)
-        .then(pl.lit(PAID_IN_FULL))
-        .when(pl.lit(as_of) >= _disabled_on())
-        .then(pl.lit(DISABLED))
-        .when(pl.col("days_in_arrears") > WARNING_AFTER_DAYS)
-        .then(pl.lit(WARNING))
-        .otherwise(pl.lit(DUE))
-        .alias("account_status")
-    )
+    (first, when), *rest = account_rules(as_of)
+    chain: Then | ChainedThen = pl.when(when).then(pl.lit(first))
+    for status, condition in rest:
+        chain = chain.when(condition).then(pl.lit(status))
+    return chain.otherwise(None).alias("account_status")
 
 
 def account_reason(as_of: dt.date) -> pl.Expr:

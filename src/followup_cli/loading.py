@@ -16,7 +16,7 @@ import polars as pl
 from followup_cli.csv_reader import make_room_for_line, read_csv
 from followup_cli.errors import InputFileError
 from followup_cli.locate import FORMATS
-from followup_cli.schema import LINE, REJECT_SCHEMA, Table
+from followup_cli.schema import LINE, REJECT_SCHEMA, Table, normalise_name
 
 
 @dataclass
@@ -98,18 +98,6 @@ def _raw(
     )
 
 
-# Invisible characters a spreadsheet or a copy-paste leaves in header names: the byte order
-# mark, zero-width space, zero-width non-joiner and joiner, and word joiner.
-INVISIBLE = str.maketrans("", "", "\ufeff\u200b\u200c\u200d\u2060")
-SEPARATORS = re.compile(r"[\s-]+")
-
-
-def normalise_header(name: str) -> str:
-    """A header name as matched against the contract (SPEC 2): `Monthly Fee`, `monthly-fee`
-    and ` MONTHLY_FEE` are all `monthly_fee`; a BOM or zero-width character never hides one."""
-    return SEPARATORS.sub("_", name.translate(INVISIBLE).strip().casefold())
-
-
 def _select_columns(
     table: Table, path: Path, frame: pl.LazyFrame
 ) -> tuple[pl.LazyFrame, list[str]]:
@@ -125,11 +113,11 @@ def _select_columns(
     for original in names:
         if original == LINE:
             continue
-        normal = normalise_header(original)
+        normal = normalise_name(original)
         # Polars renames a repeated header name "x" to "x_duplicated_0": the same clash.
         repeated = re.fullmatch(r"(.*)_duplicated_[0-9]+", normal)
-        if repeated and normalise_header(repeated.group(1)) in table.column_names:
-            normal = normalise_header(repeated.group(1))
+        if repeated and normalise_name(repeated.group(1)) in table.column_names:
+            normal = normalise_name(repeated.group(1))
         if normal not in table.column_names:
             unknown.append(original)
             continue

@@ -9,6 +9,7 @@ yesterday's files (or none) and never a partial one or half a set. Devices, FIFO
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import io
 import os
 import re
@@ -26,17 +27,21 @@ import polars as pl
 from followup_cli import signals
 from followup_cli.errors import OutputError, UsageError
 from followup_cli.schema import REJECT_COLUMNS
+from followup_cli.workbook import Sheets, write_workbook
 
 Fill = Callable[[BinaryIO], None]
 """What writes one file's bytes into an open binary file."""
 
-FORMATS = ("csv", "parquet", "jsonl")
+UNDATED = dt.date(1980, 1, 1)  # a workbook's creation date when no as-of date is given
+
+FORMATS = ("csv", "parquet", "jsonl", "xlsx")
 _EXTENSIONS = {
     ".csv": "csv",
     ".parquet": "parquet",
     ".pq": "parquet",
     ".jsonl": "jsonl",
     ".ndjson": "jsonl",
+    ".xlsx": "xlsx",
 }
 
 
@@ -54,7 +59,7 @@ def output_format(path: Path | None, requested: str | None) -> str:
     if fmt is None:
         raise UsageError(
             f"--output {path}: cannot tell the format from {path.suffix or 'no extension'!r}; "
-            f"end the name in .csv, .parquet or .jsonl, or pass --format"
+            f"end the name in .csv, .parquet, .jsonl or .xlsx, or pass --format"
         )
     return fmt
 
@@ -92,15 +97,19 @@ def is_rejects_file(path: Path) -> bool:
         return False
     try:
         with path.open("rb") as handle:
-            first = handle.readline().strip()
+            first = handle.readline().strip().removeprefix(b"\xef\xbb\xbf")  # --bom
     except OSError:
         return False
     return first == ",".join(REJECT_COLUMNS).encode()
 
 
-def _serialise(frame: pl.DataFrame, fmt: str, sink: BinaryIO) -> None:
+def _serialise(
+    frame: pl.DataFrame, fmt: str, sink: BinaryIO, bom: bool = False, sheets: Sheets | None = None
+) -> None:
     if fmt == "csv":
-        frame.write_csv(sink, date_format="%Y-%m-%d")
+        frame.write_csv(sink, date_format="%Y-%m-%d", include_bom=bom)
+    elif fmt == "xlsx":
+        write_workbook(sink, frame, sheets or Sheets(as_of=UNDATED))
     elif fmt == "parquet":
         frame.write_parquet(sink, statistics=False)
     else:
@@ -110,14 +119,26 @@ def _serialise(frame: pl.DataFrame, fmt: str, sink: BinaryIO) -> None:
         frame.with_columns(pl.col(money).cast(pl.String)).write_ndjson(sink)
 
 
-def frame_writer(frame: pl.DataFrame, fmt: str) -> Fill:
-    """What writes `frame` as `fmt` into an open file: one member of a set for write_together."""
-    return lambda sink: _serialise(frame, fmt, sink)
+def frame_writer(
+    frame: pl.DataFrame, fmt: str, *, bom: bool = False, sheets: Sheets | None = None
+) -> Fill:
+    """What writes `frame` as `fmt` into an open file: one member of a set for write_together.
+
+    `bom` starts a CSV with a UTF-8 BOM; `sheets` is what a workbook holds beside the lists.
+    """
+    return lambda sink: _serialise(frame, fmt, sink, bom, sheets)
 
 
-def write_frame(frame: pl.DataFrame, path: Path | None, fmt: str) -> None:
+def write_frame(
+    frame: pl.DataFrame,
+    path: Path | None,
+    fmt: str,
+    *,
+    bom: bool = False,
+    sheets: Sheets | None = None,
+) -> None:
     """Write `frame` to `path` atomically, or to standard output when path is None."""
-    write_together([(path, frame_writer(frame, fmt))])
+    write_together([(path, frame_writer(frame, fmt, bom=bom, sheets=sheets))])
 
 
 def write_atomically(path: Path, fill: Fill) -> None:

@@ -18,7 +18,7 @@ from followup_cli import followup, money
 from followup_cli.ledger import LedgerSettings, accounts
 from followup_cli.loading import RawTable, read_table
 from followup_cli.locate import locate_tables
-from followup_cli.schema import TABLES
+from followup_cli.schema import LINE, TABLES
 from followup_cli.validation import CUST, TableCount, Validated, validate
 
 
@@ -72,6 +72,8 @@ class RunResult:
     inputs: Mapping[str, RawTable] = field(default_factory=dict)
     # The newest payment and past event on or before the as-of date (health checks, SPEC 8).
     newest: dict[str, dt.date | None] = field(default_factory=dict)
+    # Each output row's line in the customers file (row i of output is line lines[i]).
+    customer_lines: pl.Series = field(default_factory=lambda: pl.Series(LINE, [], pl.Int64))
 
 
 Progress = Callable[[str], None]
@@ -126,8 +128,9 @@ def run(
     started = time.perf_counter()
     output = label(facts.lazy()).collect()
     timings["statuses"] = time.perf_counter() - started
+    lines = validated.customers.sort(CUST).get_column(LINE)
     return RunResult(
-        output, validated.rejects, validated.counts, timings, raw, newest(validated, as_of)
+        output, validated.rejects, validated.counts, timings, raw, newest(validated, as_of), lines
     )
 
 

@@ -134,6 +134,7 @@ def explanation(out: Console, e: Explanation) -> None:
     out.print(
         Text.assemble(
             (f"{p['customer_id']} {p['name'] or ''}".strip(), "bold"),
+            f" as of {e.as_of}" if e.as_of else "",
             f"  {p['customer_type']}: ",
             (str(p["follow_up_status"]), "bold cyan"),
             f" ({p['reason']})",
@@ -162,6 +163,18 @@ def explanation(out: Console, e: Explanation) -> None:
                 f" ({p['account_reason']}); balance {p['balance']}, past due {p['past_due']}",
             )
         )
+        if e.account_rules:
+            account = Table(
+                title="Account status rules, first match wins",
+                box=box.SIMPLE_HEAD,
+                title_justify="left",
+            )
+            for name in ("#", "status", "condition", "verdict"):
+                account.add_column(name, justify="right" if name == "#" else "left")
+            for number, status, condition, verdict in e.account_rules:
+                style = {DECIDED: "bold green", OUTRANKED: "yellow"}.get(verdict, "dim")
+                account.add_row(str(number), status, condition, Text(verdict, style=style))
+            out.print(account)
     else:
         out.print("account: no recurring agreement, so no ledger")
     rules = Table(
@@ -174,6 +187,19 @@ def explanation(out: Console, e: Explanation) -> None:
         style = {DECIDED: "bold green", OUTRANKED: "yellow"}.get(verdict, "dim")
         rules.add_row(str(number), status, Text(verdict, style=style))
     out.print(rules)
+    if not e.rejected:
+        out.print("rejected rows naming this person: none")
+        return
+    rejected = Table(
+        title="Rejected rows naming this person (their status may be incomplete)",
+        box=box.SIMPLE_HEAD,
+        title_justify="left",
+    )
+    for name in ("file", "line", "column", "reason"):
+        rejected.add_column(name, justify="right" if name == "line" else "left")
+    for file, line, column, reason in e.rejected:
+        rejected.add_row(file, str(line), column, reason, style="yellow")
+    out.print(rejected)
 
 
 def _money(cents: int | None) -> str:

@@ -11,7 +11,7 @@ reasons' text is built afterwards, from the file, for the few rows set aside.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import polars as pl
 
@@ -50,6 +50,12 @@ class Validated:
     rejects: pl.DataFrame
     counts: tuple[TableCount, ...]
     data_issues: pl.DataFrame  # cust_idx, data_issues: rejected rows that name the person
+    # file, line, _ref: the person (trimmed, case-folded id) each rejected row names
+    rejected_people: pl.DataFrame = field(
+        default_factory=lambda: pl.DataFrame(
+            schema={"file": pl.String, "line": pl.Int64, REF: pl.String}
+        )
+    )
 
 
 @dataclass(frozen=True)
@@ -78,6 +84,7 @@ def validate(raw: dict[str, RawTable], as_of: dt.date) -> Validated:
     kept = {"customers": customers}
     counts = [_count(raw["customers"], everyone.height, customers.height, checked)]
     rejects, named = [customer_rejects], [customer_refs.select(pl.col(KEY).alias(REF))]
+    people = [_named_by(raw["customers"], customer_refs.rename({KEY: REF}))]
     for name in ("agreements", "payments", "events"):
         checked = _check(raw[name], known, as_of)
         kept[name] = checked.good.filter(checked.present).drop(LINE)
@@ -85,7 +92,9 @@ def validate(raw: dict[str, RawTable], as_of: dt.date) -> Validated:
         table_rejects, refs = _rejects(raw[name], checked.bad_lines, known, refused)
         rejects.append(table_rejects)
         named.append(refs.select(REF))
+        people.append(_named_by(raw[name], refs))
     named += [_unsplit_names(raw[name]).select(REF) for name in raw]
+    people += [_named_by(raw[name], _unsplit_names(raw[name])) for name in raw]
     issues = (
         pl.concat(named)
         .drop_nulls()
@@ -101,6 +110,14 @@ def validate(raw: dict[str, RawTable], as_of: dt.date) -> Validated:
         rejects=pl.concat(rejects),
         counts=tuple(counts),
         data_issues=issues,
+        rejected_people=pl.concat(people).drop_nulls(REF),
+    )
+
+
+def _named_by(raw: RawTable, refs: pl.DataFrame) -> pl.DataFrame:
+    """file, line, _ref: which person each rejected line of one file names."""
+    return refs.select(
+        pl.lit(raw.file_label).alias("file"), pl.col(LINE).alias("line"), pl.col(REF)
     )
 
 
