@@ -148,21 +148,32 @@ def _oldest_unpaid(
     surcharge = settings.surcharge_cents
     by_month = pl.concat(
         [
-            schedules.select(CUST, pl.col("first").alias("month"), "monthly_fee", lump=pl.lit(0)),
             schedules.select(
-                CUST, (pl.col("last") + 1).alias("month"), -pl.col("monthly_fee"), lump=pl.lit(0)
+                CUST, pl.col("first").alias("month"), "monthly_fee", lump=pl.lit(0, dtype=pl.Int64)
             ),
-            one_offs.select(CUST, "month", monthly_fee=pl.lit(0), lump=pl.lit(surcharge)),
+            schedules.select(
+                CUST,
+                (pl.col("last") + 1).alias("month"),
+                -pl.col("monthly_fee"),
+                lump=pl.lit(0, dtype=pl.Int64),
+            ),
+            one_offs.select(
+                CUST,
+                "month",
+                monthly_fee=pl.lit(0, dtype=pl.Int64),
+                lump=pl.lit(surcharge, dtype=pl.Int64),
+            ),
         ],
         how="vertical_relaxed",
     )
-    in_order: dict[str, str] = {"order_by": "month"}
     spans = (
         by_month.group_by(CUST, "month")
         .agg(pl.col("monthly_fee").sum().alias("rate"), pl.col("lump").sum())
         .with_columns(
-            pl.col("rate").cum_sum().over(CUST, **in_order),
-            (pl.col("month").shift(-1).over(CUST, **in_order) - pl.col("month")).alias("months"),
+            pl.col("rate").cum_sum().over(CUST, order_by="month"),
+            (pl.col("month").shift(-1).over(CUST, order_by="month") - pl.col("month")).alias(
+                "months"
+            ),
         )
         # From `month` for `months` months (none after the last span: every fee has ended),
         # the lump of surcharges in its first month plus `rate` each month.
@@ -170,9 +181,9 @@ def _oldest_unpaid(
             (pl.col("lump") + pl.col("rate") * pl.col("months").fill_null(0)).alias("span_cents")
         )
         .with_columns(
-            (pl.col("span_cents").cum_sum().over(CUST, **in_order) - pl.col("span_cents")).alias(
-                "before"
-            )
+            (
+                pl.col("span_cents").cum_sum().over(CUST, order_by="month") - pl.col("span_cents")
+            ).alias("before")
         )
         .join(owing, on=CUST, how="inner")
     )
@@ -207,7 +218,12 @@ def _oldest_unpaid(
             .select(CUST, "left", fee_due_on(month).alias("due_on"), cents="monthly_fee"),
             one_offs.join(crossing, on=CUST, how="inner")
             .filter(pl.col("month") == month)
-            .select(CUST, "left", pl.col("paid_on").alias("due_on"), cents=pl.lit(surcharge)),
+            .select(
+                CUST,
+                "left",
+                pl.col("paid_on").alias("due_on"),
+                cents=pl.lit(surcharge, dtype=pl.Int64),
+            ),
         ],
         how="vertical_relaxed",
     )
