@@ -69,10 +69,15 @@ def parse(
     if dtype == pl.Null or not typed:
         raw = pl.col(column.name) if dtype == pl.String else pl.lit(None, dtype=pl.String)
         return _parse_text(column, raw, as_of)
-    native = _parse_native(column, dtype, file, as_of)
+    timestamp = isinstance(dtype, pl.Datetime)
+    if (column.kind is Kind.DATE and dtype == pl.Date) or (
+        column.kind is Kind.DATETIME and (dtype == pl.Date or timestamp)
+    ):
+        return _parse_native_date(column, dtype, as_of)
+    native = _parse_native(column, dtype, file)
     if native is not None:
         value, reason = native
-        return Parsed(pl.when(reason.is_null()).then(value), reason, reason.is_not_null())
+        return Parsed(value, reason, reason.is_not_null())
     raw = pl.col(column.name)
     if dtype != pl.String:
         raw = raw.cast(pl.String)
@@ -91,7 +96,7 @@ def _parse_text(column: Column, raw: pl.Expr, as_of: dt.date | None) -> Parsed:
     too_long = (length > MAX_TEXT).fill_null(False)
     value, problem = _TEXT_PARSERS[column.kind](column, text)
     if column.kind in (Kind.DATE, Kind.DATETIME):
-        problem = pl.coalesce(problem, _implausible(value, as_of))
+        problem = pl.coalesce(problem, _implausible(value, as_of)[1])
     reason = (
         pl.when(missing)
         .then(pl.lit(f"{column.name} is missing; it is required"))
@@ -121,16 +126,20 @@ def latest_plausible_date(as_of: dt.date) -> dt.date:
         return as_of.replace(year=year, day=28)
 
 
-def _implausible(value: pl.Expr, as_of: dt.date | None) -> pl.Expr:
-    """Why a date or datetime no real export holds is refused (null when plausible)."""
+def _implausible(value: pl.Expr, as_of: dt.date | None) -> tuple[pl.Expr, pl.Expr]:
+    """Whether a date or datetime is one no real export holds, and why (null when plausible).
+
+    The flag is cheap; the reason formats text for every row it is evaluated on."""
     day = value.dt.date()
-    reason = pl.when(day < EARLIEST_DATE).then(
+    early = day < EARLIEST_DATE
+    reason = pl.when(early).then(
         pl.format("implausible date {}: before {}; a placeholder?", day, pl.lit(EARLIEST_DATE))
     )
     if as_of is None:
-        return reason
+        return early, reason
     latest = latest_plausible_date(as_of)
-    return reason.when(day > latest).then(
+    late = day > latest
+    return early | late, reason.when(late).then(
         pl.format(
             "implausible date {}: after {} ({} years after the as-of date); a typo?",
             day,
@@ -253,9 +262,19 @@ _TEXT_PARSERS = {
 _NO_REASON = pl.lit(None, dtype=pl.String)
 
 
-def _parse_native(
-    column: Column, dtype: pl.DataType, file: str, as_of: dt.date | None
-) -> tuple[pl.Expr, pl.Expr] | None:
+def _parse_native_date(column: Column, dtype: pl.DataType, as_of: dt.date | None) -> Parsed:
+    """A Parquet date or timestamp: checked row by row, so the verdict avoids building text."""
+    col = pl.col(column.name)
+    if isinstance(dtype, pl.Datetime) and dtype.time_zone:
+        col = col.dt.replace_time_zone(None)
+    missing = col.is_null() & pl.lit(column.required)
+    implausible, why = _implausible(col, as_of)
+    reason = pl.when(missing).then(pl.lit(f"{column.name} is missing; it is required"))
+    value = col.cast(pl.Datetime("us")) if column.kind is Kind.DATETIME else col
+    return Parsed(value, reason.otherwise(why), missing | implausible.fill_null(False))
+
+
+def _parse_native(column: Column, dtype: pl.DataType, file: str) -> tuple[pl.Expr, pl.Expr] | None:
     """Parquet's native types; None means "parse as text". Refuses types that cannot be right."""
     col = pl.col(column.name)
     missing = pl.when(col.is_null() & pl.lit(column.required)).then(
@@ -267,13 +286,6 @@ def _parse_native(
         return None
     if kind is Kind.VOCAB and text_like:
         return None
-    if kind is Kind.DATE and dtype == pl.Date:
-        return col, pl.coalesce(missing, _implausible(col, as_of))
-    if kind is Kind.DATETIME and dtype == pl.Date:
-        return col.cast(pl.Datetime("us")), pl.coalesce(missing, _implausible(col, as_of))
-    if kind is Kind.DATETIME and isinstance(dtype, pl.Datetime):
-        naive = col.dt.replace_time_zone(None) if dtype.time_zone else col
-        return naive.cast(pl.Datetime("us")), pl.coalesce(missing, _implausible(naive, as_of))
     if kind is Kind.COUNT and dtype.is_integer():
         wide = col.cast(pl.Int64, strict=False)  # an unsigned 64-bit value may not fit
         reason = (
