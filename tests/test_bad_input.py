@@ -1,8 +1,9 @@
 """Bad exports (SPEC 6): a catalogue of broken inputs and what the command does with each.
 
-A bad row is set aside with file, line, column, value and reason, the rest is reconciled and the
-exit code is 1. A broken file stops the run with exit code 3 and one sentence naming the file
-and what to do. Nothing is ever lost: rows read = used + rejected + left out, per table.
+A bad row is set aside with file, line, record_id, column, value and reason, the rest is
+reconciled and the exit code is 1. A broken file stops the run with exit code 3 and one sentence
+naming the file and what to do. Nothing is ever lost: rows read = used + rejected + left out,
+per table.
 """
 
 from __future__ import annotations
@@ -60,9 +61,14 @@ def where(file: str, line: int, column: str) -> str:
 
 
 def rejects_of(path: Path) -> list[tuple[str, int, str, str, str]]:
+    """The rejects file's rows without their record_id (see `record_ids_of`)."""
     frame = pl.read_csv(path, infer_schema=False)
-    assert frame.columns == ["file", "line", "column", "value", "reason"]
-    return [(f, int(n), c, v or "", r) for f, n, c, v, r in frame.iter_rows()]
+    assert frame.columns == ["file", "line", "record_id", "column", "value", "reason"]
+    return [(f, int(n), c, v or "", r) for f, n, _, c, v, r in frame.iter_rows()]
+
+
+def record_ids_of(path: Path) -> list[str]:
+    return [r or "" for r in pl.read_csv(path, infer_schema=False).get_column("record_id")]
 
 
 def output_of(path: Path) -> pl.DataFrame:
@@ -300,19 +306,6 @@ BAD_ROWS = [
         ],
     ),
     BadRow(
-        "more-sessions-remaining-than-bought",
-        {"agreements": ["A-2,C-2,2024-03-01,1,3,active,,,"]},
-        [
-            (
-                "agreements.csv",
-                3,
-                "sessions_remaining",
-                "3",
-                "sessions_remaining 3 is more than the 1 sessions purchased",
-            )
-        ],
-    ),
-    BadRow(
         "stray-quote-does-not-swallow-the-rows-after-it",
         {
             "customers": [
@@ -341,7 +334,8 @@ BAD_ROWS = [
 def test_a_bad_row_is_set_aside_and_the_rest_reconciled(
     tmp_path: Path, invoke: Invoke, case: BadRow
 ) -> None:
-    """Exit 1; stderr points at file, line and column; the rejects file says what and why."""
+    """Exit 1; stderr points at file, line and column; the rejects file says what and why,
+    and names the row by its own key: the first field of every row here."""
     data = write_exports(tmp_path / "exports", with_rows(**case.rows))
     out = tmp_path / "out.csv"
     result = run(invoke, data, "-o", str(out))
@@ -355,6 +349,11 @@ def test_a_bad_row_is_set_aside_and_the_rest_reconciled(
     for got, (file, line, column, value, reason) in zip(found, case.rejects, strict=True):
         assert got[:4] == (file, line, column, value)
         assert got[4].startswith(reason), got[4]
+    rows = with_rows(**case.rows)
+    expected_ids = [
+        rows[file.removesuffix(".csv")][line - 2].split(",")[0] for file, line, *_ in case.rejects
+    ]
+    assert record_ids_of(tmp_path / "out-rejects.csv") == expected_ids
     people = output_of(out).get_column("customer_id").to_list()
     assert people == list(case.people)
 
@@ -965,7 +964,7 @@ def test_a_bad_value_on_a_known_customers_row_blames_only_that_value(
     )
     assert result.exit_code == 1
     rows = pl.read_csv(rejects, infer_schema=False).rows()
-    assert rows == [("payments.csv", "2", "amount", "-4.00", "amount must be more than 0")]
+    assert rows == [("payments.csv", "2", "P-1", "amount", "-4.00", "amount must be more than 0")]
 
 
 # --- Parquet rows with bad values in typed optional columns, and Parquet files without them ---
@@ -1014,8 +1013,8 @@ def test_a_bad_value_in_a_typed_optional_parquet_column_is_rejected(
     )
     assert result.exit_code == 1, result.stderr
     rows = pl.read_csv(rejects, infer_schema=False).rows()
-    assert [(r[0], r[1], r[2]) for r in rows] == [("agreements.parquet", "1", column)]
-    assert reason in rows[0][4]
+    assert [r[:4] for r in rows] == [("agreements.parquet", "1", "A-1", column)]
+    assert reason in rows[0][5]
     # The other agreement is fine, so C-2 is a customer; C-1 lost its only agreement.
     lines = result.stdout.splitlines()
     assert lines[1].startswith("C-1,,Prospect,") and lines[1].endswith(",1")

@@ -16,7 +16,7 @@ from followup_cli.csv_reader import read_csv
 from followup_cli.errors import InputFileError
 from followup_cli.generate import generate
 from tests.conftest import HEADERS, write_exports
-from tests.test_bad_input import BASE, Invoke, output_of, rows_per_file, run, with_rows
+from tests.test_bad_input import BASE, Invoke, flat, output_of, rows_per_file, run, with_rows
 
 
 def rejects(path: Path) -> pl.DataFrame:
@@ -267,3 +267,20 @@ def test_extra_fields_in_a_100k_export_are_rejects_not_a_panic(
     assert (
         reasons.get_column("reason").str.starts_with("row has 6 fields but the header has 5").all()
     )
+
+
+def test_header_names_that_look_like_patterns_are_plain_names(
+    tmp_path: Path, invoke: Invoke
+) -> None:
+    """`*` and `^x$` are column names, never a wildcard or a pattern (the fuzzer found `*`)."""
+    data = write_exports(tmp_path / "exports", BASE)
+    (data / "customers.csv").write_text(
+        "customer_id,*,name,^x$,origin,created_on\n"
+        "C-1,a,Ann Lee,b,web,2024-01-10\n"
+        "C-2,c,Bo Chen,d,referral,2024-02-01\n"
+    )
+    result = run(invoke, data, "-o", str(tmp_path / "out.csv"))
+    assert result.exit_code == 0, result.stderr
+    out = output_of(tmp_path / "out.csv")
+    assert out.select("customer_id", "name").rows() == [("C-1", "Ann Lee"), ("C-2", "Bo Chen")]
+    assert "'*', '^x$'" in flat(result.stderr)

@@ -159,7 +159,7 @@ def test_a_stale_rejects_file_is_removed_after_a_clean_run(tmp_path: Path, invok
     """A rejects file left by an earlier run goes when nothing is rejected now, and we say so."""
     target = tmp_path / "out.csv"
     stale = tmp_path / "out-rejects.csv"
-    stale.write_text("file,line,column,value,reason\npayments.csv,3,amount,-4,old\n")
+    stale.write_text("file,line,record_id,column,value,reason\npayments.csv,3,P-3,amount,-4,old\n")
     result = invoke("reconcile", "--data", str(SAMPLE), "--as-of", "2024-07-31", "-o", str(target))
     assert result.exit_code == 0
     assert not stale.exists()

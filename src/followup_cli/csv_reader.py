@@ -52,33 +52,42 @@ def read_csv(path: Path, key: str | None = None) -> tuple[pl.DataFrame, pl.DataF
     names = _unique_names([FILES_OWN_LINE if n == LINE else n for n in header])
     normal = [normalise_name(n) for n in header]
     key_index = normal.index(key) if key is not None and key in normal else None
+    # Positional names while splitting: a header name may be anything, `*` or `^a$` included,
+    # which pl.col() would read as a wildcard or a pattern.
+    fields = [f"_field_{i}" for i in range(width)]
 
     body = lines.slice(1).with_columns(
         pl.col(RAW).str.count_matches('"', literal=True).alias(_QUOTES)
     )
     even = body.filter((pl.col(_QUOTES) % 2 == 0) & (pl.col(RAW).str.strip_chars() != ""))
-    split = _split(even, names)
+    split = _split(even, fields)
     odd = body.filter(pl.col(_QUOTES) % 2 == 1)
     runaway = pl.DataFrame(schema={LINE: pl.Int64, RAW: pl.String, "reason": pl.String})
     if odd.height:
         rows = split.filter(pl.col("_ok"))
         if key_index is not None:
-            rows = rows.filter(pl.col(names[key_index]).str.strip_chars('" ') != "")
+            rows = rows.filter(pl.col(fields[key_index]).str.strip_chars('" ') != "")
         records, runaway = _multi_line_records(body, odd, rows.get_column(LINE), width)
         covered = records.select(pl.int_ranges(LINE, pl.col("_end") + 1).alias(LINE)).explode(LINE)
         split = split.filter(~pl.col(LINE).is_in(covered.get_column(LINE).implode())).merge_sorted(
-            _split(records.drop("_end"), names), key=LINE
+            _split(records.drop("_end"), fields), key=LINE
         )
-    frame = split.filter(pl.col("_ok")).select(
-        LINE,
-        *[
-            pl.when(pl.col(n).str.starts_with('"'))
-            .then(pl.col(n).str.slice(1, pl.col(n).str.len_chars() - 2).str.replace_all('""', '"'))
-            .otherwise(pl.col(n))
-            .replace("", None)
-            .alias(n)
-            for n in names
-        ],
+    frame = (
+        split.filter(pl.col("_ok"))
+        .select(
+            LINE,
+            *[
+                pl.when(pl.col(n).str.starts_with('"'))
+                .then(
+                    pl.col(n).str.slice(1, pl.col(n).str.len_chars() - 2).str.replace_all('""', '"')
+                )
+                .otherwise(pl.col(n))
+                .replace("", None)
+                .alias(n)
+                for n in fields
+            ],
+        )
+        .rename(dict(zip(fields, names, strict=True)))
     )
     # One chunk first: over a column of many chunks (a filter of a large file), Polars 2.1
     # panics in pl.format when one argument went through str.replace_all ("assertion failed:

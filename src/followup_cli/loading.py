@@ -94,7 +94,7 @@ def _raw(
         structural,
         header,
         unknown_columns=tuple(unknown),
-        unknown_frame=frame.select(LINE, *unknown),
+        unknown_frame=_by_position(frame, [LINE, *unknown]),
     )
 
 
@@ -137,7 +137,7 @@ def _select_columns(
     selected = [pl.col(LINE)]
     for column in table.columns:
         if column.name in by_name:
-            selected.append(pl.col(by_name[column.name]).alias(column.name))
+            selected.append(_column(names, by_name[column.name]).alias(column.name))
         else:
             # Null, not text: an absent optional column is empty whatever its type would be.
             selected.append(pl.lit(None, dtype=pl.Null).alias(column.name))
@@ -160,3 +160,13 @@ def _scan_parquet(path: Path) -> tuple[pl.LazyFrame, int]:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
+
+
+def _column(names: list[str], name: str) -> pl.Expr:
+    """A column by its position: a header name such as `*` or `^a$` is not a pattern here."""
+    return pl.nth(names.index(name))
+
+
+def _by_position(frame: pl.LazyFrame, wanted: list[str]) -> pl.LazyFrame:
+    names = frame.collect_schema().names()
+    return frame.select(_column(names, name).alias(name) for name in wanted)

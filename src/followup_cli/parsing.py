@@ -8,6 +8,7 @@ they do not (a float for money, text for a date).
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 import polars as pl
@@ -19,6 +20,10 @@ MAX_TEXT = 1000
 # The largest amount accepted: far above any gym's fee, and small enough that a century of
 # monthly charges still adds up exactly in 64-bit cents.
 MAX_UNITS = 10**8 - 1
+# Dates outside these bounds are placeholders or typos (0001-01-01, 2924 for 2024), not facts:
+# a purchase in year 1 would also bill 24,000 months.
+EARLIEST_DATE = dt.date(1900, 1, 1)
+YEARS_AHEAD = 100  # the latest plausible date is this many years after the as-of date
 
 # [0-9], not \d: the regex engine's \d also matches other scripts' digits (Arabic-Indic,
 # full-width), which would pass the shape check and then fail the number cast quietly.
@@ -52,14 +57,23 @@ def parse_once_per_value(column: Column, dtype: pl.DataType, typed: bool) -> boo
     return column.kind in DISTINCT_KINDS and (not typed or dtype == pl.String)
 
 
-def parse(column: Column, dtype: pl.DataType, file: str, typed: bool) -> Parsed:
+def parse(
+    column: Column, dtype: pl.DataType, file: str, typed: bool, as_of: dt.date | None
+) -> Parsed:
     """Value, refusal reason and refusal flag for `column`, whose raw values have type `dtype`.
 
-    `typed` says the file carries its own types (Parquet); CSV values are all text.
+    `typed` says the file carries its own types (Parquet); CSV values are all text. Dates
+    after `as_of` plus 100 years are refused (None: no upper bound, for values that are not
+    from an export).
     """
     if dtype == pl.Null or not typed:
         raw = pl.col(column.name) if dtype == pl.String else pl.lit(None, dtype=pl.String)
-        return _parse_text(column, raw)
+        return _parse_text(column, raw, as_of)
+    timestamp = isinstance(dtype, pl.Datetime)
+    if (column.kind is Kind.DATE and dtype == pl.Date) or (
+        column.kind is Kind.DATETIME and (dtype == pl.Date or timestamp)
+    ):
+        return _parse_native_date(column, dtype, as_of)
     native = _parse_native(column, dtype, file)
     if native is not None:
         value, reason = native
@@ -67,13 +81,13 @@ def parse(column: Column, dtype: pl.DataType, file: str, typed: bool) -> Parsed:
     raw = pl.col(column.name)
     if dtype != pl.String:
         raw = raw.cast(pl.String)
-    return _parse_text(column, raw)
+    return _parse_text(column, raw, as_of)
 
 
 FREE_TEXT = frozenset({Kind.TEXT, Kind.KEY, Kind.CUSTOMER_REF})
 
 
-def _parse_text(column: Column, raw: pl.Expr) -> Parsed:
+def _parse_text(column: Column, raw: pl.Expr, as_of: dt.date | None) -> Parsed:
     stripped = raw.str.strip_chars()
     empty = stripped.is_null() | (stripped.str.len_bytes() == 0)
     text = pl.when(~empty).then(stripped)
@@ -81,6 +95,8 @@ def _parse_text(column: Column, raw: pl.Expr) -> Parsed:
     length = stripped.str.len_chars()
     too_long = (length > MAX_TEXT).fill_null(False)
     value, problem = _TEXT_PARSERS[column.kind](column, text)
+    if column.kind in (Kind.DATE, Kind.DATETIME):
+        problem = pl.coalesce(problem, _implausible(value, as_of)[1])
     reason = (
         pl.when(missing)
         .then(pl.lit(f"{column.name} is missing; it is required"))
@@ -99,6 +115,38 @@ def _parse_text(column: Column, raw: pl.Expr) -> Parsed:
         kept = stripped if column.required else value
         return Parsed(kept, reason, missing | too_long)
     return Parsed(pl.when(reason.is_null()).then(value), reason, reason.is_not_null())
+
+
+def latest_plausible_date(as_of: dt.date) -> dt.date:
+    """`as_of` plus 100 years (29 February becomes the 28th in a year that has none)."""
+    year = as_of.year + YEARS_AHEAD
+    try:
+        return as_of.replace(year=year)
+    except ValueError:
+        return as_of.replace(year=year, day=28)
+
+
+def _implausible(value: pl.Expr, as_of: dt.date | None) -> tuple[pl.Expr, pl.Expr]:
+    """Whether a date or datetime is one no real export holds, and why (null when plausible).
+
+    The flag is cheap; the reason formats text for every row it is evaluated on."""
+    day = value.dt.date()
+    early = day < EARLIEST_DATE
+    reason = pl.when(early).then(
+        pl.format("implausible date {}: before {}; a placeholder?", day, pl.lit(EARLIEST_DATE))
+    )
+    if as_of is None:
+        return early, reason
+    latest = latest_plausible_date(as_of)
+    late = day > latest
+    return early | late, reason.when(late).then(
+        pl.format(
+            "implausible date {}: after {} ({} years after the as-of date); a typo?",
+            day,
+            pl.lit(latest),
+            pl.lit(YEARS_AHEAD),
+        )
+    )
 
 
 def _text(column: Column, text: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
@@ -214,6 +262,18 @@ _TEXT_PARSERS = {
 _NO_REASON = pl.lit(None, dtype=pl.String)
 
 
+def _parse_native_date(column: Column, dtype: pl.DataType, as_of: dt.date | None) -> Parsed:
+    """A Parquet date or timestamp: checked row by row, so the verdict avoids building text."""
+    col = pl.col(column.name)
+    if isinstance(dtype, pl.Datetime) and dtype.time_zone:
+        col = col.dt.replace_time_zone(None)
+    missing = col.is_null() & pl.lit(column.required)
+    implausible, why = _implausible(col, as_of)
+    reason = pl.when(missing).then(pl.lit(f"{column.name} is missing; it is required"))
+    value = col.cast(pl.Datetime("us")) if column.kind is Kind.DATETIME else col
+    return Parsed(value, reason.otherwise(why), missing | implausible.fill_null(False))
+
+
 def _parse_native(column: Column, dtype: pl.DataType, file: str) -> tuple[pl.Expr, pl.Expr] | None:
     """Parquet's native types; None means "parse as text". Refuses types that cannot be right."""
     col = pl.col(column.name)
@@ -226,13 +286,6 @@ def _parse_native(column: Column, dtype: pl.DataType, file: str) -> tuple[pl.Exp
         return None
     if kind is Kind.VOCAB and text_like:
         return None
-    if kind is Kind.DATE and dtype == pl.Date:
-        return col, missing.otherwise(_NO_REASON)
-    if kind is Kind.DATETIME and dtype == pl.Date:
-        return col.cast(pl.Datetime("us")), missing.otherwise(_NO_REASON)
-    if kind is Kind.DATETIME and isinstance(dtype, pl.Datetime):
-        naive = col.dt.replace_time_zone(None) if dtype.time_zone else col
-        return naive.cast(pl.Datetime("us")), missing.otherwise(_NO_REASON)
     if kind is Kind.COUNT and dtype.is_integer():
         wide = col.cast(pl.Int64, strict=False)  # an unsigned 64-bit value may not fit
         reason = (
@@ -284,7 +337,7 @@ _NATIVE_TYPES = {
 def amount_cents(text: str, name: str) -> int:
     """One amount given on the command line, read by the same rules as money in the exports."""
     column = Column(name, Kind.MONEY, required=True)
-    parsed = parse(column, pl.String(), name, typed=False)
+    parsed = parse(column, pl.String(), name, typed=False, as_of=None)
     value, reason = (
         pl.DataFrame({name: [text]})
         .select(parsed.value.alias("value"), parsed.reason.alias("reason"))

@@ -117,14 +117,19 @@ TABLES: dict[str, Table] = {t.name: t for t in (CUSTOMERS, AGREEMENTS, PAYMENTS,
 LINE = "_line"
 FILES_OWN_LINE = LINE + " (from the file)"  # a `_line` column in the export itself, renamed
 
-REJECT_COLUMNS = ("file", "line", "column", "value", "reason")
-REJECT_SCHEMA = {
-    "file": pl.String,
-    "line": pl.Int64,
-    "column": pl.String,
-    "value": pl.String,
-    "reason": pl.String,
-}
+# record_id: the rejected row's own key as written (payment_id of a payment row, ...), so the
+# row can be found in the club system; empty when a row could not be split to find it.
+REJECT_COLUMNS = ("file", "line", "record_id", "column", "value", "reason")
+REJECT_SCHEMA = pl.Schema(
+    {
+        "file": pl.String,
+        "line": pl.Int64,
+        "record_id": pl.String,
+        "column": pl.String,
+        "value": pl.String,
+        "reason": pl.String,
+    }
+)
 
 # Characters a spreadsheet or a copy-paste leaves in header names that no one can see.
 _INVISIBLE = dict.fromkeys(map(ord, "\ufeff\u200b\u200c\u200d\u2060"))

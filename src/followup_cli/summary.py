@@ -80,17 +80,25 @@ def summarise(
     )
 
 
+SHOWN_VALUE = 40  # characters of a rejected value quoted on the terminal
+SHOWN_REASON = 200  # and of its reason, as in the rejects file
+
+
 def describe_rejects(rejects: pl.DataFrame, limit: int = 5) -> tuple[str, ...]:
     """The first `limit` rejects as sentences for a person: where (file, line, column), why,
-    and the value as found; the rejects file has them all."""
+    and the value as found, each cut short; the rejects file has them all."""
     sentences = []
     for row in rejects.head(limit).iter_rows(named=True):
         where = f"{row['file']} line {row['line']}"
         if row["column"] != "*":  # "*": the row could not be split into columns at all
             where += f", column {row['column']}"
-        value = row["value"] if row["value"] is not None else ""
-        shown = value if len(value) <= 40 else value[:37] + "..."
-        sentences.append(f"{where}: {row['reason']} (value {shown!r})")
+        value = _shortened(row["value"] or "", SHOWN_VALUE)
+        reason = _shortened(row["reason"] or "", SHOWN_REASON)
+        sentences.append(f"{where}: {reason} (value {value!r})")
     if rejects.height > limit:
         sentences.append(f"... and {rejects.height - limit:,} more in the rejects file")
     return tuple(sentences)
+
+
+def _shortened(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."

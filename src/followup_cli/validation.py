@@ -1,8 +1,8 @@
 """Validating the exports (SPEC 2 and 6): typed frames for the rules, a rejects frame for people.
 
 Nothing is printed or raised for a bad row: every refused value becomes a rejects row (file,
-line, column, value, reason) and the command decides what to do with them. Every row read is
-accounted for: used, rejected, or left out because it lies after the as-of date.
+line, record_id, column, value, reason) and the command decides what to do with them. Every row
+read is accounted for: used, rejected, or left out because it lies after the as-of date.
 
 One streaming pass per table computes the typed values and a true/false verdict per check; the
 reasons' text is built afterwards, from the file, for the few rows set aside.
@@ -18,12 +18,17 @@ import polars as pl
 from followup_cli.errors import InputFileError
 from followup_cli.loading import RawTable
 from followup_cli.parsing import parse, parse_once_per_value
-from followup_cli.schema import LINE, REJECT_COLUMNS
+from followup_cli.schema import LINE, REJECT_COLUMNS, REJECT_SCHEMA
 
 CUST = "cust_idx"  # position of the person in the customers file, among rows kept
 KEY = "_key"  # this row's own id, trimmed and case-folded for matching
 REF = "_ref"  # the customer id this row names, trimmed and case-folded
 KEY_HASH = "_key_hash"  # a hash of KEY: equal ids have equal hashes (the converse is checked)
+
+# A rejects row's record_id, value and reason are cut to this many characters (SPEC 6), and a
+# value quoted inside a reason to QUOTED: a 10 MB id must not make a 10 MB reason.
+MAX_REJECT_TEXT = 200
+QUOTED = 40
 
 # The date that says whether a row existed yet on the as-of day.
 DATED = {"customers": "created_on", "agreements": "purchase_date", "payments": "paid_on"}
@@ -67,14 +72,14 @@ class _Checked:
 
 def validate(raw: dict[str, RawTable], as_of: dt.date) -> Validated:
     """Type every table, set aside bad rows with reasons, and split off what lies after as_of."""
-    checked = _check(raw["customers"])
+    checked = _check(raw["customers"], as_of)
     everyone = checked.good.sort(LINE).with_columns(pl.col("origin").str.to_lowercase())
     customers = everyone.filter(pl.col("created_on") <= as_of).with_row_index(CUST)
     # Every customer on file, with a cust_idx only if they existed on the as-of day.
     known = everyone.select(KEY, pl.col(LINE).alias("_customer_line")).join(
         customers.select(KEY, CUST), on=KEY, how="left"
     )
-    customer_rejects, customer_refs = _rejects(raw["customers"], checked.bad_lines)
+    customer_rejects, customer_refs = _rejects(raw["customers"], checked.bad_lines, as_of)
     refused = (
         pl.concat([customer_refs, _unsplit_names(raw["customers"]).select(LINE, pl.col(KEY))])
         .drop_nulls(KEY)
@@ -86,10 +91,10 @@ def validate(raw: dict[str, RawTable], as_of: dt.date) -> Validated:
     rejects, named = [customer_rejects], [customer_refs.select(pl.col(KEY).alias(REF))]
     people = [_named_by(raw["customers"], customer_refs.rename({KEY: REF}))]
     for name in ("agreements", "payments", "events"):
-        checked = _check(raw[name], known, as_of)
+        checked = _check(raw[name], as_of, known)
         kept[name] = checked.good.filter(checked.present).drop(LINE)
         counts.append(_count(raw[name], checked.good.height, kept[name].height, checked))
-        table_rejects, refs = _rejects(raw[name], checked.bad_lines, known, refused)
+        table_rejects, refs = _rejects(raw[name], checked.bad_lines, as_of, known, refused)
         rejects.append(table_rejects)
         named.append(refs.select(REF))
         people.append(_named_by(raw[name], refs))
@@ -132,9 +137,7 @@ def _count(raw: RawTable, good: int, used: int, checked: _Checked) -> TableCount
     )
 
 
-def _check(
-    raw: RawTable, known: pl.DataFrame | None = None, as_of: dt.date | None = None
-) -> _Checked:
+def _check(raw: RawTable, as_of: dt.date, known: pl.DataFrame | None = None) -> _Checked:
     """One streaming pass over every row: typed values and a true/false verdict per check.
 
     The good rows keep what the rules read: for the customers table its case-folded key, for
@@ -146,7 +149,7 @@ def _check(
     values, flags = [], []
     for column in table.columns:
         name, dtype = column.name, raw.schema[column.name]
-        parsed = parse(column, dtype, raw.file_label, typed)
+        parsed = parse(column, dtype, raw.file_label, typed, as_of)
         if parse_once_per_value(column, dtype, typed):
             verdicts = frame.select(pl.col(name).unique()).select(
                 pl.col(name),
@@ -179,10 +182,8 @@ def _check(
         if table.name in DATED:
             present &= pl.col(DATED[table.name]) <= as_of
     if table.name == "agreements":
-        whole_row += [
-            (pl.col("end_date") < pl.col("purchase_date")).fill_null(False),
-            (pl.col("sessions_remaining") > pl.col("session_quantity")).fill_null(False),
-        ]
+        # More sessions left than bought is fine (bonus or transferred sessions, SPEC 2).
+        whole_row.append((pl.col("end_date") < pl.col("purchase_date")).fill_null(False))
     # The verdict columns, not the parse expressions: by now the raw columns hold typed values.
     flagged = pl.any_horizontal(
         [pl.col(f"_bad_{c.name}") for c in table.columns] + whole_row
@@ -246,6 +247,7 @@ def _repeats(collected: pl.DataFrame, raw: RawTable) -> pl.DataFrame:
 def _rejects(
     raw: RawTable,
     bad_lines: pl.DataFrame,
+    as_of: dt.date,
     known: pl.DataFrame | None = None,
     refused: pl.DataFrame | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -259,9 +261,11 @@ def _rejects(
     typed = raw.format == "parquet"
     if bad_lines.height == 0:  # the usual case: no need to read the file again
         refs = pl.DataFrame(schema={LINE: pl.Int64, REF if known is not None else KEY: pl.String})
-        return raw.structural_rejects.select(REJECT_COLUMNS), refs
+        return _structural_rejects(raw), refs
     rows = _collect(raw.frame.join(bad_lines.lazy(), on=LINE, how="inner"), raw)
-    parsed = {c.name: parse(c, raw.schema[c.name], raw.file_label, typed) for c in table.columns}
+    parsed = {
+        c.name: parse(c, raw.schema[c.name], raw.file_label, typed, as_of) for c in table.columns
+    }
     rows = rows.with_columns(
         *[p.value.alias(f"_value_{name}") for name, p in parsed.items()],
         *[p.reason.alias(f"_why_{name}") for name, p in parsed.items()],
@@ -273,7 +277,7 @@ def _rejects(
             pl.format(
                 "duplicate {} '{}': line {} has it already; this later row is set aside",
                 pl.lit(key),
-                pl.col(f"_value_{key}"),
+                _quoted(pl.col(f"_value_{key}")),
                 pl.col("_first_line"),
             )
         )
@@ -290,14 +294,15 @@ def _rejects(
             .then(
                 pl.format(
                     "customer '{}' was set aside (customers line {}); fix that row first",
-                    pl.col("_value_customer_id"),
+                    _quoted(pl.col("_value_customer_id")),
                     pl.col("_refused_line"),
                 )
             )
             .when(unknown)
             .then(
                 pl.format(
-                    "customer '{}' is not in the customers file", pl.col("_value_customer_id")
+                    "customer '{}' is not in the customers file",
+                    _quoted(pl.col("_value_customer_id")),
                 )
             )
         )
@@ -311,15 +316,6 @@ def _rejects(
                 pl.col("_value_purchase_date"),
             )
         )
-        overrides["sessions_remaining"] = pl.when(
-            pl.col("_value_sessions_remaining") > pl.col("_value_session_quantity")
-        ).then(
-            pl.format(
-                "sessions_remaining {} is more than the {} sessions purchased",
-                pl.col("_value_sessions_remaining"),
-                pl.col("_value_session_quantity"),
-            )
-        )
     rows = rows.with_columns(
         pl.coalesce(overrides[name], pl.col(f"_why_{name}")).alias(f"_why_{name}")
         for name in overrides
@@ -328,14 +324,17 @@ def _rejects(
         rows.filter(pl.col(f"_why_{c.name}").is_not_null()).select(
             pl.lit(raw.file_label).alias("file"),
             pl.col(LINE).alias("line"),
+            _cut(_as_text(pl.col(key), raw.schema[key])).alias("record_id"),
             pl.lit(c.name).alias("column"),
-            _as_text(pl.col(c.name), raw.schema[c.name]).str.slice(0, 200).alias("value"),
-            pl.col(f"_why_{c.name}").alias("reason"),
+            _cut(_as_text(pl.col(c.name), raw.schema[c.name])).alias("value"),
+            _cut(pl.col(f"_why_{c.name}")).alias("reason"),
             pl.lit(position, dtype=pl.Int64).alias("_position"),
         )
         for position, c in enumerate(table.columns)
     ]
-    structural = raw.structural_rejects.with_columns(pl.lit(-1, dtype=pl.Int64).alias("_position"))
+    structural = _structural_rejects(raw).with_columns(
+        pl.lit(-1, dtype=pl.Int64).alias("_position")
+    )
     rejects = pl.concat([structural, *per_column]).sort("line", "_position").select(REJECT_COLUMNS)
     refs = rows.select(LINE, REF) if REF in rows.columns else rows.select(LINE, KEY)
     return rejects, refs
@@ -349,22 +348,53 @@ def _unsplit_names(raw: RawTable) -> pl.DataFrame:
     a reference to a person whose customers row was broken still says where to look, and that
     person's output row still counts the broken payment or agreement in data_issues.
     """
-    names = [name.strip().lower() for name in raw.header]
-    fields = pl.col("value").str.split(",")
-
-    def field_of(column: str) -> pl.Expr:
-        if column not in names:
-            return pl.lit(None, dtype=pl.String)
-        value = fields.list.get(names.index(column), null_on_oob=True)
-        value = value.str.strip_chars().str.strip_chars('"').str.strip_chars().str.to_lowercase()
-        return pl.when(value != "").then(value)
-
     key = raw.table.key.name
     return raw.structural_rejects.select(
         pl.col("line").alias(LINE),
-        field_of(key).alias(KEY),
-        field_of("customer_id").alias(REF),
+        _unsplit_field(raw, key).str.to_lowercase().alias(KEY),
+        _unsplit_field(raw, "customer_id").str.to_lowercase().alias(REF),
     ).filter(pl.col(REF).is_not_null() | pl.col(KEY).is_not_null())
+
+
+def _unsplit_field(raw: RawTable, column: str) -> pl.Expr:
+    """The field at `column`'s header position of a row that could not be split, as written
+    (trimmed, quotes removed), split naively at commas; null when there is none."""
+    names = [name.strip().lower() for name in raw.header]
+    if column not in names:
+        return pl.lit(None, dtype=pl.String)
+    value = pl.col("value").str.split(",").list.get(names.index(column), null_on_oob=True)
+    value = value.str.strip_chars().str.strip_chars('"').str.strip_chars()
+    return pl.when(value != "").then(value)
+
+
+def _structural_rejects(raw: RawTable) -> pl.DataFrame:
+    """Rows that could not be split into columns, as rejects rows: the record_id is the best
+    guess at the row's own key (see `_unsplit_names`), empty when there is none."""
+    frame = raw.structural_rejects
+    guess = _unsplit_field(raw, raw.table.key.name)
+    if "record_id" in frame.columns:  # a reader that knows the id better says so
+        guess = pl.coalesce(pl.col("record_id"), guess)
+    return frame.select(
+        pl.col("file"),
+        pl.col("line"),
+        _cut(guess).alias("record_id"),
+        pl.col("column"),
+        _cut(pl.col("value")).alias("value"),
+        _cut(pl.col("reason")).alias("reason"),
+    ).cast(REJECT_SCHEMA)
+
+
+def _cut(text: pl.Expr) -> pl.Expr:
+    return text.str.slice(0, MAX_REJECT_TEXT)
+
+
+def _quoted(text: pl.Expr) -> pl.Expr:
+    """A value as quoted inside a reason: at most QUOTED characters, "..." marking a cut."""
+    return (
+        pl.when(text.str.len_chars() > QUOTED)
+        .then(text.str.slice(0, QUOTED - 3) + "...")
+        .otherwise(text)
+    )
 
 
 def _as_text(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
