@@ -30,7 +30,6 @@ import os
 import shutil
 import tempfile
 import time
-import warnings
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,12 +53,15 @@ WORK_PREFIX = ".followup-buckets-"
 MAX_BUCKETS = 4096  # each bucket is a file per table, open at once while splitting
 # Any fixed seed will do: buckets are assigned once, in the first pass, in one process.
 SEED = 20240731
+# Rows split at a time in the first pass, which bound its memory (under 0.5 GB at 10 columns).
+CHUNK_ROWS = 1_000_000
 
 # `auto`: the single pass's peak memory is about this many times the exports' size on disk
-# (measured with `followup generate` data: see the README, "Beyond one machine"), and a bucket
-# may use this share of the memory available, the rest being the output being assembled,
-# Polars' own buffers and whoever else uses the machine.
-PEAK_PER_INPUT_BYTE = {"csv": 4.0, "parquet": 12.0}
+# (`make bench`, `followup generate` data: 1.7 GB for 45 MB of Parquet at 1M people, 13 GB for
+# 450 MB at 10M; 3.1 GB for 610 MB of CSV at 1M), and a bucket may use this share of the
+# memory available, the rest being the output put together, the first pass's slices and
+# whoever else uses the machine.
+PEAK_PER_INPUT_BYTE = {"csv": 5.0, "parquet": 30.0}
 BUCKET_SHARE_OF_MEMORY = 0.25
 
 
@@ -207,7 +209,7 @@ def auto_buckets(located: Mapping[str, Path | None]) -> int:
                  / (BUCKET_SHARE_OF_MEMORY x memory available))
     """
     need = sum(
-        path.stat().st_size * PEAK_PER_INPUT_BYTE.get(path.suffix.lower().lstrip("."), 12.0)
+        path.stat().st_size * PEAK_PER_INPUT_BYTE.get(path.suffix.lower().lstrip("."), 30.0)
         for path in located.values()
         if path is not None
     )
@@ -313,13 +315,19 @@ def split(
         raw = read_table(table, located[name])
         shapes[name] = _shape(raw)
         person = _normalised(raw, "customer_id")
-        _sink(raw.frame, _bucket_of(person, buckets), work / name)
+        _sink(raw.frame, raw.rows, _bucket_of(person, buckets), work / name)
         _split_structural(raw, buckets, work / name)
         if name != "customers":
-            ids = _normalised(raw, table.key.name)
-            keys = raw.frame.select(LINE, ids.alias(KEY)).filter(pl.col(KEY).is_not_null())
-            _sink(keys, _bucket_of(pl.col(KEY), buckets), work / f"{name}-ids")
-            repeats[name] = _repeated_ids(work / f"{name}-ids")
+            ids = _normalised(raw, table.key.name).alias(KEY)
+            _sink(
+                raw.frame,
+                raw.rows,
+                _bucket_of(pl.col(KEY), buckets),
+                work / f"{name}-ids",
+                columns=[pl.col(LINE), ids],
+                keep=pl.col(KEY).is_not_null(),
+            )
+            repeats[name] = _repeated_ids(work / f"{name}-ids", buckets)
         # The rows are on disk now; keep what the summary and the report read, and let a CSV
         # file's rows go before the next file is read.
         inputs[name] = RawTable(
@@ -374,29 +382,37 @@ def _bucket_of(value: pl.Expr, buckets: int) -> pl.Expr:
     )
 
 
-def _sink(frame: pl.LazyFrame, bucket: pl.Expr, folder: Path) -> None:
-    """Write `frame` as one Parquet file (or more, when large) per non-empty bucket.
+def _sink(
+    frame: pl.LazyFrame,
+    rows: int,
+    bucket: pl.Expr,
+    folder: Path,
+    columns: list[pl.Expr] | None = None,
+    keep: pl.Expr | None = None,
+) -> None:
+    """Write `frame` (only `columns` and the rows to `keep`, when given) as Parquet files by
+    bucket: `b{bucket}-{chunk}.parquet`.
 
-    Polars' partitioned sink, in one streaming pass: a scan per bucket was 8 times slower on
-    Parquet inputs (each one hashes every row again). LZ4, not zstd: these files are written
-    and read once, and at 200,000 people LZ4 wrote in 1.6 s instead of 2.1 s and read back in a
-    third of the time, for 2.6 times the disk (see the README for the work folder's size).
+    A slice of CHUNK_ROWS rows at a time, split in memory: Polars' partitioned sink
+    (`pl.PartitionBy`) holds every partition's rows until the end (10,000,000 payments in 64
+    buckets peaked at 830 MB, growing with the file), and a scan per bucket was 8 times slower
+    on Parquet (each one hashes every row again). LZ4, not zstd: these files are written and
+    read once, and LZ4 writes faster and reads back in a third of the time, for 2.6 times the
+    disk (see the README for the work folder's size).
     """
     folder.mkdir(parents=True, exist_ok=True)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", pl.exceptions.UnstableWarning)
-        partitions = pl.PartitionBy(
-            folder,
-            key=bucket,
-            include_key=False,
-            file_path_provider=_file_name,
-        )
-    frame.sink_parquet(partitions, mkdir=True, compression="lz4")
-
-
-def _file_name(args: pl.io.partition.FileProviderArgs) -> str:
-    bucket = int(args.partition_keys.item(0, 0))
-    return f"b{bucket:05d}-{args.index_in_partition:04d}.parquet"
+    for chunk, offset in enumerate(range(0, rows, CHUNK_ROWS)):
+        part = frame.slice(offset, CHUNK_ROWS)
+        if columns is not None:
+            part = part.select(columns)
+        if keep is not None:
+            part = part.filter(keep)
+        rows_now = part.with_columns(bucket).collect()
+        split_up = rows_now.partition_by(BUCKET, as_dict=True, include_key=False)
+        del rows_now
+        for (number,), piece in split_up.items():
+            name = f"b{int(number):05d}-{chunk:05d}.parquet"
+            piece.write_parquet(folder / name, compression="lz4")
 
 
 def _files(folder: Path, bucket: int) -> list[Path]:
@@ -423,18 +439,23 @@ def _split_structural(raw: RawTable, buckets: int, folder: Path) -> None:
         part.drop(BUCKET).write_parquet(folder / f"structural-{int(bucket):05d}.parquet")
 
 
-def _repeated_ids(folder: Path) -> pl.DataFrame:
+def _repeated_ids(folder: Path, buckets: int) -> pl.DataFrame:
     """Every line whose id an earlier line of the table has, with that first line: equal ids
-    share an id bucket, so each id bucket is read on its own. The files go once read."""
+    share an id bucket, so each id bucket (all its slices) is read on its own. The files go
+    once read."""
     found = [pl.DataFrame(schema=REPEATS_SCHEMA)]
-    for path in sorted(folder.glob("b*.parquet")):
-        ids = pl.read_parquet(path)
+    for bucket in range(buckets):
+        files = _files(folder, bucket)
+        if not files:
+            continue
+        ids = pl.read_parquet(files)
         found.append(
             ids.with_columns(pl.col(LINE).min().over(KEY).alias("_first_line"))
             .filter(pl.col(LINE) != pl.col("_first_line"))
             .select(LINE, "_first_line")
         )
-        path.unlink()
+        for path in files:
+            path.unlink()
     return pl.concat(found).sort(LINE)
 
 
