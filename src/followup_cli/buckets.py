@@ -140,6 +140,11 @@ class Scale:
     engine: str = "local"
     ray_address: str | None = None
 
+    @property
+    def one_pass(self) -> bool:
+        """Nothing asked of buckets or Ray: `reconcile.run` as it is."""
+        return self.buckets is None and self.engine == "local" and not self.ray_address
+
 
 def parse_buckets(value: str | None) -> int | str | None:
     """--buckets: a whole number from 1 to MAX_BUCKETS, or `auto`; None leaves it unset."""

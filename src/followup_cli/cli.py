@@ -65,7 +65,7 @@ from followup_cli.output import (
     write_together,
 )
 from followup_cli.parsing import amount_cents
-from followup_cli.reconcile import load
+from followup_cli.reconcile import load, run
 from followup_cli.safe_csv import guard_formulas
 from followup_cli.schema import TABLE_NAMES
 from followup_cli.summary import describe_rejects, summarise
@@ -534,16 +534,13 @@ def _reconcile(
         started = time.perf_counter()
         record.fingerprints = fingerprint.take_all(inputs)
         record.stages["fingerprint"] = time.perf_counter() - started
-        result = buckets.run(
-            data,
-            overrides,
-            as_of_date,
-            settings,
-            scale or buckets.Scale(),
-            progress=step,
-            without=without,
-            beside=destination,
-        )
+        scale = scale or buckets.Scale()
+        if scale.one_pass:
+            result = run(data, overrides, as_of_date, settings, progress=step, without=without)
+        else:
+            result = buckets.run(
+                data, overrides, as_of_date, settings, scale, step, without, destination
+            )
         record.stages.update(result.timings)
         record.counts = result.counts
         record.ignored_columns = {
