@@ -448,3 +448,14 @@ def test_ray_task_error_is_the_local_engine_error(
             engine.run(plan, lambda _result: None)
         raised.append((type(caught.value), str(caught.value)))
     assert raised[0] == raised[1]
+
+
+def test_progress_counts_the_buckets_done(planted: dict[str, Path], tmp_path: Path) -> None:
+    """The progress display is told each bucket as it is done: bucket 1/3 ... bucket 3/3."""
+    stages: list[str] = []
+    located = locate_tables(planted["csv"], {}, ())
+    buckets.run_buckets(
+        located, AS_OF, LedgerSettings(), 3, tmp_path / "work", progress=stages.append
+    )
+    done = [stage for stage in stages if stage.startswith("bucket ")]
+    assert done == ["bucket 0/3", "bucket 1/3", "bucket 2/3", "bucket 3/3"]
