@@ -25,7 +25,7 @@ import polars as pl
 import typer
 from typer.exceptions import TyperException
 
-from followup_cli import __version__, fingerprint, health, metrics, render, signals
+from followup_cli import __version__, buckets, fingerprint, health, metrics, render, signals
 from followup_cli import changes as change_log
 from followup_cli import history as snapshots
 from followup_cli import report as run_report
@@ -419,6 +419,37 @@ def reconcile(
             show_default=False,
         ),
     ] = None,
+    bucket_count: Annotated[
+        str | None,
+        typer.Option(
+            "--buckets",
+            metavar="N|auto",
+            help="Reconcile in N customer buckets one after another, so memory falls with N "
+            "(same output); auto picks N from the inputs' size and the memory available. "
+            "Example: --buckets 16",
+            show_default=False,
+        ),
+    ] = None,
+    engine: Annotated[
+        str,
+        typer.Option(
+            "--engine",
+            metavar="ENGINE",
+            help="local: buckets in this process; ray: buckets as Ray tasks, on a Ray started "
+            "for the run or on --ray-address (pip install followup-cli[ray]). "
+            "Example: --engine ray --buckets 64",
+        ),
+    ] = "local",
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            "--ray-address",
+            metavar="ADDRESS",
+            help="Join this Ray cluster, whose workers must see the inputs and the output's "
+            "folder. Example: --ray-address ray://head:10001",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Label every person with a follow-up status and account status, with the reasons.
 
@@ -428,7 +459,7 @@ def reconcile(
 
         followup reconcile --status "Delinquent Customer" --sort days_in_arrears -o due.xlsx
     """
-    spelled = {"fmt": "format", "metrics_file": "metrics"}  # as the options are written
+    spelled = {"fmt": "format", "metrics_file": "metrics", "bucket_count": "buckets"}
     arguments = {
         spelled.get(name, name): value if value is None or isinstance(value, bool) else str(value)
         for name, value in locals().items()
@@ -452,6 +483,7 @@ def reconcile(
             tuple(without or ()),
             max_rejected,
             _Lists(status or [], sort, carry or [], raw_text, bom),
+            buckets.Scale(bucket_count, engine, ray_address),
         )
 
 
@@ -472,6 +504,7 @@ def _reconcile(
     without: tuple[str, ...],
     max_rejected: str,
     lists: _Lists,
+    scale: buckets.Scale | None = None,
 ) -> None:
     out = render.console(quiet)
     as_of_date = _as_of(as_of)
@@ -501,7 +534,13 @@ def _reconcile(
         started = time.perf_counter()
         record.fingerprints = fingerprint.take_all(inputs)
         record.stages["fingerprint"] = time.perf_counter() - started
-        result = run(data, overrides, as_of_date, settings, progress=step, without=without)
+        scale = scale or buckets.Scale()
+        if scale.one_pass:
+            result = run(data, overrides, as_of_date, settings, progress=step, without=without)
+        else:
+            result = buckets.run(
+                data, overrides, as_of_date, settings, scale, step, without, destination
+            )
         record.stages.update(result.timings)
         record.counts = result.counts
         record.ignored_columns = {

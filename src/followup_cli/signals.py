@@ -11,6 +11,7 @@ its exit code. Only the main thread can install handlers; elsewhere this is a no
 from __future__ import annotations
 
 import contextlib
+import shutil
 import signal
 import threading
 from collections.abc import Iterator
@@ -50,7 +51,7 @@ class Interrupted(BaseException):
 
 
 def track(path: Path) -> None:
-    """Remember a temporary file so that a signal removes it."""
+    """Remember a temporary file (or work folder) so that a signal removes it."""
     _state.temporaries.add(path)
 
 
@@ -66,6 +67,9 @@ def files_written() -> None:
 
 def remove_temporaries() -> None:
     for path in list(_state.temporaries):
+        # A folder is a run's work folder (customer buckets): it goes with everything in it.
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
         with contextlib.suppress(OSError):
             path.unlink(missing_ok=True)
         _state.temporaries.discard(path)

@@ -11,6 +11,7 @@ reasons' text is built afterwards, from the file, for the few rows set aside.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -70,8 +71,22 @@ class _Checked:
     present: pl.Expr  # which good rows existed on the as-of day
 
 
-def validate(raw: dict[str, RawTable], as_of: dt.date) -> Validated:
-    """Type every table, set aside bad rows with reasons, and split off what lies after as_of."""
+# A table's repeated ids: each later line holding an id (LINE) and the first line with it.
+REPEATS_SCHEMA = {LINE: pl.Int64, "_first_line": pl.Int64}
+
+
+def validate(
+    raw: dict[str, RawTable],
+    as_of: dt.date,
+    repeats: Mapping[str, pl.DataFrame] | None = None,
+) -> Validated:
+    """Type every table, set aside bad rows with reasons, and split off what lies after as_of.
+
+    `repeats` (per table name, REPEATS_SCHEMA) replaces the repeated ids found in `raw` when
+    `raw` holds only part of a table: a bucket (see `buckets`) must still set aside a payment
+    whose id another bucket's payment has first. Lines outside `raw` are simply never met.
+    """
+    given = repeats or {}
     checked = _check(raw["customers"], as_of)
     everyone = checked.good.sort(LINE).with_columns(pl.col("origin").str.to_lowercase())
     customers = everyone.filter(pl.col("created_on") <= as_of).with_row_index(CUST)
@@ -91,7 +106,7 @@ def validate(raw: dict[str, RawTable], as_of: dt.date) -> Validated:
     rejects, named = [customer_rejects], [customer_refs.select(pl.col(KEY).alias(REF))]
     people = [_named_by(raw["customers"], customer_refs.rename({KEY: REF}))]
     for name in ("agreements", "payments", "events"):
-        checked = _check(raw[name], as_of, known)
+        checked = _check(raw[name], as_of, known, given.get(name))
         kept[name] = checked.good.filter(checked.present).drop(LINE)
         counts.append(_count(raw[name], checked.good.height, kept[name].height, checked))
         table_rejects, refs = _rejects(raw[name], checked.bad_lines, as_of, known, refused)
@@ -119,6 +134,14 @@ def validate(raw: dict[str, RawTable], as_of: dt.date) -> Validated:
     )
 
 
+def guessed_people(raw: RawTable) -> pl.DataFrame:
+    """LINE and `person`: the customer id (trimmed, case-folded) that each row which could not
+    be split seems to name, as `validate` reads it (see `_unsplit_names`); rows with no guess
+    are left out."""
+    column = KEY if raw.table.name == "customers" else REF
+    return _unsplit_names(raw).select(LINE, pl.col(column).alias("person")).drop_nulls("person")
+
+
 def _named_by(raw: RawTable, refs: pl.DataFrame) -> pl.DataFrame:
     """file, line, _ref: which person each rejected line of one file names."""
     return refs.select(
@@ -137,7 +160,12 @@ def _count(raw: RawTable, good: int, used: int, checked: _Checked) -> TableCount
     )
 
 
-def _check(raw: RawTable, as_of: dt.date, known: pl.DataFrame | None = None) -> _Checked:
+def _check(
+    raw: RawTable,
+    as_of: dt.date,
+    known: pl.DataFrame | None = None,
+    repeats: pl.DataFrame | None = None,
+) -> _Checked:
     """One streaming pass over every row: typed values and a true/false verdict per check.
 
     The good rows keep what the rules read: for the customers table its case-folded key, for
@@ -197,7 +225,8 @@ def _check(raw: RawTable, as_of: dt.date, known: pl.DataFrame | None = None) -> 
         ),
         raw,
     )
-    repeats = _repeats(collected, raw)
+    if repeats is None:
+        repeats = _repeats(collected, raw)
     problem = pl.col("_flagged")
     if repeats.height:
         problem |= pl.col(LINE).is_in(repeats.get_column(LINE).implode())
@@ -223,7 +252,7 @@ def _repeats(collected: pl.DataFrame, raw: RawTable) -> pl.DataFrame:
     Rows with equal hashes are only candidates; their ids are read again from the file and
     compared exactly, so a hash collision never sets a row aside.
     """
-    none = pl.DataFrame(schema={LINE: pl.Int64, "_first_line": pl.Int64})
+    none = pl.DataFrame(schema=REPEATS_SCHEMA)
     hashes = collected.get_column(KEY_HASH).drop_nulls()
     if hashes.n_unique() == hashes.len():  # the usual case, told by one cheap count
         return none

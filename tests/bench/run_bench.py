@@ -18,11 +18,22 @@ The table is printed and written to `bench-data/results.md` with the machine's f
 
 `--runs` defaults to $FOLLOWUP_BENCH_RUNS or 3; `--big` also reconciles 10,000,000 customers
 from Parquet once. The script also runs its own children (`--child NAME ...`).
+
+`--buckets N` measures customer buckets instead (SPEC 10), on Parquet exports of --customers
+people: one pass, `--buckets N` on the local engine, and with `--ray` the Ray engine on a
+local Ray started for the run plus Ray's start-up cost alone; each run's peak memory, wall
+time and the work folder's peak size on disk, the ratios to one pass, and a check that every
+output file is byte-identical to the first. `--skip-single` leaves out the one pass (for sizes
+it cannot hold). Written to `bench-data/results-buckets.md`:
+
+    python tests/bench/run_bench.py --buckets 16 --customers 10000000 --runs 1 --ray
+    python tests/bench/run_bench.py --buckets 64 --customers 30000000 --runs 1 --skip-single
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -33,6 +44,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -333,7 +345,31 @@ def child_stages(folder: str, out: str) -> None:
     print(json.dumps(result.timings))
 
 
+def child_ray_startup() -> None:
+    """What --engine ray costs before any bucket: start a local Ray sized to the machine as the
+    engine does, run one empty task, shut it down."""
+    from followup_cli import ray_engine
+
+    started = time.perf_counter()
+    with ray_engine.session(None) as engine:
+        ready = time.perf_counter()
+        engine.ray.get(engine.ray.remote(lambda: None).remote())
+        first = time.perf_counter()
+    ended = time.perf_counter()
+    print(
+        json.dumps(
+            {
+                "seconds": ended - started,
+                "start": ready - started,
+                "first_task": first - ready,
+                "shutdown": ended - first,
+            }
+        )
+    )
+
+
 CHILDREN = {
+    "ray-startup": child_ray_startup,
     "duckdb": child_duckdb,
     "floor": child_floor,
     "replay": child_replay,
@@ -407,6 +443,149 @@ def plain(rows: list[list[str]]) -> str:
     return "\n".join(out)
 
 
+# --- buckets (SPEC 10) ----------------------------------------------------------------------
+
+WORK_PREFIX = ".followup-buckets-"
+
+
+def work_folder_bytes(folder: Path) -> int:
+    """The size of the run's work folders under `folder` now (files vanish while we count)."""
+    total = 0
+    for work in folder.glob(f"{WORK_PREFIX}*"):
+        for root, _dirs, files in os.walk(work):
+            for name in files:
+                with contextlib.suppress(OSError):  # removed while we count
+                    total += os.stat(os.path.join(root, name)).st_size
+    return total
+
+
+def measure_watching(label: str, rows: int, command: list[str], runs: int, out: Path) -> Result:
+    """`measure`, also sampling the work folder's size beside the output twice a second; its
+    peak is in each run's `reported["work_mb"]`."""
+    say(f"timing {label} ({runs} run{'s' if runs > 1 else ''}) ...")
+    done = []
+    for _ in range(runs):
+        peak = [0]
+        stop = threading.Event()
+
+        def watch(peak: list[int] = peak, stop: threading.Event = stop) -> None:
+            while not stop.wait(0.5):
+                peak[0] = max(peak[0], work_folder_bytes(out))
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        try:
+            run = run_child(command, check=False)
+        finally:
+            stop.set()
+            watcher.join()
+        run.reported["work_mb"] = peak[0] / 1e6
+        done.append(run)
+    result = Result(label, rows, done)
+    say(f"  median {result.seconds:.2f} s, peak {result.peak_mb:,.0f} MB")
+    return result
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def main_buckets(args: argparse.Namespace) -> int:
+    """The --buckets mode: one pass against N buckets, locally and on Ray."""
+    n, runs, buckets = args.customers, max(1, args.runs), str(args.buckets)
+    parquet, rows = ensure_data(n, args.seed, "parquet")
+    input_rows = sum(rows.values())
+    out = BENCH / "out"
+    out.mkdir(parents=True, exist_ok=True)
+    contenders: list[tuple[str, list[str], Path]] = []
+    if not args.skip_single:
+        contenders.append(("one pass", [], out / "single.csv"))
+    contenders.append((f"--buckets {buckets}", ["--buckets", buckets], out / "buckets.csv"))
+    if args.ray:
+        contenders.append(
+            (
+                f"--engine ray --buckets {buckets}",
+                ["--engine", "ray", "--buckets", buckets],
+                out / "ray.csv",
+            )
+        )
+    results, digests = [], []
+    for label, options, target in contenders:
+        target.unlink(missing_ok=True)
+        command = [*ours(parquet, target), "--rejects", str(out / "rejects.csv"), *options]
+        results.append(measure_watching(label, input_rows, command, runs, out))
+        digests.append(sha256(target) if target.is_file() else "missing")
+    startup = None
+    if args.ray:
+        startup = measure(
+            "Ray start-up alone (local, sized to the machine)", 0, child("ray-startup"), runs
+        )
+    identical = len(set(digests)) == 1
+    first = results[0]
+    header = ["what", "wall s", "peak memory MB", "x wall", "x memory", "work folder MB"]
+    shown = [header]
+    for r in results:
+        failed = next((run.failed for run in r.runs if run.failed), "")
+        work = statistics.median(run.reported.get("work_mb", 0.0) for run in r.runs)
+        shown.append(
+            [
+                r.label,
+                f"{r.seconds:.2f}" + (f" ({failed})" if failed else ""),
+                f"{r.peak_mb:,.0f}",
+                f"{r.seconds / first.seconds:.2f}",
+                f"{r.peak_mb / first.peak_mb:.2f}",
+                f"{work:,.0f}" if work else "-",
+            ]
+        )
+    if startup is not None:
+        parts = startup.runs[0].reported
+        shown.append(
+            [
+                startup.label,
+                f"{startup.seconds:.2f} (start {parts.get('start', 0):.2f}, "
+                f"shutdown {parts.get('shutdown', 0):.2f})",
+                f"{startup.peak_mb:,.0f}",
+                "-",
+                "-",
+                "-",
+            ]
+        )
+    notes = [
+        f"{n:,} customers from Parquet: {', '.join(f'{v:,} {k}' for k, v in rows.items())} "
+        f"(seed {args.seed}, as of {AS_OF}); median of {runs} run{'s' if runs > 1 else ''}; "
+        f"ratios to {first.label}.",
+        f"Output files byte-identical: {'yes' if identical else 'NO'} ({len(digests)} files).",
+        "Peak memory is the child's maximum resident set (wait4), which for Ray counts the "
+        "driver only: the workers' memory is in Ray's own processes.",
+    ]
+    facts = machine_facts()
+    print()
+    print(plain(shown))
+    print()
+    for note in notes:
+        print(note)
+    print("Machine: " + "; ".join(f"{k} {v}" for k, v in facts))
+    report = [
+        f"## Buckets benchmark, {dt.date.today().isoformat()}",
+        "",
+        markdown(shown),
+        "",
+        *[f"- {note}" for note in notes],
+        "",
+        "| machine | |",
+        "|---|---|",
+        *[f"| {k} | {v} |" for k, v in facts],
+        "",
+    ]
+    (BENCH / "results-buckets.md").write_text("\n".join(report))
+    say(f"written {(BENCH / 'results-buckets.md').relative_to(ROOT)}")
+    return 0 if identical else 1
+
+
 def say(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
@@ -428,7 +607,16 @@ def main(argv: list[str]) -> int:
         action="store_true",
         help="time even if DuckDB's rows differ from ours (marked in the table)",
     )
+    parser.add_argument(
+        "--buckets", type=int, help="measure customer buckets (SPEC 10) with this many instead"
+    )
+    parser.add_argument("--ray", action="store_true", help="with --buckets: the Ray engine too")
+    parser.add_argument(
+        "--skip-single", action="store_true", help="with --buckets: no one-pass run"
+    )
     args = parser.parse_args(argv)
+    if args.buckets:
+        return main_buckets(args)
     n, runs = args.customers, max(1, args.runs)
 
     parquet, rows = ensure_data(n, args.seed, "parquet")

@@ -1,0 +1,567 @@
+"""Reconciling in customer buckets (SPEC 10): memory bounded by a bucket, not by the exports.
+
+Every rule reads one customer's rows only, so the work splits by customer. A first pass reads
+each table once and writes its rows, as read and with their `_line`, into Parquet files by
+bucket = hash(customer id) mod N: a customers row by its own id, any other row by the customer
+it names, both trimmed and case-folded exactly as validation matches them, so a person and
+every row naming them share a bucket. Then each bucket is validated and reconciled on its own
+(`reconcile_bucket`, also the function the Ray engine runs as a task) and the outputs are put
+back in the customers file's order, the rejects in a single pass's order.
+
+Only one check crosses buckets: an agreement, payment or event id repeated under two
+customers. The first pass also writes each such id with its line into files by a hash of the
+id, so one small pass per id bucket finds every repeat and its first line, and validation is
+handed them (`validate(..., repeats=...)`). A reference to an unknown customer never crosses:
+the id it names hashes to the bucket that customer would be in. A row without a customer id
+lands in bucket 0 and is set aside there as in one pass; a row that could not be split into
+columns goes with the person validation guesses it names, else bucket 0.
+
+Memory: a bucket's rows, the repeats found, and the output being assembled. CSV exports are
+read whole by the CSV reader (a quoted value may span lines), so the first pass costs the
+largest CSV file's rows once; Parquet exports are streamed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import math
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import polars as pl
+
+from followup_cli import signals
+from followup_cli.errors import UsageError
+from followup_cli.ledger import LedgerSettings
+from followup_cli.loading import RawTable, read_table
+from followup_cli.locate import locate_tables
+from followup_cli.parsing import parse
+from followup_cli.reconcile import Progress, RunResult, label, newest, people_facts
+from followup_cli.reconcile import run as single_pass
+from followup_cli.schema import LINE, TABLES
+from followup_cli.validation import CUST, KEY, REPEATS_SCHEMA, TableCount, guessed_people, validate
+
+BUCKET = "_bucket"
+WORK_PREFIX = ".followup-buckets-"
+MAX_BUCKETS = 4096  # each bucket is a file per table, open at once while splitting
+# Any fixed seed will do: buckets are assigned once, in the first pass, in one process.
+SEED = 20240731
+# Rows split at a time in the first pass, which bound its memory (under 0.5 GB at 10 columns).
+CHUNK_ROWS = 1_000_000
+
+# `auto`: the single pass's peak memory is about this many times the exports' size on disk
+# (`make bench`, `followup generate` data: 1.7 GB for 45 MB of Parquet at 1M people, 13 GB for
+# 450 MB at 10M; 3.1 GB for 610 MB of CSV at 1M), and a bucket may use this share of the
+# memory available, the rest being the output put together, the first pass's slices and
+# whoever else uses the machine.
+PEAK_PER_INPUT_BYTE = {"csv": 5.0, "parquet": 30.0}
+BUCKET_SHARE_OF_MEMORY = 0.25
+
+
+@dataclass(frozen=True)
+class TableShape:
+    """One table as read, without its rows: what a bucket needs to read its part the same way."""
+
+    name: str
+    path: Path | None
+    format: str
+    schema: Mapping[str, pl.DataType]
+    header: tuple[str, ...]
+    unknown_columns: tuple[str, ...]
+    structural_schema: Mapping[str, pl.DataType]
+    file_label: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything a bucket needs, picklable for Ray: the work folder, the tables' shapes, the
+    repeated ids found across buckets, and the rules' settings."""
+
+    work: Path
+    buckets: int
+    as_of: dt.date
+    settings: LedgerSettings
+    tables: Mapping[str, TableShape]
+    repeats: Mapping[str, pl.DataFrame]
+
+    def folder(self, table: str) -> Path:
+        return self.work / table
+
+    def output_file(self, bucket: int) -> Path:
+        return self.work / "output" / f"b{bucket:05d}.parquet"
+
+    def bucket_bytes(self, bucket: int) -> int:
+        """The bucket's size on disk, all tables: what a task asks memory for (Ray)."""
+        return sum(
+            f.stat().st_size for name in self.tables for f in _bucket_files(self, name, bucket)
+        )
+
+
+@dataclass(frozen=True)
+class BucketResult:
+    """What one bucket hands back; its output rows are in `Plan.output_file(bucket)`."""
+
+    bucket: int
+    rejects: pl.DataFrame
+    counts: tuple[TableCount, ...]
+    newest: dict[str, dt.date | None]
+    people: int
+
+
+class Engine(Protocol):
+    """Runs every bucket of a plan, reporting each one done; results in any order."""
+
+    def run(self, plan: Plan, done: Callable[[BucketResult], None]) -> list[BucketResult]: ...
+
+
+class LocalEngine:
+    """The buckets one after another, in this process."""
+
+    def run(self, plan: Plan, done: Callable[[BucketResult], None]) -> list[BucketResult]:
+        results = []
+        for bucket in range(plan.buckets):
+            results.append(reconcile_bucket(plan, bucket))
+            done(results[-1])
+        return results
+
+
+@dataclass(frozen=True)
+class Scale:
+    """How a run is split (SPEC 10): `buckets` None is one pass, or a number, or "auto"."""
+
+    buckets: str | None = None
+    engine: str = "local"
+    ray_address: str | None = None
+
+    @property
+    def one_pass(self) -> bool:
+        """Nothing asked of buckets or Ray: `reconcile.run` as it is."""
+        return self.buckets is None and self.engine == "local" and not self.ray_address
+
+
+def parse_buckets(value: str | None) -> int | str | None:
+    """--buckets: a whole number from 1 to MAX_BUCKETS, or `auto`; None leaves it unset."""
+    if value is None:
+        return None
+    word = value.strip().lower()
+    if word == "auto":
+        return "auto"
+    if not word.isdigit() or not 1 <= int(word) <= MAX_BUCKETS:
+        raise UsageError(
+            f"--buckets: {value!r} is not a number of buckets; expected 1 to {MAX_BUCKETS:,} "
+            f"or auto (e.g. --buckets 16)"
+        )
+    return int(word)
+
+
+def run(
+    data_dir: Path,
+    overrides: Mapping[str, Path | None],
+    as_of: dt.date,
+    settings: LedgerSettings,
+    scale: Scale,
+    progress: Progress | None = None,
+    without: Collection[str] = (),
+    beside: Path | None = None,
+) -> RunResult:
+    """`reconcile.run`, split by `scale`: one pass, or buckets on the local or Ray engine.
+
+    `beside` is the output file: the work folder goes in its folder (else in $TMPDIR).
+    """
+    chosen = parse_buckets(scale.buckets)
+    if scale.engine not in ("local", "ray"):
+        raise UsageError(f"--engine: {scale.engine!r} is not an engine; expected local or ray")
+    if scale.ray_address and scale.engine != "ray":
+        raise UsageError("--ray-address needs --engine ray")
+    if scale.engine == "local" and chosen is None:
+        return single_pass(data_dir, overrides, as_of, settings, progress, without)
+    located = locate_tables(data_dir, overrides, without)
+    with _engine(scale) as (engine, parallelism):
+        if chosen is None or chosen == "auto":
+            chosen = max(auto_buckets(located), parallelism)
+        if chosen == 1 and scale.buckets is not None and scale.buckets.strip() == "auto":
+            return single_pass(data_dir, overrides, as_of, settings, progress, without)
+        assert isinstance(chosen, int)
+        with work_folder(beside) as work:
+            return run_buckets(located, as_of, settings, chosen, work, engine, progress)
+
+
+@contextlib.contextmanager
+def _engine(scale: Scale) -> Iterator[tuple[Engine, int]]:
+    """The engine and how many buckets it can run at once (1 here; Ray: its CPUs)."""
+    if scale.engine == "local":
+        yield LocalEngine(), 1
+        return
+    # ray_engine imports this module, and Ray is an optional extra imported only when asked.
+    from followup_cli import ray_engine  # noqa: PLC0415
+
+    with ray_engine.session(scale.ray_address) as engine:
+        yield engine, engine.parallelism
+
+
+def auto_buckets(located: Mapping[str, Path | None]) -> int:
+    """`--buckets auto`: enough buckets that one needs at most BUCKET_SHARE_OF_MEMORY of the
+    memory available, from the exports' size on disk; 1 (one pass) when that already fits.
+
+        N = ceil(sum(size of each file x PEAK_PER_INPUT_BYTE[its format])
+                 / (BUCKET_SHARE_OF_MEMORY x memory available))
+    """
+    need = sum(
+        path.stat().st_size * PEAK_PER_INPUT_BYTE.get(path.suffix.lower().lstrip("."), 30.0)
+        for path in located.values()
+        if path is not None
+    )
+    budget = BUCKET_SHARE_OF_MEMORY * memory_available()
+    return max(1, min(MAX_BUCKETS, math.ceil(need / budget)))
+
+
+def memory_available() -> int:
+    """Bytes this run may use: MemAvailable from /proc/meminfo (physical memory where there is
+    none), and no more than the control group's limit when one is set."""
+    available = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                available = int(line.split()[1]) * 1024
+    with contextlib.suppress(OSError, ValueError):
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        if limit != "max":
+            used = int(Path("/sys/fs/cgroup/memory.current").read_text().strip())
+            available = min(available, int(limit) - used)
+    return max(available, 256 * 1024 * 1024)
+
+
+@contextlib.contextmanager
+def work_folder(beside: Path | None) -> Iterator[Path]:
+    """A fresh work folder beside the output file (or in $TMPDIR), removed however the run
+    ends: at the end, on an error, and on a signal (registered with `signals`)."""
+    parent = Path(tempfile.gettempdir())
+    if beside is not None and beside.parent.is_dir() and not _is_device(beside):
+        parent = beside.parent
+    with signals.deferred():
+        work = Path(tempfile.mkdtemp(prefix=WORK_PREFIX, dir=parent))
+        signals.track(work)
+    try:
+        yield work
+    finally:
+        with signals.deferred():
+            shutil.rmtree(work, ignore_errors=True)
+            signals.forget(work)
+
+
+def _is_device(path: Path) -> bool:
+    return path.exists() and not path.is_file()
+
+
+def run_buckets(
+    located: Mapping[str, Path | None],
+    as_of: dt.date,
+    settings: LedgerSettings,
+    buckets: int,
+    work: Path,
+    engine: Engine | None = None,
+    progress: Progress | None = None,
+) -> RunResult:
+    """Split the tables into `buckets` in `work`, reconcile each bucket on `engine`, and put
+    the results together as one pass would have them."""
+    step = progress or (lambda _stage: None)
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    step(f"splitting into {buckets} buckets")
+    plan, inputs = split(located, as_of, settings, buckets, work)
+    timings["split"] = time.perf_counter() - started
+    started = time.perf_counter()
+    finished = 0
+
+    def done(_result: BucketResult) -> None:
+        nonlocal finished
+        finished += 1
+        step(f"bucket {finished}/{buckets}")
+
+    step(f"bucket 0/{buckets}")
+    results = sorted((engine or LocalEngine()).run(plan, done), key=lambda r: r.bucket)
+    timings["buckets"] = time.perf_counter() - started
+    started = time.perf_counter()
+    step("putting the buckets together")
+    output, lines = _outputs(plan)
+    result = RunResult(
+        output=output,
+        rejects=_rejects(plan, results),
+        counts=_counts(results),
+        timings=timings,
+        inputs=inputs,
+        newest=_newest(results),
+        customer_lines=lines,
+    )
+    timings["assemble"] = time.perf_counter() - started
+    return result
+
+
+def split(
+    located: Mapping[str, Path | None],
+    as_of: dt.date,
+    settings: LedgerSettings,
+    buckets: int,
+    work: Path,
+) -> tuple[Plan, dict[str, RawTable]]:
+    """The first pass: every table's rows into bucket files, the repeated ids found; and each
+    table as read without its rows (for the summary and the run report)."""
+    shapes: dict[str, TableShape] = {}
+    inputs: dict[str, RawTable] = {}
+    repeats: dict[str, pl.DataFrame] = {}
+    for name, table in TABLES.items():
+        raw = read_table(table, located[name])
+        shapes[name] = _shape(raw)
+        person = _normalised(raw, "customer_id")
+        _sink(raw.frame, raw.rows, _bucket_of(person, buckets), work / name)
+        _split_structural(raw, buckets, work / name)
+        if name != "customers":
+            ids = _normalised(raw, table.key.name).alias(KEY)
+            _sink(
+                raw.frame,
+                raw.rows,
+                _bucket_of(pl.col(KEY), buckets),
+                work / f"{name}-ids",
+                columns=[pl.col(LINE), ids],
+                keep=pl.col(KEY).is_not_null(),
+            )
+            repeats[name] = _repeated_ids(work / f"{name}-ids", buckets)
+        # The rows are on disk now; keep what the summary and the report read, and let a CSV
+        # file's rows go before the next file is read.
+        inputs[name] = RawTable(
+            raw.table,
+            raw.path,
+            raw.format,
+            pl.LazyFrame(schema=raw.schema),
+            raw.schema,
+            raw.rows,
+            raw.structural_rejects,
+            raw.header,
+            raw.unknown_columns,
+        )
+        del raw
+    labels = [shape.file_label for shape in shapes.values()]
+    if len(set(labels)) < len(labels):
+        raise UsageError(
+            f"--buckets: two tables are read from files of the same name "
+            f"({', '.join(labels)}), which the rejects file could not tell apart; "
+            f"give them different names"
+        )
+    return Plan(work, buckets, as_of, settings, shapes, repeats), inputs
+
+
+def _shape(raw: RawTable) -> TableShape:
+    return TableShape(
+        name=raw.table.name,
+        path=raw.path,
+        format=raw.format,
+        schema=dict(raw.schema),
+        header=raw.header,
+        unknown_columns=raw.unknown_columns,
+        structural_schema=dict(raw.structural_rejects.schema),
+        file_label=raw.file_label,
+    )
+
+
+def _normalised(raw: RawTable, column: str) -> pl.Expr:
+    """A column's value as validation matches it: parsed (trimmed) and case-folded."""
+    spec = raw.table.column(column)
+    # An id column: the as-of day (for implausible dates) does not matter here.
+    parsed = parse(spec, raw.schema[column], raw.file_label, raw.format == "parquet", None)
+    return parsed.value.str.to_lowercase()
+
+
+def _bucket_of(value: pl.Expr, buckets: int) -> pl.Expr:
+    return (
+        pl.when(value.is_not_null())
+        .then(value.hash(SEED) % buckets)
+        .otherwise(0)
+        .cast(pl.UInt32)
+        .alias(BUCKET)
+    )
+
+
+def _sink(
+    frame: pl.LazyFrame,
+    rows: int,
+    bucket: pl.Expr,
+    folder: Path,
+    columns: list[pl.Expr] | None = None,
+    keep: pl.Expr | None = None,
+) -> None:
+    """Write `frame` (only `columns` and the rows to `keep`, when given) as Parquet files by
+    bucket: `b{bucket}-{chunk}.parquet`.
+
+    A slice of CHUNK_ROWS rows at a time, split in memory: Polars' partitioned sink
+    (`pl.PartitionBy`) holds every partition's rows until the end (10,000,000 payments in 64
+    buckets peaked at 830 MB, growing with the file), and a scan per bucket was 8 times slower
+    on Parquet (each one hashes every row again). LZ4, not zstd: these files are written and
+    read once, and LZ4 writes faster and reads back in a third of the time, for 2.6 times the
+    disk (see the README for the work folder's size).
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    for chunk, offset in enumerate(range(0, rows, CHUNK_ROWS)):
+        part = frame.slice(offset, CHUNK_ROWS)
+        if columns is not None:
+            part = part.select(columns)
+        if keep is not None:
+            part = part.filter(keep)
+        rows_now = part.with_columns(bucket).collect()
+        split_up = rows_now.partition_by(BUCKET, as_dict=True, include_key=False)
+        del rows_now
+        for (number,), piece in split_up.items():
+            name = f"b{int(number):05d}-{chunk:05d}.parquet"
+            piece.write_parquet(folder / name, compression="lz4")
+
+
+def _files(folder: Path, bucket: int) -> list[Path]:
+    return sorted(folder.glob(f"b{bucket:05d}-*.parquet"))
+
+
+def _bucket_files(plan: Plan, table: str, bucket: int) -> list[Path]:
+    return _files(plan.folder(table), bucket)
+
+
+def _split_structural(raw: RawTable, buckets: int, folder: Path) -> None:
+    """Rows that could not be split go with the person validation guesses they name, where it
+    counts them in that person's data_issues; the rest to bucket 0."""
+    rows = raw.structural_rejects
+    if rows.height == 0:
+        return
+    guessed = guessed_people(raw)
+    placed = rows.join(
+        guessed.select(pl.col(LINE).alias("line"), _bucket_of(pl.col("person"), buckets)),
+        on="line",
+        how="left",
+    ).with_columns(pl.col(BUCKET).fill_null(0))
+    for (bucket,), part in placed.partition_by(BUCKET, as_dict=True).items():
+        part.drop(BUCKET).write_parquet(folder / f"structural-{int(bucket):05d}.parquet")
+
+
+def _repeated_ids(folder: Path, buckets: int) -> pl.DataFrame:
+    """Every line whose id an earlier line of the table has, with that first line: equal ids
+    share an id bucket, so each id bucket (all its slices) is read on its own. The files go
+    once read."""
+    found = [pl.DataFrame(schema=REPEATS_SCHEMA)]
+    for bucket in range(buckets):
+        files = _files(folder, bucket)
+        if not files:
+            continue
+        ids = pl.read_parquet(files)
+        found.append(
+            ids.with_columns(pl.col(LINE).min().over(KEY).alias("_first_line"))
+            .filter(pl.col(LINE) != pl.col("_first_line"))
+            .select(LINE, "_first_line")
+        )
+        for path in files:
+            path.unlink()
+    return pl.concat(found).sort(LINE)
+
+
+def reconcile_bucket(plan: Plan, bucket: int) -> BucketResult:
+    """Validate and reconcile one bucket (the same code as one pass, on the bucket's rows);
+    the output rows, with their customers-file line, go to `plan.output_file(bucket)`."""
+    raw = {name: _bucket_table(plan, shape, bucket) for name, shape in plan.tables.items()}
+    validated = validate(raw, plan.as_of, repeats=plan.repeats)
+    facts = people_facts(validated, plan.as_of, plan.settings).collect()
+    output = label(facts.lazy()).collect()
+    del facts
+    lines = validated.customers.sort(CUST).get_column(LINE)
+    destination = plan.output_file(bucket)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    output.with_columns(lines).write_parquet(destination, compression="lz4")
+    return BucketResult(
+        bucket=bucket,
+        rejects=validated.rejects,
+        counts=validated.counts,
+        newest=newest(validated, plan.as_of),
+        people=output.height,
+    )
+
+
+def _bucket_table(plan: Plan, shape: TableShape, bucket: int) -> RawTable:
+    """One table's rows of one bucket, read back as `loading.read_table` read the file."""
+    files = _bucket_files(plan, shape.name, bucket)
+    schema = pl.Schema(shape.schema)
+    if files:
+        frame = pl.scan_parquet(files).select(pl.col(name).cast(t) for name, t in schema.items())
+        rows = int(pl.scan_parquet(files).select(pl.len()).collect().item())
+    else:
+        frame, rows = pl.LazyFrame(schema=schema), 0
+    structural_file = plan.folder(shape.name) / f"structural-{bucket:05d}.parquet"
+    if structural_file.is_file():
+        structural = pl.read_parquet(structural_file)
+    else:
+        structural = pl.DataFrame(schema=pl.Schema(shape.structural_schema))
+    return RawTable(
+        TABLES[shape.name],
+        shape.path,
+        shape.format,
+        frame,
+        dict(schema),
+        rows,
+        structural,
+        shape.header,
+        shape.unknown_columns,
+    )
+
+
+def _outputs(plan: Plan) -> tuple[pl.DataFrame, pl.Series]:
+    """Every bucket's output rows in the customers file's order, and their lines.
+
+    Column by column: sorting the whole frame would hold it twice, and the output of tens of
+    millions of people is the largest thing a bucketed run keeps.
+    """
+    files = [plan.output_file(b) for b in range(plan.buckets)]
+    lines = pl.read_parquet(files, columns=[LINE]).get_column(LINE)
+    order = lines.arg_sort()
+    names = [name for name in pl.read_parquet_schema(files[0]) if name != LINE]
+    columns = [
+        pl.read_parquet(files, columns=[name]).get_column(name).gather(order) for name in names
+    ]
+    return pl.DataFrame(columns), lines.gather(order)
+
+
+def _rejects(plan: Plan, results: Sequence[BucketResult]) -> pl.DataFrame:
+    """The buckets' rejects in one pass's order: table by table, line by line, and within a
+    line as validation put them (a line lies in one bucket only)."""
+    order = {shape.file_label: rank for rank, shape in enumerate(plan.tables.values())}
+    everything = pl.concat([r.rejects for r in results])
+    rank = pl.col("file").replace_strict(order, return_dtype=pl.Int64)
+    return everything.sort(rank, pl.col("line"), maintain_order=True)
+
+
+def _counts(results: Sequence[BucketResult]) -> tuple[TableCount, ...]:
+    totals: dict[str, TableCount] = {}
+    for result in results:
+        for c in result.counts:
+            t = totals.get(c.table)
+            totals[c.table] = (
+                c
+                if t is None
+                else TableCount(
+                    c.table,
+                    c.file,
+                    t.read + c.read,
+                    t.used + c.used,
+                    t.rejected + c.rejected,
+                    t.left_out + c.left_out,
+                )
+            )
+    return tuple(totals.values())
+
+
+def _newest(results: Sequence[BucketResult]) -> dict[str, dt.date | None]:
+    newest_by: dict[str, dt.date | None] = {}
+    for result in results:
+        for name, day in result.newest.items():
+            held = newest_by.get(name)
+            newest_by[name] = day if held is None or (day is not None and day > held) else held
+    return newest_by

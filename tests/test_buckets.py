@@ -1,0 +1,461 @@
+"""Customer buckets and the Ray engine (SPEC 10): the same bytes as one pass, whatever the split."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from followup_cli import buckets, signals
+from followup_cli.errors import FollowupError, UsageError
+from followup_cli.generate import generate
+from followup_cli.ledger import LedgerSettings
+from followup_cli.locate import locate_tables
+
+from .conftest import AS_OF
+
+PEOPLE = 3000
+SPLITS = (4, 7)  # every planted pair of customers lies in two different buckets for these
+
+
+def bucket_of(customer_id: str, n: int) -> int:
+    """The bucket `buckets` puts a customer in (its id trimmed and case-folded, hashed)."""
+    frame = pl.select(pl.lit(customer_id.strip().lower()).alias("id"))
+    return int(frame.select(buckets._bucket_of(pl.col("id"), n)).item())
+
+
+def apart(first: str, candidates: list[str]) -> str:
+    """A customer in another bucket than `first` under every split the tests use."""
+    return next(
+        c for c in candidates if all(bucket_of(c, n) != bucket_of(first, n) for n in SPLITS)
+    )
+
+
+def plant_csv(folder: Path) -> None:
+    """Add to generated CSV exports what crosses buckets and what is broken: the same
+    agreement, payment and event id under two customers in different buckets (the repeat
+    both after and before its first holder), two payments without an id in different buckets,
+    a customer repeated in another case, references to unknown and to set-aside customers,
+    rows that cannot be split, a stray quote and bad values."""
+    ids = [f"C-{i}" for i in range(2, PEOPLE)]
+    first_agreement = pl.read_csv(folder / "agreements.csv", infer_schema=False).row(0)
+    first_payment = pl.read_csv(folder / "payments.csv", infer_schema=False).row(0)
+    last_payment = pl.read_csv(folder / "payments.csv", infer_schema=False).row(-1)
+    first_event = pl.read_csv(folder / "events.csv", infer_schema=False).row(0)
+    other_a = apart(first_agreement[1], ids)
+    other_p = apart(first_payment[1], ids)
+    other_last = apart(last_payment[1], ids)
+    other_e = apart(first_event[1], ids)
+    empty_a, empty_b = "C-5", apart("C-5", ids)
+    extra = {
+        "customers": [
+            " c-10 ,Same Person Again,web,2020-01-01",
+            "C-X1,Bad Date,web,2020-13-45",
+            'C-X2,"Broken, row",web,2020-01-01,one field too many',
+            "C-X3,Not Yet,referral,2024-09-01",
+        ],
+        "agreements": [
+            f"{first_agreement[0].lower()},{other_a},2024-01-01,,,active,,29.00,",
+            "A-NEW1,C-X1,2024-01-01,,,active,,29.00,",
+            "A-NEW2,C-NOPE,2024-01-01,,,active,,29.00,",
+            "A-NEW3,,2024-01-01,,,active,,29.00,",
+            "A-NEW4,c-x2,2024-01-01,,,active,,29.00,",
+            "A-NEW5,C-X3,2024-01-01,,,active,,29.00,",
+        ],
+        "payments": [
+            f" {first_payment[0]} ,{other_p},2024-05-01,10.00,recurring",
+            "P-NEW1,C-5,2024-05-01,abc,recurring",
+            "P-NEW2,C-6,2024-05-01,10.00",
+            "P-NEW3,C-NOPE,2024-05-01,10.00,recurring",
+            f",{empty_a},2024-05-01,10.00,recurring",
+            f",{empty_b},2024-05-01,10.00,recurring",
+            'P-NEW4,C-8,2024-05-01,10.00,"recurring',
+            "P-NEW5,C-9,2024-05-01,10.00,one off",
+        ],
+        "events": [
+            f"{first_event[0]},{other_e},2024-07-01 10:00,class,attended",
+            "E-NEW1,C-11,not a date,class,attended",
+        ],
+    }
+    for name, rows in extra.items():
+        path = folder / f"{name}.csv"
+        lines = path.read_text().splitlines()
+        if name == "payments":
+            # The repeat before its first holder: line 2 now has the id the last line has.
+            lines.insert(1, f"{last_payment[0]},{other_last},2024-02-02,5.00,one-off")
+        path.write_text("\n".join([*lines, *rows]) + "\n")
+
+
+def plant_parquet(folder: Path) -> None:
+    """The same for Parquet exports, with native types: ids repeated across buckets, unknown
+    customers, a missing customer id and values out of range."""
+    ids = [f"C-{i}" for i in range(2, PEOPLE)]
+    for name, key in (("agreements", "agreement_id"), ("payments", "payment_id")):
+        frame = pl.read_parquet(folder / f"{name}.parquet")
+        repeat = frame.head(1).with_columns(
+            pl.col(key).str.to_lowercase(),
+            pl.lit(apart(frame.item(0, "customer_id"), ids)).alias("customer_id"),
+        )
+        unknown = frame.slice(1, 1).with_columns(pl.lit("P-NEW", dtype=pl.String).alias(key))
+        unknown = unknown.with_columns(pl.lit("C-NOPE").alias("customer_id"))
+        nobody = frame.slice(2, 1).with_columns(
+            pl.lit("X-NEW", dtype=pl.String).alias(key),
+            pl.lit(None, pl.String).alias("customer_id"),
+        )
+        frame = pl.concat([frame, repeat, unknown, nobody])
+        if name == "payments":
+            bad = frame.slice(3, 1).with_columns(pl.lit("P-ZERO").alias(key), pl.col("amount") * 0)
+            frame = pl.concat([frame, bad])
+        frame.write_parquet(folder / f"{name}.parquet")
+    events = pl.read_parquet(folder / "events.parquet")
+    repeat = events.head(1).with_columns(
+        pl.lit(apart(events.item(0, "customer_id"), ids)).alias("customer_id")
+    )
+    pl.concat([events, repeat]).write_parquet(folder / "events.parquet")
+    customers = pl.read_parquet(folder / "customers.parquet")
+    again = customers.slice(9, 1).with_columns(pl.col("customer_id").str.to_lowercase())
+    pl.concat([customers, again]).write_parquet(folder / "customers.parquet")
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Generated exports of PEOPLE customers, CSV and Parquet, with the plants above."""
+    folders = {}
+    for fmt, plant in (("csv", plant_csv), ("parquet", plant_parquet)):
+        folder = tmp_path_factory.mktemp(f"planted-{fmt}")
+        generate(PEOPLE, folder, seed=3, fmt=fmt)
+        plant(folder)
+        folders[fmt] = folder
+    return folders
+
+
+def reconcile_files(
+    invoke: Callable[..., object], data: Path, out: Path, *options: str
+) -> tuple[int, bytes, bytes, dict[str, object]]:
+    """Run `followup reconcile` into `out`: exit code, output bytes, rejects bytes, report."""
+    out.mkdir(parents=True, exist_ok=True)
+    result = invoke(
+        "reconcile",
+        "--data",
+        str(data),
+        "--as-of",
+        "2024-07-31",
+        "-o",
+        str(out / "followup.csv"),
+        "--rejects",
+        str(out / "rejects.csv"),
+        "--report",
+        str(out / "report.json"),
+        "-q",
+        *options,
+    )
+    code = result.exit_code  # type: ignore[attr-defined]
+    assert code in (0, 1), result.output  # type: ignore[attr-defined]
+    rejects = (out / "rejects.csv").read_bytes() if (out / "rejects.csv").exists() else b""
+    report = json.loads((out / "report.json").read_text())
+    return code, (out / "followup.csv").read_bytes(), rejects, report
+
+
+def work_folders(*folders: Path) -> list[Path]:
+    return [p for folder in folders for p in folder.glob(f"{buckets.WORK_PREFIX}*")]
+
+
+def counts_of(report: dict[str, object]) -> list[tuple[object, ...]]:
+    inputs = report["inputs"]
+    assert isinstance(inputs, list)
+    return [
+        tuple(entry.get(k) for k in ("path", "rows_read", "used", "rejected", "after_as_of"))
+        for entry in inputs
+    ]
+
+
+@pytest.fixture(scope="module")
+def single_pass(
+    planted: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, tuple[int, bytes, bytes, dict[str, object]]]:
+    """Each planted folder reconciled in one pass: the bytes every split must give."""
+    from typer.testing import CliRunner
+
+    from followup_cli.cli import app
+
+    runner = CliRunner()
+    found = {}
+    for fmt, folder in planted.items():
+        out = tmp_path_factory.mktemp(f"single-{fmt}")
+        found[fmt] = reconcile_files(lambda *a: runner.invoke(app, list(a)), folder, out)
+    return found
+
+
+def test_planted_rows_cross_buckets(single_pass: dict[str, tuple[int, bytes, bytes, dict]]) -> None:
+    """The plants do what the other tests rely on: one pass sets the repeats aside."""
+    code, _output, rejects, _report = single_pass["csv"]
+    text = rejects.decode()
+    assert code == 1
+    for key in ("agreement_id", "payment_id", "event_id", "customer_id"):
+        assert f"duplicate {key} '" in text, key
+    assert "customer 'C-NOPE' is not in the customers file" in text
+    assert "was set aside (customers line" in text
+    assert "payments.csv,2," not in text  # line 2 is the first holder of its id
+    parquet = single_pass["parquet"][2].decode()
+    for key in ("agreement_id", "payment_id", "event_id", "customer_id"):
+        assert f"duplicate {key} '" in parquet, key
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+@pytest.mark.parametrize("n", ["1", "7"])
+def test_buckets_give_the_single_pass_bytes(
+    invoke: Callable[..., object],
+    planted: dict[str, Path],
+    single_pass: dict[str, tuple[int, bytes, bytes, dict]],
+    tmp_path: Path,
+    fmt: str,
+    n: str,
+) -> None:
+    """--buckets N writes the same output and rejects bytes, exit code and counts as one pass."""
+    code, output, rejects, report = reconcile_files(invoke, planted[fmt], tmp_path, "--buckets", n)
+    one_code, one_output, one_rejects, one_report = single_pass[fmt]
+    assert code == one_code
+    assert output == one_output
+    assert rejects == one_rejects
+    assert counts_of(report) == counts_of(one_report)
+    assert "split" in report["stages"]  # it did run in buckets
+    assert not work_folders(tmp_path, Path(os.environ.get("TMPDIR", "/tmp")))
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_first_pass_in_slices_gives_the_same_bytes(
+    invoke: Callable[..., object],
+    planted: dict[str, Path],
+    single_pass: dict[str, tuple[int, bytes, bytes, dict]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    fmt: str,
+) -> None:
+    """Tables split a slice at a time (many files per bucket, a repeat's two rows in two
+    slices) still give the single pass's bytes."""
+    monkeypatch.setattr(buckets, "CHUNK_ROWS", 997)
+    _code, output, rejects, _report = reconcile_files(
+        invoke, planted[fmt], tmp_path, "--buckets", "3"
+    )
+    assert (output, rejects) == single_pass[fmt][1:3]
+
+
+def test_auto_on_small_input_is_one_pass(
+    invoke: Callable[..., object],
+    planted: dict[str, Path],
+    single_pass: dict[str, tuple[int, bytes, bytes, dict]],
+    tmp_path: Path,
+) -> None:
+    """--buckets auto on a few thousand people: one pass, no work folder, the same bytes."""
+    _code, output, _rejects, report = reconcile_files(
+        invoke, planted["csv"], tmp_path, "--buckets", "auto"
+    )
+    assert output == single_pass["csv"][1]
+    assert "split" not in report["stages"]
+    assert "read" in report["stages"]
+
+
+def test_auto_grows_with_the_input(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """auto: ceil(size x factor / (share x memory available)); 1 when that fits."""
+    export = tmp_path / "payments.parquet"
+    export.write_bytes(b"x" * 1000)
+    monkeypatch.setattr(buckets, "memory_available", lambda: 1000)
+    budget = buckets.BUCKET_SHARE_OF_MEMORY * 1000
+    expected = -(-1000 * buckets.PEAK_PER_INPUT_BYTE["parquet"] // budget)
+    assert buckets.auto_buckets({"payments": export, "events": None}) == expected
+    monkeypatch.setattr(buckets, "memory_available", lambda: 10**12)
+    assert buckets.auto_buckets({"payments": export}) == 1
+
+
+def test_work_folder_removed_after_a_failed_bucket(
+    invoke: Callable[..., object],
+    planted: dict[str, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A bucket that fails ends the run with its one-line message, exit 3, no work folder
+    and no output."""
+    real = buckets.reconcile_bucket
+
+    def failing(plan: buckets.Plan, bucket: int) -> buckets.BucketResult:
+        if bucket == 2:
+            assert work_folders(tmp_path)  # the folder is beside the output while it runs
+            raise FollowupError("payments.csv: cannot be read (disk gone); re-export it")
+        return real(plan, bucket)
+
+    monkeypatch.setattr(buckets, "reconcile_bucket", failing)
+    result = invoke(
+        "reconcile",
+        "--data",
+        str(planted["csv"]),
+        "--as-of",
+        "2024-07-31",
+        "-o",
+        str(tmp_path / "followup.csv"),
+        "--buckets",
+        "5",
+    )
+    assert result.exit_code == 3  # type: ignore[attr-defined]
+    assert "cannot be read (disk gone)" in result.output  # type: ignore[attr-defined]
+    assert not (tmp_path / "followup.csv").exists()
+    assert not work_folders(tmp_path)
+
+
+def test_a_signal_removes_the_work_folder(tmp_path: Path) -> None:
+    """A tracked work folder goes, with everything in it, when a signal stops the run."""
+    with buckets.work_folder(tmp_path / "followup.csv") as work:
+        (work / "customers").mkdir()
+        (work / "customers" / "b00000-0000.parquet").write_bytes(b"rows")
+        signals.remove_temporaries()  # what the SIGTERM handler does first
+        assert not work.exists()
+    assert not work_folders(tmp_path)
+
+
+def test_sigterm_during_buckets_leaves_no_work_folder(
+    planted: dict[str, Path], tmp_path: Path
+) -> None:
+    """SIGTERM while buckets run: exit 143, no output, no work folder."""
+    env = {**os.environ, "PYTHONPATH": str(Path(buckets.__file__).parents[1])}
+    command = [sys.executable, "-m", "followup_cli", "reconcile", "--data", str(planted["csv"])]
+    command += ["--as-of", "2024-07-31", "-o", str(tmp_path / "followup.csv"), "-q"]
+    command += ["--buckets", "200"]
+    child = subprocess.Popen(command, env=env, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while not list((tmp_path).glob(f"{buckets.WORK_PREFIX}*/output")):
+        assert child.poll() is None, "the run ended before any bucket was done"
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    child.send_signal(signal.SIGTERM)
+    _, err = child.communicate(timeout=60)
+    assert child.returncode == 128 + signal.SIGTERM, err
+    assert not (tmp_path / "followup.csv").exists()
+    assert not work_folders(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--buckets", "0"], "--buckets: '0' is not a number of buckets"),
+        (["--buckets", "many"], "--buckets: 'many'"),
+        (["--ray-address", "ray://head:10001"], "--ray-address needs --engine ray"),
+        (["--engine", "spark"], "--engine: 'spark' is not an engine"),
+    ],
+)
+def test_bad_scale_options_are_usage_errors(
+    invoke: Callable[..., object], tmp_path: Path, options: list[str], message: str
+) -> None:
+    """A bad --buckets, --engine or --ray-address is exit 2 with a one-line message."""
+    result = invoke(
+        "reconcile",
+        "--data",
+        "sample_data",
+        "--as-of",
+        "2024-07-31",
+        "-o",
+        str(tmp_path / "out.csv"),
+        *options,
+    )
+    assert result.exit_code == 2  # type: ignore[attr-defined]
+    assert message in result.output  # type: ignore[attr-defined]
+
+
+def test_ray_missing_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without Ray installed, --engine ray says how to install it (exit 2)."""
+    from followup_cli import ray_engine
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # what an absent package looks like
+    with (
+        pytest.raises(UsageError, match=r"pip install followup-cli\[ray\]"),
+        ray_engine.session(None),
+    ):
+        pass
+
+
+def test_same_tables_named_alike_are_refused(tmp_path: Path) -> None:
+    """Two tables read from files of the same name: the rejects file could not tell them
+    apart once merged, so buckets refuse (one pass still runs)."""
+    for name in ("customers", "payments"):
+        (tmp_path / name).mkdir()
+    (tmp_path / "customers" / "data.csv").write_text("customer_id,created_on\nC-1,2024-01-01\n")
+    (tmp_path / "payments" / "data.csv").write_text("payment_id,customer_id,paid_on,amount,kind\n")
+    located = locate_tables(
+        tmp_path,
+        {
+            "customers": tmp_path / "customers" / "data.csv",
+            "payments": tmp_path / "payments" / "data.csv",
+        },
+        ("agreements", "events"),
+    )
+    with pytest.raises(UsageError, match="same name"):
+        buckets.split(located, AS_OF, LedgerSettings(), 2, tmp_path / "work")
+
+
+# --- Ray --------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def local_ray() -> Iterator[object]:
+    """One local Ray with 2 CPUs for the whole session; the engine uses it and leaves it up."""
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_ray_gives_the_single_pass_bytes(
+    local_ray: object,
+    invoke: Callable[..., object],
+    planted: dict[str, Path],
+    single_pass: dict[str, tuple[int, bytes, bytes, dict]],
+    tmp_path: Path,
+    fmt: str,
+) -> None:
+    """--engine ray --buckets 4: Ray tasks write the same bytes as one pass."""
+    code, output, rejects, report = reconcile_files(
+        invoke, planted[fmt], tmp_path, "--engine", "ray", "--buckets", "4"
+    )
+    one_code, one_output, one_rejects, one_report = single_pass[fmt]
+    assert (code, output, rejects) == (one_code, one_output, one_rejects)
+    assert counts_of(report) == counts_of(one_report)
+    assert not work_folders(tmp_path)
+
+
+def test_ray_task_error_is_the_local_engine_error(
+    local_ray: object, planted: dict[str, Path], tmp_path: Path
+) -> None:
+    """An error inside a Ray task comes back as the exception the local engine raises."""
+    from followup_cli import ray_engine
+
+    located = locate_tables(planted["csv"], {}, ())
+    plan, _inputs = buckets.split(located, AS_OF, LedgerSettings(), 3, tmp_path / "work")
+    damaged = sorted((tmp_path / "work" / "payments").glob("b00001-*.parquet"))[0]
+    damaged.write_bytes(b"not parquet at all")
+    raised = []
+    for engine in (buckets.LocalEngine(), ray_engine.RayEngine(local_ray)):
+        with pytest.raises(Exception) as caught:
+            engine.run(plan, lambda _result: None)
+        raised.append((type(caught.value), str(caught.value)))
+    assert raised[0] == raised[1]
+
+
+def test_progress_counts_the_buckets_done(planted: dict[str, Path], tmp_path: Path) -> None:
+    """The progress display is told each bucket as it is done: bucket 1/3 ... bucket 3/3."""
+    stages: list[str] = []
+    located = locate_tables(planted["csv"], {}, ())
+    buckets.run_buckets(
+        located, AS_OF, LedgerSettings(), 3, tmp_path / "work", progress=stages.append
+    )
+    done = [stage for stage in stages if stage.startswith("bucket ")]
+    assert done == ["bucket 0/3", "bucket 1/3", "bucket 2/3", "bucket 3/3"]
