@@ -1,14 +1,17 @@
 """The whole job: exports in, one labelled row per person out (SPEC 5).
 
 `reconcile` is the pure core: validated tables and an as-of date in, a lazy frame out.
-`run` adds what the command needs around it: reading, validating, stage timings and counts.
+`run` adds what the command needs around it: reading, validating, stage timings and counts,
+and reconciles through `reconcile` itself, so the tests and the command run one path.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +27,7 @@ from followup_cli.validation import CUST, TableCount, Validated, validate
 
 def people_facts(tables: Validated, as_of: dt.date, settings: LedgerSettings) -> pl.LazyFrame:
     """One row per person with every fact the rules read (ledger, agreements, events)."""
+    tables.check_as_of(as_of)
     agreements = tables.agreements.lazy()
     ledger = accounts(agreements, tables.payments.lazy(), as_of, settings)
     return (
@@ -36,9 +40,25 @@ def people_facts(tables: Validated, as_of: dt.date, settings: LedgerSettings) ->
     )
 
 
-def reconcile(tables: Validated, as_of: dt.date, settings: LedgerSettings) -> pl.LazyFrame:
-    """The labelled output, one row per person in the customers file's order."""
-    return label(people_facts(tables, as_of, settings))
+# A stage of the run, timed by whoever passes it: `stage("ledger")` wraps the ledger's work.
+Stage = Callable[[str], AbstractContextManager[None]]
+
+
+def reconcile(
+    tables: Validated, as_of: dt.date, settings: LedgerSettings, *, stage: Stage | None = None
+) -> pl.LazyFrame:
+    """The labelled output, one row per person in the customers file's order.
+
+    `tables` must have been validated as of the same day (`Validated.as_of`): rows after
+    another day were already left out or kept. With `stage`, the ledger and rule facts are
+    computed inside `stage("ledger")` and the returned frame only labels them, so a caller
+    that collects it inside its own `"statuses"` stage can time both.
+    """
+    facts = people_facts(tables, as_of, settings)
+    if stage is not None:
+        with stage("ledger"):
+            facts = facts.collect().lazy()
+    return label(facts)
 
 
 def label(facts: pl.LazyFrame) -> pl.LazyFrame:
@@ -120,18 +140,30 @@ def run(
     step = progress or (lambda _stage: None)
     step("read")
     validated, timings, raw = read_and_validate(data_dir, overrides, as_of, without)
-    step("ledger")
-    started = time.perf_counter()
-    facts = people_facts(validated, as_of, settings).collect()
-    timings["ledger"] = time.perf_counter() - started
-    step("statuses")
-    started = time.perf_counter()
-    output = label(facts.lazy()).collect()
-    timings["statuses"] = time.perf_counter() - started
+    stage = stopwatch(timings, step)
+    labelled = reconcile(validated, as_of, settings, stage=stage)
+    with stage("statuses"):
+        output = labelled.collect()
     lines = validated.customers.sort(CUST).get_column(LINE)
     return RunResult(
         output, validated.rejects, validated.counts, timings, raw, newest(validated, as_of), lines
     )
+
+
+def stopwatch(timings: dict[str, float], progress: Progress | None = None) -> Stage:
+    """A `Stage` that records each stage's wall time in `timings` and names it to `progress`."""
+
+    @contextlib.contextmanager
+    def stage(name: str) -> Iterator[None]:
+        if progress is not None:
+            progress(name)
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            timings[name] = time.perf_counter() - started
+
+    return stage
 
 
 def newest(tables: Validated, as_of: dt.date) -> dict[str, dt.date | None]:

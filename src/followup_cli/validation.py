@@ -61,6 +61,19 @@ class Validated:
             schema={"file": pl.String, "line": pl.Int64, REF: pl.String}
         )
     )
+    # The day these tables were cut at: rows after it are already left out (or, for events,
+    # kept as upcoming). None only for tables put together by hand, which are taken as given.
+    as_of: dt.date | None = None
+
+    def check_as_of(self, as_of: dt.date) -> None:
+        """Refuse to reconcile these tables as of another day than the one they were cut at:
+        a later day would silently miss what was bought or paid in between, an earlier one
+        would count agreements and payments that did not exist yet."""
+        if self.as_of is not None and as_of != self.as_of:
+            raise ValueError(
+                f"these tables were validated as of {self.as_of}, not {as_of}: "
+                f"validate them again for another day"
+            )
 
 
 @dataclass(frozen=True)
@@ -116,6 +129,7 @@ def validate(raw: dict[str, RawTable], as_of: dt.date) -> Validated:
         counts=tuple(counts),
         data_issues=issues,
         rejected_people=pl.concat(people).drop_nulls(REF),
+        as_of=as_of,
     )
 
 
