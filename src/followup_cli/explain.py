@@ -28,6 +28,7 @@ from followup_cli.ledger import (
 )
 from followup_cli.money import cents_text
 from followup_cli.reconcile import label, people_facts
+from followup_cli.schema import normalise_id
 from followup_cli.validation import CUST, REF, Validated
 
 DECIDED = "decided"
@@ -50,8 +51,9 @@ class Explanation:
 def explain(
     tables: Validated, customer_id: str, as_of: dt.date, settings: LedgerSettings
 ) -> Explanation:
-    wanted = customer_id.strip().lower()
-    person = tables.customers.filter(pl.col("customer_id").str.to_lowercase() == wanted)
+    person = tables.customers.filter(
+        normalise_id(pl.col("customer_id")) == normalise_id(customer_id)
+    )
     if person.height == 0:
         raise UsageError(
             f"customer {customer_id!r} is not among the customers created on or before {as_of} "
@@ -126,7 +128,7 @@ def _account_rules(facts: pl.DataFrame, as_of: dt.date) -> tuple[tuple[int, str,
 def _rejected(tables: Validated, customer_id: str) -> tuple[tuple[str, int, str, str], ...]:
     """The set-aside rows that name this person: their status may be missing what those say."""
     lines = (
-        tables.rejected_people.filter(pl.col(REF) == customer_id.strip().lower())
+        tables.rejected_people.filter(pl.col(REF) == normalise_id(customer_id))
         .select("file", "line")
         .unique()
     )

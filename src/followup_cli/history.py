@@ -27,6 +27,7 @@ import polars as pl
 from followup_cli import changes as changes_module
 from followup_cli.errors import InputFileError, UsageError
 from followup_cli.money import MONEY_DTYPE
+from followup_cli.schema import normalise_id
 
 SNAPSHOT_FILE = "followup.parquet"
 REPORT_FILE = "report.json"
@@ -249,7 +250,7 @@ def periods(history: Path, customer_id: str) -> pl.DataFrame:
     found = snapshots(history)
     if not found:
         raise UsageError(f"--history {history}: no snapshots there (as_of=YYYY-MM-DD folders)")
-    wanted = customer_id.strip().lower()
+    wanted = normalise_id(customer_id)
     rows = pl.concat(
         [
             pl.scan_parquet(s.output)

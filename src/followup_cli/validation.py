@@ -11,6 +11,7 @@ reasons' text is built afterwards, from the file, for the few rows set aside.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -18,9 +19,10 @@ import polars as pl
 from followup_cli.errors import InputFileError
 from followup_cli.loading import RawTable
 from followup_cli.parsing import parse, parse_once_per_value
-from followup_cli.schema import LINE, REJECT_COLUMNS, REJECT_SCHEMA
+from followup_cli.schema import CUST, LINE, REJECT_COLUMNS, REJECT_SCHEMA, normalise_id
 
-CUST = "cust_idx"  # position of the person in the customers file, among rows kept
+__all__ = ["CUST", "KEY", "REF", "TableCount", "Validated", "validate"]
+
 KEY = "_key"  # this row's own id, trimmed and case-folded for matching
 REF = "_ref"  # the customer id this row names, trimmed and case-folded
 KEY_HASH = "_key_hash"  # a hash of KEY: equal ids have equal hashes (the converse is checked)
@@ -74,6 +76,71 @@ class Validated:
                 f"these tables were validated as of {self.as_of}, not {as_of}: "
                 f"validate them again for another day"
             )
+
+
+# One row's typed value of a column, by name: `pl.col` in the main pass, where the typed values
+# have replaced the raw ones, and the `_value_` columns in the rejects pass, which keeps both.
+Value = Callable[[str], pl.Expr]
+
+
+@dataclass(frozen=True)
+class RowCheck:
+    """A check across one row's columns: the row is refused when `refused_when` holds, and
+    `reason` (evaluated only for those rows) goes on `column` in the rejects file.
+
+    The same expressions decide in the main pass and explain in the rejects pass. A row whose
+    id repeats an earlier row's is the one check not here: it needs the whole file, not a row.
+    """
+
+    tables: tuple[str, ...]
+    column: str
+    refused_when: Callable[[Value], pl.Expr]
+    reason: Callable[[Value], pl.Expr]
+
+
+def _unknown_customer(value: Value) -> pl.Expr:
+    # `_customer_line` comes from the join with the customers on file: null, no such customer.
+    return value("customer_id").is_not_null() & pl.col("_customer_line").is_null()
+
+
+def _unknown_customer_reason(value: Value) -> pl.Expr:
+    # `_refused_line`: the customers line of a person whose own row was set aside.
+    return (
+        pl.when(pl.col("_refused_line").is_not_null())
+        .then(
+            pl.format(
+                "customer '{}' was set aside (customers line {}); fix that row first",
+                _quoted(value("customer_id")),
+                pl.col("_refused_line"),
+            )
+        )
+        .otherwise(
+            pl.format("customer '{}' is not in the customers file", _quoted(value("customer_id")))
+        )
+    )
+
+
+ROW_CHECKS = (
+    RowCheck(
+        ("agreements", "payments", "events"),
+        "customer_id",
+        _unknown_customer,
+        _unknown_customer_reason,
+    ),
+    # More sessions left than bought is fine (bonus or transferred sessions, SPEC 2).
+    RowCheck(
+        ("agreements",),
+        "end_date",
+        lambda value: value("end_date") < value("purchase_date"),
+        lambda value: pl.format(
+            "end_date {} is before purchase_date {}", value("end_date"), value("purchase_date")
+        ),
+    ),
+)
+
+
+def _row_checks(table: str) -> list[RowCheck]:
+    return [check for check in ROW_CHECKS if table in check.tables]
 
 
 @dataclass(frozen=True)
@@ -179,25 +246,18 @@ def _check(raw: RawTable, as_of: dt.date, known: pl.DataFrame | None = None) -> 
     key = table.key.name
     is_customers = known is None
     rows = rows.select(pl.col(LINE), *values, *flags).with_columns(
-        pl.col(key).str.to_lowercase().alias(KEY)
+        normalise_id(pl.col(key)).alias(KEY)
     )
     kept = [c.name for c in table.columns if is_customers or c.name != "customer_id"]
-    whole_row: list[pl.Expr] = []
     present: pl.Expr = pl.lit(True)
     if known is not None:
         rows = rows.join(
-            known.lazy(),
-            left_on=pl.col("customer_id").str.to_lowercase(),
-            right_on=KEY,
-            how="left",
+            known.lazy(), left_on=normalise_id(pl.col("customer_id")), right_on=KEY, how="left"
         )
-        whole_row.append(pl.col("customer_id").is_not_null() & pl.col("_customer_line").is_null())
         present = pl.col(CUST).is_not_null()
         if table.name in DATED:
             present &= pl.col(DATED[table.name]) <= as_of
-    if table.name == "agreements":
-        # More sessions left than bought is fine (bonus or transferred sessions, SPEC 2).
-        whole_row.append((pl.col("end_date") < pl.col("purchase_date")).fill_null(False))
+    whole_row = [check.refused_when(pl.col).fill_null(False) for check in _row_checks(table.name)]
     # The verdict columns, not the parse expressions: by now the raw columns hold typed values.
     flagged = pl.any_horizontal(
         [pl.col(f"_bad_{c.name}") for c in table.columns] + whole_row
@@ -247,7 +307,7 @@ def _repeats(collected: pl.DataFrame, raw: RawTable) -> pl.DataFrame:
     key = raw.table.key.name
     ids = _collect(
         raw.frame.join(candidates.lazy(), on=LINE, how="semi").select(
-            LINE, pl.col(key).cast(pl.String).str.strip_chars().str.to_lowercase().alias(KEY)
+            LINE, normalise_id(pl.col(key).cast(pl.String)).alias(KEY)
         ),
         raw,
     )
@@ -285,54 +345,37 @@ def _rejects(
         *[p.reason.alias(f"_why_{name}") for name, p in parsed.items()],
     )
     key = table.key.name
-    rows = rows.with_columns(pl.col(f"_value_{key}").str.to_lowercase().alias(KEY))
-    overrides: dict[str, pl.Expr] = {
-        key: pl.when(pl.col("_first_line").is_not_null()).then(
-            pl.format(
-                "duplicate {} '{}': line {} has it already; this later row is set aside",
-                pl.lit(key),
-                _quoted(pl.col(f"_value_{key}")),
-                pl.col("_first_line"),
+    rows = rows.with_columns(normalise_id(pl.col(f"_value_{key}")).alias(KEY))
+    overrides: dict[str, list[pl.Expr]] = {
+        key: [
+            pl.when(pl.col("_first_line").is_not_null()).then(
+                pl.format(
+                    "duplicate {} '{}': line {} has it already; this later row is set aside",
+                    pl.lit(key),
+                    _quoted(pl.col(f"_value_{key}")),
+                    pl.col("_first_line"),
+                )
             )
-        )
+        ]
     }
     if known is not None and refused is not None:
         rows = (
-            rows.with_columns(pl.col("_value_customer_id").str.to_lowercase().alias(REF))
+            rows.with_columns(normalise_id(pl.col("_value_customer_id")).alias(REF))
             .join(known, left_on=REF, right_on=KEY, how="left")
             .join(refused, left_on=REF, right_on=KEY, how="left")
         )
-        unknown = pl.col(REF).is_not_null() & pl.col("_customer_line").is_null()
-        overrides["customer_id"] = (
-            pl.when(unknown & pl.col("_refused_line").is_not_null())
-            .then(
-                pl.format(
-                    "customer '{}' was set aside (customers line {}); fix that row first",
-                    _quoted(pl.col("_value_customer_id")),
-                    pl.col("_refused_line"),
-                )
-            )
-            .when(unknown)
-            .then(
-                pl.format(
-                    "customer '{}' is not in the customers file",
-                    _quoted(pl.col("_value_customer_id")),
-                )
-            )
-        )
-    if table.name == "agreements":
-        overrides["end_date"] = pl.when(
-            pl.col("_value_end_date") < pl.col("_value_purchase_date")
-        ).then(
-            pl.format(
-                "end_date {} is before purchase_date {}",
-                pl.col("_value_end_date"),
-                pl.col("_value_purchase_date"),
-            )
+
+    def value(name: str) -> pl.Expr:
+        return pl.col(f"_value_{name}")
+
+    for check in _row_checks(table.name) if known is not None and refused is not None else []:
+        refused_when = check.refused_when(value).fill_null(False)
+        overrides.setdefault(check.column, []).append(
+            pl.when(refused_when).then(check.reason(value))
         )
     rows = rows.with_columns(
-        pl.coalesce(overrides[name], pl.col(f"_why_{name}")).alias(f"_why_{name}")
-        for name in overrides
+        pl.coalesce(*reasons, pl.col(f"_why_{name}")).alias(f"_why_{name}")
+        for name, reasons in overrides.items()
     )
     per_column = [
         rows.filter(pl.col(f"_why_{c.name}").is_not_null()).select(
@@ -365,8 +408,8 @@ def _unsplit_names(raw: RawTable) -> pl.DataFrame:
     key = raw.table.key.name
     return raw.structural_rejects.select(
         pl.col("line").alias(LINE),
-        _unsplit_field(raw, key).str.to_lowercase().alias(KEY),
-        _unsplit_field(raw, "customer_id").str.to_lowercase().alias(REF),
+        normalise_id(_unsplit_field(raw, key)).alias(KEY),
+        normalise_id(_unsplit_field(raw, "customer_id")).alias(REF),
     ).filter(pl.col(REF).is_not_null() | pl.col(KEY).is_not_null())
 
 
