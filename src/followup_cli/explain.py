@@ -28,8 +28,9 @@ from followup_cli.ledger import (
 )
 from followup_cli.money import cents_text
 from followup_cli.reconcile import label, people_facts
-from followup_cli.schema import normalise_id
-from followup_cli.validation import CUST, REF, Validated
+from followup_cli.rules import verdicts as rule_verdicts
+from followup_cli.schema import CUST, normalise_id
+from followup_cli.validation import REF, Validated
 
 DECIDED = "decided"
 OUTRANKED = "matched, lower in the table"
@@ -101,13 +102,14 @@ def _account_rules(facts: pl.DataFrame, as_of: dt.date) -> tuple[tuple[int, str,
         return ()
     rules = account_rules(as_of)
     figures = facts.select(
-        *[condition.fill_null(False).alias(status) for status, condition in rules],
+        *rule_verdicts(rules),
         disabled_on().alias("_disabled_on"),
         "balance_cents",
         "oldest_unpaid_on",
         "days_in_arrears",
     ).row(0, named=True)
-    verdicts = _verdicts(tuple(s for s, _ in rules), tuple(figures[s] for s, _ in rules))
+    statuses = tuple(rule.status for rule in rules)
+    verdicts = _verdicts(statuses, tuple(figures[status] for status in statuses))
     oldest, days = figures["oldest_unpaid_on"], figures["days_in_arrears"]
     conditions = {
         PAID_IN_FULL: f"balance >= 0 (balance {cents_text(figures['balance_cents'])})",

@@ -21,8 +21,8 @@ from followup_cli import followup, money
 from followup_cli.ledger import LedgerSettings, accounts
 from followup_cli.loading import RawTable, read_table
 from followup_cli.locate import locate_tables
-from followup_cli.schema import LINE, TABLES
-from followup_cli.validation import CUST, TableCount, Validated, validate
+from followup_cli.schema import CUST, LINE, TABLES
+from followup_cli.validation import TableCount, Validated, validate
 
 
 def people_facts(tables: Validated, as_of: dt.date, settings: LedgerSettings) -> pl.LazyFrame:

@@ -20,7 +20,7 @@ import polars as pl
 from dateutil.relativedelta import relativedelta
 from dateutil.rrule import FR, MO, MONTHLY, TH, TU, WE, rrule
 
-from followup_cli.validation import CUST
+from followup_cli.schema import CUST
 
 PAID_IN_FULL = "Paid in Full"
 DUE = "Due"

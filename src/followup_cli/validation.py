@@ -21,7 +21,8 @@ from followup_cli.loading import RawTable
 from followup_cli.parsing import parse, parse_once_per_value
 from followup_cli.schema import CUST, LINE, REJECT_COLUMNS, REJECT_SCHEMA, normalise_id
 
-__all__ = ["CUST", "KEY", "REF", "TableCount", "Validated", "validate"]
+# CUST moved to schema.py; it is still importable from here for code written before.
+__all__ = ["CUST", "KEY", "REF", "ROW_CHECKS", "RowCheck", "TableCount", "Validated", "validate"]
 
 KEY = "_key"  # this row's own id, trimmed and case-folded for matching
 REF = "_ref"  # the customer id this row names, trimmed and case-folded
