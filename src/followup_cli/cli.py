@@ -39,6 +39,7 @@ from followup_cli.errors import (
     UsageError,
 )
 from followup_cli.explain import explain as build_explanation
+from followup_cli.formats import EXPORT_EXTENSIONS, EXPORT_FORMATS, OUTPUT_FORMATS
 from followup_cli.generate import generate as write_synthetic_exports
 from followup_cli.ledger import LedgerSettings
 from followup_cli.limits import DEFAULT_MAX_REJECTED, check_usable, parse_percent
@@ -51,7 +52,6 @@ from followup_cli.lists import (
     sort_rows,
 )
 from followup_cli.lists import carry as carry_columns
-from followup_cli.locate import FORMATS as LOCATED_FORMATS
 from followup_cli.locate import locate_tables
 from followup_cli.money import cents_text
 from followup_cli.output import (
@@ -126,34 +126,28 @@ class OnError(StrEnum):
     fail = "fail"
 
 
-class Format(StrEnum):
-    csv = "csv"
-    parquet = "parquet"
-    jsonl = "jsonl"
-    xlsx = "xlsx"
+# The choices of --format, from the one list of formats: what reconcile may write, and what
+# generate writes (the formats the exports may come in).
+Format = StrEnum("Format", [(name, name) for name in OUTPUT_FORMATS])  # type: ignore[misc]
+ExportFormat = StrEnum("ExportFormat", [(name, name) for name in EXPORT_FORMATS])  # type: ignore[misc]
+DEFAULT_EXPORT_FORMAT = ExportFormat("parquet")
 
 
-class ExportFormat(StrEnum):
-    """What `generate` writes: the formats the exports may come in."""
-
-    csv = "csv"
-    parquet = "parquet"
-
-
-def _as_of(value: str | None) -> dt.date:
-    """--as-of: YYYY-MM-DD, `today` or `yesterday` (the local calendar day)."""
+def _as_of(value: str | None, option: str = "--as-of") -> dt.date:
+    """The one date parser of the command line (--as-of, --from, --to): YYYY-MM-DD, `today`
+    or `yesterday` (the local calendar day); None is today. Errors name `option`."""
     word = (value or "today").strip().lower()
     if word in ("today", "yesterday"):
         return dt.date.today() - dt.timedelta(days=1 if word == "yesterday" else 0)
     if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", word):
         raise UsageError(
-            f"--as-of: {value!r} is not a date; expected YYYY-MM-DD (e.g. 2024-07-31), "
+            f"{option}: {value!r} is not a date; expected YYYY-MM-DD (e.g. 2024-07-31), "
             f"today or yesterday"
         )
     try:
         return dt.date.fromisoformat(word)
     except ValueError:
-        raise UsageError(f"--as-of: {value!r} is not a real calendar date") from None
+        raise UsageError(f"{option}: {value!r} is not a real calendar date") from None
 
 
 def _files(
@@ -792,7 +786,9 @@ def changes_command(
         followup changes --history runs/ --from 2024-07-01 --to 2024-07-31
     """
     frm, to, frame = snapshots.between(
-        history, _as_of(start) if start else None, _as_of(end) if end else None
+        history,
+        _as_of(start, "--from") if start else None,
+        _as_of(end, "--to") if end else None,
     )
     destination = None if output in (None, "-") else Path(output)
     write_frame(frame, destination, output_format(destination, None))
@@ -845,7 +841,7 @@ def generate(
     fmt: Annotated[
         ExportFormat,
         typer.Option("--format", metavar="FORMAT", help="csv or parquet. Example: --format csv"),
-    ] = ExportFormat.parquet,
+    ] = DEFAULT_EXPORT_FORMAT,
     force: Annotated[
         bool,
         typer.Option(
@@ -883,7 +879,7 @@ def _exports_in(folder: Path) -> list[str]:
     return sorted(
         p.name
         for p in folder.iterdir()
-        if p.stem.lower() in TABLE_NAMES and p.suffix.lower() in LOCATED_FORMATS
+        if p.stem.lower() in TABLE_NAMES and p.suffix.lower() in EXPORT_EXTENSIONS
     )
 
 

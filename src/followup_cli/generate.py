@@ -61,23 +61,24 @@ Date, Datetime, Decimal(18, 2), Int64 and String.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import zlib
 from collections.abc import Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 import polars as pl
 
 from followup_cli import money
 from followup_cli.billing_calendar import billing_date, month_number
 from followup_cli.errors import UsageError
+from followup_cli.formats import EXPORT_FORMATS
 from followup_cli.money import MONEY_DTYPE
+from followup_cli.output import Fill, write_together
 from followup_cli.schema import TABLE_NAMES
 
 FIRST_CREATED = dt.date(2019, 1, 1)
 EXPORTED_ON = dt.date(2024, 9, 30)  # the day the club system was exported: nothing later
 BOOKED_AHEAD_DAYS = 61  # events are booked this far past the export day
-FORMATS = ("csv", "parquet")
 # Fixed row groups: the bytes of a Parquet file must not depend on the number of threads.
 ROW_GROUP_ROWS = 250_000
 # Ids are numbered with a 32-bit row index: about 10 payments a person stays well inside it.
@@ -109,7 +110,7 @@ def generate(customers: int, out_dir: Path, seed: int = 0, fmt: str = "parquet")
     """
     if not 0 <= customers <= MAX_CUSTOMERS:
         raise UsageError(f"--customers {customers}: must be from 0 to {MAX_CUSTOMERS:,}")
-    if fmt not in FORMATS:
+    if fmt not in EXPORT_FORMATS:
         raise UsageError(f"--format {fmt!r}: choose csv or parquet")
     out_dir.mkdir(parents=True, exist_ok=True)
     other = "csv" if fmt == "parquet" else "parquet"
@@ -128,12 +129,10 @@ def generate(customers: int, out_dir: Path, seed: int = 0, fmt: str = "parquet")
         "payments": _payments_table(agreements, rng),
         "events": _events_table(people, rng),
     }
-    written = {}
-    for name, frame in tables.items():
-        path = out_dir / f"{name}.{fmt}"
-        _write(frame, path, fmt)
-        written[name] = _count_rows(path, fmt)
-    return written
+    paths = {name: out_dir / f"{name}.{fmt}" for name in tables}
+    # As a set, through the output module's writer: all four files land or none changes.
+    write_together([(paths[name], _filler(frame, fmt)) for name, frame in tables.items()])
+    return {name: _count_rows(path, fmt) for name, path in paths.items()}
 
 
 # --- pseudo-random numbers -------------------------------------------------------------------
@@ -607,22 +606,21 @@ def _events_table(people: pl.LazyFrame, rng: _Random) -> pl.LazyFrame:
 _MONEY_COLUMNS = ("monthly_fee", "amount")
 
 
-def _write(frame: pl.LazyFrame, path: Path, fmt: str) -> None:
-    """Stream `frame` to `path` through a temporary name, so a failed run leaves no half file."""
+def _filler(frame: pl.LazyFrame, fmt: str) -> Fill:
+    """What streams `frame` into an open file as `fmt` (the exports are never held whole)."""
     money_columns = [c for c in frame.collect_schema().names() if c in _MONEY_COLUMNS]
-    partial = path.with_name(f".{path.name}.part")
-    try:
+
+    def fill(sink: BinaryIO) -> None:
         if fmt == "csv":
             frame.with_columns(money.as_text(pl.col(c)).alias(c) for c in money_columns).sink_csv(
-                partial, date_format="%Y-%m-%d", datetime_format="%Y-%m-%d %H:%M"
+                sink, date_format="%Y-%m-%d", datetime_format="%Y-%m-%d %H:%M"
             )
         else:
             frame.with_columns(_decimal(pl.col(c)).alias(c) for c in money_columns).sink_parquet(
-                partial, row_group_size=ROW_GROUP_ROWS
+                sink, row_group_size=ROW_GROUP_ROWS
             )
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
+
+    return fill
 
 
 def _decimal(cents: pl.Expr) -> pl.Expr:
