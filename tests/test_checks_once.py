@@ -8,10 +8,10 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from followup_cli import validation
+from followup_cli import checks
+from followup_cli.checks import RowCheck
 from followup_cli.reconcile import load
 from followup_cli.schema import normalise_id
-from followup_cli.validation import RowCheck
 from tests.conftest import AS_OF, write_exports
 
 
@@ -35,7 +35,7 @@ def test_a_row_check_declared_once_refuses_and_explains(
         lambda value: value("amount") > 50_000,
         lambda value: pl.format("amount {} cents is over the test limit", value("amount")),
     )
-    monkeypatch.setattr(validation, "ROW_CHECKS", (*validation.ROW_CHECKS, big))
+    monkeypatch.setattr(checks, "ROW_CHECKS", (*checks.ROW_CHECKS, big))
     folder = write_exports(
         tmp_path / "exports",
         {

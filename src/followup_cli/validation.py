@@ -11,27 +11,25 @@ reasons' text is built afterwards, from the file, for the few rows set aside.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import polars as pl
 
+from followup_cli.checks import cut as _cut
+from followup_cli.checks import quoted as _quoted
+from followup_cli.checks import row_checks as _row_checks
 from followup_cli.errors import InputFileError
 from followup_cli.loading import RawTable
 from followup_cli.parsing import parse, parse_once_per_value
 from followup_cli.schema import CUST, LINE, REJECT_COLUMNS, REJECT_SCHEMA, normalise_id
 
 # CUST moved to schema.py; it is still importable from here for code written before.
-__all__ = ["CUST", "KEY", "REF", "ROW_CHECKS", "RowCheck", "TableCount", "Validated", "validate"]
+__all__ = ["CUST", "KEY", "REF", "TableCount", "Validated", "validate"]
 
 KEY = "_key"  # this row's own id, trimmed and case-folded for matching
 REF = "_ref"  # the customer id this row names, trimmed and case-folded
 KEY_HASH = "_key_hash"  # a hash of KEY: equal ids have equal hashes (the converse is checked)
 
-# A rejects row's record_id, value and reason are cut to this many characters (SPEC 6), and a
-# value quoted inside a reason to QUOTED: a 10 MB id must not make a 10 MB reason.
-MAX_REJECT_TEXT = 200
-QUOTED = 40
 
 # The date that says whether a row existed yet on the as-of day.
 DATED = {"customers": "created_on", "agreements": "purchase_date", "payments": "paid_on"}
@@ -77,71 +75,6 @@ class Validated:
                 f"these tables were validated as of {self.as_of}, not {as_of}: "
                 f"validate them again for another day"
             )
-
-
-# One row's typed value of a column, by name: `pl.col` in the main pass, where the typed values
-# have replaced the raw ones, and the `_value_` columns in the rejects pass, which keeps both.
-Value = Callable[[str], pl.Expr]
-
-
-@dataclass(frozen=True)
-class RowCheck:
-    """A check across one row's columns: the row is refused when `refused_when` holds, and
-    `reason` (evaluated only for those rows) goes on `column` in the rejects file.
-
-    The same expressions decide in the main pass and explain in the rejects pass. A row whose
-    id repeats an earlier row's is the one check not here: it needs the whole file, not a row.
-    """
-
-    tables: tuple[str, ...]
-    column: str
-    refused_when: Callable[[Value], pl.Expr]
-    reason: Callable[[Value], pl.Expr]
-
-
-def _unknown_customer(value: Value) -> pl.Expr:
-    # `_customer_line` comes from the join with the customers on file: null, no such customer.
-    return value("customer_id").is_not_null() & pl.col("_customer_line").is_null()
-
-
-def _unknown_customer_reason(value: Value) -> pl.Expr:
-    # `_refused_line`: the customers line of a person whose own row was set aside.
-    return (
-        pl.when(pl.col("_refused_line").is_not_null())
-        .then(
-            pl.format(
-                "customer '{}' was set aside (customers line {}); fix that row first",
-                _quoted(value("customer_id")),
-                pl.col("_refused_line"),
-            )
-        )
-        .otherwise(
-            pl.format("customer '{}' is not in the customers file", _quoted(value("customer_id")))
-        )
-    )
-
-
-ROW_CHECKS = (
-    RowCheck(
-        ("agreements", "payments", "events"),
-        "customer_id",
-        _unknown_customer,
-        _unknown_customer_reason,
-    ),
-    # More sessions left than bought is fine (bonus or transferred sessions, SPEC 2).
-    RowCheck(
-        ("agreements",),
-        "end_date",
-        lambda value: value("end_date") < value("purchase_date"),
-        lambda value: pl.format(
-            "end_date {} is before purchase_date {}", value("end_date"), value("purchase_date")
-        ),
-    ),
-)
-
-
-def _row_checks(table: str) -> list[RowCheck]:
-    return [check for check in ROW_CHECKS if table in check.tables]
 
 
 @dataclass(frozen=True)
@@ -440,19 +373,6 @@ def _structural_rejects(raw: RawTable) -> pl.DataFrame:
         _cut(pl.col("value")).alias("value"),
         _cut(pl.col("reason")).alias("reason"),
     ).cast(REJECT_SCHEMA)
-
-
-def _cut(text: pl.Expr) -> pl.Expr:
-    return text.str.slice(0, MAX_REJECT_TEXT)
-
-
-def _quoted(text: pl.Expr) -> pl.Expr:
-    """A value as quoted inside a reason: at most QUOTED characters, "..." marking a cut."""
-    return (
-        pl.when(text.str.len_chars() > QUOTED)
-        .then(text.str.slice(0, QUOTED - 3) + "...")
-        .otherwise(text)
-    )
 
 
 def _as_text(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
