@@ -44,7 +44,6 @@ from followup_cli.generate import generate as write_synthetic_exports
 from followup_cli.ledger import LedgerSettings
 from followup_cli.limits import DEFAULT_MAX_REJECTED, check_usable, parse_percent
 from followup_cli.lists import (
-    OUTPUT_COLUMNS,
     carried_columns,
     chosen_statuses,
     keep_lists,
@@ -67,7 +66,7 @@ from followup_cli.output import (
 from followup_cli.parsing import amount_cents
 from followup_cli.reconcile import load, run
 from followup_cli.safe_csv import guard_formulas
-from followup_cli.schema import TABLE_NAMES
+from followup_cli.schema import OUTPUT_COLUMNS, TABLE_NAMES
 from followup_cli.summary import describe_rejects, summarise
 from followup_cli.workbook import Sheets
 

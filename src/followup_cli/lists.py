@@ -17,7 +17,7 @@ from followup_cli.csv_reader import read_csv
 from followup_cli.errors import UsageError
 from followup_cli.followup import CUSTOMER_STATUSES, PROSPECT_STATUSES, UNCLASSIFIED
 from followup_cli.formats import format_of
-from followup_cli.schema import LINE, normalise_name
+from followup_cli.schema import LINE, OUTPUT_COLUMNS, normalise_name
 
 # The decision tables' order, the catch-all last: the order of the workbook's list sheets.
 LIST_ORDER = (
@@ -26,20 +26,6 @@ LIST_ORDER = (
     UNCLASSIFIED,
 )
 
-OUTPUT_COLUMNS = (
-    "customer_id",
-    "name",
-    "customer_type",
-    "follow_up_status",
-    "reason",
-    "account_status",
-    "balance",
-    "past_due",
-    "oldest_unpaid_on",
-    "days_in_arrears",
-    "account_reason",
-    "data_issues",
-)
 
 # "Most overdue first" and "most owed first" are what a manager sorts these by, so they sort
 # descending unless told otherwise; balance is negative when owed, so ascending puts the

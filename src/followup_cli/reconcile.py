@@ -21,7 +21,7 @@ from followup_cli import followup, money
 from followup_cli.ledger import LedgerSettings, accounts
 from followup_cli.loading import RawTable, read_table
 from followup_cli.locate import locate_tables
-from followup_cli.schema import CUST, LINE, TABLES
+from followup_cli.schema import CUST, LINE, OUTPUT_COLUMNS, TABLES
 from followup_cli.validation import TableCount, Validated, validate
 
 
@@ -61,24 +61,20 @@ def reconcile(
     return label(facts)
 
 
+# Output columns that are not a fact's column as it is.
+_OUTPUT = {
+    "balance": money.as_decimal(pl.col("balance_cents")).alias("balance"),
+    "past_due": money.as_decimal(pl.col("past_due_cents")).alias("past_due"),
+    "data_issues": pl.col("data_issues").fill_null(0),
+}
+
+
 def label(facts: pl.LazyFrame) -> pl.LazyFrame:
+    """The output columns (schema.OUTPUT_COLUMNS) from the facts, with the rules' verdicts."""
     return (
         facts.with_columns(followup.decide())
         .sort(CUST)
-        .select(
-            "customer_id",
-            "name",
-            "customer_type",
-            "follow_up_status",
-            "reason",
-            "account_status",
-            money.as_decimal(pl.col("balance_cents")).alias("balance"),
-            money.as_decimal(pl.col("past_due_cents")).alias("past_due"),
-            "oldest_unpaid_on",
-            "days_in_arrears",
-            "account_reason",
-            pl.col("data_issues").fill_null(0),
-        )
+        .select(_OUTPUT.get(name, pl.col(name)) for name in OUTPUT_COLUMNS)
     )
 
 

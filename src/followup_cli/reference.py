@@ -23,22 +23,16 @@ import polars as pl
 from dateutil.relativedelta import relativedelta
 from dateutil.rrule import FR, MO, MONTHLY, TH, TU, WE, rrule
 
-# The spec's words and numbers (status names, the 7 days, the 2 months, the default
-# surcharge) are defined once, in ledger.py; the arithmetic on them here is independent.
-from followup_cli.ledger import (
-    DISABLED,
-    DISABLED_AFTER_MONTHS,
-    DUE,
-    PAID_IN_FULL,
-    WARNING,
-    WARNING_AFTER_DAYS,
-    LedgerSettings,
-)
+from followup_cli import ledger
 from followup_cli.schema import CUST
 
-DEFAULT_SURCHARGE_CENTS = LedgerSettings().surcharge_cents
+# The spec's words and numbers (status names, the 7 days, the 2 months, the default
+# surcharge) are defined once, in ledger.py; the arithmetic on them here is independent.
+PAID_IN_FULL, DUE, WARNING, DISABLED = ledger.ACCOUNT_STATUSES
+WARNING_AFTER_DAYS = ledger.WARNING_AFTER_DAYS
+DEFAULT_SURCHARGE_CENTS = ledger.LedgerSettings().surcharge_cents
 # relativedelta clips: 2023-12-31 -> 2024-02-29
-DISABLED_AFTER = relativedelta(months=DISABLED_AFTER_MONTHS)
+DISABLED_AFTER = relativedelta(months=ledger.DISABLED_AFTER_MONTHS)
 WEEKDAYS = (MO, TU, WE, TH, FR)
 
 

@@ -113,6 +113,22 @@ EVENTS = Table(
 
 TABLES: dict[str, Table] = {t.name: t for t in (CUSTOMERS, AGREEMENTS, PAYMENTS, EVENTS)}
 
+# The output's columns in their order (SPEC 5: the first ten, then ours).
+OUTPUT_COLUMNS = (
+    "customer_id",
+    "name",
+    "customer_type",
+    "follow_up_status",
+    "reason",
+    "account_status",
+    "balance",
+    "past_due",
+    "oldest_unpaid_on",
+    "days_in_arrears",
+    "account_reason",
+    "data_issues",
+)
+
 # The person's position in the customers file, among the rows kept: what every table's rows
 # are joined on once validated (a customer id is matched only once, in validation).
 CUST = "cust_idx"
