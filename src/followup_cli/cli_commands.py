@@ -8,26 +8,9 @@ from typing import Annotated
 
 import typer
 
+from followup_cli import cli_app as shared
 from followup_cli import history as snapshots
 from followup_cli import render
-from followup_cli.cli_app import (
-    DEFAULT_EXPORT_FORMAT,
-    AgreementsOpt,
-    AsOfOpt,
-    CustomersOpt,
-    DataOpt,
-    EventsOpt,
-    ExportFormat,
-    PaymentsOpt,
-    QuietOpt,
-    SurchargeOpt,
-    WithoutOpt,
-    _as_of,
-    _cents,
-    _files,
-    app,
-    guarded,
-)
 from followup_cli.errors import (
     UsageError,
 )
@@ -43,20 +26,20 @@ from followup_cli.reconcile import load
 from followup_cli.schema import TABLE_NAMES
 
 
-@app.command()
-@guarded
+@shared.app.command()
+@shared.guarded
 def explain(
     customer_id: Annotated[
         str, typer.Argument(help="The person to explain. Example: C-5", show_default=False)
     ],
-    data: DataOpt = Path("."),
-    customers: CustomersOpt = None,
-    agreements: AgreementsOpt = None,
-    payments: PaymentsOpt = None,
-    events: EventsOpt = None,
-    without: WithoutOpt = None,
-    as_of: AsOfOpt = None,
-    surcharge: SurchargeOpt = "1.00",
+    data: shared.DataOpt = Path("."),
+    customers: shared.CustomersOpt = None,
+    agreements: shared.AgreementsOpt = None,
+    payments: shared.PaymentsOpt = None,
+    events: shared.EventsOpt = None,
+    without: shared.WithoutOpt = None,
+    as_of: shared.AsOfOpt = None,
+    surcharge: shared.SurchargeOpt = "1.00",
 ) -> None:
     """Show one person's ledger, running balance and every follow-up rule's verdict.
 
@@ -64,9 +47,9 @@ def explain(
 
         followup explain C-5 --data exports/ --as-of 2024-07-31
     """
-    as_of_date = _as_of(as_of)
-    settings = LedgerSettings(surcharge_cents=_cents(surcharge))
-    overrides = _files(customers, agreements, payments, events)
+    as_of_date = shared._as_of(as_of)
+    settings = LedgerSettings(surcharge_cents=shared._cents(surcharge))
+    overrides = shared._files(customers, agreements, payments, events)
     tables, _timings = load(data, overrides, as_of_date, without or ())
     render.explanation(
         render.console(stderr=False), build_explanation(tables, customer_id, as_of_date, settings)
@@ -93,8 +76,8 @@ ListOutputOpt = Annotated[
 ]
 
 
-@app.command("changes")
-@guarded
+@shared.app.command("changes")
+@shared.guarded
 def changes_command(
     history: HistoryDirOpt,
     start: Annotated[
@@ -118,7 +101,7 @@ def changes_command(
         ),
     ] = None,
     output: ListOutputOpt = None,
-    quiet: QuietOpt = False,
+    quiet: shared.QuietOpt = False,
 ) -> None:
     """Who moved where between two stored runs: one row per changed, new or gone person.
 
@@ -128,16 +111,16 @@ def changes_command(
     """
     frm, to, frame = snapshots.between(
         history,
-        _as_of(start, "--from") if start else None,
-        _as_of(end, "--to") if end else None,
+        shared._as_of(start, "--from") if start else None,
+        shared._as_of(end, "--to") if end else None,
     )
     destination = None if output in (None, "-") else Path(output)
     write_frame(frame, destination, output_format(destination, None))
     render.note(render.console(quiet), f"{frame.height:,} change(s) from {frm.as_of} to {to.as_of}")
 
 
-@app.command("history")
-@guarded
+@shared.app.command("history")
+@shared.guarded
 def history_command(
     customer_id: Annotated[
         str, typer.Argument(help="The person to follow. Example: C-5", show_default=False)
@@ -156,8 +139,8 @@ def history_command(
     write_frame(frame, destination, output_format(destination, None))
 
 
-@app.command()
-@guarded
+@shared.app.command()
+@shared.guarded
 def generate(
     customers: Annotated[
         int,
@@ -180,9 +163,9 @@ def generate(
         typer.Option(metavar="N", help="The same seed gives the same files. Example: --seed 7"),
     ] = 0,
     fmt: Annotated[
-        ExportFormat,
+        shared.ExportFormat,
         typer.Option("--format", metavar="FORMAT", help="csv or parquet. Example: --format csv"),
-    ] = DEFAULT_EXPORT_FORMAT,
+    ] = shared.DEFAULT_EXPORT_FORMAT,
     force: Annotated[
         bool,
         typer.Option(
@@ -191,7 +174,7 @@ def generate(
             "Example: --force",
         ),
     ] = False,
-    quiet: QuietOpt = False,
+    quiet: shared.QuietOpt = False,
 ) -> None:
     """Write realistic synthetic exports, valid under the spec, for trying the tool at scale.
 
