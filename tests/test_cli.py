@@ -113,8 +113,8 @@ def test_help_runs(invoke, command: tuple[str, ...]) -> None:
     assert "Example" in result.stdout
 
 
-def test_the_console_script_runs_from_a_shell(tmp_path: Path) -> None:
-    """The installed entry point gives the same bytes as the golden file."""
+def test_the_module_runs_from_a_shell(tmp_path: Path) -> None:
+    """`python -m followup_cli` (this copy, not an installed script) gives the golden bytes."""
     done = subprocess.run(
         [sys.executable, "-m", "followup_cli", *SAMPLE_ARGS, "-q"],
         capture_output=True,
@@ -124,6 +124,39 @@ def test_the_console_script_runs_from_a_shell(tmp_path: Path) -> None:
     golden = (Path(__file__).parent / "golden" / "sample_2024-07-31.csv").read_bytes()
     assert done.stdout == golden
     assert done.stderr == b""
+
+
+def test_the_console_script_entry_point_resolves_and_runs() -> None:
+    """The `followup` console script (package metadata) loads cli.main, and running that entry
+    point the way the installed script does gives the golden bytes and exit 0."""
+    from importlib.metadata import entry_points
+
+    from followup_cli import cli
+
+    (script,) = entry_points(group="console_scripts", name="followup")
+    assert script.load() is cli.main
+    runner = (
+        "import sys; from importlib.metadata import entry_points; "
+        "(ep,) = entry_points(group='console_scripts', name='followup'); "
+        "sys.argv[0] = 'followup'; sys.exit(ep.load()())"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", runner, *SAMPLE_ARGS, "-q"], capture_output=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    golden = (Path(__file__).parent / "golden" / "sample_2024-07-31.csv").read_bytes()
+    assert done.stdout == golden
+    assert done.stderr == b""
+
+
+def test_changes_dates_are_read_by_the_one_date_parser(invoke, tmp_path: Path) -> None:
+    """--from and --to are read like --as-of, and a bad one is named as itself (exit 2)."""
+    result = invoke("changes", "--history", str(tmp_path), "--from", "2024-02-30")
+    assert result.exit_code == 2
+    assert "--from: '2024-02-30' is not a real calendar date" in result.stderr
+    result = invoke("changes", "--history", str(tmp_path), "--to", "31/07/2024")
+    assert result.exit_code == 2
+    assert "--to: '31/07/2024' is not a date; expected YYYY-MM-DD" in result.stderr
 
 
 def test_explain_shows_ledger_and_rules(invoke) -> None:

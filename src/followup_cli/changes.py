@@ -13,6 +13,7 @@ from pathlib import Path
 import polars as pl
 
 from followup_cli.money import MONEY_DTYPE
+from followup_cli.schema import normalise_id
 
 CHANGE_COLUMNS = (
     "customer_id",
@@ -39,7 +40,7 @@ _POS, _PREV_POS = "_pos", "_prev_pos"
 
 def match_id(column: str = "customer_id") -> pl.Expr:
     """Ids are matched as validation matches them: trimmed and case-insensitively."""
-    return pl.col(column).str.strip_chars().str.to_lowercase()
+    return normalise_id(pl.col(column))
 
 
 def _side(frame: pl.DataFrame | pl.LazyFrame, position: str) -> pl.LazyFrame:

@@ -1,7 +1,10 @@
-"""`followup explain`: one person's ledger and every rule's verdict, as plain data.
+"""`followup explain`: one person's output row, ledger and every rule's verdict, as plain data.
 
-It reuses the main path's own functions (`charges`, `people_facts`, the rule tables) on the
-validated tables, so what it shows is what the reconcile run computed, not a second opinion.
+The row, the facts and the rule verdicts come from the main path's own functions
+(`people_facts`, `label`, the rule tables of followup.py and ledger.py) on the validated tables,
+so they are what the reconcile run computed. The ledger is told as the account aggregate's
+domain events (reference.py): subscriptions started, payments made, charges due, the account
+reconciled; its figures are a second, independent reading, and the tests check the two agree.
 """
 
 from __future__ import annotations
@@ -23,12 +26,21 @@ from followup_cli.ledger import (
     WARNING_AFTER_DAYS,
     LedgerSettings,
     account_rules,
-    charges,
     disabled_on,
 )
 from followup_cli.money import cents_text
 from followup_cli.reconcile import label, people_facts
-from followup_cli.validation import CUST, REF, Validated
+from followup_cli.reference import (
+    AccountReconciled,
+    ChargeDue,
+    OneOffPaymentMade,
+    RecurringPaymentMade,
+    SubscriptionStarted,
+    replay,
+)
+from followup_cli.rules import verdicts as rule_verdicts
+from followup_cli.schema import CUST, normalise_id
+from followup_cli.validation import REF, Validated
 
 DECIDED = "decided"
 OUTRANKED = "matched, lower in the table"
@@ -36,22 +48,47 @@ NOT_MATCHED = "no"
 NOT_REACHED = "not reached: a rule above decided"
 
 
+ENTRIES = pl.Schema(
+    {
+        "date": pl.Date,
+        "entry": pl.String,
+        "charge_cents": pl.Int64,
+        "credit_cents": pl.Int64,
+        "balance_cents": pl.Int64,
+        "settled": pl.String,
+    }
+)
+
+
+@dataclass(frozen=True)
+class AccountFigures:
+    """What the account aggregate came to by replaying the person's events."""
+
+    balance_cents: int
+    past_due_cents: int
+    oldest_unpaid_on: dt.date | None
+    days_in_arrears: int | None
+    account_status: str
+
+
 @dataclass(frozen=True)
 class Explanation:
     person: dict[str, Any]  # the person's output row
-    entries: pl.DataFrame  # date, entry, charge_cents, credit_cents, balance_cents, settled
+    entries: pl.DataFrame  # ENTRIES: the account's events with the running balance
     rules: tuple[tuple[int, str, str], ...]  # number, status, verdict
     as_of: dt.date | None = None
     # number, status, condition with the person's figures, verdict; empty without a ledger
     account_rules: tuple[tuple[int, str, str, str], ...] = ()
     rejected: tuple[tuple[str, int, str, str], ...] = ()  # file, line, column, reason
+    account: AccountFigures | None = None  # None without a subscription: no ledger
 
 
 def explain(
     tables: Validated, customer_id: str, as_of: dt.date, settings: LedgerSettings
 ) -> Explanation:
-    wanted = customer_id.strip().lower()
-    person = tables.customers.filter(pl.col("customer_id").str.to_lowercase() == wanted)
+    person = tables.customers.filter(
+        normalise_id(pl.col("customer_id")) == normalise_id(customer_id)
+    )
     if person.height == 0:
         raise UsageError(
             f"customer {customer_id!r} is not among the customers created on or before {as_of} "
@@ -64,13 +101,15 @@ def explain(
     flags = facts.select(followup.verdicts(is_customer)).row(0)
     statuses = followup.CUSTOMER_STATUSES if is_customer else followup.PROSPECT_STATUSES
     rules = _verdicts(statuses, flags)
+    entries, account = _story(tables, index, as_of, settings)
     return Explanation(
         row,
-        _entries(tables, index, as_of, settings),
+        entries,
         rules,
         as_of=as_of,
         account_rules=_account_rules(facts, as_of),
         rejected=_rejected(tables, str(person.item(0, "customer_id"))),
+        account=account,
     )
 
 
@@ -99,13 +138,14 @@ def _account_rules(facts: pl.DataFrame, as_of: dt.date) -> tuple[tuple[int, str,
         return ()
     rules = account_rules(as_of)
     figures = facts.select(
-        *[condition.fill_null(False).alias(status) for status, condition in rules],
+        *rule_verdicts(rules),
         disabled_on().alias("_disabled_on"),
         "balance_cents",
         "oldest_unpaid_on",
         "days_in_arrears",
     ).row(0, named=True)
-    verdicts = _verdicts(tuple(s for s, _ in rules), tuple(figures[s] for s, _ in rules))
+    statuses = tuple(rule.status for rule in rules)
+    verdicts = _verdicts(statuses, tuple(figures[status] for status in statuses))
     oldest, days = figures["oldest_unpaid_on"], figures["days_in_arrears"]
     conditions = {
         PAID_IN_FULL: f"balance >= 0 (balance {cents_text(figures['balance_cents'])})",
@@ -126,7 +166,7 @@ def _account_rules(facts: pl.DataFrame, as_of: dt.date) -> tuple[tuple[int, str,
 def _rejected(tables: Validated, customer_id: str) -> tuple[tuple[str, int, str, str], ...]:
     """The set-aside rows that name this person: their status may be missing what those say."""
     lines = (
-        tables.rejected_people.filter(pl.col(REF) == customer_id.strip().lower())
+        tables.rejected_people.filter(pl.col(REF) == normalise_id(customer_id))
         .select("file", "line")
         .unique()
     )
@@ -137,59 +177,53 @@ def _rejected(tables: Validated, customer_id: str) -> tuple[tuple[str, int, str,
     )
 
 
-def _entries(
+def _story(
     tables: Validated, index: int, as_of: dt.date, settings: LedgerSettings
-) -> pl.DataFrame:
-    """Charges and payments in date order with the running balance and what each charge's
-    settlement is under oldest-first settlement."""
-    agreements = tables.agreements.lazy().filter(pl.col(CUST) == index)
-    payments = tables.payments.lazy().filter(pl.col(CUST) == index)
-    if agreements.filter(pl.col("monthly_fee").is_not_null()).collect().height == 0:
-        return pl.DataFrame()
-    credits_total = payments.select(pl.col("amount").sum()).collect().item() or 0
-    due = (
-        charges(agreements, payments, as_of, settings)
-        .sort("due_on", "agreement_id", "payment_id", nulls_last=True)
-        .with_columns(pl.col("cents").cum_sum().alias("_through"))
-        .select(
-            pl.col("due_on").alias("date"),
-            pl.when(pl.col("payment_id").is_null())
-            .then(
-                pl.format(
-                    "fee for {} (agreement {})",
-                    pl.col("due_on").dt.strftime("%B %Y"),
-                    pl.col("agreement_id"),
+) -> tuple[pl.DataFrame, AccountFigures | None]:
+    """The person's ledger told as the account aggregate's events (`reference.CustomerAccount`):
+    subscriptions started, payments made, charges due with their settlement, the account
+    reconciled; with the running balance, and the figures the aggregate came to."""
+    account = replay(
+        tables.agreements.filter(pl.col(CUST) == index),
+        tables.payments.filter(pl.col(CUST) == index),
+        as_of,
+        settings.surcharge_cents,
+    ).get(index)
+    if account is None or not account.has_subscription():
+        return pl.DataFrame(), None
+    rows = []
+    balance = 0
+    for event in account.story():
+        charge = credit = settled = None
+        match event:
+            case SubscriptionStarted():
+                day = event.purchase_date
+                entry = (
+                    f"subscription started: agreement {event.agreement_id}, "
+                    f"{cents_text(event.monthly_fee_cents)} a month"
                 )
-            )
-            .otherwise(pl.format("surcharge for one-off payment {}", pl.col("payment_id")))
-            .alias("entry"),
-            pl.col("cents").alias("charge_cents"),
-            pl.lit(None, dtype=pl.Int64).alias("credit_cents"),
-            pl.when(pl.col("_through") <= credits_total)
-            .then(pl.lit("settled"))
-            .when(pl.col("_through") - pl.col("cents") < credits_total)
-            .then(pl.lit("part settled"))
-            .otherwise(pl.lit("unpaid"))
-            .alias("settled"),
-            pl.lit(1).alias("_order"),
-        )
+            case OneOffPaymentMade() | RecurringPaymentMade():
+                day, credit = event.paid_on, event.amount_cents
+                kind = "one-off" if isinstance(event, OneOffPaymentMade) else "recurring"
+                entry = f"{kind} payment {event.payment_id}"
+            case ChargeDue():
+                day, charge, entry = event.due_on, event.cents, event.what
+                settled = _settlement(event)
+            case AccountReconciled():
+                day, entry = event.as_of, f"account reconciled: {account.account_status()}"
+        balance += (credit or 0) - (charge or 0)
+        rows.append((day, entry, charge, credit, balance, settled))
+    figures = AccountFigures(
+        balance_cents=account.balance_cents(),
+        past_due_cents=account.past_due_cents(),
+        oldest_unpaid_on=account.oldest_unpaid_on(),
+        days_in_arrears=account.days_in_arrears(),
+        account_status=account.account_status(),
     )
-    paid = payments.select(
-        pl.col("paid_on").alias("date"),
-        pl.format("{} payment {}", pl.col("kind"), pl.col("payment_id")).alias("entry"),
-        pl.lit(None, dtype=pl.Int64).alias("charge_cents"),
-        pl.col("amount").alias("credit_cents"),
-        pl.lit(None, dtype=pl.String).alias("settled"),
-        pl.lit(0).alias("_order"),
-    )
-    return (
-        pl.concat([due, paid])
-        .sort("date", "_order", "entry")
-        .with_columns(
-            (pl.col("credit_cents").fill_null(0) - pl.col("charge_cents").fill_null(0))
-            .cum_sum()
-            .alias("balance_cents")
-        )
-        .drop("_order")
-        .collect()
-    )
+    return pl.DataFrame(rows, schema=ENTRIES, orient="row"), figures
+
+
+def _settlement(charge: ChargeDue) -> str:
+    if charge.unpaid_cents == 0:
+        return "settled"
+    return "part settled" if charge.unpaid_cents < charge.cents else "unpaid"

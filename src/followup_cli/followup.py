@@ -10,17 +10,13 @@ ledger's past due) are computed for all people at once by `agreement_facts` and 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import polars as pl
 
 from followup_cli import money
-from followup_cli.validation import CUST
-
-if TYPE_CHECKING:
-    from polars.expr.whenthen import ChainedThen, Then
+from followup_cli.rules import Rule, first_match
+from followup_cli.rules import verdicts as rule_verdicts
+from followup_cli.schema import CUST
 
 COLLECTIONS = "Collections Customer"
 DELINQUENT = "Delinquent Customer"
@@ -39,13 +35,6 @@ WEB_LEAD = "Web Lead"
 LEAD = "Lead"
 
 WEB_ORIGINS = ("web", "website", "online", "web lead")
-
-
-@dataclass(frozen=True)
-class Rule:
-    status: str
-    when: pl.Expr
-    reason: pl.Expr
 
 
 ORDER = "_order"  # a row's place in the "most recent" ordering of its table, across all people
@@ -235,18 +224,6 @@ CUSTOMER_STATUSES = tuple(rule.status for rule in customer_rules())
 PROSPECT_STATUSES = tuple(rule.status for rule in prospect_rules())
 
 
-def _fold(rules: Sequence[Rule], field: str) -> pl.Expr:
-    first, *rest = rules
-    chain: Then | ChainedThen = pl.when(first.when.fill_null(False)).then(_field(first, field))
-    for rule in rest:
-        chain = chain.when(rule.when.fill_null(False)).then(_field(rule, field))
-    return chain.otherwise(None)
-
-
-def _field(rule: Rule, field: str) -> pl.Expr:
-    return pl.lit(rule.status) if field == "status" else rule.reason
-
-
 def decide() -> list[pl.Expr]:
     """customer_type, follow_up_status and reason, from one row of facts per person."""
     is_customer = pl.col("has_agreement")
@@ -256,17 +233,16 @@ def decide() -> list[pl.Expr]:
         .otherwise(pl.lit("Prospect"))
         .alias("customer_type"),
         pl.when(is_customer)
-        .then(_fold(customer_rules(), "status"))
-        .otherwise(_fold(prospect_rules(), "status"))
+        .then(first_match(customer_rules(), "status"))
+        .otherwise(first_match(prospect_rules(), "status"))
         .alias("follow_up_status"),
         pl.when(is_customer)
-        .then(_fold(customer_rules(), "reason"))
-        .otherwise(_fold(prospect_rules(), "reason"))
+        .then(first_match(customer_rules(), "reason"))
+        .otherwise(first_match(prospect_rules(), "reason"))
         .alias("reason"),
     ]
 
 
 def verdicts(is_customer: bool) -> list[pl.Expr]:
     """Every rule of the person's table as a true/false column, for `explain`."""
-    rules = customer_rules() if is_customer else prospect_rules()
-    return [rule.when.fill_null(False).alias(rule.status) for rule in rules]
+    return rule_verdicts(customer_rules() if is_customer else prospect_rules())

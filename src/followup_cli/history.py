@@ -26,7 +26,9 @@ import polars as pl
 
 from followup_cli import changes as changes_module
 from followup_cli.errors import InputFileError, UsageError
+from followup_cli.formats import format_of
 from followup_cli.money import MONEY_DTYPE
+from followup_cli.schema import normalise_id
 
 SNAPSHOT_FILE = "followup.parquet"
 REPORT_FILE = "report.json"
@@ -93,15 +95,15 @@ def as_of_of(path: Path) -> dt.date | None:
 
 def read_output(path: Path) -> pl.DataFrame:
     """An output file followup wrote (CSV, Parquet or JSON Lines), with the output's types."""
-    suffix = path.suffix.lower()
+    fmt = format_of(path)
     if not path.is_file():
         raise InputFileError(f"{path}: no such file (given for --previous)")
     try:
-        if suffix in {".parquet", ".pq"}:
+        if fmt == "parquet":
             frame = pl.read_parquet(path)
-        elif suffix in {".jsonl", ".ndjson"}:
+        elif fmt == "jsonl":
             frame = pl.read_ndjson(path, infer_schema_length=None)
-        elif suffix == ".csv":
+        elif fmt == "csv":
             # Every column as text first: ids such as 007 must not become numbers.
             frame = pl.read_csv(path, infer_schema=False)
         else:
@@ -249,7 +251,7 @@ def periods(history: Path, customer_id: str) -> pl.DataFrame:
     found = snapshots(history)
     if not found:
         raise UsageError(f"--history {history}: no snapshots there (as_of=YYYY-MM-DD folders)")
-    wanted = customer_id.strip().lower()
+    wanted = normalise_id(customer_id)
     rows = pl.concat(
         [
             pl.scan_parquet(s.output)

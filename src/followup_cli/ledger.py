@@ -11,16 +11,13 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import polars as pl
 
 from followup_cli import money
 from followup_cli.billing_calendar import add_months, billing_date, month_number
-from followup_cli.validation import CUST
-
-if TYPE_CHECKING:
-    from polars.expr.whenthen import ChainedThen, Then
+from followup_cli.rules import Rule, first_match
+from followup_cli.schema import CUST
 
 PAID_IN_FULL = "Paid in Full"
 DISABLED = "Disabled"
@@ -28,6 +25,8 @@ WARNING = "Warning"
 DUE = "Due"
 ACCOUNT_STATUSES = (PAID_IN_FULL, DUE, WARNING, DISABLED)
 
+# SPEC 3's two thresholds, defined here only: the reference ledger, explain and the
+# benchmark's SQL (tests/bench/rules.sql, filled in by run_bench.py) read them from here.
 WARNING_AFTER_DAYS = 7  # more than this many days in arrears is Warning
 DISABLED_AFTER_MONTHS = 2  # this many calendar months in arrears is Disabled
 
@@ -58,21 +57,26 @@ def fee_due_on(month: pl.Expr) -> pl.Expr:
 
 
 def _fee_schedules(agreements: pl.LazyFrame, as_of: dt.date) -> pl.LazyFrame:
-    """Recurring agreements with a fee due by as_of: cust_idx, purchase_date, monthly_fee and
-    the first and last month due (`first`, `last`)."""
+    """Every recurring agreement (a subscriber has a ledger even before a fee is due):
+    cust_idx, agreement_id, purchase_date, monthly_fee and the first and last month due
+    (`first`, `last`; a last before the first means nothing is due yet).
+
+    The one schedule: `charges` lists its months, `_totals` counts them and `_oldest_unpaid`
+    cuts them into spans."""
     first, last = _fee_months(as_of)
-    return (
-        agreements.filter(pl.col("monthly_fee").is_not_null())
-        .select(
-            CUST,
-            "agreement_id",
-            "purchase_date",
-            "monthly_fee",
-            first.alias("first"),
-            last.alias("last"),
-        )
-        .filter(pl.col("last") >= pl.col("first"))
+    return agreements.filter(pl.col("monthly_fee").is_not_null()).select(
+        CUST,
+        "agreement_id",
+        "purchase_date",
+        "monthly_fee",
+        first.alias("first"),
+        last.alias("last"),
     )
+
+
+def _due_schedules(agreements: pl.LazyFrame, as_of: dt.date) -> pl.LazyFrame:
+    """`_fee_schedules` of the agreements with at least one fee due by as_of."""
+    return _fee_schedules(agreements, as_of).filter(pl.col("last") >= pl.col("first"))
 
 
 def charges(
@@ -81,7 +85,7 @@ def charges(
     """Every charge due on or before as_of, one row per month: cust_idx, due_on, cents, and what
     it is for. For showing one person's ledger (`explain`); `accounts` never lists months."""
     fees = (
-        _fee_schedules(agreements, as_of)
+        _due_schedules(agreements, as_of)
         .with_columns(
             pl.int_ranges("first", pl.col("last") + 1, dtype=pl.Int32).alias("month"),
         )
@@ -117,7 +121,7 @@ def accounts(
     # would otherwise compute once per branch (twice the ledger's time at 100,000 people).
     owing = totals.filter(pl.col("credits") < pl.col("charged")).select(CUST, "credits").cache()
     oldest = _oldest_unpaid(
-        _fee_schedules(agreements, as_of).join(owing, on=CUST, how="semi").cache(),
+        _due_schedules(agreements, as_of).join(owing, on=CUST, how="semi").cache(),
         # Only one-off payments add charges (their surcharge); the rest need not be read.
         payments.filter(pl.col("kind") == "one-off")
         .join(owing, on=CUST, how="semi")
@@ -135,7 +139,11 @@ def accounts(
         "oldest_unpaid_on",
         (pl.lit(as_of) - pl.col("oldest_unpaid_on")).dt.total_days().alias("days_in_arrears"),
     )
-    return figures.with_columns(account_status(as_of), account_reason(as_of))
+    rules = account_rules(as_of)
+    return figures.with_columns(
+        first_match(rules, "status").alias("account_status"),
+        first_match(rules, "reason").alias("account_reason"),
+    )
 
 
 def _oldest_unpaid(
@@ -173,36 +181,27 @@ def _oldest_unpaid(
         ],
         how="vertical_relaxed",
     )
-    # One sort, then running sums over all customers at once: each customer's fee changes
-    # add up to 0 (every fee ends), so the running rate starts afresh at each customer; the
-    # running charges are the global sum less its value before the customer's first span.
-    same_customer = pl.col(CUST) == pl.col(CUST).shift(-1)
-    first_of_customer = (pl.col(CUST) != pl.col(CUST).shift(1)).fill_null(True)
+
+    # Running sums per customer, in month order: each sum stays within one customer's
+    # charges, which is what keeps them within 64-bit cents (see parsing.MAX_UNITS).
+    def running(expr: pl.Expr) -> pl.Expr:
+        return expr.over(CUST, order_by="month")
+
     spans = (
         by_month.group_by(CUST, "month")
         .agg(pl.col("monthly_fee").sum().alias("rate"), pl.col("lump").sum())
-        .sort(CUST, "month")
         .with_columns(
-            pl.col("rate").cum_sum(),
+            running(pl.col("rate").cum_sum()),
             # None after the last span: every fee has ended by then.
-            pl.when(same_customer)
-            .then(pl.col("month").shift(-1) - pl.col("month"))
-            .alias("months"),
+            (running(pl.col("month").shift(-1)) - pl.col("month")).alias("months"),
         )
         # From `month` for `months` months: the lump of surcharges in its first month plus
         # `rate` each month.
         .with_columns(
             (pl.col("lump") + pl.col("rate") * pl.col("months").fill_null(0)).alias("span_cents")
         )
-        .with_columns(pl.col("span_cents").cum_sum().alias("_through"))
         .with_columns(
-            (
-                pl.col("_through")
-                - pl.col("span_cents")
-                - pl.when(first_of_customer)
-                .then(pl.col("_through") - pl.col("span_cents"))
-                .forward_fill()
-            ).alias("before")
+            (running(pl.col("span_cents").cum_sum()) - pl.col("span_cents")).alias("before")
         )
         .join(owing, on=CUST, how="inner")
     )
@@ -266,9 +265,9 @@ def _totals(
     Counted per agreement without listing its months (see `_fee_months`).
     """
     this_month = month_number(pl.lit(as_of))
-    first, last = _fee_months(as_of)
+    first, last = pl.col("first"), pl.col("last")
     fees = (
-        agreements.filter(pl.col("monthly_fee").is_not_null())
+        _fee_schedules(agreements, as_of)
         .with_columns(
             months_due=(last - first + 1).clip(lower_bound=0),
             # Never truncated: `last` drops the as-of month only when its fee is due later.
@@ -306,45 +305,51 @@ def disabled_on() -> pl.Expr:
     return add_months(pl.col("oldest_unpaid_on"), DISABLED_AFTER_MONTHS)
 
 
-_disabled_on = disabled_on
+def account_rules(as_of: dt.date) -> list[Rule]:
+    """SPEC 3's four statuses as (status, when, reason), first match wins; Due is the rest.
 
-
-def account_rules(as_of: dt.date) -> list[tuple[str, pl.Expr]]:
-    """SPEC 3's four statuses as (status, condition), first match wins; Due is the rest."""
+    The one table both `account_status` and `account_reason` come from, and whose verdicts
+    `explain` shows.
+    """
+    balance = pl.col("balance_cents")
+    owes = pl.format(
+        "owes {}; oldest unpaid charge due {}, {} days ago",
+        money.as_text(-balance),
+        pl.col("oldest_unpaid_on"),
+        pl.col("days_in_arrears"),
+    )
     return [
-        (PAID_IN_FULL, pl.col("balance_cents") >= 0),
-        (DISABLED, pl.lit(as_of) >= disabled_on()),
-        (WARNING, pl.col("days_in_arrears") > WARNING_AFTER_DAYS),
-        (DUE, pl.lit(True)),
+        Rule(
+            PAID_IN_FULL,
+            balance >= 0,
+            pl.when(balance > 0)
+            .then(pl.format("nothing owed; {} in credit", money.as_text(balance)))
+            .otherwise(pl.lit("nothing owed")),
+        ),
+        Rule(
+            DISABLED,
+            pl.lit(as_of) >= disabled_on(),
+            pl.format(
+                "{} ({} months or more; disabled from {})",
+                owes,
+                pl.lit(DISABLED_AFTER_MONTHS),
+                disabled_on(),
+            ),
+        ),
+        Rule(
+            WARNING,
+            pl.col("days_in_arrears") > WARNING_AFTER_DAYS,
+            pl.format("{} (more than {})", owes, pl.lit(WARNING_AFTER_DAYS)),
+        ),
+        Rule(DUE, pl.lit(True), pl.format("{} ({} or fewer)", owes, pl.lit(WARNING_AFTER_DAYS))),
     ]
 
 
 def account_status(as_of: dt.date) -> pl.Expr:
     """SPEC 3's four statuses, first match wins."""
-    (first, when), *rest = account_rules(as_of)
-    chain: Then | ChainedThen = pl.when(when).then(pl.lit(first))
-    for status, condition in rest:
-        chain = chain.when(condition).then(pl.lit(status))
-    return chain.otherwise(None).alias("account_status")
+    return first_match(account_rules(as_of), "status").alias("account_status")
 
 
 def account_reason(as_of: dt.date) -> pl.Expr:
     """Why the account status fired, in the figures a manager would check."""
-    owes = pl.format(
-        "owes {}; oldest unpaid charge due {}, {} days ago",
-        money.as_text(-pl.col("balance_cents")),
-        pl.col("oldest_unpaid_on"),
-        pl.col("days_in_arrears"),
-    )
-    return (
-        pl.when(pl.col("balance_cents") > 0)
-        .then(pl.format("nothing owed; {} in credit", money.as_text(pl.col("balance_cents"))))
-        .when(pl.col("balance_cents") == 0)
-        .then(pl.lit("nothing owed"))
-        .when(pl.lit(as_of) >= _disabled_on())
-        .then(pl.format("{} (2 months or more; disabled from {})", owes, _disabled_on()))
-        .when(pl.col("days_in_arrears") > WARNING_AFTER_DAYS)
-        .then(pl.format("{} (more than {})", owes, pl.lit(WARNING_AFTER_DAYS)))
-        .otherwise(pl.format("{} ({} or fewer)", owes, pl.lit(WARNING_AFTER_DAYS)))
-        .alias("account_reason")
-    )
+    return first_match(account_rules(as_of), "reason").alias("account_reason")

@@ -16,7 +16,8 @@ import polars as pl
 from followup_cli.csv_reader import read_csv
 from followup_cli.errors import UsageError
 from followup_cli.followup import CUSTOMER_STATUSES, PROSPECT_STATUSES, UNCLASSIFIED
-from followup_cli.schema import LINE, normalise_name
+from followup_cli.formats import format_of
+from followup_cli.schema import LINE, OUTPUT_COLUMNS, normalise_name
 
 # The decision tables' order, the catch-all last: the order of the workbook's list sheets.
 LIST_ORDER = (
@@ -25,20 +26,6 @@ LIST_ORDER = (
     UNCLASSIFIED,
 )
 
-OUTPUT_COLUMNS = (
-    "customer_id",
-    "name",
-    "customer_type",
-    "follow_up_status",
-    "reason",
-    "account_status",
-    "balance",
-    "past_due",
-    "oldest_unpaid_on",
-    "days_in_arrears",
-    "account_reason",
-    "data_issues",
-)
 
 # "Most overdue first" and "most owed first" are what a manager sorts these by, so they sort
 # descending unless told otherwise; balance is negative when owed, so ascending puts the
@@ -150,7 +137,7 @@ def carry(
 
 
 def _header(customers: Path) -> list[str]:
-    if customers.suffix.lower() in (".parquet", ".pq"):
+    if format_of(customers) == "parquet":
         return list(pl.read_parquet_schema(customers))
     try:
         with customers.open(encoding="utf-8-sig", newline="") as handle:
@@ -161,7 +148,7 @@ def _header(customers: Path) -> list[str]:
 
 def _read_columns(customers: Path, names: list[str]) -> pl.DataFrame:
     """The chosen columns of the customers file as read, with each row's line."""
-    if customers.suffix.lower() in (".parquet", ".pq"):
+    if format_of(customers) == "parquet":
         scan = pl.scan_parquet(customers).select(names)
         return (
             scan.with_row_index(LINE, offset=1).with_columns(pl.col(LINE).cast(pl.Int64)).collect()

@@ -15,7 +15,7 @@ import polars as pl
 
 from followup_cli.csv_reader import make_room_for_line, read_csv
 from followup_cli.errors import InputFileError
-from followup_cli.locate import FORMATS
+from followup_cli.formats import EXPORT_EXTENSIONS
 from followup_cli.schema import LINE, REJECT_SCHEMA, Table, normalise_name
 
 
@@ -59,7 +59,7 @@ def read_table(table: Table, path: Path | None) -> RawTable:
     if path is None:
         frame = pl.DataFrame(schema={LINE: pl.Int64, **{c.name: pl.String for c in table.columns}})
         return _raw(table, None, "csv", frame.lazy(), 0, empty_rejects())
-    fmt = FORMATS.get(path.suffix.lower())
+    fmt = EXPORT_EXTENSIONS.get(path.suffix.lower())
     if fmt is None:
         raise InputFileError(
             f"{path}: unknown file type {path.suffix!r}; exports must end in .csv or .parquet"

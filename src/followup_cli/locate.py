@@ -14,9 +14,9 @@ from collections.abc import Collection, Mapping
 from pathlib import Path
 
 from followup_cli.errors import InputFileError, UsageError
+from followup_cli.formats import EXPORT_EXTENSIONS
 from followup_cli.schema import TABLES
 
-FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 NEAR = 0.75  # difflib ratio; payment.csv/payments.csv is 0.96, payments.txt 0.75
 LISTED = 10  # export files named in a "no such table" message; the rest are counted
 
@@ -79,7 +79,7 @@ def _entries(data_dir: Path) -> list[Path]:
 
 
 def _find(name: str, data_dir: Path, entries: list[Path], some_named: bool) -> Path:
-    found = [p for p in entries if p.stem.lower() == name and p.suffix.lower() in FORMATS]
+    found = [p for p in entries if p.stem.lower() == name and p.suffix.lower() in EXPORT_EXTENSIONS]
     if len(found) > 1:
         names = " and ".join(p.name for p in found)
         raise InputFileError(
@@ -111,7 +111,7 @@ def _find(name: str, data_dir: Path, entries: list[Path], some_named: bool) -> P
 def _near_name(name: str, entries: list[Path]) -> tuple[Path, str] | None:
     """The folder entry most like `<name>.csv` or `<name>.parquet`, if one is close enough,
     and which of the two it seems meant to be."""
-    others = {f"{t}{ext}" for t in TABLES for ext in FORMATS if t != name}
+    others = {f"{t}{ext}" for t in TABLES for ext in EXPORT_EXTENSIONS if t != name}
     candidates = {p.name.lower(): p for p in entries if p.name.lower() not in others}
     best: tuple[float, str, str] | None = None
     for wanted in (f"{name}.csv", f"{name}.parquet"):
@@ -124,7 +124,7 @@ def _near_name(name: str, entries: list[Path]) -> tuple[Path, str] | None:
 
 def _listing(entries: list[Path]) -> str:
     """The folder's CSV and Parquet entries, where a person looks for the misnamed one."""
-    exports = [p for p in entries if p.suffix.lower() in FORMATS]
+    exports = [p for p in entries if p.suffix.lower() in EXPORT_EXTENSIONS]
     others = len(entries) - len(exports)
     besides = f" ({others:,} other entr{'y' if others == 1 else 'ies'})" if others else ""
     if not exports:

@@ -26,6 +26,8 @@ def as_text(cents: pl.Expr) -> pl.Expr:
 
 
 def cents_text(cents: int) -> str:
-    """The same for one Python integer (summary and explain)."""
+    """One Python integer of cents as text for a person, with thousands separators
+    (-123456 -> "-1,234.56"): the summary, explain, and the run report (which drops the commas).
+    Unlike `as_text`, which writes the reasons in the output rows without separators."""
     sign = "-" if cents < 0 else ""
     return f"{sign}{abs(cents) // 100:,}.{abs(cents) % 100:02d}"

@@ -26,6 +26,7 @@ import polars as pl
 
 from followup_cli import signals
 from followup_cli.errors import OutputError, UsageError
+from followup_cli.formats import OUTPUT_FORMATS, format_of
 from followup_cli.schema import REJECT_COLUMNS
 from followup_cli.workbook import Sheets, write_workbook
 
@@ -34,15 +35,7 @@ Fill = Callable[[BinaryIO], None]
 
 UNDATED = dt.date(1980, 1, 1)  # a workbook's creation date when no as-of date is given
 
-FORMATS = ("csv", "parquet", "jsonl", "xlsx")
-_EXTENSIONS = {
-    ".csv": "csv",
-    ".parquet": "parquet",
-    ".pq": "parquet",
-    ".jsonl": "jsonl",
-    ".ndjson": "jsonl",
-    ".xlsx": "xlsx",
-}
+FORMATS = OUTPUT_FORMATS  # the name this module always had
 
 
 def output_format(path: Path | None, requested: str | None) -> str:
@@ -53,7 +46,7 @@ def output_format(path: Path | None, requested: str | None) -> str:
         return requested
     if path is None:
         return "csv"
-    fmt = _EXTENSIONS.get(path.suffix.lower())
+    fmt = format_of(path)
     if fmt is None and is_special(path):
         return "csv"  # `-o /dev/stdout` or a FIFO: as standard output, no extension to read
     if fmt is None:

@@ -17,8 +17,10 @@ from followup_cli.errors import InputFileError
 from followup_cli.schema import Column, Kind
 
 MAX_TEXT = 1000
-# The largest amount accepted: far above any gym's fee, and small enough that a century of
-# monthly charges still adds up exactly in 64-bit cents.
+# The largest amount accepted: far above any gym's fee, and small enough that one customer's
+# century of monthly charges, over hundreds of thousands of agreements, still adds up exactly in
+# 64-bit cents. That holds per customer only: the ledger's sums and running totals are taken
+# per customer (group_by, cum_sum().over), never across everyone, where they could overflow.
 MAX_UNITS = 10**8 - 1
 # Dates outside these bounds are placeholders or typos (0001-01-01, 2924 for 2024), not facts:
 # a purchase in year 1 would also bill 24,000 months.

@@ -1,14 +1,17 @@
 """The whole job: exports in, one labelled row per person out (SPEC 5).
 
 `reconcile` is the pure core: validated tables and an as-of date in, a lazy frame out.
-`run` adds what the command needs around it: reading, validating, stage timings and counts.
+`run` adds what the command needs around it: reading, validating, stage timings and counts,
+and reconciles through `reconcile` itself, so the tests and the command run one path.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,12 +21,13 @@ from followup_cli import followup, money
 from followup_cli.ledger import LedgerSettings, accounts
 from followup_cli.loading import RawTable, read_table
 from followup_cli.locate import locate_tables
-from followup_cli.schema import LINE, TABLES
-from followup_cli.validation import CUST, TableCount, Validated, validate
+from followup_cli.schema import CUST, LINE, OUTPUT_COLUMNS, TABLES
+from followup_cli.validation import TableCount, Validated, validate
 
 
 def people_facts(tables: Validated, as_of: dt.date, settings: LedgerSettings) -> pl.LazyFrame:
     """One row per person with every fact the rules read (ledger, agreements, events)."""
+    tables.check_as_of(as_of)
     agreements = tables.agreements.lazy()
     ledger = accounts(agreements, tables.payments.lazy(), as_of, settings)
     return (
@@ -36,29 +40,41 @@ def people_facts(tables: Validated, as_of: dt.date, settings: LedgerSettings) ->
     )
 
 
-def reconcile(tables: Validated, as_of: dt.date, settings: LedgerSettings) -> pl.LazyFrame:
-    """The labelled output, one row per person in the customers file's order."""
-    return label(people_facts(tables, as_of, settings))
+# A stage of the run, timed by whoever passes it: `stage("ledger")` wraps the ledger's work.
+Stage = Callable[[str], AbstractContextManager[None]]
+
+
+def reconcile(
+    tables: Validated, as_of: dt.date, settings: LedgerSettings, *, stage: Stage | None = None
+) -> pl.LazyFrame:
+    """The labelled output, one row per person in the customers file's order.
+
+    `tables` must have been validated as of the same day (`Validated.as_of`): rows after
+    another day were already left out or kept. With `stage`, the ledger and rule facts are
+    computed inside `stage("ledger")` and the returned frame only labels them, so a caller
+    that collects it inside its own `"statuses"` stage can time both.
+    """
+    facts = people_facts(tables, as_of, settings)
+    if stage is not None:
+        with stage("ledger"):
+            facts = facts.collect().lazy()
+    return label(facts)
+
+
+# Output columns that are not a fact's column as it is.
+_OUTPUT = {
+    "balance": money.as_decimal(pl.col("balance_cents")).alias("balance"),
+    "past_due": money.as_decimal(pl.col("past_due_cents")).alias("past_due"),
+    "data_issues": pl.col("data_issues").fill_null(0),
+}
 
 
 def label(facts: pl.LazyFrame) -> pl.LazyFrame:
+    """The output columns (schema.OUTPUT_COLUMNS) from the facts, with the rules' verdicts."""
     return (
         facts.with_columns(followup.decide())
         .sort(CUST)
-        .select(
-            "customer_id",
-            "name",
-            "customer_type",
-            "follow_up_status",
-            "reason",
-            "account_status",
-            money.as_decimal(pl.col("balance_cents")).alias("balance"),
-            money.as_decimal(pl.col("past_due_cents")).alias("past_due"),
-            "oldest_unpaid_on",
-            "days_in_arrears",
-            "account_reason",
-            pl.col("data_issues").fill_null(0),
-        )
+        .select(_OUTPUT.get(name, pl.col(name)) for name in OUTPUT_COLUMNS)
     )
 
 
@@ -120,18 +136,30 @@ def run(
     step = progress or (lambda _stage: None)
     step("read")
     validated, timings, raw = read_and_validate(data_dir, overrides, as_of, without)
-    step("ledger")
-    started = time.perf_counter()
-    facts = people_facts(validated, as_of, settings).collect()
-    timings["ledger"] = time.perf_counter() - started
-    step("statuses")
-    started = time.perf_counter()
-    output = label(facts.lazy()).collect()
-    timings["statuses"] = time.perf_counter() - started
+    stage = stopwatch(timings, step)
+    labelled = reconcile(validated, as_of, settings, stage=stage)
+    with stage("statuses"):
+        output = labelled.collect()
     lines = validated.customers.sort(CUST).get_column(LINE)
     return RunResult(
         output, validated.rejects, validated.counts, timings, raw, newest(validated, as_of), lines
     )
+
+
+def stopwatch(timings: dict[str, float], progress: Progress | None = None) -> Stage:
+    """A `Stage` that records each stage's wall time in `timings` and names it to `progress`."""
+
+    @contextlib.contextmanager
+    def stage(name: str) -> Iterator[None]:
+        if progress is not None:
+            progress(name)
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            timings[name] = time.perf_counter() - started
+
+    return stage
 
 
 def newest(tables: Validated, as_of: dt.date) -> dict[str, dt.date | None]:

@@ -1,11 +1,14 @@
-"""The subscription ledger as a customer account aggregate: the slow reference, not the main path.
+"""The subscription ledger as a customer account aggregate: the story's domain model.
 
 SPEC 3 told the way the customerSubscription story asks for it (seeds/003): a `CustomerAccount`
 aggregate whose state changes only inside its event handlers, one handler per event, replayed
 one customer at a time in plain Python with integer cents. It shares no code with `ledger.py`
 or `billing_calendar.py` (months and billing dates come from python-dateutil here), so the
-property tests compare two independent readings of the rules. The command never runs it; the
-tests use it as their oracle and the benchmark times it against the vectorised ledger.
+property tests compare two independent readings of the rules.
+
+Who uses it: `followup explain` tells one person's ledger as this aggregate's events
+(`CustomerAccount.story`); the tests use it as the oracle of the vectorised ledger; the
+benchmark times it. The reconcile run never loops over people, so it never runs this.
 """
 
 from __future__ import annotations
@@ -20,16 +23,16 @@ import polars as pl
 from dateutil.relativedelta import relativedelta
 from dateutil.rrule import FR, MO, MONTHLY, TH, TU, WE, rrule
 
-from followup_cli.validation import CUST
+from followup_cli import ledger
+from followup_cli.schema import CUST
 
-PAID_IN_FULL = "Paid in Full"
-DUE = "Due"
-WARNING = "Warning"
-DISABLED = "Disabled"
-
-DEFAULT_SURCHARGE_CENTS = 100
-WARNING_AFTER_DAYS = 7
-DISABLED_AFTER = relativedelta(months=2)  # relativedelta clips: 2023-12-31 -> 2024-02-29
+# The spec's words and numbers (status names, the 7 days, the 2 months, the default
+# surcharge) are defined once, in ledger.py; the arithmetic on them here is independent.
+PAID_IN_FULL, DUE, WARNING, DISABLED = ledger.ACCOUNT_STATUSES
+WARNING_AFTER_DAYS = ledger.WARNING_AFTER_DAYS
+DEFAULT_SURCHARGE_CENTS = ledger.LedgerSettings().surcharge_cents
+# relativedelta clips: 2023-12-31 -> 2024-02-29
+DISABLED_AFTER = relativedelta(months=ledger.DISABLED_AFTER_MONTHS)
 WEEKDAYS = (MO, TU, WE, TH, FR)
 
 
@@ -81,6 +84,22 @@ class Charge:
 class SettledCharge:
     charge: Charge
     unpaid_cents: int  # the part the credits did not reach
+
+
+@dataclass(frozen=True)
+class ChargeDue:
+    """A charge that fell due by the reconciliation date: raised by the account as it
+    reconciles, never sent to it; with what the credits left unpaid of it (oldest first)."""
+
+    due_on: dt.date
+    cents: int
+    what: str
+    unpaid_cents: int
+
+
+# One account's story in date order: what it was told, the charges it found due, and last
+# the reconciliation itself.
+StoryEvent = SubscriptionStarted | OneOffPaymentMade | RecurringPaymentMade | ChargeDue
 
 
 def billing_dates(first: dt.date, last: dt.date) -> tuple[dt.date, ...]:
@@ -182,13 +201,17 @@ class CustomerAccount:
                 # Bought after the month's billing date (a weekend month end): due on purchase.
                 due_on=max(billing_day, subscription.purchase_date),
                 cents=subscription.monthly_fee_cents,
-                what=f"fee for {billing_day:%Y-%m} ({subscription.agreement_id})",
+                what=f"fee for {billing_day:%B %Y} (agreement {subscription.agreement_id})",
             )
             for billing_day in billing_dates(subscription.purchase_date, last)
         ]
 
     def _surcharge(self, payment: OneOffPaymentMade) -> Charge:
-        return Charge(payment.paid_on, self._surcharge_cents, f"surcharge ({payment.payment_id})")
+        return Charge(
+            payment.paid_on,
+            self._surcharge_cents,
+            f"surcharge for one-off payment {payment.payment_id}",
+        )
 
     # Reads.
 
@@ -196,6 +219,28 @@ class CustomerAccount:
         if self._as_of is None:
             raise RuntimeError("the account has not been reconciled: send AccountReconciled first")
         return self._as_of
+
+    def story(self) -> tuple[StoryEvent | AccountReconciled, ...]:
+        """The account's events up to the reconciliation date, in date order: subscriptions
+        started and payments made (on their day), charges due, then `AccountReconciled`.
+
+        On one day a purchase comes first, then payments, then the charges they meet.
+        """
+        as_of = self._reconciled_as_of()
+        told: list[tuple[dt.date, int, StoryEvent]] = [
+            *((s.purchase_date, 0, s) for s in self._subscriptions if s.purchase_date <= as_of),
+            *((p.paid_on, 1, p) for p in self._payments if p.paid_on <= as_of),
+            *(
+                (
+                    line.charge.due_on,
+                    2,
+                    ChargeDue(**vars(line.charge), unpaid_cents=line.unpaid_cents),
+                )
+                for line in self.ledger()
+            ),
+        ]
+        ordered = sorted(told, key=lambda item: (item[0], item[1]))
+        return (*(event for _day, _kind, event in ordered), AccountReconciled(as_of))
 
     def has_subscription(self) -> bool:
         """Whether a subscription had started by the reconciliation date (it has a ledger)."""
@@ -263,6 +308,33 @@ def reference_accounts(
     The same columns as `ledger.accounts` (without its reason), sorted by customer. Rows
     after as_of may be passed in: the account itself leaves them out.
     """
+    accounts = replay(agreements, payments, as_of, surcharge_cents)
+    rows = []
+    for cust in sorted(accounts):
+        account = accounts[cust]
+        if account.has_subscription():
+            rows.append(
+                (
+                    cust,
+                    account.balance_cents(),
+                    account.past_due_cents(),
+                    account.oldest_unpaid_on(),
+                    account.days_in_arrears(),
+                    account.account_status(),
+                )
+            )
+    schema = pl.Schema({CUST: agreements.schema[CUST], **ACCOUNT_SCHEMA})
+    return pl.DataFrame(rows, schema=schema, orient="row")
+
+
+def replay(
+    agreements: pl.DataFrame,
+    payments: pl.DataFrame,
+    as_of: dt.date,
+    surcharge_cents: int = DEFAULT_SURCHARGE_CENTS,
+) -> dict[int, CustomerAccount]:
+    """Each customer's account (by cust_idx), told its subscriptions and payments in file
+    order and reconciled as of `as_of`. Only people with a subscription or a payment appear."""
     accounts: defaultdict[int, CustomerAccount] = defaultdict(
         lambda: CustomerAccount(surcharge_cents)
     )
@@ -277,21 +349,6 @@ def reference_accounts(
     for cust, payment_id, paid_on, amount, kind in payment_rows:
         made = OneOffPaymentMade if kind == "one-off" else RecurringPaymentMade
         accounts[cust].on(made(payment_id, paid_on, amount))
-
-    rows = []
-    for cust in sorted(accounts):
-        account = accounts[cust]
+    for account in accounts.values():
         account.on(AccountReconciled(as_of))
-        if account.has_subscription():
-            rows.append(
-                (
-                    cust,
-                    account.balance_cents(),
-                    account.past_due_cents(),
-                    account.oldest_unpaid_on(),
-                    account.days_in_arrears(),
-                    account.account_status(),
-                )
-            )
-    schema = pl.Schema({CUST: agreements.schema[CUST], **ACCOUNT_SCHEMA})
-    return pl.DataFrame(rows, schema=schema, orient="row")
+    return dict(accounts)

@@ -141,7 +141,9 @@ def explanation(out: Console, e: Explanation) -> None:
         )
     )
     if e.entries.height:
-        ledger = Table(title="Ledger", box=box.SIMPLE_HEAD, title_justify="left")
+        ledger = Table(
+            title="Ledger, as the account's events", box=box.SIMPLE_HEAD, title_justify="left"
+        )
         for name in ("date", "entry", "charge", "credit", "balance", "settlement"):
             ledger.add_column(
                 name, justify="right" if name in {"charge", "credit", "balance"} else "left"
@@ -163,6 +165,16 @@ def explanation(out: Console, e: Explanation) -> None:
                 f" ({p['account_reason']}); balance {p['balance']}, past due {p['past_due']}",
             )
         )
+        if e.account is not None:
+            a = e.account
+            out.print(
+                Text(
+                    f"replayed as events: {a.account_status}; balance "
+                    f"{_money(a.balance_cents)}, past due {_money(a.past_due_cents)}, oldest "
+                    f"unpaid {a.oldest_unpaid_on or '-'}, {a.days_in_arrears or 0} days in arrears",
+                    style="dim",
+                )
+            )
         if e.account_rules:
             account = Table(
                 title="Account status rules, first match wins",

@@ -20,6 +20,7 @@ import polars as pl
 from followup_cli import __version__
 from followup_cli.errors import EXIT_OK, EXIT_REJECTED_ROWS
 from followup_cli.fingerprint import Fingerprint, sha256_of
+from followup_cli.formats import EXPORT_EXTENSIONS
 from followup_cli.money import cents_text
 from followup_cli.output import write_atomically
 from followup_cli.summary import Summary
@@ -166,7 +167,7 @@ def _inputs(record: RunRecord) -> list[dict[str, Any]]:
 def _format_of(path: Path | None) -> str | None:
     if path is None:
         return None
-    return {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}.get(path.suffix.lower())
+    return EXPORT_EXTENSIONS.get(path.suffix.lower())
 
 
 def _output(o: OutputFile) -> dict[str, Any]:

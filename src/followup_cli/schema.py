@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import overload
 
 import polars as pl
 
@@ -112,6 +113,26 @@ EVENTS = Table(
 
 TABLES: dict[str, Table] = {t.name: t for t in (CUSTOMERS, AGREEMENTS, PAYMENTS, EVENTS)}
 
+# The output's columns in their order (SPEC 5: the first ten, then ours).
+OUTPUT_COLUMNS = (
+    "customer_id",
+    "name",
+    "customer_type",
+    "follow_up_status",
+    "reason",
+    "account_status",
+    "balance",
+    "past_due",
+    "oldest_unpaid_on",
+    "days_in_arrears",
+    "account_reason",
+    "data_issues",
+)
+
+# The person's position in the customers file, among the rows kept: what every table's rows
+# are joined on once validated (a customer id is matched only once, in validation).
+CUST = "cust_idx"
+
 # Every row keeps `_line`: the physical line of a CSV file (header = line 1) or the 1-based row
 # number of a Parquet file, so a rejected value can be found in the export.
 LINE = "_line"
@@ -139,3 +160,16 @@ def normalise_name(name: str) -> str:
     """A header name as matched against the contract (SPEC 2): trimmed, invisible characters
     removed, case-folded, runs of spaces and hyphens read as `_` (`Monthly Fee` is monthly_fee)."""
     return re.sub(r"[\s-]+", "_", name.translate(_INVISIBLE).strip().casefold())
+
+
+@overload
+def normalise_id(value: str) -> str: ...
+@overload
+def normalise_id(value: pl.Expr) -> pl.Expr: ...
+def normalise_id(value: str | pl.Expr) -> str | pl.Expr:
+    """An id as matched (customer, agreement, payment, event): trimmed and case-insensitive,
+    so `c-1 ` in payments names `C-1`. Every place that matches ids goes through here, for a
+    column of ids or one id a person typed."""
+    if isinstance(value, str):
+        return value.strip().lower()
+    return value.str.strip_chars().str.to_lowercase()

@@ -16,20 +16,21 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
+from followup_cli.checks import cut as _cut
+from followup_cli.checks import quoted as _quoted
+from followup_cli.checks import row_checks as _row_checks
 from followup_cli.errors import InputFileError
 from followup_cli.loading import RawTable
 from followup_cli.parsing import parse, parse_once_per_value
-from followup_cli.schema import LINE, REJECT_COLUMNS, REJECT_SCHEMA
+from followup_cli.schema import CUST, LINE, REJECT_COLUMNS, REJECT_SCHEMA, normalise_id
 
-CUST = "cust_idx"  # position of the person in the customers file, among rows kept
+# CUST moved to schema.py; it is still importable from here for code written before.
+__all__ = ["CUST", "KEY", "REF", "TableCount", "Validated", "validate"]
+
 KEY = "_key"  # this row's own id, trimmed and case-folded for matching
 REF = "_ref"  # the customer id this row names, trimmed and case-folded
 KEY_HASH = "_key_hash"  # a hash of KEY: equal ids have equal hashes (the converse is checked)
 
-# A rejects row's record_id, value and reason are cut to this many characters (SPEC 6), and a
-# value quoted inside a reason to QUOTED: a 10 MB id must not make a 10 MB reason.
-MAX_REJECT_TEXT = 200
-QUOTED = 40
 
 # The date that says whether a row existed yet on the as-of day.
 DATED = {"customers": "created_on", "agreements": "purchase_date", "payments": "paid_on"}
@@ -62,6 +63,19 @@ class Validated:
             schema={"file": pl.String, "line": pl.Int64, REF: pl.String}
         )
     )
+    # The day these tables were cut at: rows after it are already left out (or, for events,
+    # kept as upcoming). None only for tables put together by hand, which are taken as given.
+    as_of: dt.date | None = None
+
+    def check_as_of(self, as_of: dt.date) -> None:
+        """Refuse to reconcile these tables as of another day than the one they were cut at:
+        a later day would silently miss what was bought or paid in between, an earlier one
+        would count agreements and payments that did not exist yet."""
+        if self.as_of is not None and as_of != self.as_of:
+            raise ValueError(
+                f"these tables were validated as of {self.as_of}, not {as_of}: "
+                f"validate them again for another day"
+            )
 
 
 @dataclass(frozen=True)
@@ -131,6 +145,7 @@ def validate(
         counts=tuple(counts),
         data_issues=issues,
         rejected_people=pl.concat(people).drop_nulls(REF),
+        as_of=as_of,
     )
 
 
@@ -193,25 +208,18 @@ def _check(
     key = table.key.name
     is_customers = known is None
     rows = rows.select(pl.col(LINE), *values, *flags).with_columns(
-        pl.col(key).str.to_lowercase().alias(KEY)
+        normalise_id(pl.col(key)).alias(KEY)
     )
     kept = [c.name for c in table.columns if is_customers or c.name != "customer_id"]
-    whole_row: list[pl.Expr] = []
     present: pl.Expr = pl.lit(True)
     if known is not None:
         rows = rows.join(
-            known.lazy(),
-            left_on=pl.col("customer_id").str.to_lowercase(),
-            right_on=KEY,
-            how="left",
+            known.lazy(), left_on=normalise_id(pl.col("customer_id")), right_on=KEY, how="left"
         )
-        whole_row.append(pl.col("customer_id").is_not_null() & pl.col("_customer_line").is_null())
         present = pl.col(CUST).is_not_null()
         if table.name in DATED:
             present &= pl.col(DATED[table.name]) <= as_of
-    if table.name == "agreements":
-        # More sessions left than bought is fine (bonus or transferred sessions, SPEC 2).
-        whole_row.append((pl.col("end_date") < pl.col("purchase_date")).fill_null(False))
+    whole_row = [check.refused_when(pl.col).fill_null(False) for check in _row_checks(table.name)]
     # The verdict columns, not the parse expressions: by now the raw columns hold typed values.
     flagged = pl.any_horizontal(
         [pl.col(f"_bad_{c.name}") for c in table.columns] + whole_row
@@ -262,7 +270,7 @@ def _repeats(collected: pl.DataFrame, raw: RawTable) -> pl.DataFrame:
     key = raw.table.key.name
     ids = _collect(
         raw.frame.join(candidates.lazy(), on=LINE, how="semi").select(
-            LINE, pl.col(key).cast(pl.String).str.strip_chars().str.to_lowercase().alias(KEY)
+            LINE, normalise_id(pl.col(key).cast(pl.String)).alias(KEY)
         ),
         raw,
     )
@@ -300,54 +308,37 @@ def _rejects(
         *[p.reason.alias(f"_why_{name}") for name, p in parsed.items()],
     )
     key = table.key.name
-    rows = rows.with_columns(pl.col(f"_value_{key}").str.to_lowercase().alias(KEY))
-    overrides: dict[str, pl.Expr] = {
-        key: pl.when(pl.col("_first_line").is_not_null()).then(
-            pl.format(
-                "duplicate {} '{}': line {} has it already; this later row is set aside",
-                pl.lit(key),
-                _quoted(pl.col(f"_value_{key}")),
-                pl.col("_first_line"),
+    rows = rows.with_columns(normalise_id(pl.col(f"_value_{key}")).alias(KEY))
+    overrides: dict[str, list[pl.Expr]] = {
+        key: [
+            pl.when(pl.col("_first_line").is_not_null()).then(
+                pl.format(
+                    "duplicate {} '{}': line {} has it already; this later row is set aside",
+                    pl.lit(key),
+                    _quoted(pl.col(f"_value_{key}")),
+                    pl.col("_first_line"),
+                )
             )
-        )
+        ]
     }
     if known is not None and refused is not None:
         rows = (
-            rows.with_columns(pl.col("_value_customer_id").str.to_lowercase().alias(REF))
+            rows.with_columns(normalise_id(pl.col("_value_customer_id")).alias(REF))
             .join(known, left_on=REF, right_on=KEY, how="left")
             .join(refused, left_on=REF, right_on=KEY, how="left")
         )
-        unknown = pl.col(REF).is_not_null() & pl.col("_customer_line").is_null()
-        overrides["customer_id"] = (
-            pl.when(unknown & pl.col("_refused_line").is_not_null())
-            .then(
-                pl.format(
-                    "customer '{}' was set aside (customers line {}); fix that row first",
-                    _quoted(pl.col("_value_customer_id")),
-                    pl.col("_refused_line"),
-                )
-            )
-            .when(unknown)
-            .then(
-                pl.format(
-                    "customer '{}' is not in the customers file",
-                    _quoted(pl.col("_value_customer_id")),
-                )
-            )
-        )
-    if table.name == "agreements":
-        overrides["end_date"] = pl.when(
-            pl.col("_value_end_date") < pl.col("_value_purchase_date")
-        ).then(
-            pl.format(
-                "end_date {} is before purchase_date {}",
-                pl.col("_value_end_date"),
-                pl.col("_value_purchase_date"),
-            )
+
+    def value(name: str) -> pl.Expr:
+        return pl.col(f"_value_{name}")
+
+    for check in _row_checks(table.name) if known is not None and refused is not None else []:
+        refused_when = check.refused_when(value).fill_null(False)
+        overrides.setdefault(check.column, []).append(
+            pl.when(refused_when).then(check.reason(value))
         )
     rows = rows.with_columns(
-        pl.coalesce(overrides[name], pl.col(f"_why_{name}")).alias(f"_why_{name}")
-        for name in overrides
+        pl.coalesce(*reasons, pl.col(f"_why_{name}")).alias(f"_why_{name}")
+        for name, reasons in overrides.items()
     )
     per_column = [
         rows.filter(pl.col(f"_why_{c.name}").is_not_null()).select(
@@ -380,8 +371,8 @@ def _unsplit_names(raw: RawTable) -> pl.DataFrame:
     key = raw.table.key.name
     return raw.structural_rejects.select(
         pl.col("line").alias(LINE),
-        _unsplit_field(raw, key).str.to_lowercase().alias(KEY),
-        _unsplit_field(raw, "customer_id").str.to_lowercase().alias(REF),
+        normalise_id(_unsplit_field(raw, key)).alias(KEY),
+        normalise_id(_unsplit_field(raw, "customer_id")).alias(REF),
     ).filter(pl.col(REF).is_not_null() | pl.col(KEY).is_not_null())
 
 
@@ -411,19 +402,6 @@ def _structural_rejects(raw: RawTable) -> pl.DataFrame:
         _cut(pl.col("value")).alias("value"),
         _cut(pl.col("reason")).alias("reason"),
     ).cast(REJECT_SCHEMA)
-
-
-def _cut(text: pl.Expr) -> pl.Expr:
-    return text.str.slice(0, MAX_REJECT_TEXT)
-
-
-def _quoted(text: pl.Expr) -> pl.Expr:
-    """A value as quoted inside a reason: at most QUOTED characters, "..." marking a cut."""
-    return (
-        pl.when(text.str.len_chars() > QUOTED)
-        .then(text.str.slice(0, QUOTED - 3) + "...")
-        .otherwise(text)
-    )
 
 
 def _as_text(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:

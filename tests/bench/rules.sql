@@ -3,7 +3,10 @@
 -- so it does less than the tool; the benchmark checks that its rows equal ours.
 --
 -- Variables (SET VARIABLE before running): data (the folder of *.parquet files),
--- as_of (DATE), surcharge_cents (BIGINT). Money is summed in integer cents.
+-- as_of (DATE), surcharge_cents (BIGINT), and SPEC 3's thresholds warning_after_days and
+-- disabled_after_months (INTEGER), which run_bench.py takes from followup_cli.ledger
+-- (WARNING_AFTER_DAYS, DISABLED_AFTER_MONTHS) so they are defined once. Money is summed in
+-- integer cents.
 WITH
 customers AS (
     SELECT
@@ -120,9 +123,10 @@ accounts AS (
         *,
         CASE
             WHEN balance_cents >= 0 THEN 'Paid in Full'
-            WHEN getvariable('as_of') >= CAST(oldest_unpaid_on + INTERVAL 2 MONTH AS DATE)
+            WHEN getvariable('as_of')
+                >= CAST(oldest_unpaid_on + to_months(getvariable('disabled_after_months')) AS DATE)
                 THEN 'Disabled'
-            WHEN days_in_arrears > 7 THEN 'Warning'
+            WHEN days_in_arrears > getvariable('warning_after_days') THEN 'Warning'
             ELSE 'Due'
         END AS account_status
     FROM figures

@@ -1,0 +1,176 @@
+"""What `reconcile` does around the core for the nightly job (a Typer module): deliver the
+output, rejects and changes files as one set, find the previous run to compare with, and
+write the run report and metrics however the run ends (SPEC 6 and 8)."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+import typer
+from typer.exceptions import TyperException
+
+from followup_cli import history as snapshots
+from followup_cli import metrics, render
+from followup_cli import report as run_report
+from followup_cli.errors import (
+    EXIT_NOTHING_RECONCILED,
+    EXIT_USAGE,
+    FollowupError,
+    UsageError,
+)
+from followup_cli.output import (
+    Fill,
+    frame_writer,
+    is_rejects_file,
+    output_format,
+    write_together,
+)
+from followup_cli.safe_csv import guard_formulas
+from followup_cli.workbook import Sheets
+
+
+@dataclass(frozen=True)
+class _Lists:
+    """What a person asked of the lists (SPEC 9): which, in what order, with which columns."""
+
+    status: list[str]
+    sort: str | None
+    carry: list[str]
+    raw_text: bool
+    bom: bool
+
+
+@dataclass(frozen=True)
+class _Delivery:
+    """One file of the run's set: its rows, where they go and in which format."""
+
+    rows: pl.DataFrame
+    path: Path | None
+    fmt: str
+    sheets: Sheets | None = None
+
+
+def _deliver(
+    output: _Delivery, rejects: _Delivery, changed: _Delivery | None, lists: _Lists
+) -> tuple[list[run_report.OutputFile], bool]:
+    """Write the output, rejects and changes files as one set (SPEC 6: all of them or none);
+    what was written, for the report, and whether an earlier run's rejects file was removed.
+    CSV text is guarded against spreadsheet formulas unless --raw-text (SPEC 9)."""
+    chosen = [output] + ([rejects] if rejects.rows.height else []) + ([changed] if changed else [])
+    files: list[tuple[Path | None, Fill]] = []
+    for part in chosen:
+        rows = part.rows
+        if part.fmt == "csv" and not lists.raw_text:
+            rows = guard_formulas(rows)
+        files.append((part.path, frame_writer(rows, part.fmt, bom=lists.bom, sheets=part.sheets)))
+    names = ["output", "rejects", "changes"] if rejects.rows.height else ["output", "changes"]
+    # A rejects file from an earlier run beside a clean output would send someone to fix rows
+    # that are no longer bad. Only a file with the rejects header is removed, and only when the
+    # rest of the set is written.
+    stale = not rejects.rows.height and rejects.path is not None and is_rejects_file(rejects.path)
+    write_together(files, remove=[rejects.path] if stale and rejects.path else [])
+    written = [
+        run_report.written_file(name, part.path, part.fmt, part.rows.height)
+        for name, part in zip(names, chosen, strict=False)
+    ]
+    return written, stale
+
+
+def _check_changes_destination(
+    path: Path, output: Path | None, rejects: Path, inputs: list[Path]
+) -> None:
+    output_format(path, None)  # an unknown extension is a usage error before any work
+    if path.resolve() in {p.resolve() for p in inputs}:
+        raise UsageError(f"--changes {path} is one of the input files; choose another name")
+    if path.is_dir():
+        raise UsageError(f"--changes {path} is a folder; give a file name")
+    if not path.parent.is_dir():
+        raise UsageError(f"--changes {path}: the folder {path.parent} does not exist")
+    if path.resolve() in {rejects.resolve(), *([output.resolve()] if output else [])}:
+        raise UsageError(f"--changes {path} is also the output or rejects file; give three names")
+
+
+def _previous_run(
+    record: run_report.RunRecord, history: Path | None, previous: Path | None, as_of: dt.date
+) -> tuple[pl.DataFrame | None, dict[str, object] | None]:
+    """The previous output to compare with, and its run report when one is stored with it."""
+    if previous is not None:
+        record.previous_source = str(previous)
+        record.previous_as_of = snapshots.as_of_of(previous)
+        beside = previous.parent / snapshots.REPORT_FILE
+        return snapshots.read_output(previous), run_report.read_previous(beside)
+    if history is None:
+        return None, None
+    snapshot = snapshots.previous_snapshot(history, as_of)
+    if snapshot is None:
+        return None, None
+    record.previous_source = str(snapshot.output)
+    record.previous_as_of = snapshot.as_of
+    return snapshots.read_output(snapshot.output), run_report.read_previous(snapshot.report)
+
+
+def _transition_rows(frame: pl.DataFrame | None) -> tuple[tuple[str, str, str, int], ...] | None:
+    if frame is None:
+        return None
+    return tuple(frame.select("field", "from", "to", "people").iter_rows())
+
+
+@contextlib.contextmanager
+def _recorded(
+    record: run_report.RunRecord, report: Path | None, metrics_path: Path | None
+) -> Iterator[None]:
+    """Write the run report and metrics however the run ends (SPEC 8), failed runs included.
+
+    An interrupted run (Ctrl-C, SIGTERM) writes nothing at all (SPEC 6), so only exceptions,
+    not BaseExceptions, are recorded.
+    """
+    try:
+        yield
+    except typer.Exit as exc:
+        if record.exit_code is None:
+            record.finish(exc.exit_code)
+        _write_record(record, report, metrics_path)
+        raise
+    except Exception as exc:
+        if isinstance(exc, FollowupError):
+            record.finish(exc.exit_code, str(exc))
+        elif isinstance(exc, TyperException):
+            record.finish(getattr(exc, "exit_code", EXIT_USAGE), exc.format_message())
+        else:
+            record.finish(EXIT_NOTHING_RECONCILED, f"internal error ({type(exc).__name__}: {exc})")
+        try:
+            _write_record(record, report, metrics_path)
+        except FollowupError as unwritten:
+            # The run's own failure is the one to report; this one is said in passing.
+            render.error(str(unwritten))
+        raise
+
+
+def _write_record(
+    record: run_report.RunRecord, report: Path | None, metrics_path: Path | None
+) -> None:
+    """The report, then the metrics; if either cannot be written the run fails (exit 3), and
+    the other still says so where it can."""
+    failure: FollowupError | None = None
+    for path, writer in ((report, run_report.write), (metrics_path, metrics.write)):
+        if path is None:
+            continue
+        try:
+            writer(path, run_report.document(record))
+        except FollowupError as exc:
+            if failure is None:
+                failure = exc
+                if record.succeeded:
+                    record.finish(exc.exit_code, str(exc))
+    if failure is not None:
+        # Write the one that worked again so both say the run failed.
+        for path, writer in ((report, run_report.write), (metrics_path, metrics.write)):
+            if path is not None:
+                with contextlib.suppress(FollowupError):
+                    writer(path, run_report.document(record))
+        raise failure

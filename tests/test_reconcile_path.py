@@ -1,0 +1,47 @@
+"""The command's path is the core's path: `run` reconciles through `reconcile`, cut at one day."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from followup_cli import reconcile as pipeline
+from followup_cli.ledger import LedgerSettings
+from followup_cli.reconcile import load, reconcile, run
+from tests.conftest import AS_OF, SAMPLE
+
+
+def test_validated_tables_remember_their_day() -> None:
+    """validate() records the as-of date it left later rows out at."""
+    tables, _ = load(SAMPLE, {}, AS_OF)
+    assert tables.as_of == AS_OF
+
+
+@pytest.mark.parametrize("other", [dt.date(2024, 8, 31), dt.date(2024, 6, 30)])
+def test_reconciling_at_another_day_is_refused(other: dt.date) -> None:
+    """Tables cut at 2024-07-31 are not reconciled as of another day (no silent miscount)."""
+    tables, _ = load(SAMPLE, {}, AS_OF)
+    with pytest.raises(ValueError, match="validated as of 2024-07-31"):
+        reconcile(tables, other, LedgerSettings())
+
+
+def test_run_reconciles_through_reconcile(monkeypatch: pytest.MonkeyPatch) -> None:
+    """run() calls reconcile() (one path for tests and command) and times its stages."""
+    calls: list[dt.date] = []
+    real = pipeline.reconcile
+
+    def spy(*args: object, **kwargs: object) -> pl.LazyFrame:
+        calls.append(args[1])  # type: ignore[arg-type]
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pipeline, "reconcile", spy)
+    stages: list[str] = []
+    result = run(SAMPLE, {}, AS_OF, LedgerSettings(), progress=stages.append)
+    assert calls == [AS_OF]
+    assert stages == ["read", "ledger", "statuses"]
+    assert list(result.timings) == ["read", "validate", "ledger", "statuses"]
+    tables, _ = load(SAMPLE, {}, AS_OF)
+    assert_frame_equal(result.output, reconcile(tables, AS_OF, LedgerSettings()).collect())
