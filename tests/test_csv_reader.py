@@ -284,3 +284,28 @@ def test_header_names_that_look_like_patterns_are_plain_names(
     out = output_of(tmp_path / "out.csv")
     assert out.select("customer_id", "name").rows() == [("C-1", "Ann Lee"), ("C-2", "Bo Chen")]
     assert "'*', '^x$'" in flat(result.stderr)
+
+
+def test_an_odd_quote_inside_an_unquoted_value_opens_nothing(tmp_path: Path) -> None:
+    """Review: `size 5" mat` is one value (the quote is not at a field's start), so a line
+    with one quote is a row like any other, not the start of a value spanning lines."""
+    path = write(
+        tmp_path / "p.csv",
+        'id,name,note\nC-1,Ben 6" Adeyemi,ok\nC-2,Ann,size 5" mat\nC-3,"Cy\nDi",x\nC-4,Ed,y\n',
+    )
+    frame, structural = read_csv(path, "id")
+    assert frame.select("_line", "id", "name", "note").rows() == [
+        (2, "C-1", 'Ben 6" Adeyemi', "ok"),
+        (3, "C-2", "Ann", 'size 5" mat'),
+        (4, "C-3", "Cy\nDi", "x"),
+        (6, "C-4", "Ed", "y"),
+    ]
+    assert structural.height == 0
+
+
+def test_a_line_inside_a_value_may_close_one_value_and_open_the_next(tmp_path: Path) -> None:
+    """Two values spanning lines in one record: the middle line closes one and opens another."""
+    path = write(tmp_path / "p.csv", 'id,a,b\nK1,"x\ny","z\nw"\nK2,p,q\n')
+    frame, structural = read_csv(path, "id")
+    assert frame.select("id", "a", "b").rows() == [("K1", "x\ny", "z\nw"), ("K2", "p", "q")]
+    assert structural.height == 0

@@ -8,11 +8,13 @@ when the line holds no quote (the common, fast case), else by the grammar's regu
 A line that does not make exactly the header's number of fields is set aside whole; nothing is
 padded, truncated or merged into a neighbour.
 
-A quoted value may span lines. A line with an odd number of quotes opens such a value, and the
-next such line closes it. The pair is one record only if the lines between them are not rows in
-their own right and the joined text makes a whole record; otherwise the opening quote is a stray
-one: that line alone is set aside and reading goes on with the next line, so a stray quote never
-swallows the rows after it.
+A quoted value may span lines. A line that, read from its start, ends inside a quoted value it
+opened (a quote at the start of a field, never closed) opens such a value, and the next line
+that, read from inside one, closes it and ends the row closes it. The pair is one record only if
+the lines between them are not rows in their own right and the joined text makes a whole
+record; otherwise the opening quote is a stray one: that line alone is set aside and reading
+goes on with the next line, so a stray quote never swallows the rows after it. A quote inside
+an unquoted value (`size 5" mat`) opens nothing, whatever the number of quotes on the line.
 """
 
 from __future__ import annotations
@@ -34,8 +36,11 @@ FrameT = TypeVar("FrameT", pl.DataFrame, pl.LazyFrame)
 # A field: wholly quoted, or unquoted (not starting with a quote, no comma), or empty.
 _QUOTED = r'"(?:[^"]|"")*"'
 _FIELD = rf'{_QUOTED}|[^",][^,]*|'
+# A line that ends inside a quoted value it opened: whole fields, then a quote never closed.
+_OPENS = rf'^(?:(?:{_FIELD}),)*"(?:[^"]|"")*$'
+# A line read from inside a quoted value that closes it and then ends the row.
+_CLOSES = rf'^(?:[^"]|"")*"(?:,(?:{_FIELD}))*$'
 RAW = "_raw"
-_QUOTES = "_quotes"
 
 
 def read_csv(path: Path, key: str | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -56,20 +61,26 @@ def read_csv(path: Path, key: str | None = None) -> tuple[pl.DataFrame, pl.DataF
     # which pl.col() would read as a wildcard or a pattern.
     fields = [f"_field_{i}" for i in range(width)]
 
-    body = lines.slice(1).with_columns(
-        pl.col(RAW).str.count_matches('"', literal=True).alias(_QUOTES)
+    body = lines.slice(1)
+    split = _split(body.filter(pl.col(RAW).str.strip_chars() != ""), fields)
+    # Where a quoted value may span lines: a line that, read from its start, ends inside an
+    # open quoted value, and a line that, read from inside one, closes it and ends a row.
+    edges = body.filter(pl.col(RAW).str.contains('"', literal=True)).select(
+        LINE,
+        pl.col(RAW).str.contains(_OPENS).alias("_opens"),
+        pl.col(RAW).str.contains(_CLOSES).alias("_closes"),
     )
-    even = body.filter((pl.col(_QUOTES) % 2 == 0) & (pl.col(RAW).str.strip_chars() != ""))
-    split = _split(even, fields)
-    odd = body.filter(pl.col(_QUOTES) % 2 == 1)
+    openers = edges.filter(pl.col("_opens")).get_column(LINE)
     runaway = pl.DataFrame(schema={LINE: pl.Int64, RAW: pl.String, "reason": pl.String})
-    if odd.height:
+    if openers.len():
         rows = split.filter(pl.col("_ok"))
         if key_index is not None:
             rows = rows.filter(pl.col(fields[key_index]).str.strip_chars('" ') != "")
-        records, runaway = _multi_line_records(body, odd, rows.get_column(LINE), width)
+        closers = edges.filter(pl.col("_closes")).get_column(LINE)
+        records, runaway = _multi_line_records(body, openers, closers, rows.get_column(LINE), width)
         covered = records.select(pl.int_ranges(LINE, pl.col("_end") + 1).alias(LINE)).explode(LINE)
-        split = split.filter(~pl.col(LINE).is_in(covered.get_column(LINE).implode())).merge_sorted(
+        settled = pl.concat([covered.get_column(LINE), runaway.get_column(LINE)])
+        split = split.filter(~pl.col(LINE).is_in(settled.implode())).merge_sorted(
             _split(records.drop("_end"), fields), key=LINE
         )
     frame = (
@@ -135,17 +146,21 @@ def _record_pattern(width: int, capture: bool = True) -> str:
 
 
 def _multi_line_records(
-    body: pl.DataFrame, odd: pl.DataFrame, rows: pl.Series, width: int
+    body: pl.DataFrame, openers: pl.Series, closers: pl.Series, rows: pl.Series, width: int
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Records whose quoted values span lines (line, _end, joined text), and the opening lines
     set aside as stray quotes (line, raw, reason). `rows` are the lines that are whole rows on
     their own, in order: a quoted value may not swallow one.
 
-    The walk is over the lines with an odd number of quotes only (each opens or closes a
-    spanning value), not over the rows: an export without such values never comes here.
+    The walk is over the lines that open a quoted value only, not over the rows: an export
+    without values spanning lines never comes here.
     """
-    toggles = odd.get_column(LINE).to_list()
-    rows_before = rows.search_sorted(odd.get_column(LINE)).to_list()
+    starts_at = openers.to_list()
+    ends_at = closers.to_list()
+    # For each opening line: the first closing line after it, and the whole rows before each.
+    next_closer = closers.search_sorted(openers, side="right").to_list()
+    rows_before_opener = rows.search_sorted(openers).to_list()
+    rows_before_closer = rows.search_sorted(closers).to_list()
     record = re.compile(_record_pattern(width, capture=False)[1:-1], re.DOTALL)
     raw = body.get_column(RAW)
     first_line = body.item(0, LINE)
@@ -153,11 +168,12 @@ def _multi_line_records(
     ends: list[int] = []
     stray: list[tuple[int, str]] = []
     i = 0
-    while i < len(toggles):
-        opener = toggles[i]
-        closer = toggles[i + 1] if i + 1 < len(toggles) else None
-        # Whole rows between this quote and the next one (or the end of the file).
-        swallowed = (rows_before[i + 1] if closer else rows.len()) - rows_before[i]
+    while i < len(starts_at):
+        opener, k = starts_at[i], next_closer[i]
+        closer = ends_at[k] if k < len(ends_at) else None
+        # Whole rows between the opening line and its closing line (or the end of the file).
+        swallowed = (rows_before_closer[k] if closer else rows.len()) - rows_before_opener[i]
+        i += 1
         if swallowed:
             stray.append((opener, _swallowing_reason(closer)))
         elif closer is None:
@@ -165,10 +181,10 @@ def _multi_line_records(
         elif record.fullmatch("\n".join(raw.slice(opener - first_line, closer - opener + 1))):
             starts.append(opener)
             ends.append(closer)
-            i += 1  # the closing line belongs to the record too
+            while i < len(starts_at) and starts_at[i] <= closer:
+                i += 1  # lines inside the record open nothing
         else:
             stray.append((opener, _runaway_reason(closer)))
-        i += 1
     spans = pl.DataFrame({LINE: starts, "_end": ends}, schema={LINE: pl.Int64, "_end": pl.Int64})
     records = (
         spans.select(
