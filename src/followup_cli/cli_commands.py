@@ -12,6 +12,7 @@ from followup_cli import cli_app as shared
 from followup_cli import history as snapshots
 from followup_cli import render
 from followup_cli.errors import (
+    OutputError,
     UsageError,
 )
 from followup_cli.explain import explain as build_explanation
@@ -182,13 +183,20 @@ def generate(
 
         followup generate --customers 1000000 --out bench-data/1m --format parquet
     """
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file, not a folder; give a folder to write into")
     existing = _exports_in(out)
     if existing and not force:
         raise UsageError(
             f"--out {out} holds exports already ({', '.join(existing)}); "
             f"choose an empty folder, or pass --force to replace them"
         )
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(
+            f"--out {out}: the folder cannot be made ({exc.strerror or exc}); nothing was written"
+        ) from None
     started = dt.datetime.now()
     written = write_synthetic_exports(customers, out, seed=seed, fmt=fmt.value)
     seconds = (dt.datetime.now() - started).total_seconds()
