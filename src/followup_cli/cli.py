@@ -368,7 +368,14 @@ def _reconcile(
         rows = result.output
         if carried and customers_file is not None:
             # Before the inputs are checked again: the carried values are read from the file.
-            rows = carry_columns(rows, customers_file, carried, result.customer_lines)
+            read = result.inputs.get("customers")
+            rows = carry_columns(
+                rows,
+                customers_file,
+                carried,
+                result.customer_lines,
+                read.unknown_frame if read is not None and read.format == "csv" else None,
+            )
         rows = sort_rows(keep_lists(rows, statuses), order)
         started = time.perf_counter()
         # Parquet inputs are scanned lazily, so reading ends only once everything is collected.

@@ -6,6 +6,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Annotated
 
+import polars as pl
 import typer
 
 from followup_cli import cli_app as shared
@@ -24,6 +25,7 @@ from followup_cli.output import (
     write_frame,
 )
 from followup_cli.reconcile import load
+from followup_cli.safe_csv import guard_formulas
 from followup_cli.schema import TABLE_NAMES
 
 
@@ -102,6 +104,8 @@ def changes_command(
         ),
     ] = None,
     output: ListOutputOpt = None,
+    raw_text: shared.RawTextOpt = False,
+    bom: shared.BomOpt = False,
     quiet: shared.QuietOpt = False,
 ) -> None:
     """Who moved where between two stored runs: one row per changed, new or gone person.
@@ -110,13 +114,13 @@ def changes_command(
 
         followup changes --history runs/ --from 2024-07-01 --to 2024-07-31
     """
+    destination, fmt = _list_destination(output)
     frm, to, frame = snapshots.between(
         history,
         shared._as_of(start, "--from") if start else None,
         shared._as_of(end, "--to") if end else None,
     )
-    destination = None if output in (None, "-") else Path(output)
-    write_frame(frame, destination, output_format(destination, None))
+    _write_list(frame, destination, fmt, raw_text, bom)
     render.note(render.console(quiet), f"{frame.height:,} change(s) from {frm.as_of} to {to.as_of}")
 
 
@@ -128,6 +132,8 @@ def history_command(
     ],
     history: HistoryDirOpt,
     output: ListOutputOpt = None,
+    raw_text: shared.RawTextOpt = False,
+    bom: shared.BomOpt = False,
 ) -> None:
     """One person's follow-up and account status over the stored runs, as periods.
 
@@ -135,9 +141,34 @@ def history_command(
 
         followup history C-5 --history runs/
     """
+    destination, fmt = _list_destination(output)
     frame = snapshots.periods(history, customer_id)
+    _write_list(frame, destination, fmt, raw_text, bom)
+
+
+LIST_FORMATS = ("csv", "parquet", "jsonl")
+
+
+def _list_destination(output: str | None) -> tuple[Path | None, str]:
+    """Where changes or history go and in which format, checked before any snapshot is read:
+    a workbook is reconcile's (its sheets are the lists), not these commands'."""
     destination = None if output in (None, "-") else Path(output)
-    write_frame(frame, destination, output_format(destination, None))
+    fmt = output_format(destination, None)
+    if fmt not in LIST_FORMATS:
+        raise UsageError(
+            f"--output {output}: this command writes {', '.join(LIST_FORMATS)}; "
+            f"end the name in .csv, .parquet or .jsonl"
+        )
+    return destination, fmt
+
+
+def _write_list(
+    frame: pl.DataFrame, destination: Path | None, fmt: str, raw_text: bool, bom: bool
+) -> None:
+    """As reconcile writes its files: CSV text guarded against formulas unless --raw-text."""
+    if fmt == "csv" and not raw_text:
+        frame = guard_formulas(frame)
+    write_frame(frame, destination, fmt, bom=bom)
 
 
 @shared.app.command()
