@@ -149,8 +149,9 @@ def _check_history(history: Path) -> None:
         try:
             probe = Path(tempfile.mkdtemp(prefix=".followup-probe.", dir=folder))
         except OSError as exc:
+            where = "" if folder == history else f" (no folder can be made in {folder})"
             raise UsageError(
-                f"--history {history}: cannot be written ({exc.strerror or exc})"
+                f"--history {history}: cannot be written{where}: {exc.strerror or exc}"
             ) from None
         signals.track(probe)
     with contextlib.suppress(OSError):

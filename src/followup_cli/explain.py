@@ -92,11 +92,11 @@ def explain(
     if person.height == 0:
         set_aside = _set_aside(_rejected(tables, customer_id))
         raise UsageError(
-            f"customer {customer_id!r} is not among the customers created on or before {as_of} "
+            f"customer {customer_id!r} is not among the customers created on or before {as_of}"
             + (
                 f"; rows naming it were set aside: {set_aside}"
                 if set_aside
-                else "(check the id, the --as-of date, and the rejects of a reconcile run)"
+                else " (check the id, the --as-of date, and the rejects of a reconcile run)"
             )
         )
     index = person.item(0, CUST)
