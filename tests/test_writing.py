@@ -191,14 +191,16 @@ def test_nothing_reaches_a_fifo_when_another_file_of_the_set_fails(tmp_path: Pat
 
 
 def test_an_unwritable_rejects_folder_leaves_yesterdays_output(tmp_path: Path, invoke) -> None:
-    """Rejects that cannot be written (a folder even root cannot write in): exit 3, the output
-    keeps yesterday's bytes, and no temporary file is left beside it."""
+    """Rejects that cannot be written (a folder even root cannot write in): exit 2 before any
+    work, the output keeps yesterday's bytes, and no temporary file is left beside it."""
     out = tmp_path / "out.csv"
     out.write_bytes(b"yesterday\n")
     data = _with_a_bad_row(tmp_path / "data")
     result = invoke(*_reconcile(data, "-o", str(out), "--rejects", "/proc/self/rejects.csv"))
-    assert result.exit_code == 3
-    assert "/proc/self/rejects.csv: cannot be written" in result.stderr
+    assert result.exit_code == 2
+    assert "--rejects /proc/self/rejects.csv: the folder /proc/self cannot be written" in (
+        result.stderr
+    )
     assert out.read_bytes() == b"yesterday\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "out.csv"]
 

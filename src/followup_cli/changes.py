@@ -13,6 +13,7 @@ from pathlib import Path
 import polars as pl
 
 from followup_cli.money import MONEY_DTYPE
+from followup_cli.output import is_special
 from followup_cli.schema import normalise_id
 
 CHANGE_COLUMNS = (
@@ -138,7 +139,8 @@ def transitions(changed: pl.DataFrame) -> pl.DataFrame:
 
 
 def changes_path(output: Path | None) -> Path:
-    """Beside the output file (`out.csv` -> `out-changes.csv`), else in the working folder."""
-    if output is None:
+    """Beside the output file (`out.csv` -> `out-changes.csv`), else in the working folder
+    (standard output, or a device or FIFO: `-o /dev/null` must not leave a file in /dev)."""
+    if output is None or is_special(output):
         return Path("followup-changes.csv")
     return output.with_name(f"{output.stem}-changes.csv")

@@ -42,6 +42,7 @@ from followup_cli.cli_app import (
 )
 from followup_cli.cli_nightly import (
     _check_changes_destination,
+    _check_records,
     _deliver,
     _Delivery,
     _Lists,
@@ -53,6 +54,7 @@ from followup_cli.errors import (
     EXIT_OK,
     EXIT_REJECTED_ROWS,
     BadRowError,
+    FollowupError,
 )
 from followup_cli.ledger import LedgerSettings
 from followup_cli.limits import DEFAULT_MAX_REJECTED, check_usable
@@ -64,7 +66,7 @@ from followup_cli.lists import (
     sort_rows,
 )
 from followup_cli.lists import carry as carry_columns
-from followup_cli.locate import locate_tables
+from followup_cli.locate import locate_tables, possible_inputs
 from followup_cli.output import (
     check_destinations,
     default_rejects_path,
@@ -288,6 +290,7 @@ def reconcile(
             max_rejected,
             _Lists(status or [], sort, carry or [], raw_text, bom),
             buckets.Scale(bucket_count, engine, ray_address),
+            records=(report, metrics_file),
         )
 
 
@@ -309,20 +312,32 @@ def _reconcile(
     max_rejected: str,
     lists: _Lists,
     scale: buckets.Scale | None = None,
+    records: tuple[Path | None, Path | None] = (None, None),
 ) -> None:
     out = render.console(quiet)
+    destination = None if output in (None, "-") else Path(output)
+    rejects_path = rejects or default_rejects_path(destination)
+    changes_path = changes or change_log.changes_path(destination)
+    comparing = history is not None or previous is not None
+    # First of all: even a run that fails at once must not write its report over an export.
+    _check_records(
+        *records,
+        history,
+        [
+            ("--output", destination),
+            ("--rejects", rejects_path),
+            ("--changes", changes_path if comparing else None),
+        ],
+        possible_inputs(data, overrides, without),
+    )
     as_of_date = _as_of(as_of)
     record.as_of = as_of_date
     settings = LedgerSettings(surcharge_cents=_cents(surcharge))
     limit = _max_rejected(max_rejected)
-    destination = None if output in (None, "-") else Path(output)
     chosen = output_format(destination, fmt.value if fmt else None)
-    rejects_path = rejects or default_rejects_path(destination)
-    changes_path = changes or change_log.changes_path(destination)
     record.located = locate_tables(data, overrides, without)
     inputs = [path for path in record.located.values() if path is not None]
     check_destinations(destination, rejects_path, inputs)
-    comparing = history is not None or previous is not None
     if comparing:
         _check_changes_destination(changes_path, destination, rejects_path, inputs)
     statuses = chosen_statuses(lists.status)
@@ -353,7 +368,14 @@ def _reconcile(
         rows = result.output
         if carried and customers_file is not None:
             # Before the inputs are checked again: the carried values are read from the file.
-            rows = carry_columns(rows, customers_file, carried, result.customer_lines)
+            read = result.inputs.get("customers")
+            rows = carry_columns(
+                rows,
+                customers_file,
+                carried,
+                result.customer_lines,
+                read.unknown_frame if read is not None and read.format == "csv" else None,
+            )
         rows = sort_rows(keep_lists(rows, statuses), order)
         started = time.perf_counter()
         # Parquet inputs are scanned lazily, so reading ends only once everything is collected.
@@ -394,10 +416,15 @@ def _reconcile(
     code = EXIT_REJECTED_ROWS if result.rejects.height else EXIT_OK
     record.finish(code)
     if history is not None:
-        # After the output set is in place: a snapshot is a run that was delivered.
-        snapshots.store(
-            history, as_of_date, result.output, run_report.encode(run_report.document(record))
-        )
+        # After the output set is in place: a snapshot is a run that was delivered. Failing
+        # here cannot take the set back, so the exit code stays the reconciliation's.
+        try:
+            snapshots.store(
+                history, as_of_date, result.output, run_report.encode(run_report.document(record))
+            )
+        except FollowupError as exc:
+            record.warnings.append(str(exc))
+            render.error(f"{exc}; the output files were written")
     render.summary(out, summary)
     render.nightly(
         out, _transition_rows(record.transitions), record.previous_as_of, record.warnings

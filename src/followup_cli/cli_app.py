@@ -218,6 +218,21 @@ SurchargeOpt = Annotated[
         metavar="AMOUNT", help="Charge added for every one-off payment. Example: --surcharge 1.50"
     ),
 ]
+RawTextOpt = Annotated[
+    bool,
+    typer.Option(
+        "--raw-text",
+        help="Write CSV text exactly as computed, without the ' that stops a spreadsheet "
+        "running a value such as =1+1 as a formula (for programs). Example: --raw-text",
+    ),
+]
+BomOpt = Annotated[
+    bool,
+    typer.Option(
+        "--bom",
+        help="Start CSV files with a UTF-8 BOM, so Excel on Windows shows accents. Example: --bom",
+    ),
+]
 QuietOpt = Annotated[
     bool,
     typer.Option(

@@ -6,12 +6,14 @@ import datetime as dt
 from pathlib import Path
 from typing import Annotated
 
+import polars as pl
 import typer
 
 from followup_cli import cli_app as shared
 from followup_cli import history as snapshots
 from followup_cli import render
 from followup_cli.errors import (
+    OutputError,
     UsageError,
 )
 from followup_cli.explain import explain as build_explanation
@@ -23,6 +25,7 @@ from followup_cli.output import (
     write_frame,
 )
 from followup_cli.reconcile import load
+from followup_cli.safe_csv import guard_formulas
 from followup_cli.schema import TABLE_NAMES
 
 
@@ -101,6 +104,8 @@ def changes_command(
         ),
     ] = None,
     output: ListOutputOpt = None,
+    raw_text: shared.RawTextOpt = False,
+    bom: shared.BomOpt = False,
     quiet: shared.QuietOpt = False,
 ) -> None:
     """Who moved where between two stored runs: one row per changed, new or gone person.
@@ -109,13 +114,13 @@ def changes_command(
 
         followup changes --history runs/ --from 2024-07-01 --to 2024-07-31
     """
+    destination, fmt = _list_destination(output)
     frm, to, frame = snapshots.between(
         history,
         shared._as_of(start, "--from") if start else None,
         shared._as_of(end, "--to") if end else None,
     )
-    destination = None if output in (None, "-") else Path(output)
-    write_frame(frame, destination, output_format(destination, None))
+    _write_list(frame, destination, fmt, raw_text, bom)
     render.note(render.console(quiet), f"{frame.height:,} change(s) from {frm.as_of} to {to.as_of}")
 
 
@@ -127,6 +132,8 @@ def history_command(
     ],
     history: HistoryDirOpt,
     output: ListOutputOpt = None,
+    raw_text: shared.RawTextOpt = False,
+    bom: shared.BomOpt = False,
 ) -> None:
     """One person's follow-up and account status over the stored runs, as periods.
 
@@ -134,9 +141,34 @@ def history_command(
 
         followup history C-5 --history runs/
     """
+    destination, fmt = _list_destination(output)
     frame = snapshots.periods(history, customer_id)
+    _write_list(frame, destination, fmt, raw_text, bom)
+
+
+LIST_FORMATS = ("csv", "parquet", "jsonl")
+
+
+def _list_destination(output: str | None) -> tuple[Path | None, str]:
+    """Where changes or history go and in which format, checked before any snapshot is read:
+    a workbook is reconcile's (its sheets are the lists), not these commands'."""
     destination = None if output in (None, "-") else Path(output)
-    write_frame(frame, destination, output_format(destination, None))
+    fmt = output_format(destination, None)
+    if fmt not in LIST_FORMATS:
+        raise UsageError(
+            f"--output {output}: this command writes {', '.join(LIST_FORMATS)}; "
+            f"end the name in .csv, .parquet or .jsonl"
+        )
+    return destination, fmt
+
+
+def _write_list(
+    frame: pl.DataFrame, destination: Path | None, fmt: str, raw_text: bool, bom: bool
+) -> None:
+    """As reconcile writes its files: CSV text guarded against formulas unless --raw-text."""
+    if fmt == "csv" and not raw_text:
+        frame = guard_formulas(frame)
+    write_frame(frame, destination, fmt, bom=bom)
 
 
 @shared.app.command()
@@ -182,13 +214,20 @@ def generate(
 
         followup generate --customers 1000000 --out bench-data/1m --format parquet
     """
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file, not a folder; give a folder to write into")
     existing = _exports_in(out)
     if existing and not force:
         raise UsageError(
             f"--out {out} holds exports already ({', '.join(existing)}); "
             f"choose an empty folder, or pass --force to replace them"
         )
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(
+            f"--out {out}: the folder cannot be made ({exc.strerror or exc}); nothing was written"
+        ) from None
     started = dt.datetime.now()
     written = write_synthetic_exports(customers, out, seed=seed, fmt=fmt.value)
     seconds = (dt.datetime.now() - started).total_seconds()

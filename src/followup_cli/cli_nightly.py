@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,19 +16,24 @@ import typer
 from typer.exceptions import TyperException
 
 from followup_cli import history as snapshots
-from followup_cli import metrics, render
+from followup_cli import metrics, render, signals
 from followup_cli import report as run_report
 from followup_cli.errors import (
     EXIT_NOTHING_RECONCILED,
+    EXIT_OK,
+    EXIT_REJECTED_ROWS,
     EXIT_USAGE,
     FollowupError,
     UsageError,
 )
 from followup_cli.output import (
     Fill,
+    check_writable,
     frame_writer,
     is_rejects_file,
+    is_special,
     output_format,
+    resolved,
     write_together,
 )
 from followup_cli.safe_csv import guard_formulas
@@ -85,14 +91,79 @@ def _check_changes_destination(
     path: Path, output: Path | None, rejects: Path, inputs: list[Path]
 ) -> None:
     output_format(path, None)  # an unknown extension is a usage error before any work
-    if path.resolve() in {p.resolve() for p in inputs}:
+    if resolved("--changes", path) in {resolved("input", p) for p in inputs}:
         raise UsageError(f"--changes {path} is one of the input files; choose another name")
-    if path.is_dir():
-        raise UsageError(f"--changes {path} is a folder; give a file name")
-    if not path.parent.is_dir():
-        raise UsageError(f"--changes {path}: the folder {path.parent} does not exist")
-    if path.resolve() in {rejects.resolve(), *([output.resolve()] if output else [])}:
+    check_writable("--changes", path)
+    taken = {resolved("--rejects", rejects), *([resolved("--output", output)] if output else [])}
+    if resolved("--changes", path) in taken:
         raise UsageError(f"--changes {path} is also the output or rejects file; give three names")
+
+
+class RefusedRecord(UsageError):
+    """--report, --metrics or --history refused before any work: nothing is written there,
+    not even the report of this failed run (it could be an export, or the output)."""
+
+
+def _check_records(
+    report: Path | None,
+    metrics_path: Path | None,
+    history: Path | None,
+    taken: list[tuple[str, Path | None]],
+    inputs: list[Path],
+) -> None:
+    """Refuse, before any work, a run report, metrics file or history folder that would
+    overwrite an input or another file of the run, or could not be written: found only at the
+    end, it would fail a run whose output set was already replaced (SPEC 6)."""
+    try:
+        read = {_followed(path) for path in inputs}
+        chosen = [(o, p) for o, p in (("--report", report), ("--metrics", metrics_path)) if p]
+        for index, (option, path) in enumerate(chosen):
+            where = resolved(option, path)
+            if where in read:
+                raise UsageError(f"{option} {path} is one of the input files; choose another name")
+            for other, other_path in [*taken, *chosen[:index]]:
+                same = other_path is not None and resolved(other, other_path) == where
+                if same and not is_special(path):
+                    raise UsageError(
+                        f"{option} {path} is also the {other} file; give each file its own name"
+                    )
+            check_writable(option, path)
+        if history is not None:
+            _check_history(history)
+    except RefusedRecord:
+        raise
+    except UsageError as exc:
+        raise RefusedRecord(str(exc)) from None
+
+
+def _check_history(history: Path) -> None:
+    """The history folder, or the nearest folder it would be made in, takes a new folder."""
+    folder = history
+    while not folder.exists() and folder != folder.parent:
+        if folder.is_symlink():
+            raise UsageError(f"--history {history}: {folder} is a link to nothing; give a folder")
+        folder = folder.parent
+    if not folder.is_dir():
+        raise UsageError(f"--history {history}: {folder} is not a folder; give a folder")
+    with signals.deferred():
+        try:
+            probe = Path(tempfile.mkdtemp(prefix=".followup-probe.", dir=folder))
+        except OSError as exc:
+            where = "" if folder == history else f" (no folder can be made in {folder})"
+            raise UsageError(
+                f"--history {history}: cannot be written{where}: {exc.strerror or exc}"
+            ) from None
+        signals.track(probe)
+    with contextlib.suppress(OSError):
+        probe.rmdir()
+    signals.forget(probe)
+
+
+def _followed(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):
+        return path.absolute()  # a loop of links: the run itself says so when it reads it
 
 
 def _previous_run(
@@ -126,17 +197,22 @@ def _recorded(
 ) -> Iterator[None]:
     """Write the run report and metrics however the run ends (SPEC 8), failed runs included.
 
-    An interrupted run (Ctrl-C, SIGTERM) writes nothing at all (SPEC 6), so only exceptions,
-    not BaseExceptions, are recorded.
+    An interrupted run (Ctrl-C, SIGTERM) writes nothing at all (SPEC 6), nor does a run whose
+    --report, --metrics or --history was refused. Anything else is recorded, BaseExceptions
+    too: a panic in a native library (pyo3's PanicException) is a failed run to report.
     """
     try:
         yield
     except typer.Exit as exc:
         if record.exit_code is None:
             record.finish(exc.exit_code)
-        _write_record(record, report, metrics_path)
+        # Exit 0 or 1 is raised only once the output set is in place.
+        delivered = exc.exit_code in (EXIT_OK, EXIT_REJECTED_ROWS)
+        _write_record(record, report, metrics_path, delivered)
         raise
-    except Exception as exc:
+    except (RefusedRecord, signals.Interrupted, KeyboardInterrupt, SystemExit, GeneratorExit):
+        raise
+    except BaseException as exc:
         if isinstance(exc, FollowupError):
             record.finish(exc.exit_code, str(exc))
         elif isinstance(exc, TyperException):
@@ -151,18 +227,35 @@ def _recorded(
         raise
 
 
+_NOTHING_CHANGED = ("; no file was created or changed", "; nothing was written there")
+
+
 def _write_record(
-    record: run_report.RunRecord, report: Path | None, metrics_path: Path | None
+    record: run_report.RunRecord,
+    report: Path | None,
+    metrics_path: Path | None,
+    delivered: bool = False,
 ) -> None:
-    """The report, then the metrics; if either cannot be written the run fails (exit 3), and
-    the other still says so where it can."""
+    """The report, then the metrics. If either cannot be written after the output set was
+    delivered, the exit code stays the reconciliation's and an error line says that the output
+    files were written and this file was not (README, Decisions); before that, the run fails
+    (exit 3) and the other file still says so where it can."""
     failure: FollowupError | None = None
-    for path, writer in ((report, run_report.write), (metrics_path, metrics.write)):
+    for path, writer, what in (
+        (report, run_report.write, "the run report"),
+        (metrics_path, metrics.write, "the metrics"),
+    ):
         if path is None:
             continue
         try:
             writer(path, run_report.document(record))
         except FollowupError as exc:
+            if delivered:
+                reason = str(exc)
+                for tail in _NOTHING_CHANGED:
+                    reason = reason.removesuffix(tail)
+                render.error(f"{reason}; the output files were written, but {what} was not")
+                continue
             if failure is None:
                 failure = exc
                 if record.succeeded:

@@ -90,9 +90,14 @@ def explain(
         normalise_id(pl.col("customer_id")) == normalise_id(customer_id)
     )
     if person.height == 0:
+        set_aside = _set_aside(_rejected(tables, customer_id))
         raise UsageError(
-            f"customer {customer_id!r} is not among the customers created on or before {as_of} "
-            f"(check the id, the --as-of date, and the rejects of a reconcile run)"
+            f"customer {customer_id!r} is not among the customers created on or before {as_of}"
+            + (
+                f"; rows naming it were set aside: {set_aside}"
+                if set_aside
+                else " (check the id, the --as-of date, and the rejects of a reconcile run)"
+            )
         )
     index = person.item(0, CUST)
     facts = people_facts(tables, as_of, settings).filter(pl.col(CUST) == index).collect()
@@ -175,6 +180,21 @@ def _rejected(tables: Validated, customer_id: str) -> tuple[tuple[str, int, str,
         (str(f), int(n), str(c), str(r))
         for f, n, c, r in found.select("file", "line", "column", "reason").iter_rows()
     )
+
+
+LISTED_REJECTS = 5  # in the one-line message; the rejects file of a run has them all
+
+
+def _set_aside(rejected: tuple[tuple[str, int, str, str], ...]) -> str:
+    """`customers.csv line 2 (created_on: not a date), ...`: one entry per rejected row."""
+    rows: dict[tuple[str, int], list[str]] = {}
+    for file, line, column, reason in rejected:
+        rows.setdefault((file, line), []).append(f"{column}: {reason}")
+    shown = [
+        f"{f} line {n} ({'; '.join(why)})" for (f, n), why in list(rows.items())[:LISTED_REJECTS]
+    ]
+    more = len(rows) - LISTED_REJECTS
+    return ", ".join(shown) + (f" and {more:,} more" if more > 0 else "")
 
 
 def _story(

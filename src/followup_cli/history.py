@@ -28,6 +28,7 @@ from followup_cli import changes as changes_module
 from followup_cli.errors import InputFileError, UsageError
 from followup_cli.formats import format_of
 from followup_cli.money import MONEY_DTYPE
+from followup_cli.safe_csv import unguard_formulas
 from followup_cli.schema import normalise_id
 
 SNAPSHOT_FILE = "followup.parquet"
@@ -104,8 +105,15 @@ def read_output(path: Path) -> pl.DataFrame:
         elif fmt == "jsonl":
             frame = pl.read_ndjson(path, infer_schema_length=None)
         elif fmt == "csv":
-            # Every column as text first: ids such as 007 must not become numbers.
-            frame = pl.read_csv(path, infer_schema=False)
+            # Every column as text first: ids such as 007 must not become numbers. Without the
+            # formula guard's ' (unless --raw-text wrote it), `'@18` would not match `@18`.
+            frame = unguard_formulas(pl.read_csv(path, infer_schema=False))
+        elif fmt == "xlsx":
+            raise UsageError(
+                f"--previous {path}: a workbook is not read back (its lists may be filtered "
+                f"and its cells formatted); pass the run's CSV, Parquet or JSON Lines output, "
+                f"or keep runs with --history"
+            )
         else:
             raise InputFileError(
                 f"{path}: unknown file type {path.suffix!r}; a previous output ends in "
@@ -119,7 +127,7 @@ def read_output(path: Path) -> pl.DataFrame:
                 f"pass a file that followup reconcile wrote"
             )
         return frame.with_columns(_typed(frame))
-    except InputFileError:
+    except (InputFileError, UsageError):
         raise
     except (OSError, pl.exceptions.PolarsError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

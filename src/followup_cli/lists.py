@@ -17,7 +17,7 @@ from followup_cli.csv_reader import read_csv
 from followup_cli.errors import UsageError
 from followup_cli.followup import CUSTOMER_STATUSES, PROSPECT_STATUSES, UNCLASSIFIED
 from followup_cli.formats import format_of
-from followup_cli.schema import LINE, OUTPUT_COLUMNS, normalise_name
+from followup_cli.schema import LINE, OUTPUT_COLUMNS, TABLES, normalise_name
 
 # The decision tables' order, the catch-all last: the order of the workbook's list sheets.
 LIST_ORDER = (
@@ -112,13 +112,23 @@ def carried_columns(customers: Path, requested: Sequence[str]) -> dict[str, str]
 
 
 def carry(
-    output: pl.DataFrame, customers: Path, columns: dict[str, str], lines: pl.Series
+    output: pl.DataFrame,
+    customers: Path,
+    columns: dict[str, str],
+    lines: pl.Series,
+    read: pl.LazyFrame | None = None,
 ) -> pl.DataFrame:
     """The output with the carried columns after the contract's; `lines` is each output row's
-    line in the customers file, so every row gets the values from its own line."""
+    line in the customers file, so every row gets the values from its own line. `read` is the
+    run's own reading of the customers file's extra columns (RawTable.unknown_frame), used
+    when it holds them all, so the values are the very ones the run read."""
     if not columns:
         return output
-    raw = _read_columns(customers, list(dict.fromkeys(columns.values())))
+    sources = list(dict.fromkeys(columns.values()))
+    if read is not None and set(sources) <= set(read.collect_schema().names()):
+        raw = read.select(LINE, *sources).collect()
+    else:
+        raw = _read_columns(customers, sources)
     picked = (
         pl.DataFrame({LINE: lines.cast(pl.Int64)})
         .with_row_index("_position")
@@ -153,6 +163,7 @@ def _read_columns(customers: Path, names: list[str]) -> pl.DataFrame:
         return (
             scan.with_row_index(LINE, offset=1).with_columns(pl.col(LINE).cast(pl.Int64)).collect()
         )
-    # The same reader as the run, so the lines are the same lines.
-    frame, _ragged = read_csv(customers)
+    # The same reader as the run, with the same key, so the lines are the same lines: the key
+    # decides where a quoted value over several lines ends (loading.read_table).
+    frame, _ragged = read_csv(customers, TABLES["customers"].key.name)
     return frame.select(LINE, *names)

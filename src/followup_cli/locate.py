@@ -45,6 +45,24 @@ def locate_tables(
     return located
 
 
+def possible_inputs(
+    data_dir: Path, overrides: Mapping[str, Path | None], without: Collection[str] = ()
+) -> list[Path]:
+    """Every file `locate_tables` could take as an export, found without failing: the files
+    named by path, and the table files in data_dir. What the run reads is among them, even
+    when it stops before reading (a table missing), so nothing it writes may be one of them."""
+    skipped = {name.strip().lower() for name in without}
+    explicit = [path for path in overrides.values() if path is not None]
+    wanted = {name for name in TABLES if overrides.get(name) is None and name not in skipped}
+    try:
+        entries = list(data_dir.iterdir()) if wanted and data_dir.is_dir() else []
+    except OSError:
+        entries = []
+    return explicit + [
+        p for p in entries if p.stem.lower() in wanted and p.suffix.lower() in EXPORT_EXTENSIONS
+    ]
+
+
 def _without(names: Collection[str], overrides: Mapping[str, Path | None]) -> set[str]:
     """The tables to run without, checked: known, not customers, not also given by path."""
     skipped = set()

@@ -20,6 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from followup_cli.errors import OutputError
 
 LAST_SUCCESS = "followup_last_success_timestamp_seconds"
+AS_OF = "followup_as_of_timestamp_seconds"
 NAMES = (
     "followup_last_run_timestamp_seconds",
     "followup_last_run_success",
@@ -30,7 +31,7 @@ NAMES = (
     "followup_people",
     "followup_accounts",
     "followup_owed",
-    "followup_as_of_timestamp_seconds",
+    AS_OF,
 )
 _OUTCOMES = (
     ("used", "rows_used"),
@@ -41,19 +42,31 @@ _OUTCOMES = (
 
 def previous_last_success(path: Path) -> float | None:
     """The last success time in an earlier metrics file; None if there is none to read."""
+    return _previous_value(path, LAST_SUCCESS)
+
+
+def previous_as_of(path: Path) -> float | None:
+    """The as-of date an earlier metrics file gives as reconciled; None if none to read."""
+    return _previous_value(path, AS_OF)
+
+
+def _previous_value(path: Path, name: str) -> float | None:
     try:
         text = path.read_text(encoding="utf-8")
         for family in text_string_to_metric_families(text):
-            if family.name == LAST_SUCCESS and family.samples:
+            if family.name == name and family.samples:
                 return float(family.samples[0].value)
     except (OSError, ValueError, UnicodeDecodeError):
         return None
     return None
 
 
-def registry_for(report: dict[str, Any], last_success: float | None) -> CollectorRegistry:
+def registry_for(
+    report: dict[str, Any], last_success: float | None, last_as_of: float | None = None
+) -> CollectorRegistry:
     """The gauges for one run; `last_success` is this run's end if it succeeded, else the
-    previous file's value (0 if no run ever succeeded, so the alert fires)."""
+    previous file's value (0 if no run ever succeeded, so the alert fires). The as-of date is
+    the one reconciled: a failed run keeps the previous file's (`last_as_of`), or has none."""
     registry = CollectorRegistry()
 
     def gauge(name: str, doc: str, labels: tuple[str, ...] = ()) -> Gauge:
@@ -94,15 +107,17 @@ def registry_for(report: dict[str, Any], last_success: float | None) -> Collecto
             accounts.labels(account_status=status).set(figures["accounts"])
             # Prometheus samples are floats; the exact amount is in the run report.
             owed.labels(account_status=status).set(float(Decimal(figures["owed"])))
-    if report["as_of"] is not None:  # a gauge left unset would claim 1970-01-01
-        as_of = gauge("followup_as_of_timestamp_seconds", "The as-of date reconciled (00:00 UTC).")
+    reconciled = last_as_of
+    if succeeded and report["as_of"] is not None:
         day = dt.date.fromisoformat(report["as_of"])
-        as_of.set(dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp())
+        reconciled = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp()
+    if reconciled is not None:  # a gauge left unset would claim 1970-01-01
+        gauge(AS_OF, "The as-of date last reconciled (00:00 UTC).").set(reconciled)
     return registry
 
 
 def write(path: Path, report: dict[str, Any]) -> None:
-    registry = registry_for(report, previous_last_success(path))
+    registry = registry_for(report, previous_last_success(path), previous_as_of(path))
     try:
         write_to_textfile(str(path), registry)
     except OSError as exc:

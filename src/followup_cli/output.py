@@ -68,20 +68,61 @@ def default_rejects_path(output: Path | None) -> Path:
 def check_destinations(output: Path | None, rejects: Path, inputs: list[Path]) -> None:
     """Refuse, before any work, destinations that would overwrite an input or each other, or
     that cannot be written: the nightly job must never destroy the exports it reads."""
-    read = {path.resolve() for path in inputs}
+    read = {resolved("input", path) for path in inputs}
     for option, path in (("--output", output), ("--rejects", rejects)):
         if path is None:
             continue
-        if path.resolve() in read:
+        if resolved(option, path) in read:
             raise UsageError(f"{option} {path} is one of the input files; choose another name")
-        if path.is_dir():
-            raise UsageError(f"{option} {path} is a folder; give a file name")
-        if not path.parent.is_dir():
-            raise UsageError(f"{option} {path}: the folder {path.parent} does not exist")
+        check_writable(option, path)
     # Two regular files at one name would be one file; a device or FIFO can take both.
-    same = output is not None and output.resolve() == rejects.resolve()
+    same = output is not None and resolved("--output", output) == resolved("--rejects", rejects)
     if same and output is not None and not is_special(output):
         raise UsageError(f"--output and --rejects are the same file ({output}); give two names")
+
+
+def resolved(option: str, path: Path) -> Path:
+    """`path` with every symbolic link followed; a loop of links is a usage error naming it."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError) as exc:  # a loop of symbolic links (RuntimeError in 3.11)
+        raise UsageError(f"{option} {path}: cannot be followed ({_reason(exc)})") from None
+
+
+def check_writable(option: str, path: Path) -> None:
+    """Refuse, before any work, a file destination the run could not write (exit 2), so a run
+    never fails at the end, after other files of it were written. A regular file is written
+    through a temporary file in its folder, so that folder must exist and take a new file; a
+    device or FIFO must be writable itself."""
+    if path.is_dir():
+        raise UsageError(f"{option} {path} is a folder; give a file name")
+    if is_special(path):
+        if not os.access(path, os.W_OK):
+            raise UsageError(f"{option} {path}: cannot be written (permission denied)")
+        return
+    folder = path.parent
+    if not folder.is_dir():
+        raise UsageError(f"{option} {path}: the folder {folder} does not exist")
+    probe_folder(option, path, folder)
+
+
+def probe_folder(option: str, path: Path, folder: Path) -> None:
+    """Whether a file can be made in `folder`, by making one and removing it at once: the
+    permission bits do not say (root ignores them; /proc takes no new file whatever they say)."""
+    with signals.deferred():
+        try:
+            handle, name = tempfile.mkstemp(prefix=".followup-probe.", dir=folder)
+        except OSError as exc:
+            raise UsageError(
+                f"{option} {path}: the folder {folder} cannot be written ({_reason(exc)})"
+            ) from None
+        signals.track(Path(name))
+    os.close(handle)
+    _discard(Path(name))
+
+
+def _reason(exc: BaseException) -> str:
+    return exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
 
 
 def is_rejects_file(path: Path) -> bool:

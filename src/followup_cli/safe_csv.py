@@ -26,3 +26,21 @@ def guard_formulas(frame: pl.DataFrame) -> pl.DataFrame:
         .alias(name)
         for name in text
     )
+
+
+def unguard_formulas(frame: pl.DataFrame) -> pl.DataFrame:
+    """Exactly what `guard_formulas` added taken off again, for a CSV followup wrote and reads
+    back (--previous): the `'` before a value it would have guarded, and no other `'`."""
+    text = [name for name, dtype in frame.schema.items() if dtype == pl.String]
+    rest = {name: pl.col(name).str.slice(1) for name in text}
+    return frame.with_columns(
+        pl.when(
+            pl.col(name).str.starts_with("'")
+            & rest[name].str.contains(FORMULA_START)
+            & ~rest[name].str.contains(PLAIN_NUMBER)
+        )
+        .then(rest[name])
+        .otherwise(pl.col(name))
+        .alias(name)
+        for name in text
+    )

@@ -9,6 +9,7 @@ number or a link, whatever a name in the export says.
 from __future__ import annotations
 
 import datetime as dt
+import io
 import re
 from dataclasses import dataclass
 from typing import Any, BinaryIO
@@ -69,6 +70,23 @@ def write_workbook(sink: BinaryIO, lists: pl.DataFrame, sheets: Sheets) -> None:
     """The workbook: Summary, each non-empty list in the decision tables' order, Changes (when
     given), Rejected rows (when any). The same arguments give the same bytes."""
     check_fits(lists, sheets)
+    buffer = _Unclosable()
+    _write_workbook(buffer, lists, sheets)
+    sink.write(buffer.getvalue())
+
+
+class _Unclosable(io.BytesIO):
+    """What xlsxwriter zips into, copied to the real file once complete. A signal in the middle
+    of the zipping leaves xlsxwriter's ZipFile open, and when the garbage collector finalises
+    it, it writes its end into what it was given: into the temporary file, closed by then, that
+    was "Exception ignored in: ZipFile.__del__" and a traceback after a clean exit 143. This
+    buffer takes those last writes, even from a collector that finalised it first."""
+
+    def close(self) -> None:
+        pass  # its memory goes with its last reference; nothing else to release
+
+
+def _write_workbook(sink: BinaryIO, lists: pl.DataFrame, sheets: Sheets) -> None:
     as_of, summary, rejects, changes = sheets.as_of, sheets.summary, sheets.rejects, sheets.changes
     workbook = Workbook(
         sink,
