@@ -35,6 +35,8 @@ Fill = Callable[[BinaryIO], None]
 
 UNDATED = dt.date(1980, 1, 1)  # a workbook's creation date when no as-of date is given
 
+PARQUET_ROW_GROUP_ROWS = 262_144
+
 FORMATS = OUTPUT_FORMATS  # the name this module always had
 
 
@@ -145,7 +147,9 @@ def _serialise(
     elif fmt == "xlsx":
         write_workbook(sink, frame, sheets or Sheets(as_of=UNDATED))
     elif fmt == "parquet":
-        frame.write_parquet(sink, statistics=False)
+        # Row groups of a fixed size, not one per chunk of the frame: how a frame is chunked
+        # depends on the engine's threads and on --buckets, and the bytes must not.
+        frame.write_parquet(sink, statistics=False, row_group_size=PARQUET_ROW_GROUP_ROWS)
     else:
         # JSON has no exact decimal: money goes as text ("-4.00") so no reader turns it into
         # a binary float.
