@@ -7,6 +7,7 @@ input, declined on input it cannot handle, and equal to the general path wheneve
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import polars as pl
@@ -14,8 +15,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from followup_cli import csv_reader
+from followup_cli import csv_reader, followup
 from followup_cli.csv_reader import read_csv
+from followup_cli.schema import CUST
 
 
 def write(path: Path, text: str) -> Path:
@@ -116,3 +118,90 @@ def test_the_fast_reader_agrees_with_the_grammar(
     assert structural.height == 0
     assert fast.schema == frame.schema
     assert fast.equals(frame)
+
+
+_STATUS = pl.Enum(["active", "collections", "inactive", "suspended"])
+_ALERT = pl.Enum(["canceled", "expired"])
+
+
+@st.composite
+def agreement_rows(draw: st.DrawFn) -> list[dict[str, object]]:
+    """A few people's agreements in any order, with purchase dates that tie."""
+    count = draw(st.integers(0, 12))
+    numbers = draw(st.lists(st.integers(1, 99), min_size=count, max_size=count, unique=True))
+    return [
+        {
+            CUST: draw(st.integers(0, 3)),
+            "agreement_id": f"A-{number}",
+            "purchase_date": dt.date(2024, 1, draw(st.integers(1, 3))),
+            "session_quantity": draw(st.sampled_from([None, 0, 1, 2])),
+            "sessions_remaining": draw(st.sampled_from([None, 0, 1, 3])),
+            "status": draw(st.sampled_from(_STATUS.categories.to_list())),
+            "alert": draw(st.sampled_from([None, "canceled", "expired"])),
+        }
+        for number in numbers
+    ]
+
+
+def _most_recent_by_hand(rows: list[dict[str, object]]) -> dict[int, dict[str, object]]:
+    """SPEC 4's "most recent" per rule, one person at a time: the obviously-correct version."""
+
+    def latest(mine: list[dict[str, object]], keep: object) -> dict[str, object] | None:
+        matching = [r for r in mine if keep(r)]  # type: ignore[operator]
+        return max(matching, key=lambda r: (r["purchase_date"], r["agreement_id"]), default=None)
+
+    def single(r: dict[str, object]) -> bool:
+        return r["session_quantity"] == 1
+
+    def left(r: dict[str, object]) -> int:
+        return int(r["sessions_remaining"] or 0)  # type: ignore[call-overload]
+
+    rules = {
+        "collections_id": lambda r: r["status"] == "collections",
+        "suspended_id": lambda r: r["status"] == "suspended",
+        "active_id": lambda r: r["status"] == "active" and not single(r),
+        "renewal_id": lambda r: r["status"] == "active" and single(r) and left(r) >= 1,
+        "drop_in_id": lambda r: r["status"] == "active" and single(r) and left(r) == 0,
+        "inactive_id": lambda r: r["status"] == "inactive",
+    }
+    facts: dict[int, dict[str, object]] = {}
+    for person in sorted({int(r[CUST]) for r in rows}):  # type: ignore[call-overload]
+        mine = [r for r in rows if r[CUST] == person]
+        fact: dict[str, object] = {}
+        for name, keep in rules.items():
+            found = latest(mine, keep)
+            fact[name] = found["agreement_id"] if found else None
+        renewal = latest(mine, rules["renewal_id"])
+        fact["renewal_left"] = renewal["sessions_remaining"] if renewal else None
+        inactive = latest(mine, rules["inactive_id"])
+        fact["inactive_alert"] = inactive["alert"] if inactive else None
+        facts[person] = fact
+    return facts
+
+
+@settings(max_examples=200, deadline=None)
+@given(rows=agreement_rows())
+def test_the_deciding_agreements_are_the_most_recent_of_each_sort(
+    rows: list[dict[str, object]],
+) -> None:
+    """Per person and rule, the agreement picked is the latest purchase_date, then the
+    greatest agreement_id, among those the rule matches, whatever the rows' order."""
+    frame = pl.DataFrame(
+        rows,
+        schema={
+            CUST: pl.UInt32,
+            "agreement_id": pl.String,
+            "purchase_date": pl.Date,
+            "session_quantity": pl.Int64,
+            "sessions_remaining": pl.Int64,
+            "status": _STATUS,
+            "alert": _ALERT,
+        },
+    )
+    found = followup.agreement_facts(frame.lazy()).collect().sort(CUST)
+    expected = _most_recent_by_hand(rows)
+    assert found.get_column(CUST).to_list() == list(expected)
+    for row in found.iter_rows(named=True):
+        wanted = expected[row[CUST]]
+        assert {k: row[k] for k in wanted} == wanted
+        assert row["has_agreement"] is True
