@@ -8,6 +8,7 @@ input, declined on input it cannot handle, and equal to the general path wheneve
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from pathlib import Path
 
 import polars as pl
@@ -15,9 +16,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from followup_cli import csv_reader, followup
+from followup_cli import csv_reader, followup, validation, whole_column
 from followup_cli.csv_reader import read_csv
-from followup_cli.schema import CUST
+from followup_cli.loading import read_table
+from followup_cli.parsing import parse
+from followup_cli.schema import CUST, PAYMENT_KIND, TABLES, Column, Kind
+from followup_cli.validation import validate
 
 
 def write(path: Path, text: str) -> Path:
@@ -205,3 +209,187 @@ def test_the_deciding_agreements_are_the_most_recent_of_each_sort(
         wanted = expected[row[CUST]]
         assert {k: row[k] for k in wanted} == wanted
         assert row["has_agreement"] is True
+
+
+# --- Checks decided for a whole column ------------------------------------------------------
+
+AS_OF = dt.date(2024, 7, 31)
+
+
+def figures_of(frame: pl.DataFrame, column: Column) -> whole_column.Figures:
+    dtype = frame.schema[column.name]
+    figures = frame.select(whole_column.summary(column, dtype, typed=True)).row(0, named=True)
+    again = whole_column.second_look(column, figures)
+    return figures | (frame.select(again).row(0, named=True) if again else {})
+
+
+def is_trusted(values: list[object], column: Column, dtype: pl.DataType) -> bool:
+    frame = pl.DataFrame({column.name: values}, schema={column.name: dtype})
+    figures = figures_of(frame, column)
+    return whole_column.trusted(column, dtype, figures, AS_OF) is not None
+
+
+PAID_ON = Column("paid_on", Kind.DATE, required=True)
+END_DATE = Column("end_date", Kind.DATE)
+AMOUNT = Column("amount", Kind.MONEY, required=True, allow_zero=False)
+PAYMENT_ID = Column("payment_id", Kind.KEY, required=True)
+NAME = Column("name", Kind.TEXT)
+
+
+@pytest.mark.parametrize(
+    ("values", "column", "dtype", "trusted"),
+    [
+        ([dt.date(2024, 7, 1), dt.date(1900, 1, 1)], PAID_ON, pl.Date(), True),
+        ([dt.date(2024, 7, 1), dt.date(1899, 12, 31)], PAID_ON, pl.Date(), False),
+        ([dt.date(2124, 7, 31)], PAID_ON, pl.Date(), True),
+        ([dt.date(2124, 8, 1)], PAID_ON, pl.Date(), False),
+        ([dt.date(2024, 7, 1), None], PAID_ON, pl.Date(), False),
+        ([dt.date(2024, 7, 1), None], END_DATE, pl.Date(), True),
+        ([1, 400], AMOUNT, pl.Decimal(10, 2), True),
+        ([0, 400], AMOUNT, pl.Decimal(10, 2), False),
+        ([1, 10**8], AMOUNT, pl.Int64(), False),
+        (["P-1", "P-2"], PAYMENT_ID, pl.String(), True),
+        (["p-1", "p-2"], PAYMENT_ID, pl.String(), True),
+        (["P-1", "p-2"], PAYMENT_ID, pl.String(), False),
+        (["P-1", " P-2"], PAYMENT_ID, pl.String(), False),
+        (["P-1", ""], PAYMENT_ID, pl.String(), False),
+        (["P-1", "P-É"], PAYMENT_ID, pl.String(), False),
+        (["P-1", "P" * 1001], PAYMENT_ID, pl.String(), False),
+        (["Ann Lee", None], NAME, pl.String(), True),
+        (["Ann Lee", "Bob "], NAME, pl.String(), False),
+        (["Ann Lee", ""], NAME, pl.String(), False),
+    ],
+)
+def test_a_column_is_trusted_only_when_no_row_of_it_can_be_refused(
+    values: list[object], column: Column, dtype: pl.DataType, trusted: bool
+) -> None:
+    """A whole column skips its per-row check only when its smallest and largest values, its
+    nulls, lengths and letters prove every row passes (dates 1900-01-01 to as-of + 100 years,
+    money above 0 and at most 99,999,999.99, ids trimmed ASCII in one case, no empty text)."""
+    assert is_trusted(values, column, dtype) is trusted
+
+
+KIND = Column("kind", Kind.VOCAB, required=True, vocabulary=dict(PAYMENT_KIND))
+
+
+@pytest.mark.parametrize(
+    ("raw", "value", "refused"),
+    [
+        (["one-off", "recurring", "one-off"], ["one-off", "recurring", "one-off"], None),
+        (["ONE OFF", "recurring", None], ["one-off", "recurring", None], [False, False, True]),
+        (["weekly", "oneoff"], [None, "one-off"], [True, False]),
+    ],
+)
+def test_words_are_judged_once_per_distinct_value(
+    raw: list[str | None], value: list[str | None], refused: list[bool] | None
+) -> None:
+    """Each distinct word is parsed once; every row gets its word's value and verdict (a
+    missing required word is refused), and a column with no bad word has no verdict at all."""
+    frame = pl.DataFrame({"kind": raw}, schema={"kind": pl.String})
+    parsed = parse(KIND, pl.String(), "payments.csv", typed=False, as_of=AS_OF)
+    distinct = frame.select(pl.col("kind").unique())
+    typed, flag = whole_column.per_distinct_value(KIND, distinct, parsed)
+    assert frame.select(typed.cast(pl.String)).to_series().to_list() == value
+    if refused is None:
+        assert flag is None
+    else:
+        assert flag is not None
+        assert frame.select(flag).to_series().to_list() == refused
+
+
+_IDS = st.sampled_from(["C-1", "c-1", "C-2", " C-2", "C-3 ", "c-4", "C-É", "", None])
+_DAYS = st.sampled_from(
+    [dt.date(2024, 1, 31), dt.date(2024, 7, 31), dt.date(2024, 8, 1), dt.date(1899, 1, 1), None]
+)
+_AMOUNTS = st.sampled_from([Decimal("4.00"), Decimal("0.01"), Decimal("0.00"), None])
+_KINDS = st.sampled_from(["one-off", "recurring", "ONE OFF", "weekly", None])
+
+
+@st.composite
+def small_exports(draw: st.DrawFn) -> dict[str, pl.DataFrame]:
+    """Customers and payments with ids in either case, padded, empty or repeated, dates out of
+    range or missing, amounts of zero, and unknown words; some tables wholly clean."""
+    clean = draw(st.booleans())
+    ids = st.sampled_from(["C-1", "C-2", "C-3"]) if clean else _IDS
+    people = draw(st.lists(st.tuples(ids, _DAYS), min_size=1, max_size=5))
+    paid = draw(st.lists(st.tuples(ids, ids, _DAYS, _AMOUNTS, _KINDS), max_size=8))
+    customers = pl.DataFrame(
+        {
+            "customer_id": [p[0] for p in people],
+            "name": ["Ann"] * len(people),
+            "origin": ["web"] * len(people),
+            "created_on": [p[1] for p in people],
+        },
+        schema={
+            "customer_id": pl.String,
+            "name": pl.String,
+            "origin": pl.String,
+            "created_on": pl.Date,
+        },
+    )
+    payments = pl.DataFrame(
+        {
+            "payment_id": [
+                f"P-{i}" if clean else (p[0] or "") + f"-{i % 3}" for i, p in enumerate(paid)
+            ],
+            "customer_id": [p[1] for p in paid],
+            "paid_on": [p[2] for p in paid],
+            "amount": [p[3] for p in paid],
+            "kind": [p[4] for p in paid],
+        },
+        schema={
+            "payment_id": pl.String,
+            "customer_id": pl.String,
+            "paid_on": pl.Date,
+            "amount": pl.Decimal(10, 2),
+            "kind": pl.String,
+        },
+    )
+    return {"customers": customers, "payments": payments}
+
+
+def _validated(folder: Path, fmt: str) -> dict[str, pl.DataFrame]:
+    raw = {
+        name: read_table(TABLES[name], folder / f"{name}.{fmt}" if name in FILES else None)
+        for name in TABLES
+    }
+    validated = validate(raw, AS_OF)
+    frames = {
+        name: getattr(validated, name)
+        for name in ("customers", "payments", "rejects", "data_issues", "rejected_people")
+    }
+    frames["counts"] = pl.DataFrame([vars(count) for count in validated.counts])
+    return {name: frame.sort(frame.columns) for name, frame in frames.items()}
+
+
+FILES = ("customers", "payments")
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(exports=small_exports(), fmt=st.sampled_from(["parquet", "csv"]))
+def test_whole_column_checks_change_no_verdict(
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    exports: dict[str, pl.DataFrame],
+    fmt: str,
+) -> None:
+    """With the whole-column shortcuts (trusted columns, words and dates judged once per
+    distinct value, ids matched as written) every kept row, reject and count is what checking
+    every row of every column gives."""
+    folder = tmp_path_factory.mktemp("exports")
+    for name, frame in exports.items():
+        if fmt == "parquet":
+            frame.write_parquet(folder / f"{name}.parquet")
+        else:
+            frame.write_csv(folder / f"{name}.csv")
+    fast = _validated(folder, fmt)
+    with monkeypatch.context() as patched:
+        patched.setattr(whole_column, "trusted", lambda *_args: None)
+        patched.setattr(whole_column, "case_of", lambda *_args: None)
+        patched.setattr(validation, "_distinct_values", lambda _raw: {})
+        slow = _validated(folder, fmt)
+    for name in slow:
+        assert fast[name].schema == slow[name].schema, name
+        assert fast[name].equals(slow[name]), name
