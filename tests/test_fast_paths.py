@@ -8,6 +8,8 @@ input, declined on input it cannot handle, and equal to the general path wheneve
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
+import sys
 from decimal import Decimal
 from pathlib import Path
 
@@ -393,3 +395,18 @@ def test_whole_column_checks_change_no_verdict(
     for name in slow:
         assert fast[name].schema == slow[name].schema, name
         assert fast[name].equals(slow[name]), name
+
+
+def test_start_up_imports_no_optional_writer() -> None:
+    """Start-up time: loading the command imports neither the workbook writer, the metrics
+    library nor Ray; a run pays for them only when it writes a workbook or metrics or asks
+    for Ray."""
+    code = (
+        "import sys, followup_cli.cli; "
+        "print(sorted(m for m in ('xlsxwriter', 'prometheus_client', 'ray', 'openpyxl') "
+        "if m in sys.modules))"
+    )
+    found = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert found == "[]"

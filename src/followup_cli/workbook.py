@@ -11,13 +11,15 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import polars as pl
-from xlsxwriter import Workbook
 
 from followup_cli import money
 from followup_cli.errors import UsageError
+
+if TYPE_CHECKING:
+    from xlsxwriter import Workbook
 from followup_cli.lists import LIST_ORDER
 from followup_cli.summary import Summary
 
@@ -68,6 +70,9 @@ def check_fits(lists: pl.DataFrame, sheets: Sheets | None = None) -> None:
 def write_workbook(sink: BinaryIO, lists: pl.DataFrame, sheets: Sheets) -> None:
     """The workbook: Summary, each non-empty list in the decision tables' order, Changes (when
     given), Rejected rows (when any). The same arguments give the same bytes."""
+    # Imported here: most runs write no workbook, and every run would pay its import time.
+    from xlsxwriter import Workbook  # noqa: PLC0415
+
     check_fits(lists, sheets)
     as_of, summary, rejects, changes = sheets.as_of, sheets.summary, sheets.rejects, sheets.changes
     workbook = Workbook(
