@@ -122,11 +122,19 @@ def validate(
     counts = [_count(raw["customers"], everyone.height, customers.height, checked)]
     rejects, named = [customer_rejects], [customer_refs.select(pl.col(KEY).alias(REF))]
     people = [_named_by(raw["customers"], customer_refs.rename({KEY: REF}))]
-    for name in ("agreements", "payments", "events"):
+    # The largest table last, so that the others' working memory does not come on top of its
+    # kept rows (the peak at 1M people); results are put back in the tables' order.
+    checked_in = sorted(("agreements", "payments", "events"), key=lambda name: raw[name].rows)
+    found = {}
+    for name in checked_in:
         checked = _check(raw[name], as_of, known, given.get(name), known_case)
-        kept[name] = checked.good.filter(checked.present).drop(LINE)
-        counts.append(_count(raw[name], checked.good.height, kept[name].height, checked))
-        table_rejects, refs = _rejects(raw[name], checked.bad_lines, as_of, known, refused)
+        kept[name] = checked.good.drop(LINE).filter(checked.present)
+        count = _count(raw[name], checked.good.height, kept[name].height, checked)
+        found[name] = count, *_rejects(raw[name], checked.bad_lines, as_of, known, refused)
+        del checked
+    for name in ("agreements", "payments", "events"):
+        count, table_rejects, refs = found[name]
+        counts.append(count)
         rejects.append(table_rejects)
         named.append(refs.select(REF))
         people.append(_named_by(raw[name], refs))
