@@ -19,13 +19,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+import polars as pl
 import pytest
 
 import followup_cli
 from followup_cli import signals
 from followup_cli.errors import OutputError
 from followup_cli.generate import generate
-from followup_cli.output import write_atomically, write_together
+from followup_cli.output import write_atomically, write_frame, write_together
 from followup_cli.schema import REJECT_COLUMNS
 from tests.conftest import SAMPLE
 
@@ -392,3 +393,15 @@ def test_a_run_stopped_while_writing_leaves_yesterdays_files(
     assert out.read_bytes() == b"yesterday\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["followup.csv", "rejects.csv"]
     assert stat.S_ISFIFO(fifo.lstat().st_mode)
+
+
+def test_parquet_output_bytes_do_not_depend_on_how_the_rows_are_chunked(tmp_path: Path) -> None:
+    """SPEC 5: the same rows give the same Parquet bytes, however the engine happened to cut
+    the frame into chunks (Polars cuts pages at chunk boundaries)."""
+    rows = 100_000
+    frame = pl.DataFrame({"customer_id": [f"C-{i}" for i in range(rows)], "n": range(rows)})
+    cut = pl.concat([frame.slice(0, rows // 3), frame.slice(rows // 3)], rechunk=False)
+    assert cut.n_chunks() == 2
+    write_frame(frame, tmp_path / "one.parquet", "parquet")
+    write_frame(cut, tmp_path / "two.parquet", "parquet")
+    assert (tmp_path / "one.parquet").read_bytes() == (tmp_path / "two.parquet").read_bytes()

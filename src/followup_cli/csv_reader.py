@@ -47,6 +47,9 @@ def read_csv(path: Path, key: str | None = None) -> tuple[pl.DataFrame, pl.DataF
     """Split a CSV file into text columns with physical line numbers, and the lines that could
     not be split (line, raw, reason). `key` names the table's id column: a line with a value
     there and the header's number of fields is a row, which a quoted value cannot swallow."""
+    plain = _plain_rows(path)
+    if plain is not None:
+        return plain, _ragged_rejects(path, pl.DataFrame(schema=_RAGGED_SCHEMA))
     lines = _physical_lines(path)
     first = lines.item(0, RAW) if lines.height else None
     _check_header_line(
@@ -110,6 +113,73 @@ def read_csv(path: Path, key: str | None = None) -> tuple[pl.DataFrame, pl.DataF
     )
     structural = pl.concat([bad, runaway]).sort(LINE)
     return frame, _ragged_rejects(path, structural)
+
+
+_RAGGED_SCHEMA = {LINE: pl.Int64, RAW: pl.String, "reason": pl.String}
+_BOM = b"\xef\xbb\xbf"
+
+
+def _plain_rows(path: Path) -> pl.DataFrame | None:
+    """The file split by Polars' own multi-threaded reader, when that is provably the grammar's
+    split: no double quote and no carriage return anywhere (so every line break ends a row and
+    every comma separates), and every line after the header has exactly the header's number
+    of fields. None means "use the grammar" (`read_csv`'s general path).
+
+    The reader refuses a line with too many fields; a line with too few (or a blank one)
+    would be padded, so the file's size is checked instead: it must be exactly the header,
+    the values' bytes, one comma between each two fields and a line break after each row.
+    """
+    _check_encoding(path)
+    try:
+        with path.open("rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            if size == 0:
+                return None
+            with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as view:
+                if view.find(b'"') != -1 or view.find(b"\r") != -1:
+                    return None
+                header_end = view.find(b"\n")
+                ends_with_break = view[size - 1 : size] == b"\n"
+                first_line = view[: max(header_end, 0)]
+    except OSError:
+        return None  # the general path names the problem
+    try:
+        first = first_line.removeprefix(_BOM).decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    # Polars forgives one extra, empty field on a last line without a line break; the
+    # grammar does not.
+    if header_end == -1 or not ends_with_break or _is_blank(first):
+        return None
+    header = _header_fields(path, first)
+    # One field: a blank line is a row of one empty field with the right number of commas
+    # (none), which the grammar skips instead.
+    if len(header) < 2:
+        return None
+    fields = [f"_field_{i}" for i in range(len(header))]
+    try:
+        frame = pl.read_csv(
+            path,
+            has_header=False,
+            skip_rows=1,
+            quote_char=None,
+            schema=dict.fromkeys(fields, pl.String),
+            truncate_ragged_lines=False,
+            raise_if_empty=False,
+            encoding="utf8",
+        )
+    except (pl.exceptions.PolarsError, OSError):
+        return None
+    rows = frame.height
+    values = frame.select(pl.sum_horizontal(pl.all().str.len_bytes().sum())).item() if rows else 0
+    if header_end + 1 + values + rows * len(header) != size:
+        return None
+    names = _unique_names([FILES_OWN_LINE if n == LINE else n for n in header])
+    return (
+        frame.with_row_index(LINE, offset=2)
+        .with_columns(pl.col(LINE).cast(pl.Int64))
+        .rename(dict(zip(fields, names, strict=True)))
+    )
 
 
 def _split(lines: pl.DataFrame, names: list[str]) -> pl.DataFrame:

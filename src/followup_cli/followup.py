@@ -10,6 +10,7 @@ ledger's past due) are computed for all people at once by `agreement_facts` and 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 import polars as pl
 
@@ -40,17 +41,45 @@ WEB_ORIGINS = ("web", "website", "online", "web lead")
 ORDER = "_order"  # a row's place in the "most recent" ordering of its table, across all people
 
 
-def _latest(value: str, where: pl.Expr) -> pl.Expr:
-    """`value` of the row matching `where` that comes last in ORDER (the most recent).
+@dataclass(frozen=True)
+class _Pick:
+    """One fact per person: `value` of the row matching `where` that comes first (`latest`
+    False) or last in ORDER."""
 
-    The position within the group is taken with arg_max over ORDER, so the answer does not
-    depend on the order in which a group's rows reach the aggregation.
+    name: str
+    value: str
+    where: pl.Expr
+    latest: bool = True
+
+
+def _picked(ordered: pl.LazyFrame, picks: list[_Pick]) -> pl.LazyFrame:
+    """Per person, each pick's value, from `ordered` (one global ordering, ORDER).
+
+    Each pick is a position: the greatest (or least) ORDER among the person's matching rows,
+    a plain numeric aggregation that does not depend on the order in which a group's rows
+    reach it. The values are then gathered by position from the ordered rows, once.
     """
-    return pl.col(value).filter(where).get(pl.col(ORDER).filter(where).arg_max())
-
-
-def _earliest(value: str, where: pl.Expr) -> pl.Expr:
-    return pl.col(value).filter(where).get(pl.col(ORDER).filter(where).arg_min())
+    rows = ordered.with_row_index(ORDER).collect()
+    positions = (
+        rows.lazy()
+        .group_by(CUST)
+        .agg(
+            (
+                pl.when(pick.where).then(pl.col(ORDER)).max()
+                if pick.latest
+                else pl.when(pick.where).then(pl.col(ORDER)).min()
+            ).alias(pick.name)
+            for pick in picks
+        )
+        .collect()
+    )
+    return positions.select(
+        CUST,
+        *[
+            rows.get_column(pick.value).gather(positions.get_column(pick.name)).alias(pick.name)
+            for pick in picks
+        ],
+    ).lazy()
 
 
 def agreement_facts(agreements: pl.LazyFrame) -> pl.LazyFrame:
@@ -62,23 +91,20 @@ def agreement_facts(agreements: pl.LazyFrame) -> pl.LazyFrame:
     single = pl.col("session_quantity") == 1
     left = pl.col("sessions_remaining").fill_null(0)
     active = status == "active"
-    return (
-        agreements.sort("purchase_date", "agreement_id")
-        .with_row_index(ORDER)
-        .group_by(CUST)
-        .agg(
-            _latest("agreement_id", status == "collections").alias("collections_id"),
-            _latest("agreement_id", status == "suspended").alias("suspended_id"),
-            _latest("agreement_id", active & ~single.fill_null(False)).alias("active_id"),
-            _latest("agreement_id", active & single & (left >= 1)).alias("renewal_id"),
-            _latest("sessions_remaining", active & single & (left >= 1)).alias("renewal_left"),
-            _latest("agreement_id", active & single & (left == 0)).alias("drop_in_id"),
-            _latest("agreement_id", status == "inactive").alias("inactive_id"),
-            _latest("alert", status == "inactive").alias("inactive_alert"),
-            # One row per person with an agreement: after a left join, its absence says
-            # "prospect".
-            pl.lit(True).alias("has_agreement"),
-        )
+    renewal = active & single & (left >= 1)
+    picks = [
+        _Pick("collections_id", "agreement_id", status == "collections"),
+        _Pick("suspended_id", "agreement_id", status == "suspended"),
+        _Pick("active_id", "agreement_id", active & ~single.fill_null(False)),
+        _Pick("renewal_id", "agreement_id", renewal),
+        _Pick("renewal_left", "sessions_remaining", renewal),
+        _Pick("drop_in_id", "agreement_id", active & single & (left == 0)),
+        _Pick("inactive_id", "agreement_id", status == "inactive"),
+        _Pick("inactive_alert", "alert", status == "inactive"),
+    ]
+    return _picked(agreements.sort("purchase_date", "agreement_id"), picks).with_columns(
+        # One row per person with an agreement: after a left join, its absence says "prospect".
+        pl.lit(True).alias("has_agreement")
     )
 
 
@@ -90,21 +116,17 @@ def event_facts(events: pl.LazyFrame, as_of: dt.date) -> pl.LazyFrame:
     """
     upcoming = pl.col("starts_at").dt.date() > as_of
     past = ~upcoming
-    return (
-        events.filter(pl.col("outcome") != "canceled")
-        .sort("starts_at", "event_id")
-        .with_row_index(ORDER)
-        .group_by(CUST)
-        .agg(
-            _earliest("event_id", upcoming).alias("next_event_id"),
-            _earliest("starts_at", upcoming).alias("next_event_at"),
-            _earliest("kind", upcoming).alias("next_event_kind"),
-            _latest("event_id", past).alias("last_event_id"),
-            _latest("starts_at", past).alias("last_event_at"),
-            _latest("kind", past).alias("last_event_kind"),
-            _latest("outcome", past).alias("last_event_outcome"),
-        )
-    )
+    picks = [
+        _Pick("next_event_id", "event_id", upcoming, latest=False),
+        _Pick("next_event_at", "starts_at", upcoming, latest=False),
+        _Pick("next_event_kind", "kind", upcoming, latest=False),
+        _Pick("last_event_id", "event_id", past),
+        _Pick("last_event_at", "starts_at", past),
+        _Pick("last_event_kind", "kind", past),
+        _Pick("last_event_outcome", "outcome", past),
+    ]
+    ordered = events.filter(pl.col("outcome") != "canceled").sort("starts_at", "event_id")
+    return _picked(ordered, picks)
 
 
 def _event(prefix: str) -> pl.Expr:

@@ -116,9 +116,10 @@ def accounts(
     agreements: pl.LazyFrame, payments: pl.LazyFrame, as_of: dt.date, settings: LedgerSettings
 ) -> pl.LazyFrame:
     """One row per subscriber: the ledger figures in cents and the account status."""
-    totals = _totals(agreements, payments, as_of, settings)
     # cache(): each of these frames feeds several branches of the plan below, which Polars
-    # would otherwise compute once per branch (twice the ledger's time at 100,000 people).
+    # would otherwise compute once per branch (twice the ledger's time at 100,000 people; the
+    # totals alone, read by `owing` and by the figures, cost 0.3 s more at 1M).
+    totals = _totals(agreements, payments, as_of, settings).cache()
     owing = totals.filter(pl.col("credits") < pl.col("charged")).select(CUST, "credits").cache()
     oldest = _oldest_unpaid(
         _due_schedules(agreements, as_of).join(owing, on=CUST, how="semi").cache(),

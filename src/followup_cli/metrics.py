@@ -12,12 +12,15 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
-
-from prometheus_client import CollectorRegistry, Gauge, write_to_textfile
-from prometheus_client.parser import text_string_to_metric_families
+from typing import TYPE_CHECKING, Any
 
 from followup_cli.errors import OutputError
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry, Gauge
+
+# prometheus_client is imported where it is used: only runs with --metrics need it, and every
+# run would pay its import time.
 
 LAST_SUCCESS = "followup_last_success_timestamp_seconds"
 AS_OF = "followup_as_of_timestamp_seconds"
@@ -51,6 +54,8 @@ def previous_as_of(path: Path) -> float | None:
 
 
 def _previous_value(path: Path, name: str) -> float | None:
+    from prometheus_client.parser import text_string_to_metric_families  # noqa: PLC0415
+
     try:
         text = path.read_text(encoding="utf-8")
         for family in text_string_to_metric_families(text):
@@ -67,6 +72,8 @@ def registry_for(
     """The gauges for one run; `last_success` is this run's end if it succeeded, else the
     previous file's value (0 if no run ever succeeded, so the alert fires). The as-of date is
     the one reconciled: a failed run keeps the previous file's (`last_as_of`), or has none."""
+    from prometheus_client import CollectorRegistry, Gauge  # noqa: PLC0415
+
     registry = CollectorRegistry()
 
     def gauge(name: str, doc: str, labels: tuple[str, ...] = ()) -> Gauge:
@@ -117,6 +124,8 @@ def registry_for(
 
 
 def write(path: Path, report: dict[str, Any]) -> None:
+    from prometheus_client import write_to_textfile  # noqa: PLC0415
+
     registry = registry_for(report, previous_last_success(path), previous_as_of(path))
     try:
         write_to_textfile(str(path), registry)

@@ -26,18 +26,36 @@ from followup_cli.validation import TableCount, Validated, validate
 
 
 def people_facts(tables: Validated, as_of: dt.date, settings: LedgerSettings) -> pl.LazyFrame:
-    """One row per person with every fact the rules read (ledger, agreements, events)."""
+    """One row per person with every fact the rules read (ledger, agreements, events), in
+    cust_idx order."""
     tables.check_as_of(as_of)
     agreements = tables.agreements.lazy()
     ledger = accounts(agreements, tables.payments.lazy(), as_of, settings)
+    people = tables.customers.height
+    facts = [
+        followup.agreement_facts(agreements),
+        ledger,
+        followup.event_facts(tables.events.lazy(), as_of),
+        tables.data_issues.lazy(),
+    ]
     return (
-        tables.customers.lazy()
-        .join(followup.agreement_facts(agreements), on=CUST, how="left")
-        .join(ledger, on=CUST, how="left")
-        .join(followup.event_facts(tables.events.lazy(), as_of), on=CUST, how="left")
-        .join(tables.data_issues.lazy(), on=CUST, how="left")
+        pl.concat(
+            [tables.customers, *[_per_person(found, people) for found in pl.collect_all(facts)]],
+            how="horizontal",
+        )
+        .lazy()
         .with_columns(pl.col("has_agreement").fill_null(False))
     )
+
+
+def _per_person(facts: pl.DataFrame, people: int) -> pl.DataFrame:
+    """`facts` (at most one row per cust_idx) as one row per person, in cust_idx order, null
+    where a person has none: cust_idx is the row number, so a gather replaces a join and a
+    sort."""
+    rows = pl.repeat(None, people, dtype=pl.UInt32, eager=True).scatter(
+        facts.get_column(CUST), pl.int_range(facts.height, dtype=pl.UInt32, eager=True)
+    )
+    return facts.drop(CUST).select(pl.all().gather(rows))
 
 
 # A stage of the run, timed by whoever passes it: `stage("ledger")` wraps the ledger's work.
@@ -54,10 +72,11 @@ def reconcile(
     computed inside `stage("ledger")` and the returned frame only labels them, so a caller
     that collects it inside its own `"statuses"` stage can time both.
     """
-    facts = people_facts(tables, as_of, settings)
-    if stage is not None:
-        with stage("ledger"):
-            facts = facts.collect().lazy()
+    if stage is None:
+        return label(people_facts(tables, as_of, settings))
+    # Inside the stage: the rule facts are partly computed while the plan is built.
+    with stage("ledger"):
+        facts = people_facts(tables, as_of, settings).collect().lazy()
     return label(facts)
 
 

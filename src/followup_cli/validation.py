@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
+from followup_cli import whole_column
 from followup_cli.checks import cut as _cut
 from followup_cli.checks import quoted as _quoted
 from followup_cli.checks import row_checks as _row_checks
@@ -29,6 +30,7 @@ __all__ = ["CUST", "KEY", "REF", "TableCount", "Validated", "validate"]
 
 KEY = "_key"  # this row's own id, trimmed and case-folded for matching
 REF = "_ref"  # the customer id this row names, trimmed and case-folded
+ID = "_id"  # a customer's id as written (trimmed), for matching ids that need no folding
 KEY_HASH = "_key_hash"  # a hash of KEY: equal ids have equal hashes (the converse is checked)
 
 
@@ -105,9 +107,10 @@ def validate(
     everyone = checked.good.sort(LINE).with_columns(pl.col("origin").str.to_lowercase())
     customers = everyone.filter(pl.col("created_on") <= as_of).with_row_index(CUST)
     # Every customer on file, with a cust_idx only if they existed on the as-of day.
-    known = everyone.select(KEY, pl.col(LINE).alias("_customer_line")).join(
-        customers.select(KEY, CUST), on=KEY, how="left"
-    )
+    known = everyone.select(
+        KEY, pl.col("customer_id").alias(ID), pl.col(LINE).alias("_customer_line")
+    ).join(customers.select(KEY, CUST), on=KEY, how="left")
+    known_case = whole_column.id_case(everyone.get_column("customer_id"))
     customer_rejects, customer_refs = _rejects(raw["customers"], checked.bad_lines, as_of)
     refused = (
         pl.concat([customer_refs, _unsplit_names(raw["customers"]).select(LINE, pl.col(KEY))])
@@ -119,11 +122,19 @@ def validate(
     counts = [_count(raw["customers"], everyone.height, customers.height, checked)]
     rejects, named = [customer_rejects], [customer_refs.select(pl.col(KEY).alias(REF))]
     people = [_named_by(raw["customers"], customer_refs.rename({KEY: REF}))]
+    # The largest table last, so that the others' working memory does not come on top of its
+    # kept rows (the peak at 1M people); results are put back in the tables' order.
+    checked_in = sorted(("agreements", "payments", "events"), key=lambda name: raw[name].rows)
+    found = {}
+    for name in checked_in:
+        checked = _check(raw[name], as_of, known, given.get(name), known_case)
+        kept[name] = checked.good.drop(LINE).filter(checked.present)
+        count = _count(raw[name], checked.good.height, kept[name].height, checked)
+        found[name] = count, *_rejects(raw[name], checked.bad_lines, as_of, known, refused)
+        del checked
     for name in ("agreements", "payments", "events"):
-        checked = _check(raw[name], as_of, known, given.get(name))
-        kept[name] = checked.good.filter(checked.present).drop(LINE)
-        counts.append(_count(raw[name], checked.good.height, kept[name].height, checked))
-        table_rejects, refs = _rejects(raw[name], checked.bad_lines, as_of, known, refused)
+        count, table_rejects, refs = found[name]
+        counts.append(count)
         rejects.append(table_rejects)
         named.append(refs.select(REF))
         people.append(_named_by(raw[name], refs))
@@ -180,6 +191,7 @@ def _check(
     as_of: dt.date,
     known: pl.DataFrame | None = None,
     repeats: pl.DataFrame | None = None,
+    known_case: whole_column.IdCase | None = None,
 ) -> _Checked:
     """One streaming pass over every row: typed values and a true/false verdict per check.
 
@@ -188,42 +200,53 @@ def _check(
     after the as-of date) instead of the customer's id.
     """
     table, frame, typed = raw.table, raw.frame, raw.format == "parquet"
+    figures = _figures(raw)
+    distinct = _distinct_values(raw)
     rows = frame
     values, flags = [], []
     for column in table.columns:
         name, dtype = column.name, raw.schema[column.name]
+        value = whole_column.trusted(column, dtype, figures, as_of)
+        if value is not None:
+            values.append(value.alias(name))
+            continue
         parsed = parse(column, dtype, raw.file_label, typed, as_of)
-        if parse_once_per_value(column, dtype, typed):
-            verdicts = frame.select(pl.col(name).unique()).select(
-                pl.col(name),
-                parsed.value.alias(f"_value_{name}"),
-                parsed.refused.alias(f"_bad_{name}"),
-            )
-            rows = rows.join(verdicts, on=name, how="left", nulls_equal=True)
-            values.append(pl.col(f"_value_{name}").alias(name))
-            flags.append(pl.col(f"_bad_{name}"))
+        if name in distinct:
+            value, refused = whole_column.per_distinct_value(column, distinct[name], parsed)
+            values.append(value.alias(name))
+            if refused is not None:
+                flags.append(refused.alias(f"_bad_{name}"))
         else:
             values.append(parsed.value.alias(name))
             flags.append(parsed.refused.alias(f"_bad_{name}"))
     key = table.key.name
     is_customers = known is None
+    # Ids that fold to themselves one for one are matched (and hashed) as they are.
+    as_is = whole_column.case_of(figures, key) is not None and not is_customers
     rows = rows.select(pl.col(LINE), *values, *flags).with_columns(
-        normalise_id(pl.col(key)).alias(KEY)
+        (pl.col(key) if as_is else normalise_id(pl.col(key))).alias(KEY)
     )
     kept = [c.name for c in table.columns if is_customers or c.name != "customer_id"]
     present: pl.Expr = pl.lit(True)
     if known is not None:
-        rows = rows.join(
-            known.lazy(), left_on=normalise_id(pl.col("customer_id")), right_on=KEY, how="left"
-        )
+        ref_case = whole_column.case_of(figures, "customer_id")
+        if ref_case is not None and ref_case == known_case:
+            rows = rows.join(known.lazy().drop(KEY), left_on="customer_id", right_on=ID, how="left")
+        else:
+            rows = rows.join(
+                known.lazy().drop(ID),
+                left_on=normalise_id(pl.col("customer_id")),
+                right_on=KEY,
+                how="left",
+            )
         present = pl.col(CUST).is_not_null()
         if table.name in DATED:
             present &= pl.col(DATED[table.name]) <= as_of
     whole_row = [check.refused_when(pl.col).fill_null(False) for check in _row_checks(table.name)]
     # The verdict columns, not the parse expressions: by now the raw columns hold typed values.
-    flagged = pl.any_horizontal(
-        [pl.col(f"_bad_{c.name}") for c in table.columns] + whole_row
-    ).fill_null(True)
+    # Columns proven clean as a whole have no verdict column: no row of theirs is refused.
+    verdicts = [pl.col(flag.meta.output_name()) for flag in flags]
+    flagged = pl.any_horizontal([*verdicts, *whole_row, pl.lit(False)]).fill_null(True)
     outputs = [LINE, *kept, *([KEY] if is_customers else [CUST])]
     collected = _collect(
         rows.select(
@@ -241,6 +264,34 @@ def _check(
     bad_lines = collected.filter(problem).select(LINE).join(repeats, on=LINE, how="left")
     good = collected.select(outputs) if bad_lines.height == 0 else collected.filter(~problem)
     return _Checked(good.select(outputs), bad_lines, present)
+
+
+def _figures(raw: RawTable) -> whole_column.Figures:
+    """The whole-column figures of every column (one pass; Parquet answers most from its
+    metadata), and a second pass for id columns that need a second look."""
+    typed = raw.format == "parquet"
+    columns = [(c, raw.schema[c.name]) for c in raw.table.columns]
+    wanted = [figure for c, dtype in columns for figure in whole_column.summary(c, dtype, typed)]
+    figures = _collect(raw.frame.select(wanted), raw).row(0, named=True)
+    again = [figure for c, _ in columns for figure in whole_column.second_look(c, figures)]
+    if again:
+        figures |= _collect(raw.frame.select(again), raw).row(0, named=True)
+    return figures
+
+
+def _distinct_values(raw: RawTable) -> dict[str, pl.DataFrame]:
+    """Each column judged once per distinct value (words, and dates and amounts as text): its
+    distinct raw values, all columns read in one go."""
+    typed = raw.format == "parquet"
+    names = [
+        c.name for c in raw.table.columns if parse_once_per_value(c, raw.schema[c.name], typed)
+    ]
+    queries = [raw.frame.select(pl.col(name).unique()) for name in names]
+    try:
+        found = pl.collect_all(queries)
+    except pl.exceptions.PolarsError:
+        found = [_collect(query, raw) for query in queries]  # names the file that failed
+    return dict(zip(names, found, strict=True))
 
 
 def _collect(query: pl.LazyFrame, raw: RawTable) -> pl.DataFrame:
@@ -324,7 +375,7 @@ def _rejects(
     if known is not None and refused is not None:
         rows = (
             rows.with_columns(normalise_id(pl.col("_value_customer_id")).alias(REF))
-            .join(known, left_on=REF, right_on=KEY, how="left")
+            .join(known.drop(ID), left_on=REF, right_on=KEY, how="left")
             .join(refused, left_on=REF, right_on=KEY, how="left")
         )
 

@@ -12,13 +12,15 @@ import datetime as dt
 import io
 import re
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import polars as pl
-from xlsxwriter import Workbook
 
 from followup_cli import money
 from followup_cli.errors import UsageError
+
+if TYPE_CHECKING:
+    from xlsxwriter import Workbook
 from followup_cli.lists import LIST_ORDER
 from followup_cli.summary import Summary
 
@@ -87,6 +89,9 @@ class _Unclosable(io.BytesIO):
 
 
 def _write_workbook(sink: BinaryIO, lists: pl.DataFrame, sheets: Sheets) -> None:
+    # Imported here: most runs write no workbook, and every run would pay its import time.
+    from xlsxwriter import Workbook  # noqa: PLC0415
+
     as_of, summary, rejects, changes = sheets.as_of, sheets.summary, sheets.rejects, sheets.changes
     workbook = Workbook(
         sink,
