@@ -168,7 +168,8 @@ def _plain_rows(path: Path) -> pl.DataFrame | None:
             raise_if_empty=False,
             encoding="utf8",
         )
-    except (pl.exceptions.PolarsError, OSError):
+    except (pl.exceptions.PolarsError, pl.exceptions.PanicException, OSError):
+        # A panic too: this is only the fast path, and the grammar's path names the problem.
         return None
     rows = frame.height
     values = frame.select(pl.sum_horizontal(pl.all().str.len_bytes().sum())).item() if rows else 0
