@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import itertools
 import math
 import os
 import shutil
@@ -410,15 +411,20 @@ def _sink(
     query = frame if columns is None else frame.select(columns)
     if keep is not None:
         query = query.filter(keep)
-    # One streaming pass: a slice of a scan at an offset reads the rows before it again
-    # (row numbers are counted from the start), which made the first pass quadratic.
-    batches = query.with_columns(bucket).collect_batches(chunk_size=CHUNK_ROWS)
-    for chunk, rows_now in enumerate(batches):
-        split_up = rows_now.partition_by(BUCKET, as_dict=True, include_key=False)
-        del rows_now
-        for (number,), piece in split_up.items():
+    # One streaming pass: a slice of a scan at an offset reads the rows before it again (row
+    # numbers are counted from the start), which made the first pass quadratic. A sink that
+    # calls back rather than collect_batches, which reads ahead of the writing: at 1,000,000
+    # customers the first pass peaked at 0.9 GB with that, 0.7 GB with this.
+    chunks = itertools.count()
+
+    def write(rows_now: pl.DataFrame) -> None:
+        chunk = next(chunks)
+        parts = rows_now.partition_by(BUCKET, as_dict=True, include_key=False)
+        for (number,), piece in parts.items():
             name = f"b{int(number):05d}-{chunk:05d}.parquet"
             piece.write_parquet(folder / name, compression="lz4")
+
+    query.with_columns(bucket).sink_batches(write, chunk_size=CHUNK_ROWS)
 
 
 def _files(folder: Path, bucket: int) -> list[Path]:
