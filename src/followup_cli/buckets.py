@@ -50,6 +50,7 @@ from followup_cli.schema import LINE, TABLES
 from followup_cli.validation import CUST, KEY, REPEATS_SCHEMA, TableCount, guessed_people, validate
 
 BUCKET = "_bucket"
+ID_BUCKET = "_id_bucket"  # the bucket of a row's own id, for finding repeated ids
 WORK_PREFIX = ".followup-buckets-"
 MAX_BUCKETS = 4096  # each bucket is a file per table, open at once while splitting
 # Any fixed seed will do: buckets are assigned once, in the first pass, in one process.
@@ -321,18 +322,10 @@ def split(
         raw = read_table(table, located[name])
         shapes[name] = _shape(raw)
         person = _normalised(raw, "customer_id")
-        _sink(raw.frame, raw.rows, _bucket_of(person, buckets), work / name)
+        ids = None if name == "customers" else _normalised(raw, table.key.name)
+        _sink(raw.frame, person, buckets, work / name, ids, work / f"{name}-ids")
         _split_structural(raw, buckets, work / name)
-        if name != "customers":
-            ids = _normalised(raw, table.key.name).alias(KEY)
-            _sink(
-                raw.frame,
-                raw.rows,
-                _bucket_of(pl.col(KEY), buckets),
-                work / f"{name}-ids",
-                columns=[pl.col(LINE), ids],
-                keep=pl.col(KEY).is_not_null(),
-            )
+        if ids is not None:
             repeats[name] = _repeated_ids(work / f"{name}-ids", buckets)
         # The rows are on disk now; keep what the summary and the report read, and let a CSV
         # file's rows go before the next file is read.
@@ -391,14 +384,16 @@ def _bucket_of(value: pl.Expr, buckets: int) -> pl.Expr:
 
 def _sink(
     frame: pl.LazyFrame,
-    rows: int,
-    bucket: pl.Expr,
+    person: pl.Expr,
+    buckets: int,
     folder: Path,
-    columns: list[pl.Expr] | None = None,
-    keep: pl.Expr | None = None,
+    ids: pl.Expr | None = None,
+    ids_folder: Path | None = None,
 ) -> None:
-    """Write `frame` (only `columns` and the rows to `keep`, when given) as Parquet files by
-    bucket: `b{bucket}-{chunk}.parquet`.
+    """Write `frame`'s rows as Parquet files by the bucket of `person` (the normalised customer
+    id they name), `folder/b{bucket}-{chunk}.parquet`, and,
+    when `ids` (the rows' normalised own ids) is given, in the same pass each row's line and id
+    by a bucket of the id into `ids_folder`, where repeated ids are looked for.
 
     About CHUNK_ROWS rows at a time, split in memory: Polars' partitioned sink
     (`pl.PartitionBy`) holds every partition's rows until the end (10,000,000 payments in 64
@@ -408,9 +403,10 @@ def _sink(
     disk (see the README for the work folder's size).
     """
     folder.mkdir(parents=True, exist_ok=True)
-    query = frame if columns is None else frame.select(columns)
-    if keep is not None:
-        query = query.filter(keep)
+    query = frame.with_columns(_bucket_of(person, buckets))
+    if ids is not None and ids_folder is not None:
+        ids_folder.mkdir(parents=True, exist_ok=True)
+        query = query.with_columns(ids.alias(KEY), _bucket_of(ids, buckets).alias(ID_BUCKET))
     # One streaming pass: a slice of a scan at an offset reads the rows before it again (row
     # numbers are counted from the start), which made the first pass quadratic. A sink that
     # calls back rather than collect_batches, which reads ahead of the writing: at 1,000,000
@@ -419,12 +415,19 @@ def _sink(
 
     def write(rows_now: pl.DataFrame) -> None:
         chunk = next(chunks)
-        parts = rows_now.partition_by(BUCKET, as_dict=True, include_key=False)
-        for (number,), piece in parts.items():
-            name = f"b{int(number):05d}-{chunk:05d}.parquet"
-            piece.write_parquet(folder / name, compression="lz4")
+        name = f"{chunk:05d}.parquet"
+        if ids is not None and ids_folder is not None:
+            found = rows_now.select(LINE, KEY, ID_BUCKET).filter(pl.col(KEY).is_not_null())
+            _write_parts(found, ID_BUCKET, ids_folder, name)
+            rows_now = rows_now.drop(KEY, ID_BUCKET)
+        _write_parts(rows_now, BUCKET, folder, name)
 
-    query.with_columns(bucket).sink_batches(write, chunk_size=CHUNK_ROWS)
+    query.sink_batches(write, chunk_size=CHUNK_ROWS)
+
+
+def _write_parts(rows: pl.DataFrame, by: str, folder: Path, name: str) -> None:
+    for (number,), piece in rows.partition_by(by, as_dict=True, include_key=False).items():
+        piece.write_parquet(folder / f"b{int(number):05d}-{name}", compression="lz4")
 
 
 def _files(folder: Path, bucket: int) -> list[Path]:
