@@ -6,7 +6,7 @@ Colour only on a terminal; Rich itself honours NO_COLOR. Data never comes throug
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 from rich import box
 from rich.console import Console
@@ -176,29 +176,16 @@ def explanation(out: Console, e: Explanation) -> None:
                 )
             )
         if e.account_rules:
-            account = Table(
-                title="Account status rules, first match wins",
-                box=box.SIMPLE_HEAD,
-                title_justify="left",
+            out.print(
+                _verdicts(
+                    "Account status rules, first match wins",
+                    ("#", "status", "condition", "verdict"),
+                    e.account_rules,
+                )
             )
-            for name in ("#", "status", "condition", "verdict"):
-                account.add_column(name, justify="right" if name == "#" else "left")
-            for number, status, condition, verdict in e.account_rules:
-                style = {DECIDED: "bold green", OUTRANKED: "yellow"}.get(verdict, "dim")
-                account.add_row(str(number), status, condition, Text(verdict, style=style))
-            out.print(account)
     else:
         out.print("account: no recurring agreement, so no ledger")
-    rules = Table(
-        title="Follow-up rules, first match wins", box=box.SIMPLE_HEAD, title_justify="left"
-    )
-    rules.add_column("#", justify="right")
-    rules.add_column("status")
-    rules.add_column("verdict")
-    for number, status, verdict in e.rules:
-        style = {DECIDED: "bold green", OUTRANKED: "yellow"}.get(verdict, "dim")
-        rules.add_row(str(number), status, Text(verdict, style=style))
-    out.print(rules)
+    out.print(_verdicts("Follow-up rules, first match wins", ("#", "status", "verdict"), e.rules))
     if not e.rejected:
         out.print("rejected rows naming this person: none")
         return
@@ -259,3 +246,14 @@ def nightly(
                 )
     for warning in warnings:
         out.print(Text(f"warning: {warning}", style="bold yellow"))
+
+
+def _verdicts(title: str, columns: tuple[str, ...], rows: Sequence[tuple[int | str, ...]]) -> Table:
+    """A rule table: number, status, (condition,) verdict; the deciding rule in green."""
+    table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left")
+    for name in columns:
+        table.add_column(name, justify="right" if name == "#" else "left")
+    for *cells, verdict in rows:
+        style = {DECIDED: "bold green", OUTRANKED: "yellow"}.get(str(verdict), "dim")
+        table.add_row(*(str(cell) for cell in cells), Text(str(verdict), style=style))
+    return table
