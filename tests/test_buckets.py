@@ -28,8 +28,7 @@ SPLITS = (4, 7)  # every planted pair of customers lies in two different buckets
 
 def bucket_of(customer_id: str, n: int) -> int:
     """The bucket `buckets` puts a customer in (its id trimmed and case-folded, hashed)."""
-    frame = pl.select(pl.lit(customer_id.strip().lower()).alias("id"))
-    return int(frame.select(buckets._bucket_of(pl.col("id"), n)).item())
+    return buckets.bucket_of(customer_id, n)
 
 
 def apart(first: str, candidates: list[str]) -> str:
@@ -248,6 +247,43 @@ def test_first_pass_in_slices_gives_the_same_bytes(
     assert (output, rejects) == single_pass[fmt][1:3]
 
 
+def test_an_id_has_one_bucket_however_it_is_written() -> None:
+    """Ids validation takes as equal share a bucket, whether their slice of rows is hashed as
+    it is (all trimmed ASCII without lower case) or folded first."""
+    plain = buckets._text_hashes(pl.Series(["C-1", "C-2", "12345", "É-1"]))
+    folded = buckets._text_hashes(pl.Series([" c-1", "c-2 ", "12345", "é-1"]))
+    assert plain.to_list() == folded.to_list()
+    assert plain.null_count() == 0
+    assert buckets._text_hashes(pl.Series(["", "   ", None])).null_count() == 3
+    assert {bucket_of(written, 7) for written in ("C-10", " c-10 ", "c-10")} == {
+        bucket_of("C-10", 7)
+    }
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_hash_collisions_are_not_repeats(
+    invoke: Callable[..., object],
+    planted: dict[str, Path],
+    single_pass: dict[str, tuple[int, bytes, bytes, dict]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    fmt: str,
+) -> None:
+    """Every id hashing alike makes every row a candidate repeat: the ids are compared
+    exactly, so only the planted repeats are set aside, as in one pass."""
+    hashed = buckets._text_hashes
+
+    def colliding(text: pl.Series) -> pl.Series:
+        found = hashed(text)
+        return pl.select(pl.when(found.is_not_null()).then(pl.lit(42, pl.UInt64))).to_series()
+
+    monkeypatch.setattr(buckets, "_text_hashes", colliding)
+    _code, output, rejects, _report = reconcile_files(
+        invoke, planted[fmt], tmp_path, "--buckets", "3"
+    )
+    assert (output, rejects) == single_pass[fmt][1:3]
+
+
 def test_auto_on_small_input_is_one_pass(
     invoke: Callable[..., object],
     planted: dict[str, Path],
@@ -440,8 +476,8 @@ def test_ray_task_error_is_the_local_engine_error(
 
     located = locate_tables(planted["csv"], {}, ())
     plan, _inputs = buckets.split(located, AS_OF, LedgerSettings(), 3, tmp_path / "work")
-    damaged = sorted((tmp_path / "work" / "payments").glob("b00001-*.parquet"))[0]
-    damaged.write_bytes(b"not parquet at all")
+    damaged = sorted((tmp_path / "work" / "payments").glob("b00001-*.arrow"))[0]
+    damaged.write_bytes(b"not an Arrow file at all")
     raised = []
     for engine in (buckets.LocalEngine(), ray_engine.RayEngine(local_ray)):
         with pytest.raises(Exception) as caught:

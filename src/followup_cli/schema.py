@@ -166,7 +166,9 @@ def normalise_name(name: str) -> str:
 def normalise_id(value: str) -> str: ...
 @overload
 def normalise_id(value: pl.Expr) -> pl.Expr: ...
-def normalise_id(value: str | pl.Expr) -> str | pl.Expr:
+@overload
+def normalise_id(value: pl.Series) -> pl.Series: ...
+def normalise_id(value: str | pl.Expr | pl.Series) -> str | pl.Expr | pl.Series:
     """An id as matched (customer, agreement, payment, event): trimmed and case-insensitive,
     so `c-1 ` in payments names `C-1`. Every place that matches ids goes through here, for a
     column of ids or one id a person typed."""
