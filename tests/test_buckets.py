@@ -239,12 +239,124 @@ def test_first_pass_in_slices_gives_the_same_bytes(
     fmt: str,
 ) -> None:
     """Tables split a slice at a time (many files per bucket, a repeat's two rows in two
-    slices) still give the single pass's bytes."""
+    slices) and outputs merged a range of lines at a time still give the single pass's
+    bytes."""
     monkeypatch.setattr(buckets, "CHUNK_ROWS", 997)
+    monkeypatch.setattr(buckets, "OUTPUT_LINES", 101)
     _code, output, rejects, _report = reconcile_files(
         invoke, planted[fmt], tmp_path, "--buckets", "3"
     )
     assert (output, rejects) == single_pass[fmt][1:3]
+
+
+def test_a_bucketed_output_streams_into_its_file(
+    invoke: Callable[..., object],
+    planted: dict[str, Path],
+    single_pass: dict[str, tuple[int, bytes, bytes, dict]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A plain bucketed run (and one keeping some lists) never holds the whole output: the
+    buckets' outputs are merged by line into the file as it is written."""
+    from followup_cli.reconcile import RunResult
+
+    def held(_self: RunResult) -> pl.DataFrame:
+        raise AssertionError("the whole output was collected")
+
+    monkeypatch.setattr(RunResult, "_whole", property(held))
+    _code, output, rejects, _report = reconcile_files(
+        invoke, planted["parquet"], tmp_path / "all", "--buckets", "5"
+    )
+    assert (output, rejects) == single_pass["parquet"][1:3]
+    _code, listed, _rejects, report = reconcile_files(
+        invoke, planted["parquet"], tmp_path / "some", "--buckets", "5", "--status", "Lead"
+    )
+    everyone = pl.read_csv(output, infer_schema=False)
+    leads = everyone.filter(pl.col("follow_up_status") == "Lead")
+    assert 0 < leads.height < everyone.height
+    assert listed == leads.write_csv().encode()
+    outputs = report["outputs"]
+    assert isinstance(outputs, list)
+    assert outputs[0]["rows"] == leads.height
+
+
+@pytest.mark.parametrize(
+    ("options", "name"),
+    [
+        (
+            ("--status", "Lead", "--status", "Trial No Show", "--sort", "customer_id:desc"),
+            "followup.csv",
+        ),
+        (("--carry", "origin,created_on"), "followup.csv"),
+        ((), "followup.jsonl"),
+        ((), "followup.parquet"),
+        ((), "followup.xlsx"),
+    ],
+)
+def test_buckets_match_one_pass_in_every_shape_of_output(
+    invoke: Callable[..., object],
+    planted: dict[str, Path],
+    tmp_path: Path,
+    options: tuple[str, ...],
+    name: str,
+) -> None:
+    """Sorted, filtered, with carried columns, as JSON Lines, Parquet or a workbook: a
+    bucketed run writes what one pass writes (the workbook compared sheet by sheet)."""
+    written = {}
+    for label, extra in (("one", ()), ("buckets", ("--buckets", "4"))):
+        out = tmp_path / label
+        out.mkdir()
+        result = invoke(
+            "reconcile",
+            "--data",
+            str(planted["csv"]),
+            "--as-of",
+            "2024-07-31",
+            "-o",
+            str(out / name),
+            "-q",
+            *options,
+            *extra,
+        )
+        assert result.exit_code == 1, result.output  # type: ignore[attr-defined]
+        written[label] = out / name
+    if name.endswith(".xlsx"):
+        import openpyxl
+
+        books = {label: openpyxl.load_workbook(path) for label, path in written.items()}
+        assert books["one"].sheetnames == books["buckets"].sheetnames
+        assert len(books["one"].sheetnames) > 3
+        for sheet in books["one"].sheetnames:
+            cells = [list(books[label][sheet].iter_rows(values_only=True)) for label in books]
+            assert cells[0] == cells[1], sheet
+    else:
+        assert written["one"].read_bytes() == written["buckets"].read_bytes()
+        assert written["one"].stat().st_size > 1000
+
+
+def test_the_merged_output_reads_like_one_pass_s(
+    planted: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The buckets' outputs read back in line order, range by range, whatever is asked of
+    them: every row, some columns, a filter, the first few."""
+    from followup_cli.reconcile import run
+
+    monkeypatch.setattr(buckets, "OUTPUT_LINES", 101)
+    located = locate_tables(planted["parquet"], {}, ())
+    split = buckets.run_buckets(located, AS_OF, LedgerSettings(), 4, tmp_path / "work")
+    one = run(planted["parquet"], {}, AS_OF, LedgerSettings())
+    assert split.people == one.people > 2000
+    leads = pl.col("follow_up_status") == "Lead"
+    for ask in (
+        lambda rows: rows,
+        lambda rows: rows.select("customer_id", "_line"),
+        lambda rows: rows.filter(leads).select("customer_id"),
+        lambda rows: rows.filter(leads).head(7),
+        lambda rows: rows.head(250),
+    ):
+        assert ask(split.rows).collect().equals(ask(one.rows).collect())
+    assert split.output.equals(one.output)
+    assert split.customer_lines.equals(one.customer_lines)
 
 
 def test_an_id_has_one_bucket_however_it_is_written() -> None:

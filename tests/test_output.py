@@ -219,7 +219,7 @@ def test_a_write_error_maps_to_exit_3_with_the_file_named(
     def full_disk(self, path, **kwargs):  # type: ignore[no-untyped-def]
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(pl.DataFrame, "write_csv", full_disk)
+    monkeypatch.setattr(pl.LazyFrame, "sink_csv", full_disk)
     result = invoke(*SAMPLE_ARGS, "-o", str(tmp_path / "out.csv"))
     assert result.exit_code == 3
     assert "out.csv: cannot be written (No space left on device)" in result.stderr

@@ -11,10 +11,12 @@ one for an engineer.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 from typing import Annotated
 
+import polars as pl
 import typer
 
 from followup_cli import buckets, fingerprint, health, render
@@ -348,83 +350,110 @@ def _reconcile(
         carried = carried_columns(customers_file, names)
     order = sort_order(lists.sort, (*OUTPUT_COLUMNS, *carried))
     before, previous_report = _previous_run(record, history, previous, as_of_date)
-    with render.progress(out) as step:
-        step("fingerprinting inputs")
-        started = time.perf_counter()
-        record.fingerprints = fingerprint.take_all(inputs)
-        record.stages["fingerprint"] = time.perf_counter() - started
-        scale = scale or buckets.Scale()
-        if scale.one_pass:
-            result = run(data, overrides, as_of_date, settings, progress=step, without=without)
-        else:
-            result = buckets.run(
-                data, overrides, as_of_date, settings, scale, step, without, destination
+    # What needs every output row at once holds them (a sort, carried columns, a workbook, a
+    # comparison); otherwise the output streams into its file, which after a bucketed run
+    # (SPEC 10) means no more than a bucket's rows in memory.
+    whole = bool(carried) or order is not None or chosen == "xlsx" or before is not None
+    with contextlib.ExitStack() as kept:
+        with render.progress(out) as step:
+            step("fingerprinting inputs")
+            started = time.perf_counter()
+            record.fingerprints = fingerprint.take_all(inputs)
+            record.stages["fingerprint"] = time.perf_counter() - started
+            scale = scale or buckets.Scale()
+            if scale.one_pass:
+                result = run(data, overrides, as_of_date, settings, progress=step, without=without)
+            else:
+                # The bucketed output is read from the work folder until this block ends.
+                result = kept.enter_context(
+                    buckets.run(
+                        data, overrides, as_of_date, settings, scale, step, without, destination
+                    )
+                )
+            record.stages.update(result.timings)
+            record.counts = result.counts
+            record.ignored_columns = {
+                name: list(raw.unknown_columns) for name, raw in result.inputs.items()
+            }
+            rows: pl.DataFrame | pl.LazyFrame
+            if whole:
+                held = result.output
+                if carried and customers_file is not None:
+                    # Before the inputs are checked again: the carried values are read from
+                    # the file.
+                    read = result.inputs.get("customers")
+                    held = carry_columns(
+                        held,
+                        customers_file,
+                        carried,
+                        result.customer_lines,
+                        read.unknown_frame if read is not None and read.format == "csv" else None,
+                    )
+                rows = sort_rows(keep_lists(held, statuses), order)
+                listed = rows.height
+            else:
+                rows = keep_lists(result.streamed, statuses)
+                listed = result.people
+                if statuses:
+                    chosen_rows = keep_lists(result.any_order, statuses)
+                    listed = chosen_rows.select(pl.len()).collect().item()
+            started = time.perf_counter()
+            # Parquet inputs are scanned lazily, so reading ends only once everything is
+            # collected.
+            fingerprint.verify(record.fingerprints)
+            record.stages["verify"] = time.perf_counter() - started
+            check_usable(result, limit)
+            if on_error is OnError.fail and result.rejects.height:
+                first = describe_rejects(result.rejects, limit=1)[0]
+                raise BadRowError(f"{first}; --on-error fail: nothing written")
+            changed = None
+            if before is not None:
+                changed = change_log.changes(
+                    before, result.output, record.previous_as_of, as_of_date
+                )
+                record.transitions = change_log.transitions(changed)
+            record.warnings = [
+                *health.stale_exports(result.newest, as_of_date),
+                *health.shrunk_tables(result.counts, previous_report),
+            ]
+            step("writing")
+            started = time.perf_counter()
+            sheets = None
+            if chosen == "xlsx":
+                run_summary = summarise(result, as_of_date, rejects_path, "")
+                sheets = Sheets(as_of_date, run_summary, result.rejects, changed)
+            record.outputs, stale = _deliver(
+                _Delivery(rows, destination, chosen, sheets, listed),
+                _Delivery(result.rejects, rejects_path, "csv"),
+                _Delivery(changed, changes_path, output_format(changes_path, None))
+                if changed is not None
+                else None,
+                lists,
             )
-        record.stages.update(result.timings)
-        record.counts = result.counts
-        record.ignored_columns = {
-            name: list(raw.unknown_columns) for name, raw in result.inputs.items()
-        }
-        rows = result.output
-        if carried and customers_file is not None:
-            # Before the inputs are checked again: the carried values are read from the file.
-            read = result.inputs.get("customers")
-            rows = carry_columns(
-                rows,
-                customers_file,
-                carried,
-                result.customer_lines,
-                read.unknown_frame if read is not None and read.format == "csv" else None,
-            )
-        rows = sort_rows(keep_lists(rows, statuses), order)
-        started = time.perf_counter()
-        # Parquet inputs are scanned lazily, so reading ends only once everything is collected.
-        fingerprint.verify(record.fingerprints)
-        record.stages["verify"] = time.perf_counter() - started
-        check_usable(result, limit)
-        if on_error is OnError.fail and result.rejects.height:
-            first = describe_rejects(result.rejects, limit=1)[0]
-            raise BadRowError(f"{first}; --on-error fail: nothing written")
-        changed = None
-        if before is not None:
-            changed = change_log.changes(before, result.output, record.previous_as_of, as_of_date)
-            record.transitions = change_log.transitions(changed)
-        record.warnings = [
-            *health.stale_exports(result.newest, as_of_date),
-            *health.shrunk_tables(result.counts, previous_report),
-        ]
-        step("writing")
-        started = time.perf_counter()
-        sheets = None
-        if chosen == "xlsx":
-            run_summary = summarise(result, as_of_date, rejects_path, "")
-            sheets = Sheets(as_of_date, run_summary, result.rejects, changed)
-        record.outputs, stale = _deliver(
-            _Delivery(rows, destination, chosen, sheets),
-            _Delivery(result.rejects, rejects_path, "csv"),
-            _Delivery(changed, changes_path, output_format(changes_path, None))
-            if changed is not None
-            else None,
-            lists,
+            record.stages["write"] = result.timings["write"] = time.perf_counter() - started
+        where = str(destination) if destination else "standard output"
+        if statuses:
+            where += f" ({listed:,} of {result.people:,} people: {', '.join(statuses)})"
+        summary = summarise(
+            result, as_of_date, rejects_path if result.rejects.height else None, where
         )
-        record.stages["write"] = result.timings["write"] = time.perf_counter() - started
-    where = str(destination) if destination else "standard output"
-    if statuses:
-        where += f" ({rows.height:,} of {result.output.height:,} people: {', '.join(statuses)})"
-    summary = summarise(result, as_of_date, rejects_path if result.rejects.height else None, where)
-    record.summary = summary
-    code = EXIT_REJECTED_ROWS if result.rejects.height else EXIT_OK
-    record.finish(code)
-    if history is not None:
-        # After the output set is in place: a snapshot is a run that was delivered. Failing
-        # here cannot take the set back, so the exit code stays the reconciliation's.
-        try:
-            snapshots.store(
-                history, as_of_date, result.output, run_report.encode(run_report.document(record))
-            )
-        except FollowupError as exc:
-            record.warnings.append(str(exc))
-            render.error(f"{exc}; the output files were written")
+        record.summary = summary
+        code = EXIT_REJECTED_ROWS if result.rejects.height else EXIT_OK
+        record.finish(code)
+        if history is not None:
+            # After the output set is in place: a snapshot is a run that was delivered.
+            # Failing here cannot take the set back, so the exit code stays the
+            # reconciliation's.
+            try:
+                snapshots.store(
+                    history,
+                    as_of_date,
+                    result.output if whole else result.streamed,
+                    run_report.encode(run_report.document(record)),
+                )
+            except FollowupError as exc:
+                record.warnings.append(str(exc))
+                render.error(f"{exc}; the output files were written")
     render.summary(out, summary)
     render.nightly(
         out, _transition_rows(record.transitions), record.previous_as_of, record.warnings

@@ -53,12 +53,21 @@ class _Lists:
 
 @dataclass(frozen=True)
 class _Delivery:
-    """One file of the run's set: its rows, where they go and in which format."""
+    """One file of the run's set: its rows, where they go and in which format. Rows not in
+    memory (streamed after a bucketed run) come with their number."""
 
-    rows: pl.DataFrame
+    rows: pl.DataFrame | pl.LazyFrame
     path: Path | None
     fmt: str
     sheets: Sheets | None = None
+    count: int | None = None
+
+    @property
+    def height(self) -> int:
+        if isinstance(self.rows, pl.DataFrame):
+            return self.rows.height
+        assert self.count is not None, "streamed rows come with their number"
+        return self.count
 
 
 def _deliver(
@@ -67,21 +76,21 @@ def _deliver(
     """Write the output, rejects and changes files as one set (SPEC 6: all of them or none);
     what was written, for the report, and whether an earlier run's rejects file was removed.
     CSV text is guarded against spreadsheet formulas unless --raw-text (SPEC 9)."""
-    chosen = [output] + ([rejects] if rejects.rows.height else []) + ([changed] if changed else [])
+    chosen = [output] + ([rejects] if rejects.height else []) + ([changed] if changed else [])
     files: list[tuple[Path | None, Fill]] = []
     for part in chosen:
         rows = part.rows
         if part.fmt == "csv" and not lists.raw_text:
-            rows = guard_formulas(rows)
+            rows = guard_formulas(rows.lazy())
         files.append((part.path, frame_writer(rows, part.fmt, bom=lists.bom, sheets=part.sheets)))
-    names = ["output", "rejects", "changes"] if rejects.rows.height else ["output", "changes"]
+    names = ["output", "rejects", "changes"] if rejects.height else ["output", "changes"]
     # A rejects file from an earlier run beside a clean output would send someone to fix rows
     # that are no longer bad. Only a file with the rejects header is removed, and only when the
     # rest of the set is written.
-    stale = not rejects.rows.height and rejects.path is not None and is_rejects_file(rejects.path)
+    stale = not rejects.height and rejects.path is not None and is_rejects_file(rejects.path)
     write_together(files, remove=[rejects.path] if stale and rejects.path else [])
     written = [
-        run_report.written_file(name, part.path, part.fmt, part.rows.height)
+        run_report.written_file(name, part.path, part.fmt, part.height)
         for name, part in zip(names, chosen, strict=False)
     ]
     return written, stale

@@ -151,8 +151,11 @@ def _typed(frame: pl.DataFrame) -> list[pl.Expr]:
     return exprs
 
 
-def store(history: Path, as_of: dt.date, output: pl.DataFrame, report: bytes) -> Path:
-    """Write this run's snapshot, replacing one of the same as-of date as a whole."""
+def store(
+    history: Path, as_of: dt.date, output: pl.DataFrame | pl.LazyFrame, report: bytes
+) -> Path:
+    """Write this run's snapshot, replacing one of the same as-of date as a whole (rows not
+    in memory, streamed after a bucketed run, are streamed into it)."""
     target = history / f"as_of={as_of.isoformat()}"
     incoming = history / INCOMING
     try:
@@ -162,7 +165,7 @@ def store(history: Path, as_of: dt.date, output: pl.DataFrame, report: bytes) ->
         raise _unwritable(history, exc) from exc
     try:
         os.chmod(staging, 0o777 & ~_umask())
-        output.write_parquet(staging / SNAPSHOT_FILE)
+        output.lazy().sink_parquet(staging / SNAPSHOT_FILE)
         (staging / REPORT_FILE).write_bytes(report)
         for name in (SNAPSHOT_FILE, REPORT_FILE):
             with (staging / name).open("rb") as handle:

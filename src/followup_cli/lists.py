@@ -17,7 +17,7 @@ from followup_cli.csv_reader import read_csv
 from followup_cli.errors import UsageError
 from followup_cli.followup import CUSTOMER_STATUSES, PROSPECT_STATUSES, UNCLASSIFIED
 from followup_cli.formats import format_of
-from followup_cli.schema import LINE, OUTPUT_COLUMNS, TABLES, normalise_name
+from followup_cli.schema import LINE, OUTPUT_COLUMNS, TABLES, Rows, normalise_name
 
 # The decision tables' order, the catch-all last: the order of the workbook's list sheets.
 LIST_ORDER = (
@@ -70,8 +70,8 @@ def sort_order(spec: str | None, columns: Sequence[str]) -> SortOrder | None:
     return SortOrder(column, descending)
 
 
-def keep_lists(output: pl.DataFrame, statuses: Sequence[str]) -> pl.DataFrame:
-    """Only the rows on the chosen lists (all of them when none was chosen)."""
+def keep_lists(output: Rows, statuses: Sequence[str]) -> Rows:
+    """Only the rows on the chosen lists (all of them when none was chosen), in memory or not."""
     if not statuses:
         return output
     return output.filter(pl.col("follow_up_status").is_in(list(statuses)))

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -99,7 +101,14 @@ def label(facts: pl.LazyFrame) -> pl.LazyFrame:
 
 @dataclass
 class RunResult:
-    output: pl.DataFrame
+    """A run's results. `rows` is the output, one row per person in the customers file's
+    order, with each row's line in the customers file (LINE) as its last column: in memory
+    after one pass; after a bucketed run (SPEC 10) read from the buckets' files as it is
+    consumed, so that a file written from it streams and never holds every person at once.
+    `unordered` is the same rows in any order, for sums and counts."""
+
+    rows: pl.LazyFrame
+    people: int
     rejects: pl.DataFrame
     counts: tuple[TableCount, ...]
     timings: dict[str, float] = field(default_factory=dict)
@@ -107,8 +116,40 @@ class RunResult:
     inputs: Mapping[str, RawTable] = field(default_factory=dict)
     # The newest payment and past event on or before the as-of date (health checks, SPEC 8).
     newest: dict[str, dt.date | None] = field(default_factory=dict)
-    # Each output row's line in the customers file (row i of output is line lines[i]).
-    customer_lines: pl.Series = field(default_factory=lambda: pl.Series(LINE, [], pl.Int64))
+    unordered: pl.LazyFrame | None = None
+
+    @classmethod
+    def held(
+        cls, output: pl.DataFrame, lines: pl.Series, rejects: pl.DataFrame, **rest: Any
+    ) -> RunResult:
+        """A result whose output is in memory already (one pass)."""
+        rows = output.with_columns(lines.alias(LINE)).lazy()
+        return cls(rows, output.height, rejects, **rest)
+
+    @functools.cached_property
+    def _whole(self) -> pl.DataFrame:
+        return self.rows.collect()
+
+    @property
+    def output(self) -> pl.DataFrame:
+        """The whole output in memory, for what needs every row at once (a sort, a workbook,
+        a comparison): after a bucketed run, collected on first use."""
+        return self._whole.drop(LINE)
+
+    @property
+    def customer_lines(self) -> pl.Series:
+        """Each output row's line in the customers file (row i of output is line lines[i])."""
+        return self._whole.get_column(LINE)
+
+    @property
+    def streamed(self) -> pl.LazyFrame:
+        """The output columns, in order, without collecting them (see `rows`)."""
+        return self.rows.drop(LINE)
+
+    @property
+    def any_order(self) -> pl.LazyFrame:
+        """The output rows with LINE, in whatever order is cheapest to read."""
+        return self.rows if self.unordered is None else self.unordered
 
 
 Progress = Callable[[str], None]
@@ -160,8 +201,14 @@ def run(
     with stage("statuses"):
         output = labelled.collect()
     lines = validated.customers.sort(CUST).get_column(LINE)
-    return RunResult(
-        output, validated.rejects, validated.counts, timings, raw, newest(validated, as_of), lines
+    return RunResult.held(
+        output,
+        lines,
+        validated.rejects,
+        counts=validated.counts,
+        timings=timings,
+        inputs=raw,
+        newest=newest(validated, as_of),
     )
 
 

@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import polars as pl
 
+from followup_cli.schema import Rows
+
 FORMULA_START = r"^[=+\-@\t\r]"
 PLAIN_NUMBER = r"^[+-]?[0-9]+(\.[0-9]+)?$"
 
 
-def guard_formulas(frame: pl.DataFrame) -> pl.DataFrame:
+def guard_formulas(frame: Rows) -> Rows:
     """Every text value that a spreadsheet would run as a formula, with a leading `'`."""
-    text = [name for name, dtype in frame.schema.items() if dtype == pl.String]
+    text = [name for name, dtype in frame.collect_schema().items() if dtype == pl.String]
     return frame.with_columns(
         pl.when(pl.col(name).str.contains(FORMULA_START) & ~pl.col(name).str.contains(PLAIN_NUMBER))
         .then(pl.lit("'") + pl.col(name))

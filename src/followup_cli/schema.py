@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import overload
+from typing import TypeVar, overload
 
 import polars as pl
 
@@ -137,6 +137,9 @@ CUST = "cust_idx"
 # number of a Parquet file, so a rejected value can be found in the export.
 LINE = "_line"
 FILES_OWN_LINE = LINE + " (from the file)"  # a `_line` column in the export itself, renamed
+
+# Output rows in memory, or read as they are written (after a bucketed run, SPEC 10).
+Rows = TypeVar("Rows", pl.DataFrame, pl.LazyFrame)
 
 # record_id: the rejected row's own key as written (payment_id of a payment row, ...), so the
 # row can be found in the club system; empty when a row could not be split to find it.

@@ -11,6 +11,7 @@ import polars as pl
 from followup_cli.followup import CUSTOMER_STATUSES, PROSPECT_STATUSES, UNCLASSIFIED
 from followup_cli.ledger import ACCOUNT_STATUSES
 from followup_cli.reconcile import RunResult
+from followup_cli.schema import LINE
 from followup_cli.validation import TableCount
 
 UNCLASSIFIED_SHOWN = 5
@@ -37,27 +38,30 @@ class Summary:
 def summarise(
     result: RunResult, as_of: dt.date, rejects_path: Path | None, destination: str
 ) -> Summary:
-    out = result.output
-    follow_counts = dict(out.group_by("follow_up_status").len().iter_rows())
+    # Sums and counts in any order; the first unclassified people by their line.
+    out = result.any_order
     owed_cents = pl.col("balance").cast(pl.Decimal(18, 2)) * -100
-    account_rows = (
-        out.filter(pl.col("account_status").is_not_null())
-        .group_by("account_status")
-        .agg(
-            pl.len().alias("accounts"),
-            owed_cents.filter(pl.col("balance") < 0).sum().cast(pl.Int64).alias("owed"),
-        )
+    follow_rows, account_rows, first_unclassified = pl.collect_all(
+        [
+            out.group_by("follow_up_status").len(),
+            out.filter(pl.col("account_status").is_not_null())
+            .group_by("account_status")
+            .agg(
+                pl.len().alias("accounts"),
+                owed_cents.filter(pl.col("balance") < 0).sum().cast(pl.Int64).alias("owed"),
+            ),
+            out.filter(pl.col("follow_up_status") == UNCLASSIFIED)
+            .sort(LINE)
+            .head(UNCLASSIFIED_SHOWN)
+            .select("customer_id", "reason"),
+        ]
     )
+    follow_counts = dict(follow_rows.iter_rows())
     by_status = {row[0]: (row[1], row[2] or 0) for row in account_rows.iter_rows()}
-    unclassified = (
-        out.filter(pl.col("follow_up_status") == UNCLASSIFIED)
-        .head(UNCLASSIFIED_SHOWN)
-        .select("customer_id", "reason")
-        .iter_rows()
-    )
+    unclassified = first_unclassified.iter_rows()
     return Summary(
         as_of=as_of,
-        people=out.height,
+        people=result.people,
         follow_up=tuple(
             (status, follow_counts.get(status, 0))
             for status in (*CUSTOMER_STATUSES, *PROSPECT_STATUSES)
