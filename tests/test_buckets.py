@@ -457,6 +457,43 @@ def test_work_folder_removed_after_a_failed_bucket(
     assert not work_folders(tmp_path)
 
 
+def test_a_full_disk_in_the_work_folder_is_one_sentence(
+    invoke: Callable[..., object],
+    planted: dict[str, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The work folder's disk filling up while the tables are split (in a writer thread) is
+    exit 3 naming the work folder and the space it needs; nothing is written or left."""
+    written = []
+    real = pl.DataFrame.write_ipc
+
+    def filling(self: pl.DataFrame, *args: object, **kwargs: object) -> object:
+        written.append(1)
+        if len(written) > 3:
+            raise OSError(28, "No space left on device")
+        return real(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pl.DataFrame, "write_ipc", filling)
+    result = invoke(
+        "reconcile",
+        "--data",
+        str(planted["parquet"]),
+        "--as-of",
+        "2024-07-31",
+        "-o",
+        str(tmp_path / "followup.csv"),
+        "--buckets",
+        "4",
+    )
+    assert result.exit_code == 3  # type: ignore[attr-defined]
+    message = result.output  # type: ignore[attr-defined]
+    assert "cannot be written (No space left on device)" in message
+    assert "--buckets needs free space" in message and "internal error" not in message
+    assert not (tmp_path / "followup.csv").exists()
+    assert not work_folders(tmp_path)
+
+
 def test_a_signal_removes_the_work_folder(tmp_path: Path) -> None:
     """A tracked work folder goes, with everything in it, when a signal stops the run."""
     with buckets.work_folder(tmp_path / "followup.csv") as work:
