@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint fmt bench clean
+.PHONY: install demo test lint fmt bench bench-buckets clean
 
 install: $(STAMP)
 
@@ -32,6 +32,10 @@ fmt: install
 
 bench: install
 	$(BIN)/python tests/bench/run_bench.py
+
+# Customer buckets (SPEC 10) at 10,000,000 customers: one pass, --buckets 16 and the Ray engine.
+bench-buckets: install
+	$(BIN)/python tests/bench/run_bench.py --buckets 16 --customers 10000000 --runs 1 --ray
 
 clean:
 	rm -rf $(VENV) bench-data .pytest_cache .mypy_cache .ruff_cache

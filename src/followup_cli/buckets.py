@@ -78,10 +78,10 @@ OUTPUT_LINES = 500_000
 RANGE = "_range"
 
 # `auto`: the single pass's peak memory is about this many times the exports' size on disk
-# (`make bench`, `followup generate` data: 1.7 GB for 45 MB of Parquet at 1M people, 13 GB for
+# (`make bench`, `followup generate` data: 1.4 GB for 45 MB of Parquet at 1M people, 10 GB for
 # 450 MB at 10M; 3.1 GB for 610 MB of CSV at 1M), and a bucket may use this share of the
-# memory available, the rest being the output put together, the first pass's slices and
-# whoever else uses the machine.
+# memory available, the rest being the first pass's slices, a range of the output being
+# merged, and whoever else uses the machine.
 PEAK_PER_INPUT_BYTE = {"csv": 5.0, "parquet": 30.0}
 BUCKET_SHARE_OF_MEMORY = 0.25
 
