@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -215,10 +216,15 @@ def test_buckets_give_the_single_pass_bytes(
     planted: dict[str, Path],
     single_pass: dict[str, tuple[int, bytes, bytes, dict]],
     tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
     fmt: str,
     n: str,
 ) -> None:
     """--buckets N writes the same output and rejects bytes, exit code and counts as one pass."""
+    # A temporary folder of the test's own: other runs on the machine use /tmp too.
+    private = tmp_path / "tmp"
+    private.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(private))
     code, output, rejects, report = reconcile_files(invoke, planted[fmt], tmp_path, "--buckets", n)
     one_code, one_output, one_rejects, one_report = single_pass[fmt]
     assert code == one_code
@@ -226,7 +232,7 @@ def test_buckets_give_the_single_pass_bytes(
     assert rejects == one_rejects
     assert counts_of(report) == counts_of(one_report)
     assert "split" in report["stages"]  # it did run in buckets
-    assert not work_folders(tmp_path, Path(os.environ.get("TMPDIR", "/tmp")))
+    assert not work_folders(tmp_path, private)
 
 
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
@@ -523,6 +529,38 @@ def test_sigterm_during_buckets_leaves_no_work_folder(
     assert child.returncode == 128 + signal.SIGTERM, err
     assert not (tmp_path / "followup.csv").exists()
     assert not work_folders(tmp_path)
+
+
+def test_sigterm_while_the_output_streams_leaves_nothing(tmp_path: Path) -> None:
+    """SIGTERM while the buckets' outputs are being merged into the output (a FIFO here, held
+    open by the reader, so the run is caught mid-stream): exit 143, no rejects file, no work
+    folder. The signal is handled once Polars' sink returns (its thread holds the run until
+    then), so the FIFO's reader may still get every row."""
+    data = tmp_path / "exports"
+    generate(20_000, data, seed=5, fmt="csv")
+    with (data / "payments.csv").open("a") as payments:
+        payments.write("P-BAD,C-7,2024-02-30,10.00,recurring\n")  # one row to reject
+    fifo = tmp_path / "followup.csv"
+    os.mkfifo(fifo)
+    private = tmp_path / "tmp"  # where the work folder goes when the output is a FIFO
+    private.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(Path(buckets.__file__).parents[1])}
+    env["TMPDIR"] = str(private)
+    command = [sys.executable, "-m", "followup_cli", "reconcile", "--data", str(data), "-q"]
+    command += ["--as-of", "2024-07-31", "-o", str(fifo), "--buckets", "3"]
+    command += ["--rejects", str(tmp_path / "rejects.csv")]
+    child = subprocess.Popen(command, env=env, stderr=subprocess.PIPE)
+    with fifo.open("rb") as reader:
+        first = reader.read(4096)  # the run is writing the output now
+        assert first.startswith(b"customer_id,")
+        assert work_folders(private)  # the buckets' outputs are still being read
+        child.send_signal(signal.SIGTERM)
+        reader.read()  # drain, so the run is never stuck on a full pipe
+    _, err = child.communicate(timeout=60)
+    assert child.returncode == 128 + signal.SIGTERM, err
+    assert not (tmp_path / "rejects.csv").exists()
+    assert not work_folders(private)
+    assert not list(tmp_path.glob(".*.part"))
 
 
 @pytest.mark.parametrize(
