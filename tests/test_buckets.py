@@ -365,6 +365,39 @@ def test_the_merged_output_reads_like_one_pass_s(
     assert split.customer_lines.equals(one.customer_lines)
 
 
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_blank_ids_are_missing_not_repeats_in_both_modes(
+    invoke: Callable[..., object], tmp_path: Path, fmt: str
+) -> None:
+    """Two payments whose id is blank after trimming are each refused as missing, never as a
+    repeat of the other, with or without buckets (the reviewer found one pass said
+    "duplicate payment_id ''" and buckets "missing")."""
+    data = tmp_path / "exports"
+    generate(300, data, seed=11, fmt=fmt)
+    blank = {"payment_id": [" ", "  ", "\t"], "customer_id": ["C-5", "C-6", "C-7"]}
+    extra = pl.DataFrame(
+        {**blank, "paid_on": ["2024-05-01"] * 3, "amount": ["10.00"] * 3, "kind": ["one-off"] * 3}
+    )
+    if fmt == "csv":
+        with (data / "payments.csv").open("a") as payments:
+            payments.write(extra.write_csv(include_header=False))
+    else:
+        payments = pl.read_parquet(data / "payments.parquet")
+        extra = extra.with_columns(
+            pl.col("paid_on").str.to_date(), pl.col("amount").cast(payments.schema["amount"])
+        )
+        pl.concat([payments, extra.select(payments.columns)]).write_parquet(
+            data / "payments.parquet"
+        )
+    found = {}
+    for label, options in (("one", ()), ("buckets", ("--buckets", "3"))):
+        found[label] = reconcile_files(invoke, data, tmp_path / label, *options)
+    assert found["one"][1:3] == found["buckets"][1:3]
+    rejects = found["one"][2].decode()
+    assert rejects.count("payment_id is missing; it is required") == 3
+    assert "duplicate payment_id" not in rejects
+
+
 def test_an_id_has_one_bucket_however_it_is_written() -> None:
     """Ids validation takes as equal share a bucket, whether their slice of rows is hashed as
     it is (all trimmed ASCII without lower case) or folded first."""

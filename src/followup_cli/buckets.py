@@ -54,10 +54,11 @@ from followup_cli.reconcile import run as single_pass
 from followup_cli.schema import LINE, TABLES, normalise_id
 from followup_cli.validation import (
     CUST,
-    KEY,
     KEY_HASH,
     REPEATS_SCHEMA,
     TableCount,
+    candidate_ids,
+    first_lines,
     guessed_people,
     validate,
 )
@@ -583,18 +584,7 @@ def _repeated_ids(raw: RawTable, folder: Path, buckets: int) -> pl.DataFrame:
     lines = pl.concat([candidates(bucket) for bucket in range(buckets)])
     if lines.height == 0:
         return pl.DataFrame(schema=REPEATS_SCHEMA)
-    ids = (
-        raw.frame.join(lines.lazy(), on=LINE, how="semi")
-        .select(LINE, _normalised(raw, raw.table.key.name).alias(KEY))
-        .drop_nulls(KEY)
-        .collect()
-    )
-    return (
-        ids.with_columns(pl.col(LINE).min().over(KEY).alias("_first_line"))
-        .filter(pl.col(LINE) != pl.col("_first_line"))
-        .select(LINE, "_first_line")
-        .sort(LINE)
-    )
+    return first_lines(candidate_ids(raw, lines.lazy()).collect())
 
 
 def reconcile_bucket(plan: Plan, bucket: int) -> BucketResult:

@@ -318,17 +318,28 @@ def _repeats(collected: pl.DataFrame, raw: RawTable) -> pl.DataFrame:
     ordered = hashes.sort()
     repeated = ordered.filter(ordered == ordered.shift(1)).unique()
     candidates = collected.filter(pl.col(KEY_HASH).is_in(repeated.implode())).select(LINE)
+    return first_lines(_collect(candidate_ids(raw, candidates.lazy()), raw))
+
+
+def candidate_ids(raw: RawTable, lines: pl.LazyFrame) -> pl.LazyFrame:
+    """LINE and KEY (the id as matched) of the rows of `raw` at `lines`, read again from the
+    file to compare candidate repeats exactly (also by --buckets, which finds candidates
+    across buckets)."""
     key = raw.table.key.name
-    ids = _collect(
-        raw.frame.join(candidates.lazy(), on=LINE, how="semi").select(
-            LINE, normalise_id(pl.col(key).cast(pl.String)).alias(KEY)
-        ),
-        raw,
+    return raw.frame.join(lines, on=LINE, how="semi").select(
+        LINE, normalise_id(pl.col(key).cast(pl.String)).alias(KEY)
     )
+
+
+def first_lines(ids: pl.DataFrame) -> pl.DataFrame:
+    """Each line whose id (KEY) an earlier line has, with that first line (REPEATS_SCHEMA). An
+    id blank after trimming is missing, not a repeat: that row is refused as missing."""
     return (
-        ids.with_columns(pl.col(LINE).min().over(KEY).alias("_first_line"))
+        ids.filter(pl.col(KEY).str.len_bytes() > 0)
+        .with_columns(pl.col(LINE).min().over(KEY).alias("_first_line"))
         .filter(pl.col(LINE) != pl.col("_first_line"))
         .select(LINE, "_first_line")
+        .sort(LINE)
     )
 
 
