@@ -164,6 +164,18 @@ def reconcile_files(
     return code, (out / "followup.csv").read_bytes(), rejects, report
 
 
+def assert_one_pass_bytes(
+    invoke: Callable[..., object],
+    data: Path,
+    out: Path,
+    one_pass: tuple[int, bytes, bytes, dict[str, object]],
+    *options: str,
+) -> None:
+    """A run with `options` writes one pass's output and rejects bytes."""
+    _code, output, rejects, _report = reconcile_files(invoke, data, out, *options)
+    assert (output, rejects) == one_pass[1:3]
+
+
 def work_folders(*folders: Path) -> list[Path]:
     return [p for folder in folders for p in folder.glob(f"{buckets.WORK_PREFIX}*")]
 
@@ -249,10 +261,7 @@ def test_first_pass_in_slices_gives_the_same_bytes(
     bytes."""
     monkeypatch.setattr(buckets, "CHUNK_ROWS", 997)
     monkeypatch.setattr(buckets, "OUTPUT_LINES", 101)
-    _code, output, rejects, _report = reconcile_files(
-        invoke, planted[fmt], tmp_path, "--buckets", "3"
-    )
-    assert (output, rejects) == single_pass[fmt][1:3]
+    assert_one_pass_bytes(invoke, planted[fmt], tmp_path, single_pass[fmt], "--buckets", "3")
 
 
 def test_a_bucketed_output_streams_into_its_file(
@@ -429,10 +438,7 @@ def test_hash_collisions_are_not_repeats(
         return pl.select(pl.when(found.is_not_null()).then(pl.lit(42, pl.UInt64))).to_series()
 
     monkeypatch.setattr(buckets, "_text_hashes", colliding)
-    _code, output, rejects, _report = reconcile_files(
-        invoke, planted[fmt], tmp_path, "--buckets", "3"
-    )
-    assert (output, rejects) == single_pass[fmt][1:3]
+    assert_one_pass_bytes(invoke, planted[fmt], tmp_path, single_pass[fmt], "--buckets", "3")
 
 
 def test_auto_on_small_input_is_one_pass(
