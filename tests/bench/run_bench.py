@@ -622,27 +622,7 @@ def main_buckets(args: argparse.Namespace) -> int:
         "Peak memory is the child's maximum resident set (wait4), which for Ray counts the "
         "driver only: the workers' memory is in Ray's own processes.",
     ]
-    facts = machine_facts()
-    print()
-    print(plain(shown))
-    print()
-    for note in notes:
-        print(note)
-    print("Machine: " + "; ".join(f"{k} {v}" for k, v in facts))
-    report = [
-        f"## Buckets benchmark, {dt.date.today().isoformat()}",
-        "",
-        markdown(shown),
-        "",
-        *[f"- {note}" for note in notes],
-        "",
-        "| machine | |",
-        "|---|---|",
-        *[f"| {k} | {v} |" for k, v in facts],
-        "",
-    ]
-    (BENCH / "results-buckets.md").write_text("\n".join(report))
-    say(f"written {(BENCH / 'results-buckets.md').relative_to(ROOT)}")
+    publish("Buckets benchmark", shown, notes, BENCH / "results-buckets.md")
     return 0 if identical else 1
 
 
@@ -778,6 +758,22 @@ def main(argv: list[str]) -> int:
         "Wall time is the whole child process (start-up, reading, writing the output), except "
         "the replay, timed around the replay alone and scaled per customer.",
     ]
+    publish(
+        "Benchmark",
+        shown,
+        notes,
+        BENCH / "results.md",
+        "Reproduce: `make bench` (or `python tests/bench/run_bench.py --customers N --runs K "
+        "[--big]`).",
+    )
+    return 0
+
+
+def publish(
+    title: str, shown: list[list[str]], notes: list[str], path: Path, footer: str = ""
+) -> None:
+    """The table, its notes and the machine's facts: printed, and written to `path` as
+    Markdown."""
     facts = machine_facts()
     print()
     print(plain(shown))
@@ -785,9 +781,8 @@ def main(argv: list[str]) -> int:
     for note in notes:
         print(note)
     print("Machine: " + "; ".join(f"{k} {v}" for k, v in facts))
-
     report = [
-        f"## Benchmark, {dt.date.today().isoformat()}",
+        f"## {title}, {dt.date.today().isoformat()}",
         "",
         markdown(shown),
         "",
@@ -797,13 +792,10 @@ def main(argv: list[str]) -> int:
         "|---|---|",
         *[f"| {k} | {v} |" for k, v in facts],
         "",
-        "Reproduce: `make bench` (or `python tests/bench/run_bench.py --customers N --runs K "
-        "[--big]`).",
-        "",
+        *([footer, ""] if footer else []),
     ]
-    (BENCH / "results.md").write_text("\n".join(report))
-    say(f"written {(BENCH / 'results.md').relative_to(ROOT)}")
-    return 0
+    path.write_text("\n".join(report))
+    say(f"written {path.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":
