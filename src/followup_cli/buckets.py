@@ -367,10 +367,10 @@ def split(
         shapes[name] = _shape(raw)
         person = _id_hashes(raw, "customer_id")
         ids = None if name == "customers" else _id_hashes(raw, table.key.name)
-        _sink(raw.frame, person, buckets, work / name, ids, work / f"{name}-ids")
+        _sink(raw.frame, person, buckets, work / name, ids)
         _split_structural(raw, buckets, work / name)
         if ids is not None:
-            repeats[name] = _repeated_ids(raw, work / f"{name}-ids", buckets)
+            repeats[name] = _repeated_ids(raw, _ids_folder(work / name), buckets)
         # The rows are on disk now; keep what the summary and the report read, and let a CSV
         # file's rows go before the next file is read.
         inputs[name] = RawTable(
@@ -467,12 +467,11 @@ def _sink(
     buckets: int,
     folder: Path,
     ids: Hasher | None = None,
-    ids_folder: Path | None = None,
 ) -> None:
     """Write `frame`'s rows as files by the bucket of the customer they name (`person`
     hashes it), `folder/b{bucket}-{chunk}.arrow`, and, when `ids` (the hasher of the rows' own
     ids) is given, in the same pass each row's line and id hash by a bucket of that hash into
-    `ids_folder`, where repeated ids are looked for.
+    `_ids_folder(folder)`, where repeated ids are looked for.
 
     About CHUNK_ROWS rows at a time, split in memory: Polars' partitioned sink
     (`pl.PartitionBy`) holds every partition's rows until the end (10,000,000 payments in 64
@@ -482,7 +481,8 @@ def _sink(
     about as much disk (see the README for the work folder's size).
     """
     folder.mkdir(parents=True, exist_ok=True)
-    if ids is not None and ids_folder is not None:
+    ids_folder = _ids_folder(folder)
+    if ids is not None:
         ids_folder.mkdir(parents=True, exist_ok=True)
     # One streaming pass: a slice of a scan at an offset reads the rows before it again (row
     # numbers are counted from the start), which made the first pass quadratic. A sink that
@@ -491,17 +491,16 @@ def _sink(
     chunks = itertools.count()
 
     def write(rows_now: pl.DataFrame, name: str) -> None:
-        if ids is not None and ids_folder is not None:
+        if ids is not None:
             hashes = ids(rows_now)
-            found = pl.DataFrame([rows_now.get_column(LINE), hashes.alias(KEY_HASH)]).filter(
-                pl.col(KEY_HASH).is_not_null()
-            )
-            _write_parts(
-                found.with_columns((pl.col(KEY_HASH) % buckets).cast(pl.UInt32).alias(ID_BUCKET)),
-                ID_BUCKET,
-                ids_folder,
-                name,
-            )
+            found = pl.DataFrame(
+                [
+                    rows_now.get_column(LINE),
+                    hashes.alias(KEY_HASH),
+                    _bucket_numbers(hashes, buckets).alias(ID_BUCKET),
+                ]
+            ).filter(pl.col(KEY_HASH).is_not_null())
+            _write_parts(found, ID_BUCKET, ids_folder, name)
         _write_parts(
             rows_now.with_columns(_bucket_numbers(person(rows_now), buckets)), BUCKET, folder, name
         )
@@ -520,6 +519,11 @@ def _sink(
         frame.sink_batches(hand_over, chunk_size=CHUNK_ROWS)
         while pending:
             pending.popleft().result()
+
+
+def _ids_folder(folder: Path) -> Path:
+    """Where the first pass writes a table's id hashes, beside its rows' `folder`."""
+    return folder.with_name(f"{folder.name}-ids")
 
 
 def _write_parts(rows: pl.DataFrame, by: str, folder: Path, name: str) -> None:
