@@ -11,7 +11,15 @@ one for an engineer.
 
 from __future__ import annotations
 
+# First of all, before Polars and Typer take a few tenths of a second to import: from here on
+# a signal ends the process with one line, never a KeyboardInterrupt traceback.
+from followup_cli import cli_start  # noqa: F401
+
+# isort: split
+
 import contextlib
+import os
+import signal
 import time
 from pathlib import Path
 from typing import Annotated
@@ -19,7 +27,7 @@ from typing import Annotated
 import polars as pl
 import typer
 
-from followup_cli import buckets, fingerprint, health, render
+from followup_cli import buckets, fingerprint, health, render, signals
 from followup_cli import changes as change_log
 from followup_cli import history as snapshots
 from followup_cli import report as run_report
@@ -41,6 +49,7 @@ from followup_cli.cli_app import (
     _max_rejected,
     app,
     guarded,
+    report_late_signal,
 )
 from followup_cli.cli_nightly import (
     _check_changes_destination,
@@ -57,6 +66,7 @@ from followup_cli.errors import (
     EXIT_REJECTED_ROWS,
     BadRowError,
     FollowupError,
+    InputFileError,
 )
 from followup_cli.ledger import LedgerSettings
 from followup_cli.limits import DEFAULT_MAX_REJECTED, check_usable
@@ -74,7 +84,7 @@ from followup_cli.output import (
     default_rejects_path,
     output_format,
 )
-from followup_cli.reconcile import run
+from followup_cli.reconcile import RunResult, run
 from followup_cli.schema import OUTPUT_COLUMNS
 from followup_cli.summary import describe_rejects, summarise
 from followup_cli.workbook import Sheets
@@ -268,10 +278,7 @@ def reconcile(
         followup reconcile --status "Delinquent Customer" --sort days_in_arrears -o due.xlsx
     """
     spelled = {"fmt": "format", "metrics_file": "metrics", "bucket_count": "buckets"}
-    arguments = {
-        spelled.get(name, name): value if value is None or isinstance(value, bool) else str(value)
-        for name, value in locals().items()
-    }
+    arguments = {spelled.get(name, name): _as_json(value) for name, value in locals().items()}
     record = run_report.RunRecord(arguments=arguments)
     with _recorded(record, report, metrics_file):
         _reconcile(
@@ -294,6 +301,36 @@ def reconcile(
             buckets.Scale(bucket_count, engine, ray_address),
             records=(report, metrics_file),
         )
+
+
+def _as_json(value: object) -> object:
+    """An option as given, as a JSON value the report can hold (SPEC 8): a list stays a list,
+    and a path whose name is not UTF-8 (`caf\\xe9`) is shown with the odd bytes escaped."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, list):
+        return [_as_json(item) for item in value]
+    return os.fsencode(str(value)).decode("utf-8", "backslashreplace")
+
+
+def _refuse_payments_missing_in_effect(result: RunResult, without: tuple[str, ...]) -> None:
+    """A payments file with a header and no rows, while accounts owe: exit 3, as a missing
+    table is (SPEC 2), since read as "nobody paid" it makes every subscriber Delinquent."""
+    read = {count.table: count for count in result.counts}
+    payments = read.get("payments")
+    if payments is None or payments.read or "payments" in {w.strip().lower() for w in without}:
+        return
+    owing = (
+        result.any_order.filter(
+            pl.col("account_status").is_not_null() & (pl.col("account_status") != "Paid in Full")
+        )
+        .select(pl.len())
+        .collect()
+        .item()
+    )
+    message = health.payments_missing_in_effect(payments.file, owing)
+    if message is not None:
+        raise InputFileError(message)
 
 
 def _reconcile(
@@ -349,12 +386,13 @@ def _reconcile(
         names = [c for item in lists.carry for c in item.split(",")]
         carried = carried_columns(customers_file, names)
     order = sort_order(lists.sort, (*OUTPUT_COLUMNS, *carried))
-    before, previous_report = _previous_run(record, history, previous, as_of_date)
-    # What needs every output row at once holds them (a sort, carried columns, a workbook, a
-    # comparison); otherwise the output streams into its file, which after a bucketed run
-    # (SPEC 10) means no more than a bucket's rows in memory.
-    whole = bool(carried) or order is not None or chosen == "xlsx" or before is not None
     with contextlib.ExitStack() as kept:
+        kept.enter_context(snapshots.locked(history))  # SPEC 8: one run at a time
+        before, previous_report = _previous_run(record, history, previous, as_of_date)
+        # What needs every output row at once holds them (a sort, carried columns, a workbook,
+        # a comparison); otherwise the output streams into its file, which after a bucketed
+        # run (SPEC 10) means no more than a bucket's rows in memory.
+        whole = bool(carried) or order is not None or chosen == "xlsx" or before is not None
         with render.progress(out) as step:
             step("fingerprinting inputs")
             started = time.perf_counter()
@@ -403,6 +441,7 @@ def _reconcile(
             fingerprint.verify(record.fingerprints)
             record.stages["verify"] = time.perf_counter() - started
             check_usable(result, limit)
+            _refuse_payments_missing_in_effect(result, without)
             if on_error is OnError.fail and result.rejects.height:
                 first = describe_rejects(result.rejects, limit=1)[0]
                 raise BadRowError(f"{first}; --on-error fail: nothing written")
@@ -462,6 +501,10 @@ def _reconcile(
         render.note(
             out, f"removed {rejects_path}: it was from an earlier run; nothing is rejected now"
         )
+    late = signals.noted_late()
+    if late is not None:
+        # For the run report; the line for the person comes from the command's guard.
+        record.warnings.append(signals.describe_late(late))
     raise typer.Exit(code)
 
 
@@ -472,4 +515,12 @@ from followup_cli import cli_commands  # noqa: E402, F401
 
 def main() -> None:
     """Entry point of the `followup` console script."""
-    app()
+    signals.install_early()
+    try:
+        app()
+    except KeyboardInterrupt:
+        # Ctrl-C where no handler of ours was in place: still one line, no traceback.
+        render.error(signals.message(signal.SIGINT))
+        raise SystemExit(128 + signal.SIGINT) from None
+    finally:
+        report_late_signal()

@@ -9,6 +9,7 @@ import functools
 import os
 import re
 import signal
+import sys
 import traceback
 from collections.abc import Callable
 from enum import StrEnum
@@ -60,7 +61,7 @@ def guarded(command: Callable[P, R]) -> Callable[P, R]:
             render.error(str(exc))
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:  # Ctrl-C where no handler could be installed
-            render.error("interrupted by SIGINT; no partial file was left")
+            render.error(signals.message(signal.SIGINT))
             raise typer.Exit(128 + signal.SIGINT) from None
         except FollowupError as exc:
             render.error(str(exc))
@@ -77,8 +78,19 @@ def guarded(command: Callable[P, R]) -> Callable[P, R]:
                 f"Run again with FOLLOWUP_DEBUG=1 for details, and report it."
             )
             raise typer.Exit(EXIT_NOTHING_RECONCILED) from None
+        finally:
+            report_late_signal()
 
     return wrapper
+
+
+def report_late_signal() -> None:
+    """Say so when a signal came after the output set was written (the commit point): the
+    run kept its own exit code, and the person who sent it must know why it did not stop.
+    Shown even with --quiet, on one line."""
+    late = signals.late_signal()
+    if late is not None:
+        print(f"followup: {signals.describe_late(late)}", file=sys.stderr, flush=True)
 
 
 class OnError(StrEnum):
@@ -93,6 +105,13 @@ ExportFormat = StrEnum("ExportFormat", [(name, name) for name in EXPORT_FORMATS]
 DEFAULT_EXPORT_FORMAT = ExportFormat("parquet")
 
 
+# The dates a run can be as of. Before 1900 every date in the exports is implausible (SPEC 6);
+# the last is far enough from year 9999 that the as-of date plus the 100 years of the
+# plausibility check, and every month and billing date computed from it, stays a date.
+FIRST_AS_OF = dt.date(1900, 1, 1)
+LAST_AS_OF = dt.date(7899, 12, 31)
+
+
 def _as_of(value: str | None, option: str = "--as-of") -> dt.date:
     """The one date parser of the command line (--as-of, --from, --to): YYYY-MM-DD, `today`
     or `yesterday` (the local calendar day); None is today. Errors name `option`."""
@@ -105,9 +124,14 @@ def _as_of(value: str | None, option: str = "--as-of") -> dt.date:
             f"today or yesterday"
         )
     try:
-        return dt.date.fromisoformat(word)
+        day = dt.date.fromisoformat(word)
     except ValueError:
         raise UsageError(f"{option}: {value!r} is not a real calendar date") from None
+    if not FIRST_AS_OF <= day <= LAST_AS_OF:
+        raise UsageError(
+            f"{option}: {value!r} is outside the supported dates, {FIRST_AS_OF} to {LAST_AS_OF}"
+        )
+    return day
 
 
 def _files(

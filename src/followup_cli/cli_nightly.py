@@ -5,6 +5,7 @@ write the run report and metrics however the run ends (SPEC 6 and 8)."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import tempfile
 from collections.abc import Iterator
@@ -26,6 +27,8 @@ from followup_cli.errors import (
     FollowupError,
     UsageError,
 )
+from followup_cli.fingerprint import sha256_of
+from followup_cli.locate import shown
 from followup_cli.output import (
     Fill,
     check_writable,
@@ -93,6 +96,11 @@ def _deliver(
         run_report.written_file(name, part.path, part.fmt, part.height)
         for name, part in zip(names, chosen, strict=False)
     ]
+    # The report is JSON in UTF-8: a file name with other bytes is recorded escaped (\xe9).
+    written = [
+        dataclasses.replace(w, path=Path(shown(w.path))) if w.path is not None else w
+        for w in written
+    ]
     return written, stale
 
 
@@ -139,6 +147,7 @@ def _check_records(
             check_writable(option, path)
         if history is not None:
             _check_history(history)
+            snapshots.check_not_inside(history, [*taken, *chosen])
     except RefusedRecord:
         raise
     except UsageError as exc:
@@ -180,10 +189,16 @@ def _previous_run(
 ) -> tuple[pl.DataFrame | None, dict[str, object] | None]:
     """The previous output to compare with, and its run report when one is stored with it."""
     if previous is not None:
-        record.previous_source = str(previous)
+        record.previous_source = shown(previous)
+        if shown(previous) != str(previous):
+            raise UsageError(
+                f"--previous {shown(previous)}: the path is not valid UTF-8, which the reader "
+                f"cannot open; rename it, or link it from a UTF-8 name"
+            )
         record.previous_as_of = snapshots.as_of_of(previous)
-        beside = previous.parent / snapshots.REPORT_FILE
-        return snapshots.read_output(previous), run_report.read_previous(beside)
+        beside = run_report.read_previous(previous.parent / snapshots.REPORT_FILE)
+        _refuse_filtered(previous, beside)
+        return snapshots.read_output(previous), beside
     if history is None:
         return None, None
     snapshot = snapshots.previous_snapshot(history, as_of)
@@ -192,6 +207,30 @@ def _previous_run(
     record.previous_source = str(snapshot.output)
     record.previous_as_of = snapshot.as_of
     return snapshots.read_output(snapshot.output), run_report.read_previous(snapshot.report)
+
+
+def _refuse_filtered(previous: Path, report: dict[str, object] | None) -> None:
+    """--previous must be a whole output: compared with a list kept by --status, everyone on
+    the other lists would be reported "(new)". A CSV cannot say it was filtered, but the run
+    report beside it can: when that report wrote this very file (same SHA-256) with --status,
+    the comparison is refused. Without such a report the file is taken at its word (README)."""
+    if report is None or not previous.is_file():
+        return
+    arguments = report.get("arguments")
+    chosen = arguments.get("status") if isinstance(arguments, dict) else None
+    outputs = report.get("outputs")
+    if not chosen or not isinstance(outputs, list):
+        return
+    digests = {
+        o.get("sha256") for o in outputs if isinstance(o, dict) and o.get("kind") == "output"
+    }
+    if sha256_of(previous) in digests:
+        shown = ", ".join(chosen) if isinstance(chosen, list) else str(chosen)
+        raise UsageError(
+            f"--previous {previous}: its run report ({snapshots.REPORT_FILE} beside it) says it "
+            f"holds only the lists chosen with --status ({shown}); everyone else would be "
+            f"reported new. Compare with a whole output, or use --history"
+        )
 
 
 def _transition_rows(frame: pl.DataFrame | None) -> tuple[tuple[str, str, str, int], ...] | None:
@@ -257,18 +296,28 @@ def _write_record(
         if path is None:
             continue
         try:
-            writer(path, run_report.document(record))
-        except FollowupError as exc:
+            warnings = writer(path, run_report.document(record))
+        except Exception as exc:
             if delivered:
+                # Nothing may now turn the exit code into one the report contradicts: an
+                # unexpected error (MemoryError, say) is said like a full disk.
                 reason = str(exc)
+                if not isinstance(exc, FollowupError):
+                    reason = f"{path}: cannot be written (internal error {type(exc).__name__})"
                 for tail in _NOTHING_CHANGED:
                     reason = reason.removesuffix(tail)
                 render.error(f"{reason}; the output files were written, but {what} was not")
                 continue
+            if not isinstance(exc, FollowupError):
+                raise
             if failure is None:
                 failure = exc
                 if record.succeeded:
                     record.finish(exc.exit_code, str(exc))
+            continue
+        quiet = bool(record.arguments.get("quiet"))
+        for warning in warnings:
+            render.note(render.console(quiet), f"warning: {warning}")
     if failure is not None:
         # Write the one that worked again so both say the run failed.
         for path, writer in ((report, run_report.write), (metrics_path, metrics.write)):

@@ -48,3 +48,18 @@ def stale_exports(newest: Mapping[str, dt.date | None], as_of: dt.date) -> list[
                 f"as-of date {as_of}; is the export up to date?"
             )
     return warnings
+
+
+def payments_missing_in_effect(file: str, owing: int) -> str | None:
+    """A payments export with a header and no rows while accounts owe: read as "nobody ever
+    paid", it would make every subscriber Delinquent, which is what stopping on a missing
+    table prevents (SPEC 2). The sentence that stops the run (exit 3), or None when no
+    account owes (a studio whose first charge is not due yet)."""
+    if owing == 0:
+        return None
+    accounts = "account owes" if owing == 1 else "accounts owe"
+    return (
+        f"{file}: a header and no rows, while {owing:,} subscription {accounts} money; read as "
+        f"'nobody paid' it would make them Delinquent. Export the payments again, or pass "
+        f"--without payments if the club truly has none"
+    )

@@ -17,6 +17,7 @@ from followup_cli.csv_reader import read_csv
 from followup_cli.errors import UsageError
 from followup_cli.followup import CUSTOMER_STATUSES, PROSPECT_STATUSES, UNCLASSIFIED
 from followup_cli.formats import format_of
+from followup_cli.safe_csv import is_text
 from followup_cli.schema import LINE, OUTPUT_COLUMNS, TABLES, Rows, normalise_name
 
 # The decision tables' order, the catch-all last: the order of the workbook's list sheets.
@@ -96,6 +97,7 @@ def carried_columns(customers: Path, requested: Sequence[str]) -> dict[str, str]
     if not wanted:
         return {}
     header = _header(customers)
+    types = _parquet_types(customers)
     by_key = {normalise_name(name): name for name in reversed(header) if name != LINE}
     carried: dict[str, str] = {}
     for name in wanted:
@@ -107,8 +109,37 @@ def carried_columns(customers: Path, requested: Sequence[str]) -> dict[str, str]
             raise UsageError(
                 f"--carry {name}: {customers.name} has no such column (its columns: {has})"
             )
+        dtype = types.get(by_key[key])
+        if dtype is not None and not _carriable(dtype):
+            raise UsageError(
+                f"--carry {name}: {customers.name} stores {by_key[key]} as {dtype}, which has "
+                f"no one-cell form in CSV or a workbook; carry a text, number, date or "
+                f"true/false column, or export this one as text"
+            )
         carried[key] = by_key[key]
     return carried
+
+
+def _carriable(dtype: pl.DataType) -> bool:
+    """A value one cell holds in every output format: text (Categorical and Enum too), a
+    number, a date or time, true/false. Lists, arrays, structs, bytes, durations and Python
+    objects have no one-cell form in CSV or a workbook, so they are refused (exit 2) rather
+    than failing half-way through writing."""
+    return not (
+        dtype.is_nested()
+        or isinstance(dtype, pl.Binary | pl.Duration | pl.Object)
+        or dtype == pl.Unknown
+    )
+
+
+def _parquet_types(customers: Path) -> dict[str, pl.DataType]:
+    """Each column's type in a Parquet customers file (a CSV's columns are all text)."""
+    if format_of(customers) != "parquet":
+        return {}
+    try:
+        return dict(pl.read_parquet_schema(customers))
+    except (OSError, pl.exceptions.PolarsError):
+        return {}  # the run itself reports an unreadable file, with the reason
 
 
 def carry(
@@ -138,9 +169,11 @@ def carry(
     values = []
     for name, source in columns.items():
         value = pl.col(source)
-        if picked.schema[source] == pl.String:
+        if is_text(picked.schema[source]):
             # Text is trimmed, as every text value of the exports is; an empty cell is empty.
-            value = value.str.strip_chars()
+            # Categorical and Enum (Parquet) are text too, written as String: a trimmed value
+            # may not be one of an Enum's categories.
+            value = value.cast(pl.String).str.strip_chars()
             value = pl.when(value != "").then(value)
         values.append(value.alias(name))
     return output.hstack(picked.select(values).get_columns())

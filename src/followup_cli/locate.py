@@ -42,7 +42,29 @@ def locate_tables(
             located[name] = _readable_file(explicit[name], f"given for --{name}")
         else:
             located[name] = _find(name, data_dir, entries, some_named=bool(explicit))
+        _utf8_path(located[name], name)
     return located
+
+
+def shown(path: Path) -> str:
+    """A path as text that can always be printed and stored: bytes that are not UTF-8 in its
+    name (a folder `caf\\xe9` made on a Latin-1 system) appear as `\\xe9`."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def _utf8_path(path: Path | None, table: str) -> None:
+    """Polars opens files by a UTF-8 path only: one with other bytes in its name would fail
+    deep inside the reader, so it stops here with the reason and the way out (exit 3)."""
+    if path is None:
+        return
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        raise InputFileError(
+            f"{shown(path)}: the {table} file's path is not valid UTF-8, which the reader "
+            f"cannot open; rename the folder or file to UTF-8 (for example with convmv), or "
+            f"link it from a UTF-8 name and pass that with --{table}"
+        ) from None
 
 
 def possible_inputs(

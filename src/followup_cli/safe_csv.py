@@ -18,16 +18,24 @@ FORMULA_START = r"^[=+\-@\t\r]"
 PLAIN_NUMBER = r"^[+-]?[0-9]+(\.[0-9]+)?$"
 
 
+def is_text(dtype: pl.DataType) -> bool:
+    """String, and the dictionary-coded text types Parquet exports carry (Categorical, Enum)."""
+    return dtype == pl.String or isinstance(dtype, pl.Categorical | pl.Enum)
+
+
 def guard_formulas(frame: Rows) -> Rows:
     """Every text value that a spreadsheet would run as a formula, with a leading `'`."""
-    text = [name for name, dtype in frame.collect_schema().items() if dtype == pl.String]
-    return frame.with_columns(
-        pl.when(pl.col(name).str.contains(FORMULA_START) & ~pl.col(name).str.contains(PLAIN_NUMBER))
-        .then(pl.lit("'") + pl.col(name))
-        .otherwise(pl.col(name))
-        .alias(name)
-        for name in text
-    )
+    text = [name for name, dtype in frame.collect_schema().items() if is_text(dtype)]
+    guarded = []
+    for name in text:
+        value = pl.col(name).cast(pl.String)  # an Enum cannot take a new value such as '=...
+        guarded.append(
+            pl.when(value.str.contains(FORMULA_START) & ~value.str.contains(PLAIN_NUMBER))
+            .then(pl.lit("'") + value)
+            .otherwise(value)
+            .alias(name)
+        )
+    return frame.with_columns(guarded)
 
 
 def unguard_formulas(frame: pl.DataFrame) -> pl.DataFrame:

@@ -6,6 +6,17 @@ file and no half-replaced set of files, and end with the usual 128 + signal numb
 temporary file here while it exists; a signal removes them all and raises `Interrupted`, which
 unwinds the run like any error (so `finally` blocks still run) and the command line maps to
 its exit code. Only the main thread can install handlers; elsewhere this is a no-op.
+
+The commit point is the moment a set of files lands (`files_written`, inside `deferred`, so a
+rename sequence is never cut). Before it, a signal leaves nothing and ends the run with
+128 + signum. After it, stopping would make a run whose output landed look killed to the
+monitoring, and would leave nothing to undo anyway: the signal is only noted (`late_signal`),
+the run ends with its own exit code, and the command line says the signal came after the
+output set was written.
+
+`install_early` covers the time before a command runs (importing Polars takes a few tenths of
+a second, and Typer reads the options): a signal then ends the process with one line and
+128 + signum, never a KeyboardInterrupt traceback.
 """
 
 from __future__ import annotations
@@ -13,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -29,6 +41,7 @@ class _State:
     pending: int | None = None  # a signal held back by `deferred()`
     received: int | None = None  # the signal that stopped the run
     files_written: bool = False
+    late: int | None = None  # a signal that came after the commit point, not yet reported
 
 
 _state = _State()
@@ -44,10 +57,7 @@ class Interrupted(BaseException):
         super().__init__(self.describe())
 
     def describe(self) -> str:
-        name = signal.Signals(self.signum).name
-        if _state.files_written:
-            return f"interrupted by {name} after the files were written"
-        return f"interrupted by {name}; no partial file was left"
+        return message(self.signum)
 
 
 def track(path: Path) -> None:
@@ -61,8 +71,53 @@ def forget(path: Path) -> None:
 
 
 def files_written() -> None:
-    """A set of files is in place; an interruption from now on says so, not "nothing"."""
+    """The commit point: a set of files is in place. A signal from now on no longer stops the
+    run; it is noted, and the run ends with its own exit code (`late_signal`)."""
     _state.files_written = True
+
+
+def late_signal() -> int | None:
+    """The signal that came after the commit point, once: None when none did, or when it was
+    already taken (so it is reported once)."""
+    signum, _state.late = _state.late, None
+    return signum
+
+
+def noted_late() -> int | None:
+    """The signal that came after the commit point, left to `late_signal` to report."""
+    return _state.late
+
+
+def describe_late(signum: int) -> str:
+    name = signal.Signals(signum).name
+    return f"{name} came after the output set was written; the run finished and its files stand"
+
+
+def message(signum: int) -> str:
+    """The one line for a run stopped by `signum` before anything was written."""
+    return f"interrupted by {signal.Signals(signum).name}; no partial file was left"
+
+
+def install_early() -> None:
+    """From now until a command installs its own handlers, a signal ends the process at once
+    with one line and 128 + signum (SystemExit, which Python reports without a traceback even
+    from inside an import). A signal the parent ignores stays ignored (nohup)."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for signum in HANDLED:
+        if signal.getsignal(signum) is not signal.SIG_IGN:
+            signal.signal(signum, _exit_early)
+
+
+def _exit_early(signum: int, _frame: FrameType | None) -> None:
+    if _state.files_written:
+        # After a command's files landed (its handlers restored, the process on its way out).
+        _state.late = signum
+        return
+    remove_temporaries()
+    sys.stderr.write(f"followup: error: {message(signum)}\n")
+    sys.stderr.flush()
+    raise SystemExit(128 + signum)
 
 
 def remove_temporaries() -> None:
@@ -91,6 +146,7 @@ def handled() -> Iterator[None]:
         yield
         return
     _state.received, _state.pending, _state.files_written = None, None, False
+    _state.late = None
     previous = {signum: signal.getsignal(signum) for signum in HANDLED}
     for signum, handler in previous.items():
         if handler is not signal.SIG_IGN:
@@ -126,6 +182,11 @@ def _on_signal(signum: int, _frame: FrameType | None) -> None:
 
 
 def _stop(signum: int) -> None:
+    if _state.files_written:
+        # After the commit point (a signal held back while the set was renamed into place
+        # included): nothing to undo, and the run's own exit code is the truth.
+        _state.late = signum
+        return
     _state.received = signum
     remove_temporaries()
     raise Interrupted(signum)
