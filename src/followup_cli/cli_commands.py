@@ -114,7 +114,7 @@ def changes_command(
 
         followup changes --history runs/ --from 2024-07-01 --to 2024-07-31
     """
-    destination, fmt = _list_destination(output)
+    destination, fmt = _list_destination(output, history)
     frm, to, frame = snapshots.between(
         history,
         shared._as_of(start, "--from") if start else None,
@@ -141,7 +141,7 @@ def history_command(
 
         followup history C-5 --history runs/
     """
-    destination, fmt = _list_destination(output)
+    destination, fmt = _list_destination(output, history)
     frame = snapshots.periods(history, customer_id)
     _write_list(frame, destination, fmt, raw_text, bom)
 
@@ -149,9 +149,10 @@ def history_command(
 LIST_FORMATS = ("csv", "parquet", "jsonl")
 
 
-def _list_destination(output: str | None) -> tuple[Path | None, str]:
+def _list_destination(output: str | None, history: Path) -> tuple[Path | None, str]:
     """Where changes or history go and in which format, checked before any snapshot is read:
-    a workbook is reconcile's (its sheets are the lists), not these commands'."""
+    a workbook is reconcile's (its sheets are the lists), not these commands'; a file in a
+    snapshot folder (followup.parquet itself) would ruin the history it is read from."""
     destination = None if output in (None, "-") else Path(output)
     fmt = output_format(destination, None)
     if fmt not in LIST_FORMATS:
@@ -159,6 +160,7 @@ def _list_destination(output: str | None) -> tuple[Path | None, str]:
             f"--output {output}: this command writes {', '.join(LIST_FORMATS)}; "
             f"end the name in .csv, .parquet or .jsonl"
         )
+    snapshots.check_not_inside(history, [("--output", destination)])
     return destination, fmt
 
 
