@@ -81,7 +81,7 @@ def snapshots(history: Path) -> list[Snapshot]:
     if not history.is_dir():
         return []
     found = []
-    for folder in history.iterdir():
+    for folder in _entries(history):
         named = _FOLDER.fullmatch(folder.name)
         if named is None or not (folder / SNAPSHOT_FILE).is_file():
             continue
@@ -90,6 +90,15 @@ def snapshots(history: Path) -> list[Snapshot]:
         except ValueError:
             continue
     return sorted(found, key=lambda s: s.as_of)
+
+
+def _entries(history: Path) -> list[Path]:
+    try:
+        return list(history.iterdir())
+    except OSError as exc:
+        raise InputFileError(
+            f"--history {history}: the folder cannot be read ({exc.strerror or exc})"
+        ) from None
 
 
 def previous_snapshot(history: Path, as_of: dt.date) -> Snapshot | None:
@@ -114,7 +123,7 @@ def check_not_inside(history: Path, paths: Iterable[tuple[str, Path | None]]) ->
     if history.is_dir():
         inside += [
             resolved("--history", entry)
-            for entry in history.iterdir()
+            for entry in _entries(history)
             if _is_reserved(entry.name) and entry.is_symlink()
         ]
     for option, path in paths:
@@ -152,21 +161,21 @@ def locked(history: Path | None) -> Iterator[None]:
     if history is None:
         yield
         return
-    with signals.deferred():
-        made = _make_folders(history)
-        try:
-            handle = _lock(history)
-        except BaseException:
-            _remove_empty(made)
-            raise
+    made: list[Path] = []
+    handle: int | None = None
     try:
+        # A signal here is raised at the end of this block, with both known to `finally`.
+        with signals.deferred():
+            made = _make_folders(history)
+            handle = _lock(history)
         _recover(history)
         yield
     finally:
         with signals.deferred():
-            with contextlib.suppress(OSError):
-                (history / LOCK_FILE).unlink()  # still ours: removed before the lock is let go
-            os.close(handle)
+            if handle is not None:
+                with contextlib.suppress(OSError):
+                    (history / LOCK_FILE).unlink()  # still ours: removed before it is let go
+                os.close(handle)
             _remove_empty(made)
 
 
@@ -238,23 +247,26 @@ def _holder(handle: int) -> str:
 
 def _recover(history: Path) -> None:
     """Clear the staging folders a killed run left (no other run is using them: the lock is
-    ours), first putting back an old snapshot it had moved aside and not yet replaced."""
-    for staging in history.iterdir():
+    ours), first putting back an old snapshot it had moved aside and not yet replaced. A
+    folder whose snapshot cannot be put back is left as it is, never removed with it."""
+    for staging in _entries(history):
         if not staging.name.startswith(INCOMING):
             continue
         if staging.is_symlink() or not staging.is_dir():
             with contextlib.suppress(OSError):
                 staging.unlink()
             continue
-        aside = [(p, p.name) for p in (staging / _REPLACED).glob("as_of=*")]
-        for path in staging.iterdir():
-            legacy = _LEGACY_ASIDE.fullmatch(path.name)
-            if legacy:
-                aside.append((path, legacy.group(1)))
-        for path, name in aside:
-            if not os.path.lexists(history / name):
-                with contextlib.suppress(OSError):
+        try:
+            aside = [(p, p.name) for p in (staging / _REPLACED).glob("as_of=*")]
+            for path in staging.iterdir():
+                legacy = _LEGACY_ASIDE.fullmatch(path.name)
+                if legacy:
+                    aside.append((path, legacy.group(1)))
+            for path, name in aside:
+                if not os.path.lexists(history / name):
                     os.rename(path, history / name)
+        except OSError:
+            continue
         shutil.rmtree(staging, ignore_errors=True)
 
 
@@ -376,14 +388,19 @@ def store(
         for name in (SNAPSHOT_FILE, REPORT_FILE):
             with (staging / name).open("rb") as handle:
                 os.fsync(handle.fileno())
+        # From here the old snapshot may lie in the staging folder: a signal must not remove
+        # it with the rest (this block's `finally` does, once the swap is done or undone).
+        signals.forget(staging_root)
         _swap_into_place(staging, target, staging_root / _REPLACED)
         _sync_folder(history)
     except OSError as exc:
         raise _unwritable(history, exc) from exc
     finally:
-        # The old snapshot (or the link that stood for it) goes with the staging folder.
-        shutil.rmtree(staging_root, ignore_errors=True)
         signals.forget(staging_root)
+        # The old snapshot (or the link that stood for it) goes with the staging folder,
+        # unless it could not be put back: then the next run (`locked`) puts it back.
+        if os.path.lexists(target) or not os.path.lexists(staging_root / _REPLACED):
+            shutil.rmtree(staging_root, ignore_errors=True)
     return target
 
 
