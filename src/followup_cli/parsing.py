@@ -22,6 +22,8 @@ MAX_TEXT = 1000
 # 64-bit cents. That holds per customer only: the ledger's sums and running totals are taken
 # per customer (group_by, cum_sum().over), never across everyone, where they could overflow.
 MAX_UNITS = 10**8 - 1
+# The largest number of sessions: nine digits, as the text form allows.
+MAX_COUNT = 10**9 - 1
 # Dates outside these bounds are placeholders or typos (0001-01-01, 2924 for 2024), not facts:
 # a purchase in year 1 would also bill 24,000 months.
 EARLIEST_DATE = dt.date(1900, 1, 1)
@@ -33,6 +35,10 @@ _DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 _DATETIME = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2})?)?$"
 _MONEY = r"^[£$€]?([0-9]{1,12})(?:\.([0-9]{1,2})0*)?$"
 _COUNT = r"^\+?[0-9]{1,9}$"
+# More significant digits than the shapes above allow: too large, said as such, whatever the
+# file's format (a Parquet UInt64 says the same of the same number).
+_LONG_COUNT = r"^\+?0*[1-9][0-9]{9,}$"
+_LONG_MONEY = r"^[£$€]?0*[1-9][0-9]{12,}(?:\.[0-9]*)?$"
 # Another currency's sign before an amount (¥5, ₹ 40): any Unicode currency symbol but ours.
 _OTHER_CURRENCY = r"^([\p{Sc}--[£$€]])\s*[0-9]"
 
@@ -46,6 +52,9 @@ class Parsed:
     value: pl.Expr
     reason: pl.Expr
     refused: pl.Expr
+    # The value without its refused rows made null, for a column proven clean as a whole
+    # (`whole_column.trusted`), where masking would only cost a pass; None: `value` is that.
+    as_is: pl.Expr | None = None
 
 
 # Kinds whose text has few distinct values in a real export (dates, amounts, words), so
@@ -113,8 +122,11 @@ def _parse_text(column: Column, raw: pl.Expr, as_of: dt.date | None) -> Parsed:
     if column.kind in FREE_TEXT:
         # Ids and free text can only be missing or too long: both verdicts come from lengths,
         # with no text built, and the value needs no second pass (refused rows are dropped).
-        # A required id that is empty is refused, so it may stay "" rather than become null.
-        kept = stripped if column.required else value
+        # A required key that is empty is refused, so it may stay "" rather than become null.
+        # A customer reference may not: the unknown-customer check reads it, and a blank
+        # reference ("" or "  " in Parquet) was named "not in the customers file" instead of
+        # missing, as the same row in CSV (where an empty field is null) is.
+        kept = stripped if column.kind is Kind.KEY else value
         return Parsed(kept, reason, missing | too_long)
     return Parsed(pl.when(reason.is_null()).then(value), reason, reason.is_not_null())
 
@@ -198,6 +210,8 @@ def _count(column: Column, text: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
         .then(None)
         .when(text.str.contains(r"^-[0-9]+$"))
         .then(pl.lit(f"{column.name} must be 0 or more"))
+        .when(text.str.contains(_LONG_COUNT))
+        .then(pl.lit(_COUNT_TOO_LARGE))
         .when(~shaped)
         .then(pl.lit("not a whole number"))
     )
@@ -216,6 +230,8 @@ def _money(column: Column, text: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
         .then(None)
         .when(text.str.contains(r"^[£$€]?\s*-[0-9.]|^-[£$€]?[0-9.]"))
         .then(pl.lit(f"{column.name} must be {lowest}"))
+        .when(text.str.contains(_LONG_MONEY))
+        .then(pl.lit(_MONEY_TOO_LARGE))
         .when(text.str.contains(r"^[£$€]?[0-9]+\.[0-9]*[1-9][0-9]*$") & units.is_null())
         .then(pl.lit("more than 2 decimal places; money is in whole pence/cents"))
         .when(symbol.is_not_null())
@@ -228,7 +244,7 @@ def _money(column: Column, text: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
         .when(units.is_null())
         .then(pl.lit("not an amount of money; expected e.g. 4.00 or £4.00"))
         .when(units > MAX_UNITS)
-        .then(pl.lit(f"too large for an amount of money (at most {MAX_UNITS:,}.99)"))
+        .then(pl.lit(_MONEY_TOO_LARGE))
         .when((cents == 0) & pl.lit(not column.allow_zero))
         .then(pl.lit(f"{column.name} must be {lowest}"))
     )
@@ -262,6 +278,8 @@ _TEXT_PARSERS = {
 }
 
 _NO_REASON = pl.lit(None, dtype=pl.String)
+_MONEY_TOO_LARGE = f"too large for an amount of money (at most {MAX_UNITS:,}.99)"
+_COUNT_TOO_LARGE = f"too large for a number of sessions (at most {MAX_COUNT:,})"
 
 
 def _parse_native_date(column: Column, dtype: pl.DataType, as_of: dt.date | None) -> Parsed:
@@ -273,7 +291,10 @@ def _parse_native_date(column: Column, dtype: pl.DataType, as_of: dt.date | None
     implausible, why = _implausible(col, as_of)
     reason = pl.when(missing).then(pl.lit(f"{column.name} is missing; it is required"))
     value = col.cast(pl.Datetime("us")) if column.kind is Kind.DATETIME else col
-    return Parsed(value, reason.otherwise(why), missing | implausible.fill_null(False))
+    refused = missing | implausible.fill_null(False)
+    # Null when refused, as text's value is: a row check (end_date before purchase_date) must
+    # not also fire on an implausible date that is already the row's reason.
+    return Parsed(pl.when(~refused).then(value), reason.otherwise(why), refused, as_is=value)
 
 
 def _parse_native(column: Column, dtype: pl.DataType, file: str) -> tuple[pl.Expr, pl.Expr] | None:
@@ -289,23 +310,38 @@ def _parse_native(column: Column, dtype: pl.DataType, file: str) -> tuple[pl.Exp
     if kind is Kind.VOCAB and text_like:
         return None
     if kind is Kind.COUNT and dtype.is_integer():
-        wide = col.cast(pl.Int64, strict=False)  # an unsigned 64-bit value may not fit
+        # Widened before anything else; an unsigned 64-bit value beyond Int64 becomes null.
+        wide = col.cast(pl.Int64, strict=False)
+        too_large = col.is_not_null() & (wide.is_null() | (wide > MAX_COUNT))
         reason = (
             missing.when(col < 0)
             .then(pl.lit(f"{column.name} must be 0 or more"))
-            .when(col.is_not_null() & wide.is_null())
-            .then(pl.lit("too large for a number of sessions"))
+            .when(too_large)
+            .then(pl.lit(_COUNT_TOO_LARGE))
         )
-        return pl.when(col >= 0).then(wide), reason.otherwise(_NO_REASON)
+        return pl.when((col >= 0) & ~too_large).then(wide), reason.otherwise(_NO_REASON)
     if kind is Kind.MONEY and (dtype.is_integer() or _cents_fit(dtype)):
-        # Whole units, or a decimal of at most 2 places: cents are exact by multiplication.
-        huge = col.abs() > MAX_UNITS
-        cents = pl.when(~huge).then((col * 100).cast(pl.Int64, strict=False))
+        # Whole units, or a decimal of at most 2 places: cents are exact by multiplication, but
+        # only in a type wide enough. In the column's own type "times 100" wraps silently
+        # (Int16 400 -> -25536, UInt8 3 -> 44), and a Decimal(38, s) multiplication that
+        # overflows stops the run; so the value is widened first (an unsigned 64-bit value
+        # beyond Int64, or a decimal beyond 36 digits, becomes null and is refused as too
+        # large) and only amounts within MAX_UNITS are multiplied.
+        if dtype.is_integer():
+            wide = col.cast(pl.Int64, strict=False)
+        else:
+            wide = col.cast(pl.Decimal(38, 2), strict=False)
         lowest = "0 or more" if column.allow_zero else "more than 0"
-        too_small = (cents < 0) | ((cents == 0) & pl.lit(not column.allow_zero))
+        # The same order of verdicts as text: a sign first, then the size, then zero.
+        negative = col < 0
+        huge = col.is_not_null() & ~negative & (wide.is_null() | (wide > MAX_UNITS))
+        cents = (pl.when(~negative & ~huge).then(wide) * 100).cast(pl.Int64)
+        too_small = negative | ((cents == 0) & pl.lit(not column.allow_zero))
         reason = (
-            missing.when(huge)
-            .then(pl.lit(f"too large for an amount of money (at most {MAX_UNITS:,}.99)"))
+            missing.when(negative)
+            .then(pl.lit(f"{column.name} must be {lowest}"))
+            .when(huge)
+            .then(pl.lit(_MONEY_TOO_LARGE))
             .when(too_small)
             .then(pl.lit(f"{column.name} must be {lowest}"))
         )

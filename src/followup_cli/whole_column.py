@@ -17,6 +17,7 @@ import polars as pl
 
 from followup_cli.parsing import (
     EARLIEST_DATE,
+    MAX_COUNT,
     MAX_TEXT,
     MAX_UNITS,
     Parsed,
@@ -34,7 +35,6 @@ _NOT_PLAIN = {
     "upper": r"^\s|\s$|[^\x00-\x7F]|[a-z]",
     "lower": r"^\s|\s$|[^\x00-\x7F]|[A-Z]",
 }
-_INT64_MAX = 2**63 - 1
 
 # A table's whole-column figures by `<column>:<figure>`: counts, lengths, flags and the
 # smallest and largest value (a date, a datetime, an integer or a Decimal).
@@ -138,18 +138,26 @@ def trusted(column: Column, dtype: pl.DataType, figures: Figures, as_of: dt.date
         return None
     low, high = figures[f"{name}:min"], figures[f"{name}:max"]
     if low is None:  # every value null, and the column is optional
-        return parse(column, dtype, "", True, as_of).value
+        return _as_is(parse(column, dtype, "", True, as_of))
     if column.kind in (Kind.DATE, Kind.DATETIME):
         if _day(low) < EARLIEST_DATE or _day(high) > latest_plausible_date(as_of):
             return None
     elif column.kind is Kind.COUNT:
-        if low < 0 or high > _INT64_MAX:
+        if low < 0 or high > MAX_COUNT:
             return None
     elif column.kind is Kind.MONEY:
         smallest_ok = low >= 0 if column.allow_zero else low > 0
         if not smallest_ok or high > MAX_UNITS:
             return None
-    return parse(column, dtype, "", True, as_of).value
+    # The bounds are the column's own smallest and largest values, compared as Python numbers,
+    # so they cannot wrap; the value is `parse`'s own, which widens a narrow integer (Int8,
+    # UInt16, ...) before multiplying it into cents. A proof of the range is only as good as
+    # the conversion that follows it: an amount within range once became 0.44 or null here.
+    return _as_is(parse(column, dtype, "", True, as_of))
+
+
+def _as_is(parsed: Parsed) -> pl.Expr:
+    return parsed.value if parsed.as_is is None else parsed.as_is
 
 
 def _day(value: dt.date) -> dt.date:
