@@ -15,10 +15,16 @@ the lines between them are not rows in their own right and the joined text makes
 record; otherwise the opening quote is a stray one: that line alone is set aside and reading
 goes on with the next line, so a stray quote never swallows the rows after it. A quote inside
 an unquoted value (`size 5" mat`) opens nothing, whatever the number of quotes on the line.
+
+Reading costs what the file's size implies: no pattern grows with the number of columns, and
+whether lines make one record is read a line at a time, each line a bounded number of times.
+A zero byte (NUL) is not text: its row is rejected naming the column, wherever it is in the
+file and whichever way the file is split; other control characters are text like any other.
 """
 
 from __future__ import annotations
 
+import bisect
 import mmap
 import os
 import re
@@ -40,7 +46,13 @@ _FIELD = rf'{_QUOTED}|[^",][^,]*|'
 _OPENS = rf'^(?:(?:{_FIELD}),)*"(?:[^"]|"")*$'
 # A line read from inside a quoted value that closes it and then ends the row.
 _CLOSES = rf'^(?:[^"]|"")*"(?:,(?:{_FIELD}))*$'
+# A line the grammar splits into fields, however many: the same patterns serve every width
+# (a pattern of one group per column exceeds the regex engine's size limit at 4,000 columns).
+_SPLITS = rf"^(?:{_FIELD})(?:,(?:{_FIELD}))*$"
+# With a comma put before the line, each field is its separator and its text.
+_COMMA_AND_FIELD = rf',(?:{_QUOTED}|[^",][^,]*)?'
 RAW = "_raw"
+PARTS = "_parts"  # a line's fields as written, in a list
 
 
 def read_csv(path: Path, key: str | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -49,7 +61,7 @@ def read_csv(path: Path, key: str | None = None) -> tuple[pl.DataFrame, pl.DataF
     there and the header's number of fields is a row, which a quoted value cannot swallow."""
     plain = _plain_rows(path)
     if plain is not None:
-        return plain, _ragged_rejects(path, pl.DataFrame(schema=_RAGGED_SCHEMA))
+        return _set_aside_zero_bytes(path, plain, _ragged_rejects(path, _NO_RAGGED))
     lines = _physical_lines(path)
     first = lines.item(0, RAW) if lines.height else None
     _check_header_line(
@@ -65,7 +77,7 @@ def read_csv(path: Path, key: str | None = None) -> tuple[pl.DataFrame, pl.DataF
     fields = [f"_field_{i}" for i in range(width)]
 
     body = lines.slice(1)
-    split = _split(body.filter(pl.col(RAW).str.strip_chars() != ""), fields)
+    split = _split(body.filter(pl.col(RAW).str.strip_chars() != ""), width)
     # Where a quoted value may span lines: a line that, read from its start, ends inside an
     # open quoted value, and a line that, read from inside one, closes it and ends a row.
     edges = body.filter(pl.col(RAW).str.contains('"', literal=True)).select(
@@ -78,29 +90,26 @@ def read_csv(path: Path, key: str | None = None) -> tuple[pl.DataFrame, pl.DataF
     if openers.len():
         rows = split.filter(pl.col("_ok"))
         if key_index is not None:
-            rows = rows.filter(pl.col(fields[key_index]).str.strip_chars('" ') != "")
+            key_value = pl.col(PARTS).list.get(key_index, null_on_oob=True)
+            rows = rows.filter(key_value.str.strip_chars('" ') != "")
         closers = edges.filter(pl.col("_closes")).get_column(LINE)
         records, runaway = _multi_line_records(body, openers, closers, rows.get_column(LINE), width)
         covered = records.select(pl.int_ranges(LINE, pl.col("_end") + 1).alias(LINE)).explode(LINE)
         settled = pl.concat([covered.get_column(LINE), runaway.get_column(LINE)])
         split = split.filter(~pl.col(LINE).is_in(settled.implode())).merge_sorted(
-            _split(records.drop("_end"), fields), key=LINE
+            _split(records.drop("_end"), width), key=LINE
         )
+    value = pl.element()
+    unquoted = (
+        pl.when(value.str.starts_with('"'))
+        .then(value.str.slice(1, value.str.len_chars() - 2).str.replace_all('""', '"'))
+        .otherwise(value)
+        .replace("", None)
+    )
     frame = (
         split.filter(pl.col("_ok"))
-        .select(
-            LINE,
-            *[
-                pl.when(pl.col(n).str.starts_with('"'))
-                .then(
-                    pl.col(n).str.slice(1, pl.col(n).str.len_chars() - 2).str.replace_all('""', '"')
-                )
-                .otherwise(pl.col(n))
-                .replace("", None)
-                .alias(n)
-                for n in fields
-            ],
-        )
+        .select(LINE, RAW, pl.col(PARTS).list.eval(unquoted).list.to_struct(fields))
+        .unnest(PARTS)
         .rename(dict(zip(fields, names, strict=True)))
     )
     # One chunk first: over a column of many chunks (a filter of a large file), Polars 2.1
@@ -112,10 +121,77 @@ def read_csv(path: Path, key: str | None = None) -> tuple[pl.DataFrame, pl.DataF
         .select(LINE, RAW, _field_count_reason(pl.col(RAW), width).alias("reason"))
     )
     structural = pl.concat([bad, runaway]).sort(LINE)
-    return frame, _ragged_rejects(path, structural)
+    return _set_aside_zero_bytes(path, frame, _ragged_rejects(path, structural))
 
 
 _RAGGED_SCHEMA = {LINE: pl.Int64, RAW: pl.String, "reason": pl.String}
+_NO_RAGGED = pl.DataFrame(schema=_RAGGED_SCHEMA)
+_NUL = "\x00"
+
+
+def _set_aside_zero_bytes(
+    path: Path, frame: pl.DataFrame, rejects: pl.DataFrame
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Rows holding a zero byte (NUL) in any value leave `frame` for `rejects`, naming the
+    column and the character: NUL is not text (many tools end a string at it), wherever it is
+    in the file and whichever path split it. Other control characters are text like any other.
+
+    `frame` is (line, [raw,] values); the reject's value is the row as written (`raw`, or the
+    values joined by commas: the fast path's files hold no quotes), NUL shown as \\x00."""
+    values = [(i, c) for i, c in enumerate(frame.columns) if c not in (LINE, RAW)]
+    if not _holds_zero_byte(path):
+        return frame.drop(RAW, strict=False), rejects
+    found = [pl.nth(i).str.find(_NUL, literal=True) for i, _ in values]
+    row = (
+        pl.col(RAW)
+        if RAW in frame.columns
+        else pl.concat_str([pl.nth(i).fill_null("") for i, _ in values], separator=",")
+    )
+    marked = frame.with_columns(
+        pl.coalesce(
+            [
+                pl.when(f.is_not_null()).then(pl.lit(c))
+                for f, (_, c) in zip(found, values, strict=True)
+            ]
+        ).alias("_nul_column"),
+        (pl.coalesce(found) + 1).alias("_nul_at"),
+        row.alias("_nul_row"),
+    )
+    with_nul = marked.filter(pl.col("_nul_column").is_not_null())
+    if not with_nul.height:
+        return frame.drop(RAW, strict=False), rejects
+    set_aside = with_nul.select(
+        pl.lit(path.name).alias("file"),
+        pl.col(LINE).alias("line"),
+        pl.col("_nul_column").alias("column"),
+        _shown(pl.col("_nul_row")).alias("value"),
+        pl.format(
+            "column '{}' holds a zero byte (NUL) at character {} of its value; a text export "
+            "never does (re-export the file as CSV UTF-8)",
+            pl.col("_nul_column"),
+            pl.col("_nul_at"),
+        ).alias("reason"),
+    )
+    kept = marked.filter(pl.col("_nul_column").is_null()).select(frame.columns)
+    return kept.drop(RAW, strict=False), pl.concat([rejects, set_aside]).sort("line")
+
+
+def _holds_zero_byte(path: Path) -> bool:
+    try:
+        with path.open("rb") as handle:
+            if os.fstat(handle.fileno()).st_size == 0:
+                return False
+            with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as view:
+                return view.find(b"\x00") != -1
+    except OSError as exc:
+        raise InputFileError(f"{path.name}: cannot be read ({exc.strerror})") from exc
+
+
+def _shown(text: pl.Expr) -> pl.Expr:
+    """A value for the rejects file: cut to 200 characters, a zero byte written \\x00."""
+    return text.str.replace_all(_NUL, "\\x00", literal=True).str.slice(0, 200)
+
+
 _BOM = b"\xef\xbb\xbf"
 
 
@@ -183,37 +259,26 @@ def _plain_rows(path: Path) -> pl.DataFrame | None:
     )
 
 
-def _split(lines: pl.DataFrame, names: list[str]) -> pl.DataFrame:
-    """Each line's (or joined record's) fields by the grammar, and `_ok`: whether it makes
-    exactly the header's number of fields. A line with no quote splits at every comma (fast);
-    one with quotes by the grammar's regular expression."""
-    width = len(names)
+def _split(lines: pl.DataFrame, width: int) -> pl.DataFrame:
+    """Each line's (or joined record's) fields by the grammar as one list (`_parts`, as
+    written), and `_ok`: whether it makes exactly the header's number of fields. A line with no
+    quote splits at every comma (fast); one with quotes by the grammar's regular expressions.
+
+    One list, not a column per field: a select of one expression per column took seconds at
+    4,000 columns, and a pattern of one group per column exceeded the regex size limit."""
     has_quote = pl.col(RAW).str.contains('"', literal=True)
-    parts = pl.col(RAW).str.split(",")
-    # Lazy, so the split is computed once for all the fields (common subexpressions).
-    plain = (
-        lines.lazy()
-        .filter(~has_quote)
-        .select(
-            LINE,
-            RAW,
-            *[parts.list.get(i, null_on_oob=True).alias(n) for i, n in enumerate(names)],
-            (parts.list.len() == width).alias("_ok"),
-        )
-        .collect()
+    # A line the grammar splits: each field is a comma (one put before the line) and its text.
+    grammar = (
+        pl.when(pl.col(RAW).str.contains(_SPLITS))
+        .then(pl.concat_str(pl.lit(","), pl.col(RAW)).str.extract_all(_COMMA_AND_FIELD))
+        .list.eval(pl.element().str.slice(1))
     )
-    groups = pl.col(RAW).str.extract_groups(_record_pattern(width))
-    quoted = lines.filter(has_quote).select(
-        LINE, RAW, *[groups.struct[i].alias(n) for i, n in enumerate(names)]
-    )
-    quoted = quoted.with_columns(pl.col(names[0]).is_not_null().alias("_ok"))
+    ok = (pl.col(PARTS).list.len() == width).fill_null(False).alias("_ok")
+    plain = lines.filter(~has_quote).select(LINE, RAW, pl.col(RAW).str.split(",").alias(PARTS))
+    quoted = lines.filter(has_quote).select(LINE, RAW, grammar.alias(PARTS))
     # Both parts are in line order already: merging them costs a pass, a sort would cost more.
-    return plain.merge_sorted(quoted, key=LINE) if quoted.height else plain
-
-
-def _record_pattern(width: int, capture: bool = True) -> str:
-    field = f"({_FIELD})" if capture else f"(?:{_FIELD})"
-    return "^" + ",".join([field] * width) + "$"
+    split = plain.merge_sorted(quoted, key=LINE) if quoted.height else plain
+    return split.with_columns(ok)
 
 
 def _multi_line_records(
@@ -224,7 +289,10 @@ def _multi_line_records(
     their own, in order: a quoted value may not swallow one.
 
     The walk is over the lines that open a quoted value only, not over the rows: an export
-    without values spanning lines never comes here.
+    without values spanning lines never comes here. Whether an opening line and its closing
+    line make one record is read line by line (`_RecordReading`), never by joining the lines
+    between them: many openers share one far closer, and joining for each cost time growing
+    with the square of the file (100,000 lines took minutes).
     """
     starts_at = openers.to_list()
     ends_at = closers.to_list()
@@ -232,9 +300,7 @@ def _multi_line_records(
     next_closer = closers.search_sorted(openers, side="right").to_list()
     rows_before_opener = rows.search_sorted(openers).to_list()
     rows_before_closer = rows.search_sorted(closers).to_list()
-    record = re.compile(_record_pattern(width, capture=False)[1:-1], re.DOTALL)
-    raw = body.get_column(RAW)
-    first_line = body.item(0, LINE)
+    reading = _RecordReading(body, ends_at, width)
     starts: list[int] = []
     ends: list[int] = []
     stray: list[tuple[int, str]] = []
@@ -249,7 +315,7 @@ def _multi_line_records(
             stray.append((opener, _swallowing_reason(closer)))
         elif closer is None:
             stray.append((opener, _unclosed_reason()))
-        elif record.fullmatch("\n".join(raw.slice(opener - first_line, closer - opener + 1))):
+        elif reading.makes_record(opener):
             starts.append(opener)
             ends.append(closer)
             while i < len(starts_at) and starts_at[i] <= closer:
@@ -277,32 +343,131 @@ def _multi_line_records(
     return records, set_aside.select(LINE, RAW, "reason")
 
 
+# Where reading a line leaves the record it belongs to (the grammar's states at the line's end).
+_FIELD_START, _IN_QUOTES, _QUOTE_CLOSED, _UNQUOTED, _BROKEN = range(5)
+# The grammar for Python's engine, with possessive repeats: the same language (a field's end is
+# never in doubt), but no backtracking state kept per character, which took about 100 bytes of
+# memory for each character of a long line (a 10 MB quoted value: 1.1 GB).
+_QUOTED_PY = r'"[^"]*+(?:""[^"]*+)*+"'
+_FIELD_PY = re.compile(rf'{_QUOTED_PY}|[^",][^,]*+|')
+_WHOLE_FIELDS = re.compile(rf"(?:(?:{_FIELD_PY.pattern}),)*+")
+_FIELD_AND_COMMA = re.compile(rf"(?:{_FIELD_PY.pattern}),")
+_QUOTED_WHOLE = re.compile(_QUOTED_PY)
+_QUOTED_OPEN = re.compile(r'"[^"]*+(?:""[^"]*+)*+')
+_LINES_FETCHED = 256  # lines taken from the frame at a time while reading records
+
+
+def _line_end_state(text: str) -> tuple[int, int]:
+    """Read `text` from the start of a field by the grammar: the state at its end and the
+    commas it passed between fields. Each character is looked at a bounded number of times."""
+    end = _WHOLE_FIELDS.match(text)
+    assert end is not None  # zero fields match anything
+    commas = _FIELD_AND_COMMA.subn("", text[: end.end()])[1] if end.end() else 0
+    rest = text[end.end() :]
+    if not rest:
+        return _FIELD_START, commas
+    if rest[0] != '"':
+        # Not a quote, not a comma (an empty field and its comma are whole fields): an unquoted
+        # value running to the end, as it holds no comma either.
+        return (_UNQUOTED if "," not in rest else _BROKEN), commas
+    if _QUOTED_WHOLE.fullmatch(rest):
+        return _QUOTE_CLOSED, commas
+    return (_IN_QUOTES if _QUOTED_OPEN.fullmatch(rest) else _BROKEN), commas
+
+
+class _RecordReading:
+    """Whether an opening line and the first closing line after it make one record: the
+    grammar's fullmatch of the joined lines, read a line at a time.
+
+    At a line break the reading is inside a quoted value or inside an unquoted one (a line
+    break is an ordinary character); what follows depends on that and on the line only, never
+    on where the record started, except for the number of fields so far. And every opening
+    line between two closing lines aims at the same closing line. So the rest of a reading
+    from (line, inside quotes or not) is remembered: whether it ends the record well at the
+    closing line, and the commas it passes. Each line is read at most twice, whatever the
+    number of openers sharing a far closer (the earlier join took time growing with the
+    square of the file).
+    """
+
+    def __init__(self, body: pl.DataFrame, closers: list[int], width: int) -> None:
+        self._raw = body.get_column(RAW)
+        self._first = int(body.item(0, LINE)) if body.height else 0
+        self._closers = closers
+        self._width = width
+        self._fetched: dict[int, list[str]] = {}
+        self._rest: dict[tuple[int, bool], tuple[bool, int]] = {}
+
+    def makes_record(self, opener: int) -> bool:
+        state, commas = _line_end_state(self._line(opener))
+        if state != _IN_QUOTES:
+            return False
+        ends_well, more = self._rest_from(opener + 1, in_quotes=True)
+        return ends_well and commas + more == self._width - 1
+
+    def _rest_from(self, line: int, in_quotes: bool) -> tuple[bool, int]:
+        """From the start of `line`, inside a quoted value or an unquoted one: whether the
+        record ends well at the closing line, and the commas between fields up to there."""
+        path: list[tuple[tuple[int, bool], int]] = []
+        ends_well, commas = False, 0
+        while True:
+            known = self._rest.get((line, in_quotes))
+            if known is not None:
+                ends_well, commas = known
+                break
+            # Read as if the value's first character came before the line: a quote, or text.
+            state, passed = _line_end_state(('"' if in_quotes else "x") + self._line(line))
+            path.append(((line, in_quotes), passed))
+            if line == self._closers[bisect.bisect_left(self._closers, line)]:
+                ends_well = state in (_FIELD_START, _QUOTE_CLOSED, _UNQUOTED)
+                break
+            if state in (_BROKEN, _QUOTE_CLOSED):  # text after a closing quote: not a record
+                break
+            in_quotes = state == _IN_QUOTES  # else the line break starts or continues text
+            line += 1
+        for where, passed in reversed(path):
+            commas += passed
+            self._rest[where] = (ends_well, commas)
+        return ends_well, commas
+
+    def _line(self, line: int) -> str:
+        index = line - self._first
+        chunk, offset = divmod(index, _LINES_FETCHED)
+        lines = self._fetched.get(chunk)
+        if lines is None:
+            lines = self._raw.slice(chunk * _LINES_FETCHED, _LINES_FETCHED).to_list()
+            self._fetched[chunk] = lines
+        return str(lines[offset])
+
+
 def _physical_lines(path: Path) -> pl.DataFrame:
     """The file's lines (line, raw), header = line 1, with no quoting: every line break ends a
     line. A carriage return alone (old Mac endings, or a stray one mid-file) is a line break too,
     so it cannot merge the rows around it into one."""
     _check_encoding(path)
     separator = _absent_byte(path)
-    try:
-        frame = pl.read_csv(
-            path,
-            has_header=False,
-            separator=separator,
-            quote_char=None,
-            schema={RAW: pl.String},
-            truncate_ragged_lines=False,
-            empty_string_is_null=False,
-            raise_if_empty=False,
-            encoding="utf8",
-        )
-    except pl.exceptions.PolarsError as exc:
-        if "utf-8" in str(exc).lower() or "utf8" in str(exc).lower():
-            raise InputFileError(_not_utf8_message(path)) from exc
-        raise InputFileError(f"{path.name}: cannot be read ({_first_line(exc)})") from exc
-    except OSError as exc:
-        raise InputFileError(f"{path.name}: cannot be read ({exc.strerror})") from exc
-    # polars drops a byte order mark at the start of the file, and the CR of a CRLF ending.
-    raw = frame.get_column(RAW).fill_null("")
+    if separator is None:
+        raw = _lines_in_memory(path)
+    else:
+        try:
+            frame = pl.read_csv(
+                path,
+                has_header=False,
+                separator=separator,
+                quote_char=None,
+                schema={RAW: pl.String},
+                truncate_ragged_lines=False,
+                empty_string_is_null=False,
+                raise_if_empty=False,
+                encoding="utf8",
+            )
+        except pl.exceptions.PolarsError as exc:
+            if "utf-8" in str(exc).lower() or "utf8" in str(exc).lower():
+                raise InputFileError(_not_utf8_message(path)) from exc
+            raise InputFileError(f"{path.name}: cannot be read ({_first_line(exc)})") from exc
+        except OSError as exc:
+            raise InputFileError(f"{path.name}: cannot be read ({exc.strerror})") from exc
+        # polars drops a byte order mark at the start of the file, and the CR of a CRLF ending.
+        raw = frame.get_column(RAW).fill_null("")
     if raw.str.contains("\r", literal=True).any():
         raw = raw.str.split("\r").explode()
     return (
@@ -312,12 +477,32 @@ def _physical_lines(path: Path) -> pl.DataFrame:
     )
 
 
+def _lines_in_memory(path: Path) -> pl.Series:
+    """The file's lines as Polars' reader gives them (no byte order mark, the CR of a CRLF
+    ending dropped, no line after a final line break), for a file that holds every byte the
+    reader could split nothing with: control characters are text like any other."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputFileError(f"{path.name}: cannot be read ({exc.strerror})") from exc
+    try:
+        text = data.removeprefix(_BOM).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputFileError(_not_utf8_message(path)) from exc
+    del data
+    lines = pl.Series(RAW, [text]).str.split("\n").explode()
+    if text.endswith("\n") or not text:
+        lines = lines.slice(0, lines.len() - 1)
+    return lines.str.strip_suffix("\r")
+
+
 # Bytes that never occur in a text export, tried in turn as the "separator" that splits nothing.
 _NEVER_IN_TEXT = (b"\x1f", b"\x1e", b"\x1d", b"\x1c", b"\x01", b"\x02", b"\x03", b"\x04")
 
 
-def _absent_byte(path: Path) -> str:
-    """A byte the file does not hold, so that reading it as one-column CSV cuts no line."""
+def _absent_byte(path: Path) -> str | None:
+    """A byte the file does not hold, so that reading it as one-column CSV cuts no line; None
+    when it holds them all."""
     try:
         with path.open("rb") as handle:
             if os.fstat(handle.fileno()).st_size == 0:
@@ -328,10 +513,7 @@ def _absent_byte(path: Path) -> str:
                         return byte.decode()
     except OSError as exc:
         raise InputFileError(f"{path.name}: cannot be read ({exc.strerror})") from exc
-    raise InputFileError(
-        f"{path.name}: holds control characters 0x01-0x04 and 0x1C-0x1F; it is not a text "
-        f"export (re-export it as CSV UTF-8)"
-    )
+    return None
 
 
 def _check_encoding(path: Path) -> None:
@@ -350,25 +532,23 @@ def _check_encoding(path: Path) -> None:
             f"{path.name}: the file is UTF-16, not UTF-8 ({how}); re-export it as UTF-8 "
             f"(in a spreadsheet: 'CSV UTF-8')"
         )
-    if zeros:
-        line = head.count(b"\n", 0, head.index(b"\x00")) + 1
-        raise InputFileError(
-            f"{path.name}: line {line} holds a zero byte; this is not a text export (re-export "
-            f"it as CSV UTF-8)"
-        )
 
 
 def _header_fields(path: Path, line: str) -> list[str]:
     """The header's column names, split by the same grammar as the rows."""
-    field = re.compile(_FIELD)
     names: list[str] = []
     position = 0
     while True:
-        match = field.match(line, position)
+        match = _FIELD_PY.match(line, position)
         value = match.group() if match else ""
         position += len(value)
         if value.startswith('"'):
             value = value[1:-1].replace('""', '"')
+        if _NUL in value:
+            raise InputFileError(
+                f"{path.name}: line 1 (the header) holds a zero byte (NUL) in column "
+                f"{len(names) + 1}; it is not a text export (re-export it as CSV UTF-8)"
+            )
         names.append(value)
         if position == len(line):
             return names
@@ -483,7 +663,7 @@ def _ragged_rejects(path: Path, ragged: pl.DataFrame) -> pl.DataFrame:
         pl.lit(path.name).alias("file"),
         pl.col(LINE).alias("line"),
         pl.lit("*").alias("column"),
-        pl.col(RAW).str.slice(0, 200).alias("value"),
+        _shown(pl.col(RAW)).alias("value"),
         pl.col("reason"),
     )
 
