@@ -384,7 +384,10 @@ def test_placeholder_purchase_dates_are_set_aside_not_billed(
         "payments": [],
         "events": [],
     }
-    result = _reconcile(invoke, write_exports(tmp_path / "exports", tables), tmp_path)
+    # No payments at all is deliberate here (a header-only payments file is refused).
+    folder = write_exports(tmp_path / "exports", tables)
+    (folder / "payments.csv").unlink()
+    result = _reconcile(invoke, folder, tmp_path, "--without", "payments")
     assert result.exit_code == 1, result.stderr
     rejects = pl.read_csv(tmp_path / "out-rejects.csv", infer_schema=False)
     assert rejects.height == people

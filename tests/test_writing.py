@@ -300,7 +300,8 @@ def test_a_signal_while_files_are_renamed_waits_until_the_set_is_in_place(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """SIGHUP between the first and the second rename: the set is completed (never half of
-    it), then the run stops with 129 and says the files were written."""
+    it). The set landing is the commit point (issue 18), so the signal is only noted: the run
+    is not stopped and the signal is reported once as late."""
     first, second = tmp_path / "out.csv", tmp_path / "out-rejects.csv"
     first.write_bytes(b"yesterday\n")
     real_replace = os.replace
@@ -311,10 +312,10 @@ def test_a_signal_while_files_are_renamed_waits_until_the_set_is_in_place(
             os.kill(os.getpid(), signal.SIGHUP)
 
     monkeypatch.setattr(os, "replace", replace_then_hang_up)
-    with pytest.raises(signals.Interrupted) as caught, signals.handled():
+    with signals.handled():
         write_together([(first, _write(b"today\n")), (second, _write(b"rejects\n"))])
-    assert caught.value.exit_code == 129
-    assert str(caught.value) == "interrupted by SIGHUP after the files were written"
+        assert signals.late_signal() == signal.SIGHUP
+        assert signals.late_signal() is None
     assert (first.read_bytes(), second.read_bytes()) == (b"today\n", b"rejects\n")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out-rejects.csv", "out.csv"]
 
