@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import dataclasses
 import datetime as dt
 import itertools
 import math
@@ -44,7 +45,7 @@ import polars as pl
 from polars.io.plugins import register_io_source
 
 from followup_cli import signals
-from followup_cli.errors import OutputError, UsageError
+from followup_cli.errors import FollowupError, InputFileError, OutputError, UsageError
 from followup_cli.ledger import LedgerSettings
 from followup_cli.loading import RawTable, read_table
 from followup_cli.locate import locate_tables
@@ -112,9 +113,25 @@ class Plan:
     settings: LedgerSettings
     tables: Mapping[str, TableShape]
     repeats: Mapping[str, pl.DataFrame]
+    # The buckets with rows (see `_occupied`); the others are never run.
+    occupied: tuple[int, ...] = ()
+
+    @property
+    def to_run(self) -> tuple[int, ...]:
+        """The buckets an engine runs, in order: the occupied ones (all, when not known)."""
+        return self.occupied or tuple(range(self.buckets))
 
     def folder(self, table: str) -> Path:
         return self.work / table
+
+    def bucket_label(self, table: str) -> str:
+        """The name a bucket gives the table's file: its file name, or, when two tables are read
+        from files of the same name (`x/a.csv`, `y/a.csv`), that name with the table's, so the
+        rejects of the two can be put back in one pass's order (`_rejects`), which then writes
+        the file name alone again."""
+        label = self.tables[table].file_label
+        alike = sum(shape.file_label == label for shape in self.tables.values())
+        return label if alike == 1 else f"{label} ({table} table)"
 
     @property
     def outputs(self) -> Path:
@@ -151,7 +168,7 @@ class LocalEngine:
 
     def run(self, plan: Plan, done: Callable[[BucketResult], None]) -> list[BucketResult]:
         results = []
-        for bucket in range(plan.buckets):
+        for bucket in plan.to_run:
             results.append(reconcile_bucket(plan, bucket))
             done(results[-1])
         return results
@@ -276,7 +293,8 @@ def work_folder(beside: Path | None) -> Iterator[Path]:
     ends: at the end, on an error, and on a signal (registered with `signals`)."""
     parent = Path(tempfile.gettempdir())
     if beside is not None and beside.parent.is_dir() and not _is_device(beside):
-        parent = beside.parent
+        # Absolute: a Ray worker writes its output rows there from a folder of its own.
+        parent = beside.parent.absolute()
     with signals.deferred():
         try:
             work = Path(tempfile.mkdtemp(prefix=WORK_PREFIX, dir=parent))
@@ -314,17 +332,19 @@ def run_buckets(
     started = time.perf_counter()
     step(f"splitting into {buckets} buckets")
     finished = 0
+    to_run = buckets
 
     def done(_result: BucketResult) -> None:
         nonlocal finished
         finished += 1
-        step(f"bucket {finished}/{buckets}")
+        step(f"bucket {finished}/{to_run}")
 
     try:
         plan, inputs = split(located, as_of, settings, buckets, work)
+        to_run = len(plan.to_run)  # the empty buckets are skipped
         timings["split"] = time.perf_counter() - started
         started = time.perf_counter()
-        step(f"bucket 0/{buckets}")
+        step(f"bucket 0/{to_run}")
         results = sorted((engine or LocalEngine()).run(plan, done), key=lambda r: r.bucket)
     except OSError as exc:  # the work folder's disk full, say; reading errors say their file
         reason = exc.strerror or str(exc)
@@ -340,7 +360,7 @@ def run_buckets(
         rows=_in_line_order(plan.outputs),
         people=sum(r.people for r in results),
         rejects=_rejects(plan, results),
-        counts=_counts(results),
+        counts=_counts(plan, results),
         timings=timings,
         inputs=inputs,
         newest=_newest(results),
@@ -365,12 +385,13 @@ def split(
     for name, table in TABLES.items():
         raw = read_table(table, located[name])
         shapes[name] = _shape(raw)
-        person = _id_hashes(raw, "customer_id")
-        ids = None if name == "customers" else _id_hashes(raw, table.key.name)
-        _sink(raw.frame, person, buckets, work / name, ids)
-        _split_structural(raw, buckets, work / name)
-        if ids is not None:
-            repeats[name] = _repeated_ids(raw, _ids_folder(work / name), buckets)
+        with _naming_the_file(raw):
+            person = _id_hashes(raw, "customer_id")
+            ids = None if name == "customers" else _id_hashes(raw, table.key.name)
+            _sink(raw.frame, person, buckets, work / name, ids)
+            _split_structural(raw, buckets, work / name)
+            if ids is not None:
+                repeats[name] = _repeated_ids(raw, _ids_folder(work / name))
         # The rows are on disk now; keep what the summary and the report read, and let a CSV
         # file's rows go before the next file is read.
         inputs[name] = RawTable(
@@ -385,14 +406,38 @@ def split(
             raw.unknown_columns,
         )
         del raw
-    labels = [shape.file_label for shape in shapes.values()]
-    if len(set(labels)) < len(labels):
-        raise UsageError(
-            f"--buckets: two tables are read from files of the same name "
-            f"({', '.join(labels)}), which the rejects file could not tell apart; "
-            f"give them different names"
-        )
-    return Plan(work, buckets, as_of, settings, shapes, repeats), inputs
+    return Plan(work, buckets, as_of, settings, shapes, repeats, _occupied(work, buckets)), inputs
+
+
+@contextlib.contextmanager
+def _naming_the_file(raw: RawTable) -> Iterator[None]:
+    """A Parquet file damaged past its footer is only found when its pages are read, here in
+    the first pass: it is named as one pass names it (`validation._collect`), not reported as
+    an internal error."""
+    try:
+        yield
+    except pl.exceptions.PolarsError as exc:
+        if raw.format != "parquet":
+            raise
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputFileError(f"{raw.file_label}: cannot be read ({first}); re-export it") from exc
+
+
+def _occupied(work: Path, buckets: int) -> tuple[int, ...]:
+    """The buckets that hold a row of any table, or a row that could not be split: the only
+    ones worth reconciling (an empty bucket adds nothing to the output, the rejects or the
+    counts; 4,096 buckets of 18 people took ten minutes when every one was run). Bucket 0
+    always, so that a run of empty tables still has a bucket that says what it read."""
+    found = {0}
+    for folder in work.iterdir():
+        if folder.is_dir() and folder.name in TABLES:
+            for path in folder.iterdir():
+                number = path.stem.split("-")[0].removeprefix("b")
+                if path.name.startswith("structural-"):
+                    number = path.stem.removeprefix("structural-")
+                if number.isdigit() and int(number) < buckets:
+                    found.add(int(number))
+    return tuple(sorted(found))
 
 
 def _shape(raw: RawTable) -> TableShape:
@@ -564,7 +609,7 @@ def _split_structural(raw: RawTable, buckets: int, folder: Path) -> None:
         part.drop(BUCKET).write_parquet(folder / f"structural-{int(bucket):05d}.parquet")
 
 
-def _repeated_ids(raw: RawTable, folder: Path, buckets: int) -> pl.DataFrame:
+def _repeated_ids(raw: RawTable, folder: Path) -> pl.DataFrame:
     """Every line whose id an earlier line of the table has, with that first line.
 
     Equal ids have equal hashes, so they share an id bucket: each id bucket (all its slices)
@@ -572,11 +617,11 @@ def _repeated_ids(raw: RawTable, folder: Path, buckets: int) -> pl.DataFrame:
     their ids are read again from the file and compared as validation compares them, so a
     hash collision never sets a row aside. The files go once read.
     """
+    by_bucket: dict[str, list[Path]] = {}
+    for path in sorted(folder.glob("b*-*.arrow")):  # listed once: a glob per bucket was slow
+        by_bucket.setdefault(path.name.split("-")[0], []).append(path)
 
-    def candidates(bucket: int) -> pl.DataFrame:
-        files = _files(folder, bucket)
-        if not files:
-            return pl.DataFrame(schema={LINE: pl.Int64})
+    def candidates(files: list[Path]) -> pl.DataFrame:
         found = pl.scan_ipc(files).collect()
         for path in files:
             path.unlink()
@@ -585,7 +630,8 @@ def _repeated_ids(raw: RawTable, folder: Path, buckets: int) -> pl.DataFrame:
         repeated = ordered.filter(ordered == ordered.shift(1)).unique()
         return found.filter(pl.col(KEY_HASH).is_in(repeated.implode())).select(LINE)
 
-    lines = pl.concat([candidates(bucket) for bucket in range(buckets)])
+    empty = pl.DataFrame(schema={LINE: pl.Int64})
+    lines = pl.concat([empty, *(candidates(files) for files in by_bucket.values())])
     if lines.height == 0:
         return pl.DataFrame(schema=REPEATS_SCHEMA)
     return first_lines(candidate_ids(raw, lines.lazy()).collect())
@@ -595,9 +641,21 @@ def reconcile_bucket(plan: Plan, bucket: int) -> BucketResult:
     """Validate and reconcile one bucket (the same code as one pass, on the bucket's rows);
     the output rows, with their customers-file line, go to `plan.outputs` by range of lines."""
     raw = {name: _bucket_table(plan, shape, bucket) for name, shape in plan.tables.items()}
-    validated = validate(raw, plan.as_of, repeats=plan.repeats)
-    facts = people_facts(validated, plan.as_of, plan.settings).collect()
-    output = label(facts.lazy()).collect()
+    try:
+        validated = validate(raw, plan.as_of, repeats=plan.repeats)
+        facts = people_facts(validated, plan.as_of, plan.settings).collect()
+        output = label(facts.lazy()).collect()
+    except FollowupError as exc:  # said of the file as one pass says it (see `bucket_label`)
+        message = str(exc)
+        for name, shape in plan.tables.items():
+            message = message.replace(plan.bucket_label(name), shape.file_label)
+        if message == str(exc):
+            raise
+        try:
+            said = type(exc)(message)
+        except TypeError:  # an error class that takes more than a message: as it is
+            raise exc from None
+        raise said from exc
     del facts
     lines = validated.customers.sort(CUST).get_column(LINE)
     plan.outputs.mkdir(parents=True, exist_ok=True)
@@ -629,11 +687,26 @@ def _bucket_table(plan: Plan, shape: TableShape, bucket: int) -> RawTable:
     else:
         frame, rows = pl.LazyFrame(schema=schema), 0
     structural_file = plan.folder(shape.name) / f"structural-{bucket:05d}.parquet"
+    bucket_label = plan.bucket_label(shape.name)
     if structural_file.is_file():
         structural = pl.read_parquet(structural_file)
     else:
         structural = pl.DataFrame(schema=pl.Schema(shape.structural_schema))
-    return RawTable(
+    if bucket_label == shape.file_label:
+        return RawTable(
+            TABLES[shape.name],
+            shape.path,
+            shape.format,
+            frame,
+            dict(schema),
+            rows,
+            structural,
+            shape.header,
+            shape.unknown_columns,
+        )
+    if "file" in structural.columns:
+        structural = structural.with_columns(pl.lit(bucket_label, dtype=pl.String).alias("file"))
+    return _Relabelled(
         TABLES[shape.name],
         shape.path,
         shape.format,
@@ -643,7 +716,19 @@ def _bucket_table(plan: Plan, shape: TableShape, bucket: int) -> RawTable:
         structural,
         shape.header,
         shape.unknown_columns,
+        label=bucket_label,
     )
+
+
+@dataclass
+class _Relabelled(RawTable):
+    """A bucket's table whose file goes by another name than its file's (`Plan.bucket_label`)."""
+
+    label: str = ""
+
+    @property
+    def file_label(self) -> str:
+        return self.label
 
 
 def _in_line_order(folder: Path) -> pl.LazyFrame:
@@ -681,23 +766,27 @@ def _in_line_order(folder: Path) -> pl.LazyFrame:
 def _rejects(plan: Plan, results: Sequence[BucketResult]) -> pl.DataFrame:
     """The buckets' rejects in one pass's order: table by table, line by line, and within a
     line as validation put them (a line lies in one bucket only)."""
-    order = {shape.file_label: rank for rank, shape in enumerate(plan.tables.values())}
+    order = {plan.bucket_label(name): rank for rank, name in enumerate(plan.tables)}
+    named = {plan.bucket_label(name): shape.file_label for name, shape in plan.tables.items()}
     everything = pl.concat([r.rejects for r in results])
     rank = pl.col("file").replace_strict(order, return_dtype=pl.Int64)
-    return everything.sort(rank, pl.col("line"), maintain_order=True)
+    in_order = everything.sort(rank, pl.col("line"), maintain_order=True)
+    if all(bucket == label for bucket, label in named.items()):
+        return in_order
+    return in_order.with_columns(pl.col("file").replace_strict(named, return_dtype=pl.String))
 
 
-def _counts(results: Sequence[BucketResult]) -> tuple[TableCount, ...]:
+def _counts(plan: Plan, results: Sequence[BucketResult]) -> tuple[TableCount, ...]:
     totals: dict[str, TableCount] = {}
     for result in results:
         for c in result.counts:
             t = totals.get(c.table)
             totals[c.table] = (
-                c
+                dataclasses.replace(c, file=plan.tables[c.table].file_label)
                 if t is None
                 else TableCount(
                     c.table,
-                    c.file,
+                    t.file,
                     t.read + c.read,
                     t.used + c.used,
                     t.rejected + c.rejected,
