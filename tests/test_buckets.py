@@ -673,25 +673,6 @@ def test_ray_missing_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) -> None:
         pass
 
 
-def test_same_tables_named_alike_are_refused(tmp_path: Path) -> None:
-    """Two tables read from files of the same name: the rejects file could not tell them
-    apart once merged, so buckets refuse (one pass still runs)."""
-    for name in ("customers", "payments"):
-        (tmp_path / name).mkdir()
-    (tmp_path / "customers" / "data.csv").write_text("customer_id,created_on\nC-1,2024-01-01\n")
-    (tmp_path / "payments" / "data.csv").write_text("payment_id,customer_id,paid_on,amount,kind\n")
-    located = locate_tables(
-        tmp_path,
-        {
-            "customers": tmp_path / "customers" / "data.csv",
-            "payments": tmp_path / "payments" / "data.csv",
-        },
-        ("agreements", "events"),
-    )
-    with pytest.raises(UsageError, match="same name"):
-        buckets.split(located, AS_OF, LedgerSettings(), 2, tmp_path / "work")
-
-
 # --- Ray --------------------------------------------------------------------------------------
 
 
