@@ -206,6 +206,9 @@ def cluster() -> Iterator[Cluster]:
     port, client_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
     env["HOME"] = str(home)
+    # The head starts a Python process per ray:// client and gives it 30 s to answer, which a
+    # 2-core machine running other tests sometimes missed: the cluster's setting, not ours.
+    env["RAY_CLIENT_SERVER_CHECK_CHANNEL_TIMEOUT_S"] = "120"
     head = subprocess.Popen(
         [
             str(RAY),

@@ -225,5 +225,11 @@ def _enable_token_auth() -> None:
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
+    """The error's first line, with the next one when the first only announces it (Ray
+    Client's "Initialization failure from server:")."""
+    text = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    if not text:
+        return type(exc).__name__
+    if text[0].endswith(":") and len(text) > 1:
+        return f"{text[0]} {text[1]}"
+    return text[0]
