@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
+import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -315,9 +316,9 @@ def _write_record(
                 if record.succeeded:
                     record.finish(exc.exit_code, str(exc))
             continue
-        quiet = bool(record.arguments.get("quiet"))
-        for warning in warnings:
-            render.note(render.console(quiet), f"warning: {warning}")
+        for warning in [] if record.arguments.get("quiet") else warnings:
+            # One line, never wrapped, even in a cron log (the console wraps at its width).
+            print(f"followup: warning: {warning}", file=sys.stderr, flush=True)
     if failure is not None:
         # Write the one that worked again so both say the run failed.
         for path, writer in ((report, run_report.write), (metrics_path, metrics.write)):

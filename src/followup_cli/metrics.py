@@ -1,20 +1,24 @@
 """The Prometheus textfile (SPEC 8): the run report's figures for node_exporter's collector.
 
-Built from the report document itself, so the two can never disagree, and written with
-prometheus_client (its exposition format and its atomic `write_to_textfile`): the collector
-never scrapes half a file. A failed run still says so (`followup_last_run_success 0`) but keeps
-the last success time from the previous file, which is what the "no success for two nights"
-alert reads.
+Built from the report document itself, so the two can never disagree. prometheus_client
+makes the text (its exposition format); the file is written by the writer of every other file
+of the run (SPEC 6), not by its `write_to_textfile`, which renamed over whatever the path was:
+a device or FIFO became a regular file, a link was replaced instead of followed, and another
+user's private file came back root's and world-readable. So the collector never scrapes half a
+file, a device or FIFO is written to, and a file keeps its owner and mode. A failed run still
+says so (`followup_last_run_success 0`) but keeps the last success time from the previous file,
+which is what the "no success for two nights" alert reads.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
-from followup_cli.errors import OutputError
+from followup_cli.output import is_special, read_regular, write_atomically
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry, Gauge
@@ -36,6 +40,9 @@ NAMES = (
     "followup_owed",
     AS_OF,
 )
+PREVIOUS_LIMIT = 1 << 20
+"""Bytes of an earlier metrics file read at most: one run's file is a few kilobytes."""
+
 _OUTCOMES = (
     ("used", "rows_used"),
     ("rejected", "rows_rejected"),
@@ -43,27 +50,38 @@ _OUTCOMES = (
 )
 
 
-def previous_last_success(path: Path) -> float | None:
-    """The last success time in an earlier metrics file; None if there is none to read."""
-    return _previous_value(path, LAST_SUCCESS)
+@dataclass(frozen=True)
+class Previous:
+    """What an earlier metrics file at the path says, read once; `warning` when it could not
+    be used though something was there."""
+
+    last_success: float | None = None
+    as_of: float | None = None
+    warning: str | None = None
 
 
-def previous_as_of(path: Path) -> float | None:
-    """The as-of date an earlier metrics file gives as reconciled; None if none to read."""
-    return _previous_value(path, AS_OF)
-
-
-def _previous_value(path: Path, name: str) -> float | None:
+def read_previous(path: Path) -> Previous:
+    """The last success time and as-of date of an earlier metrics file. Only a regular file
+    this run will replace is read, and only its first PREVIOUS_LIMIT bytes: a device, FIFO or
+    /dev/stdout is written to, not read (/dev/full never ends, a FIFO or a pipe blocks)."""
     from prometheus_client.parser import text_string_to_metric_families  # noqa: PLC0415
 
+    data = None if is_special(path) else read_regular(path, PREVIOUS_LIMIT)
+    if data is None:
+        return Previous()
+    if len(data) > PREVIOUS_LIMIT:
+        return Previous(
+            warning=f"--metrics {path}: the file there is larger than {PREVIOUS_LIMIT:,} bytes, "
+            f"so not one this tool wrote; its last success time was not kept"
+        )
+    found: dict[str, float] = {}
     try:
-        text = path.read_text(encoding="utf-8")
-        for family in text_string_to_metric_families(text):
-            if family.name == name and family.samples:
-                return float(family.samples[0].value)
-    except (OSError, ValueError, UnicodeDecodeError):
-        return None
-    return None
+        for family in text_string_to_metric_families(data.decode("utf-8")):
+            if family.name in (LAST_SUCCESS, AS_OF) and family.samples:
+                found.setdefault(family.name, float(family.samples[0].value))
+    except (ValueError, UnicodeDecodeError, IndexError, KeyError, TypeError):
+        pass  # a damaged file: what was read before the damage is kept, the rest is unknown
+    return Previous(found.get(LAST_SUCCESS), found.get(AS_OF))
 
 
 def registry_for(
@@ -123,17 +141,20 @@ def registry_for(
     return registry
 
 
-def write(path: Path, report: dict[str, Any]) -> None:
-    from prometheus_client import write_to_textfile  # noqa: PLC0415
+def write(path: Path, report: dict[str, Any]) -> list[str]:
+    """Write the metrics of the run `report` describes to `path`, keeping from the file there
+    what a failed run cannot say itself; the warnings for the person (OutputError when the
+    file cannot be written)."""
+    from prometheus_client import generate_latest  # noqa: PLC0415
 
-    registry = registry_for(report, previous_last_success(path), previous_as_of(path))
-    try:
-        write_to_textfile(str(path), registry)
-    except OSError as exc:
-        raise OutputError(
-            f"--metrics {path}: cannot be written ({exc.strerror or exc}); "
-            f"nothing was written there"
-        ) from exc
+    previous = read_previous(path)
+    data = generate_latest(registry_for(report, previous.last_success, previous.as_of))
+
+    def fill(sink: BinaryIO) -> None:
+        sink.write(data)
+
+    write_atomically(path, fill)
+    return [previous.warning] if previous.warning else []
 
 
 def _timestamp(iso_z: str) -> float:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import errno
 import io
 import os
 import re
@@ -17,6 +18,7 @@ import secrets
 import stat
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,24 +41,59 @@ PARQUET_ROW_GROUP_ROWS = 262_144
 
 FORMATS = OUTPUT_FORMATS  # the name this module always had
 
+BINARY_FORMATS = ("parquet", "xlsx")
+
+READER_WAIT_SECONDS = 30.0
+"""How long a FIFO is waited on for a reader before the run gives up on it (exit 3): a reader
+that starts just after the run is served, and a FIFO nobody will read never hangs a cron job."""
+
+_READER_POLL_SECONDS = 0.05
+
 
 def output_format(path: Path | None, requested: str | None) -> str:
     """--format if given, else the output file's extension, else CSV (standard output)."""
     if requested is not None:
         if requested not in FORMATS:
             raise UsageError(f"--format {requested!r}: choose one of {', '.join(FORMATS)}")
-        return requested
-    if path is None:
+        fmt = requested
+    elif path is None:
         return "csv"
-    fmt = format_of(path)
-    if fmt is None and is_special(path):
-        return "csv"  # `-o /dev/stdout` or a FIFO: as standard output, no extension to read
-    if fmt is None:
+    else:
+        found = format_of(path)
+        if found is None and is_special(path):
+            return "csv"  # `-o /dev/stdout` or a FIFO: as standard output, no extension to read
+        if found is None:
+            raise UsageError(
+                f"--output {path}: cannot tell the format from "
+                f"{path.suffix or 'no extension'!r}; end the name in .csv, .parquet, .jsonl or "
+                f".xlsx, or pass --format"
+            )
+        fmt = found
+    if fmt in BINARY_FORMATS and _is_terminal(path):
+        # A zip or Parquet file is not for reading on a screen, and its bytes can leave the
+        # terminal in a mode a person must reset.
+        where = "standard output" if path is None else str(path)
         raise UsageError(
-            f"--output {path}: cannot tell the format from {path.suffix or 'no extension'!r}; "
-            f"end the name in .csv, .parquet, .jsonl or .xlsx, or pass --format"
+            f"--format {fmt}: {where} is a terminal; give a file with -o NAME.{fmt}, or pipe it on"
         )
     return fmt
+
+
+def _is_terminal(path: Path | None) -> bool:
+    """Whether `path` (None: standard output) is a terminal. Only a character device is opened
+    to ask: opening a FIFO's writing end would end its reader's stream when closed."""
+    if path is None:
+        return sys.stdout.isatty()
+    try:
+        if not stat.S_ISCHR(os.stat(path).st_mode):
+            return False
+        handle = os.open(path, os.O_WRONLY | os.O_NOCTTY | os.O_NONBLOCK)
+    except OSError:
+        return False  # checked as a destination later, with a sentence naming the reason
+    try:
+        return os.isatty(handle)
+    finally:
+        os.close(handle)
 
 
 def default_rejects_path(output: Path | None) -> Path:
@@ -99,6 +136,11 @@ def check_writable(option: str, path: Path) -> None:
     if path.is_dir():
         raise UsageError(f"{option} {path} is a folder; give a file name")
     if is_special(path):
+        with contextlib.suppress(OSError):
+            if stat.S_ISSOCK(os.stat(path).st_mode):
+                raise UsageError(
+                    f"{option} {path} is a socket, which cannot be opened; give a file"
+                )
         if not os.access(path, os.W_OK):
             raise UsageError(f"{option} {path}: cannot be written (permission denied)")
         return
@@ -129,14 +171,35 @@ def _reason(exc: BaseException) -> str:
 
 def is_rejects_file(path: Path) -> bool:
     """Whether `path` is a rejects file this command wrote (judged by its header line)."""
-    if not path.is_file() or is_special(path):
+    header = ",".join(REJECT_COLUMNS).encode()
+    # The header's length and a BOM's: a large file with no line break is not read whole.
+    start = None if is_special(path) else read_regular(path, len(header) + 8)
+    if start is None:
         return False
+    first = start.split(b"\n", 1)[0].strip().removeprefix(b"\xef\xbb\xbf")  # --bom
+    return first == header
+
+
+def read_regular(path: Path, limit: int) -> bytes | None:
+    """The first `limit` bytes of `path`, and one more if there are more (so a caller can tell
+    a file too big to be one this tool wrote), when it is a regular file (followed through
+    links); None when it is missing, unreadable or anything else: a FIFO would block the run
+    until a writer came, /dev/stdout on a pipe for ever, and /dev/full or /dev/zero never end.
+    The file is checked before it is opened (opening a FIFO or a tape has effects of its own)
+    and again once open (it could have been swapped in between)."""
     try:
-        with path.open("rb") as handle:
-            first = handle.readline().strip().removeprefix(b"\xef\xbb\xbf")  # --bom
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return None
+        handle = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
     except OSError:
-        return False
-    return first == ",".join(REJECT_COLUMNS).encode()
+        return None
+    with os.fdopen(handle, "rb") as source:
+        try:
+            if not stat.S_ISREG(os.fstat(handle).st_mode):
+                return None
+            return source.read(limit + 1)
+        except OSError:
+            return None
 
 
 def _serialise(
@@ -299,12 +362,35 @@ def _write_directly(path: Path | None, fill: Fill) -> None:
         # Appending, when /dev/stdout leads to a regular file, keeps what `>>` asked for and
         # never truncates what the shell set up; a device or FIFO has no end to append at.
         append = stat.S_ISREG(os.stat(path).st_mode)
-        handle = os.open(path, os.O_WRONLY | os.O_NOCTTY | (os.O_APPEND if append else 0))
+        handle = _open_directly(path, os.O_WRONLY | os.O_NOCTTY | (os.O_APPEND if append else 0))
         with os.fdopen(handle, "wb") as sink:
             fill(sink)
             sink.flush()
     except BaseException as exc:
         _raise_as_output_error(path, exc)
+
+
+def _open_directly(path: Path, flags: int) -> int:
+    """Open a device, FIFO or /dev/stdout for writing. A plain open of a FIFO waits for a
+    reader for ever (a cron job that never ends, its lock held); here it is asked without
+    waiting (ENXIO: nobody reading yet) every few hundredths of a second, for
+    READER_WAIT_SECONDS at most. The handle is made blocking again for the write itself."""
+    deadline = time.monotonic() + READER_WAIT_SECONDS
+    while True:
+        try:
+            handle = os.open(path, flags | os.O_NONBLOCK)
+            break
+        except OSError as exc:
+            if exc.errno != errno.ENXIO or not stat.S_ISFIFO(os.stat(path).st_mode):
+                raise
+            if time.monotonic() >= deadline:
+                raise OSError(
+                    errno.ENXIO,
+                    f"it is a FIFO nobody read from within {READER_WAIT_SECONDS:g} seconds",
+                ) from None
+            time.sleep(_READER_POLL_SECONDS)
+    os.set_blocking(handle, True)
+    return handle
 
 
 def _commit(staged: Sequence[_Staged], remove: Sequence[Path]) -> None:

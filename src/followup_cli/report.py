@@ -22,11 +22,13 @@ from followup_cli.errors import EXIT_OK, EXIT_REJECTED_ROWS
 from followup_cli.fingerprint import Fingerprint, sha256_of
 from followup_cli.formats import EXPORT_EXTENSIONS
 from followup_cli.money import cents_text
-from followup_cli.output import write_atomically
+from followup_cli.output import is_special, read_regular, write_atomically
 from followup_cli.summary import Summary
 from followup_cli.validation import TableCount
 
 SCHEMA_VERSION = 1
+PREVIOUS_LIMIT = 64 << 20
+"""Bytes of an earlier run report read at most: one is kilobytes, whatever the run's size."""
 SUCCESS, ROWS_REJECTED, FAILED = "success", "rows_rejected", "failed"
 
 
@@ -186,8 +188,10 @@ def _rejects_path(record: RunRecord) -> str | None:
 
 
 def written_file(kind: str, path: Path | None, fmt: str, rows: int) -> OutputFile:
-    """An output file as the report lists it; only a regular file has a checksum to give."""
-    digest = sha256_of(path) if path is not None and path.is_file() else None
+    """An output file as the report lists it; only a regular file this run replaced has a
+    checksum to give (/dev/stdout sent to a file with `>>` holds more than this run wrote)."""
+    regular = path is not None and path.is_file() and not is_special(path)
+    digest = sha256_of(path) if path is not None and regular else None
     return OutputFile(kind, path, fmt, rows, digest)
 
 
@@ -195,22 +199,27 @@ def encode(report: dict[str, Any]) -> bytes:
     return (json.dumps(report, indent=2, ensure_ascii=False) + "\n").encode()
 
 
-def write(path: Path, report: dict[str, Any]) -> None:
-    """Atomically, like every file the tool writes: a monitor never reads half a report."""
+def write(path: Path, report: dict[str, Any]) -> list[str]:
+    """Atomically, like every file the tool writes: a monitor never reads half a report. No
+    warnings to give (the same shape as metrics.write)."""
     data = encode(report)
 
     def fill(sink: BinaryIO) -> None:
         sink.write(data)
 
     write_atomically(path, fill)
+    return []
 
 
 def read_previous(path: Path | None) -> dict[str, Any] | None:
-    """A report written by an earlier run, or None if there is none or it cannot be read."""
-    if path is None or not path.is_file():
+    """A report written by an earlier run, or None if there is none or it cannot be read. Only
+    a regular file is read (a FIFO put there would block the run), and not past PREVIOUS_LIMIT.
+    """
+    data = None if path is None else read_regular(path, PREVIOUS_LIMIT)
+    if data is None or len(data) > PREVIOUS_LIMIT:
         return None
     try:
-        loaded = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        loaded = json.loads(data.decode("utf-8"))
+    except ValueError:  # UnicodeDecodeError included
         return None
     return loaded if isinstance(loaded, dict) else None
