@@ -99,19 +99,16 @@ def read_csv(path: Path, key: str | None = None) -> tuple[pl.DataFrame, pl.DataF
         split = split.filter(~pl.col(LINE).is_in(settled.implode())).merge_sorted(
             _split(records.drop("_end"), width), key=LINE
         )
-    value = pl.element()
-    unquoted = (
-        pl.when(value.str.starts_with('"'))
-        .then(value.str.slice(1, value.str.len_chars() - 2).str.replace_all('""', '"'))
-        .otherwise(value)
-        .replace("", None)
-    )
-    frame = (
-        split.filter(pl.col("_ok"))
-        .select(LINE, RAW, pl.col(PARTS).list.eval(unquoted).list.to_struct(fields))
-        .unnest(PARTS)
-        .rename(dict(zip(fields, names, strict=True)))
-    )
+    rows = split.filter(pl.col("_ok"))
+    if width <= _FEW_COLUMNS:
+        # Lazy, so the list is read once for all the fields (common subexpressions).
+        values = [_unquoted(pl.col(PARTS).list.get(i)).alias(n) for i, n in enumerate(fields)]
+        frame = rows.lazy().select(LINE, RAW, *values).collect()
+    else:
+        # One expression for all the fields: one per field took seconds at 4,000 columns.
+        whole = pl.col(PARTS).list.eval(_unquoted(pl.element())).list.to_struct(fields)
+        frame = rows.select(LINE, RAW, whole).unnest(PARTS)
+    frame = frame.rename(dict(zip(fields, names, strict=True)))
     # One chunk first: over a column of many chunks (a filter of a large file), Polars 2.1
     # panics in pl.format when one argument went through str.replace_all ("assertion failed:
     # i < self.len()"); the 100,000-row export with two extra-field rows showed it.
@@ -125,6 +122,19 @@ def read_csv(path: Path, key: str | None = None) -> tuple[pl.DataFrame, pl.DataF
 
 
 _RAGGED_SCHEMA = {LINE: pl.Int64, RAW: pl.String, "reason": pl.String}
+_FEW_COLUMNS = 64  # up to this many, a column per field is made directly (faster, less memory)
+
+
+def _unquoted(value: pl.Expr) -> pl.Expr:
+    """A field's value: a quoted one without its quotes and with "" read as ", empty as null."""
+    return (
+        pl.when(value.str.starts_with('"'))
+        .then(value.str.slice(1, value.str.len_chars() - 2).str.replace_all('""', '"'))
+        .otherwise(value)
+        .replace("", None)
+    )
+
+
 _NO_RAGGED = pl.DataFrame(schema=_RAGGED_SCHEMA)
 _NUL = "\x00"
 
@@ -217,6 +227,12 @@ def _plain_rows(path: Path) -> pl.DataFrame | None:
                 header_end = view.find(b"\n")
                 ends_with_break = view[size - 1 : size] == b"\n"
                 first_line = view[: max(header_end, 0)]
+                # Polars makes a column name for every field of the first row before it
+                # compares them with the schema: 20 MB of commas took 8 GB and 12 s.
+                row_end = view.find(b"\n", header_end + 1) if header_end != -1 else -1
+                first_row_commas = (
+                    view[header_end + 1 : row_end].count(b",") if row_end != -1 else None
+                )
     except OSError:
         return None  # the general path names the problem
     try:
@@ -230,7 +246,7 @@ def _plain_rows(path: Path) -> pl.DataFrame | None:
     header = _header_fields(path, first)
     # One field: a blank line is a row of one empty field with the right number of commas
     # (none), which the grammar skips instead.
-    if len(header) < 2:
+    if len(header) < 2 or first_row_commas not in (None, len(header) - 1):
         return None
     fields = [f"_field_{i}" for i in range(len(header))]
     try:
@@ -267,6 +283,7 @@ def _split(lines: pl.DataFrame, width: int) -> pl.DataFrame:
     One list, not a column per field: a select of one expression per column took seconds at
     4,000 columns, and a pattern of one group per column exceeded the regex size limit."""
     has_quote = pl.col(RAW).str.contains('"', literal=True)
+    commas = pl.col(RAW).str.count_matches(",", literal=True)
     # A line the grammar splits: each field is a comma (one put before the line) and its text.
     grammar = (
         pl.when(pl.col(RAW).str.contains(_SPLITS))
@@ -274,11 +291,38 @@ def _split(lines: pl.DataFrame, width: int) -> pl.DataFrame:
         .list.eval(pl.element().str.slice(1))
     )
     ok = (pl.col(PARTS).list.len() == width).fill_null(False).alias("_ok")
-    plain = lines.filter(~has_quote).select(LINE, RAW, pl.col(RAW).str.split(",").alias(PARTS))
-    quoted = lines.filter(has_quote).select(LINE, RAW, grammar.alias(PARTS))
+    no_parts = pl.lit(None, dtype=pl.List(pl.String)).alias(PARTS)
+    # A line is split into a list only when the list is bounded by the header's width: a line
+    # of 20 million commas made a list of 20 million empty fields. A line with more commas
+    # than that is a row only if most are inside quoted values: those are counted first.
+    few_commas = commas <= 4 * width
+    plain = lines.filter(~has_quote)
+    plain = (
+        plain.filter(commas == width - 1)
+        .with_columns(pl.col(RAW).str.split(",").alias(PARTS))
+        .merge_sorted(plain.filter(commas != width - 1).with_columns(no_parts), key=LINE)
+    )
+    quoted = lines.filter(has_quote)
+    many = quoted.filter(~few_commas).with_columns(
+        (pl.col(RAW).str.contains(_SPLITS) & (_separators(pl.col(RAW)) == width - 1)).alias("_ok")
+    )
+    quoted = quoted.filter(few_commas).with_columns(grammar.alias(PARTS))
+    if many.height:
+        quoted = quoted.merge_sorted(
+            many.filter("_ok").select(LINE, RAW, grammar.alias(PARTS)), key=LINE
+        ).merge_sorted(many.filter(~pl.col("_ok")).select(LINE, RAW, no_parts), key=LINE)
     # Both parts are in line order already: merging them costs a pass, a sort would cost more.
-    split = plain.merge_sorted(quoted, key=LINE) if quoted.height else plain
-    return split.with_columns(ok)
+    return plain.merge_sorted(quoted, key=LINE).with_columns(ok)
+
+
+def _separators(raw: pl.Expr) -> pl.Expr:
+    """The commas between a line's fields: those outside its quoted values (each at the start
+    of a field). Exact for a line the grammar splits."""
+    return (
+        raw.str.replace_all(r'(^|,)"(?:[^"]|"")*"', "${1}")
+        .str.count_matches(",", literal=True)
+        .cast(pl.Int64)
+    )
 
 
 def _multi_line_records(
@@ -303,25 +347,30 @@ def _multi_line_records(
     reading = _RecordReading(body, ends_at, width)
     starts: list[int] = []
     ends: list[int] = []
-    stray: list[tuple[int, str]] = []
-    i = 0
+    # Stray openers as numbers (line, why, closing line); their sentences are made by Polars
+    # at the end: a million one-quote lines made a million Python strings.
+    stray: list[tuple[int, int, int | None]] = []
+    i, aimed_at = 0, -1
     while i < len(starts_at):
         opener, k = starts_at[i], next_closer[i]
         closer = ends_at[k] if k < len(ends_at) else None
         # Whole rows between the opening line and its closing line (or the end of the file).
         swallowed = (rows_before_closer[k] if closer else rows.len()) - rows_before_opener[i]
         i += 1
+        if k != aimed_at:  # no later reading goes back before this opener
+            reading.forget_before(opener)
+            aimed_at = k
         if swallowed:
-            stray.append((opener, _swallowing_reason(closer)))
+            stray.append((opener, _SWALLOWS, closer))
         elif closer is None:
-            stray.append((opener, _unclosed_reason()))
+            stray.append((opener, _UNCLOSED, None))
         elif reading.makes_record(opener):
             starts.append(opener)
             ends.append(closer)
             while i < len(starts_at) and starts_at[i] <= closer:
                 i += 1  # lines inside the record open nothing
         else:
-            stray.append((opener, _runaway_reason(closer)))
+            stray.append((opener, _RUNS_ON, closer))
     spans = pl.DataFrame({LINE: starts, "_end": ends}, schema={LINE: pl.Int64, "_end": pl.Int64})
     records = (
         spans.select(
@@ -337,10 +386,9 @@ def _multi_line_records(
         .select(pl.col("_start").alias(LINE), "_end", RAW)
     )
     set_aside = pl.DataFrame(
-        {LINE: [s[0] for s in stray], "reason": [s[1] for s in stray]},
-        schema={LINE: pl.Int64, "reason": pl.String},
-    ).join(body.select(LINE, RAW), on=LINE)
-    return records, set_aside.select(LINE, RAW, "reason")
+        stray, schema={LINE: pl.Int64, "_why": pl.Int8, "_closer": pl.Int64}, orient="row"
+    ).join(body.select(LINE, RAW), on=LINE, maintain_order="left")
+    return records, set_aside.select(LINE, RAW, _stray_reason().alias("reason"))
 
 
 # Where reading a line leaves the record it belongs to (the grammar's states at the line's end).
@@ -396,6 +444,13 @@ class _RecordReading:
         self._width = width
         self._fetched: dict[int, list[str]] = {}
         self._rest: dict[tuple[int, bool], tuple[bool, int]] = {}
+
+    def forget_before(self, line: int) -> None:
+        """Readings start at `line` or later from now on: what was read before is let go."""
+        self._rest.clear()
+        first_chunk = (line - self._first) // _LINES_FETCHED
+        for chunk in [c for c in self._fetched if c < first_chunk]:
+            del self._fetched[chunk]
 
     def makes_record(self, opener: int) -> bool:
         state, commas = _line_end_state(self._line(opener))
@@ -590,12 +645,7 @@ def make_room_for_line(frame: FrameT) -> FrameT:
 def _field_count_reason(raw: pl.Expr, width: int) -> pl.Expr:
     """Why a line is not a row: how many fields the grammar finds, or where its quotes break it."""
     # Quoted values removed (each at the start of a field), the commas left separate fields.
-    fields = (
-        raw.str.replace_all(r'(^|,)"(?:[^"]|"")*"', "${1}")
-        .str.count_matches(",", literal=True)
-        .cast(pl.Int64)
-        + 1
-    )
+    fields = _separators(raw) + 1
     splits = raw.str.contains("^" + f"(?:{_FIELD})(?:,(?:{_FIELD}))*" + "$")
     count = pl.format(
         "row has {} {} but the header has {}; check for a missing or extra comma "
@@ -624,6 +674,22 @@ def _field_count_reason(raw: pl.Expr, width: int) -> pl.Expr:
     )
 
 
+_SWALLOWS, _UNCLOSED, _RUNS_ON = range(3)  # why an opening line is set aside alone
+
+
+def _stray_reason() -> pl.Expr:
+    """The sentence for each stray opener (`_why`, `_closer`), the same as the functions below."""
+    closer = pl.col("_closer").cast(pl.String)
+    upto = pl.when(pl.col("_closer").is_null()).then(pl.lit("the end of the file"))
+    return (
+        pl.when(pl.col("_why") == _UNCLOSED)
+        .then(pl.lit(_unclosed_reason()))
+        .when(pl.col("_why") == _SWALLOWS)
+        .then(pl.format(_swallowing_reason("{}"), upto.otherwise(pl.format("line {}", closer))))
+        .otherwise(pl.format(_runaway_reason("{}"), closer))
+    )
+
+
 def _unclosed_reason() -> str:
     return (
         "a double quote on this line opens a value that is never closed; check this line's "
@@ -631,8 +697,10 @@ def _unclosed_reason() -> str:
     )
 
 
-def _swallowing_reason(closer: int | None) -> str:
-    upto = f"line {closer}" if closer else "the end of the file"
+def _swallowing_reason(closer: int | str | None) -> str:
+    upto = (
+        closer if isinstance(closer, str) else f"line {closer}" if closer else "the end of the file"
+    )
     return (
         f"a double quote on this line opens a value that would swallow the whole rows after it "
         f"(up to {upto}); only this line is set aside; check its quotes (a quote inside a "
@@ -640,7 +708,7 @@ def _swallowing_reason(closer: int | None) -> str:
     )
 
 
-def _runaway_reason(closer: int) -> str:
+def _runaway_reason(closer: int | str) -> str:
     return (
         f"a double quote on this line opens a value that runs on to line {closer} without "
         f'making a whole row; check this line\'s quotes (a quote inside a value is written "")'
