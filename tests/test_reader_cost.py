@@ -232,3 +232,65 @@ def test_the_run_rejects_a_late_zero_byte_with_exit_1(tmp_path: Path, invoke: An
         ("payments.csv", "152", "payment_id")
     ]
     assert "\x00" not in out.read_text()
+
+
+# Reads a file in a child process and prints its peak memory (MB): a reader whose memory grew
+# with something other than the file's size showed it as gigabytes.
+_PEAK_IN_CHILD = """
+import json, resource, sys
+from pathlib import Path
+from followup_cli.csv_reader import read_csv
+from followup_cli.errors import InputFileError
+try:
+    frame, rejects = read_csv(Path(sys.argv[1]), "payment_id")
+    verdict = [frame.height, rejects.select("line", "reason").rows()]
+except InputFileError as exc:
+    verdict = [str(exc)]
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+print(json.dumps({"peak_mb": peak, "verdict": verdict}))
+"""
+
+
+def peak_in_child(path: Path) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, "-c", _PEAK_IN_CHILD, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+def test_a_line_of_5_million_commas_is_one_reject_in_bounded_memory(tmp_path: Path) -> None:
+    """A line of 5 million commas took 2.4 GB (Polars' reader named each field of the first
+    row; 20 million took 8.5 GB): now one reject, in memory a small multiple of the file."""
+    path = tmp_path / "payments.csv"
+    path.write_text(PAYMENTS + "\n" + "," * 5_000_000 + "\n")
+    result = peak_in_child(path)
+    reason = csv_reader._field_count_reason(pl.lit(","), 5).alias("r")
+    too_many = pl.select(reason).item().replace("2 fields", "5000001 fields")
+    assert result["verdict"] == [0, [[2, too_many]]]
+    assert result["peak_mb"] < 800
+
+
+@pytest.mark.parametrize("where", ["header", "multi-line value"])
+def test_a_10_mb_quoted_value_is_read_in_bounded_memory(tmp_path: Path, where: str) -> None:
+    """Python's regular expressions kept about 100 bytes of backtracking state per character
+    of a long quoted value (1.1 GB for 10 MB): the header's and a record's lines are now read
+    with possessive patterns, in memory a small multiple of the file."""
+    path = tmp_path / "payments.csv"
+    long = "a" * 10_000_000
+    if where == "header":
+        path.write_text('"' + long + "\n")
+        expected = [
+            "payments.csv: line 1 (the header) cannot be split into column names (a double "
+            "quote at character 1 does not close a quoted name); fix the header"
+        ]
+    else:
+        path.write_text(PAYMENTS + '\nP-1,C-1,2024-01-01,1.00,"' + long + "\nb" + long + '"\n')
+        expected = [1, []]
+    result = peak_in_child(path)
+    assert result["verdict"] == expected
+    assert result["peak_mb"] < 1000
