@@ -28,6 +28,7 @@ import bisect
 import mmap
 import os
 import re
+from array import array
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -338,18 +339,19 @@ def _multi_line_records(
     between them: many openers share one far closer, and joining for each cost time growing
     with the square of the file (100,000 lines took minutes).
     """
-    starts_at = openers.to_list()
-    ends_at = closers.to_list()
+    starts_at = _numbers(openers)
+    ends_at = _numbers(closers)
     # For each opening line: the first closing line after it, and the whole rows before each.
-    next_closer = closers.search_sorted(openers, side="right").to_list()
-    rows_before_opener = rows.search_sorted(openers).to_list()
-    rows_before_closer = rows.search_sorted(closers).to_list()
+    next_closer = _numbers(closers.search_sorted(openers, side="right"))
+    rows_before_opener = _numbers(rows.search_sorted(openers))
+    rows_before_closer = _numbers(rows.search_sorted(closers))
     reading = _RecordReading(body, ends_at, width)
     starts: list[int] = []
     ends: list[int] = []
-    # Stray openers as numbers (line, why, closing line); their sentences are made by Polars
-    # at the end: a million one-quote lines made a million Python strings.
-    stray: list[tuple[int, int, int | None]] = []
+    # Stray openers as numbers (line, why, closing line or 0), in arrays of 8 bytes a number;
+    # their sentences are made by Polars at the end: a million one-quote lines made a million
+    # Python strings, and lists of Python numbers took 36 bytes a number.
+    stray, why, stray_closer = array("q"), array("b"), array("q")
     i, aimed_at = 0, -1
     while i < len(starts_at):
         opener, k = starts_at[i], next_closer[i]
@@ -361,16 +363,16 @@ def _multi_line_records(
             reading.forget_before(opener)
             aimed_at = k
         if swallowed:
-            stray.append((opener, _SWALLOWS, closer))
+            _set_aside(stray, why, stray_closer, opener, _SWALLOWS, closer or 0)
         elif closer is None:
-            stray.append((opener, _UNCLOSED, None))
+            _set_aside(stray, why, stray_closer, opener, _UNCLOSED, 0)
         elif reading.makes_record(opener):
             starts.append(opener)
             ends.append(closer)
             while i < len(starts_at) and starts_at[i] <= closer:
                 i += 1  # lines inside the record open nothing
         else:
-            stray.append((opener, _RUNS_ON, closer))
+            _set_aside(stray, why, stray_closer, opener, _RUNS_ON, closer)
     spans = pl.DataFrame({LINE: starts, "_end": ends}, schema={LINE: pl.Int64, "_end": pl.Int64})
     records = (
         spans.select(
@@ -386,7 +388,11 @@ def _multi_line_records(
         .select(pl.col("_start").alias(LINE), "_end", RAW)
     )
     set_aside = pl.DataFrame(
-        stray, schema={LINE: pl.Int64, "_why": pl.Int8, "_closer": pl.Int64}, orient="row"
+        {
+            LINE: pl.Series(stray, dtype=pl.Int64),
+            "_why": pl.Series(why, dtype=pl.Int8),
+            "_closer": pl.Series(stray_closer, dtype=pl.Int64).replace(0, None),
+        }
     ).join(body.select(LINE, RAW), on=LINE, maintain_order="left")
     return records, set_aside.select(LINE, RAW, _stray_reason().alias("reason"))
 
@@ -437,7 +443,7 @@ class _RecordReading:
     square of the file).
     """
 
-    def __init__(self, body: pl.DataFrame, closers: list[int], width: int) -> None:
+    def __init__(self, body: pl.DataFrame, closers: array[int], width: int) -> None:
         self._raw = body.get_column(RAW)
         self._first = int(body.item(0, LINE)) if body.height else 0
         self._closers = closers
@@ -675,6 +681,19 @@ def _field_count_reason(raw: pl.Expr, width: int) -> pl.Expr:
 
 
 _SWALLOWS, _UNCLOSED, _RUNS_ON = range(3)  # why an opening line is set aside alone
+
+
+def _set_aside(
+    lines: array[int], whys: array[int], closers: array[int], line: int, why: int, closer: int
+) -> None:
+    lines.append(line)
+    whys.append(why)
+    closers.append(closer)
+
+
+def _numbers(series: pl.Series) -> array[int]:
+    """Whole numbers for a Python loop: 8 bytes each, read back as plain ints."""
+    return array("q", series.cast(pl.Int64).to_list())
 
 
 def _stray_reason() -> pl.Expr:
