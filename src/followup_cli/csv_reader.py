@@ -60,9 +60,11 @@ def read_csv(path: Path, key: str | None = None) -> tuple[pl.DataFrame, pl.DataF
     """Split a CSV file into text columns with physical line numbers, and the lines that could
     not be split (line, raw, reason). `key` names the table's id column: a line with a value
     there and the header's number of fields is a row, which a quoted value cannot swallow."""
+    # Looked for before any frame is made: the mapped file's pages then add to no frame's.
+    holds_nul = _holds_zero_byte(path)
     plain = _plain_rows(path)
     if plain is not None:
-        return _set_aside_zero_bytes(path, plain, _ragged_rejects(path, _NO_RAGGED))
+        return _set_aside_zero_bytes(path, plain, _ragged_rejects(path, _NO_RAGGED), holds_nul)
     lines = _physical_lines(path)
     first = lines.item(0, RAW) if lines.height else None
     _check_header_line(
@@ -119,7 +121,7 @@ def read_csv(path: Path, key: str | None = None) -> tuple[pl.DataFrame, pl.DataF
         .select(LINE, RAW, _field_count_reason(pl.col(RAW), width).alias("reason"))
     )
     structural = pl.concat([bad, runaway]).sort(LINE)
-    return _set_aside_zero_bytes(path, frame, _ragged_rejects(path, structural))
+    return _set_aside_zero_bytes(path, frame, _ragged_rejects(path, structural), holds_nul)
 
 
 _RAGGED_SCHEMA = {LINE: pl.Int64, RAW: pl.String, "reason": pl.String}
@@ -141,7 +143,7 @@ _NUL = "\x00"
 
 
 def _set_aside_zero_bytes(
-    path: Path, frame: pl.DataFrame, rejects: pl.DataFrame
+    path: Path, frame: pl.DataFrame, rejects: pl.DataFrame, holds_nul: bool
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Rows holding a zero byte (NUL) in any value leave `frame` for `rejects`, naming the
     column and the character: NUL is not text (many tools end a string at it), wherever it is
@@ -150,7 +152,7 @@ def _set_aside_zero_bytes(
     `frame` is (line, [raw,] values); the reject's value is the row as written (`raw`, or the
     values joined by commas: the fast path's files hold no quotes), NUL shown as \\x00."""
     values = [(i, c) for i, c in enumerate(frame.columns) if c not in (LINE, RAW)]
-    if not _holds_zero_byte(path):
+    if not holds_nul:
         return frame.drop(RAW, strict=False), rejects
     found = [pl.nth(i).str.find(_NUL, literal=True) for i, _ in values]
     row = (
