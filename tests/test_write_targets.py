@@ -318,3 +318,33 @@ def test_telling_a_rejects_file_reads_only_its_first_line(tmp_path: Path) -> Non
     finally:
         tracemalloc.stop()
     assert peak < 1 << 20
+
+
+@pytest.mark.parametrize("option", ["--report", "--metrics", "--changes", "--rejects"])
+def test_no_record_of_the_run_replaces_the_previous_output_it_reads(
+    tmp_path: Path, invoke: Invoke, option: str
+) -> None:
+    """--previous is an input of the run: a report, metrics, changes or rejects file naming it
+    would overwrite last night's file with exit 0. Refused before any work (exit 2), the file
+    unchanged. (-o naming it stays allowed: compare with last night's file, then replace it.)"""
+    previous = tmp_path / "last-night.csv"
+    assert invoke(*_reconcile("-o", str(previous))).exit_code == 0
+    before = previous.read_bytes()
+    result = invoke(
+        *_reconcile(
+            "-o", str(tmp_path / "out.csv"), "--previous", str(previous), option, str(previous)
+        )
+    )
+    assert result.exit_code == 2, result.stderr
+    assert str(previous) in result.stderr
+    assert previous.read_bytes() == before
+    assert not (tmp_path / "out.csv").exists()
+
+
+def test_the_output_may_replace_the_previous_output_it_compares_with(
+    tmp_path: Path, invoke: Invoke
+) -> None:
+    previous = tmp_path / "followup.csv"
+    assert invoke(*_reconcile("-o", str(previous))).exit_code == 0
+    result = invoke(*_reconcile("-o", str(previous), "--previous", str(previous)))
+    assert result.exit_code == 0, result.stderr

@@ -67,6 +67,7 @@ from followup_cli.errors import (
     BadRowError,
     FollowupError,
     InputFileError,
+    UsageError,
 )
 from followup_cli.ledger import LedgerSettings
 from followup_cli.limits import DEFAULT_MAX_REJECTED, check_usable
@@ -83,6 +84,7 @@ from followup_cli.output import (
     check_destinations,
     default_rejects_path,
     output_format,
+    resolved,
 )
 from followup_cli.reconcile import RunResult, run
 from followup_cli.schema import OUTPUT_COLUMNS
@@ -367,7 +369,9 @@ def _reconcile(
             ("--rejects", rejects_path),
             ("--changes", changes_path if comparing else None),
         ],
-        possible_inputs(data, overrides, without),
+        # --previous is read too: only -o may replace it (compare with last night's file,
+        # then write tonight's over it).
+        [*possible_inputs(data, overrides, without), *([previous] if previous else [])],
     )
     as_of_date = _as_of(as_of)
     record.as_of = as_of_date
@@ -377,8 +381,13 @@ def _reconcile(
     record.located = locate_tables(data, overrides, without)
     inputs = [path for path in record.located.values() if path is not None]
     check_destinations(destination, rejects_path, inputs)
+    if previous is not None and resolved("--rejects", rejects_path) == resolved(
+        "--previous", previous
+    ):
+        raise UsageError(f"--rejects {rejects_path} is the --previous file; choose another name")
     if comparing:
-        _check_changes_destination(changes_path, destination, rejects_path, inputs)
+        read = [*inputs, *([previous] if previous else [])]
+        _check_changes_destination(changes_path, destination, rejects_path, read)
     statuses = chosen_statuses(lists.status)
     customers_file = record.located["customers"]
     carried = {}
