@@ -45,9 +45,9 @@ import polars as pl
 from polars.io.plugins import register_io_source
 
 from followup_cli import signals
-from followup_cli.errors import FollowupError, InputFileError, OutputError, UsageError
+from followup_cli.errors import FollowupError, OutputError, UsageError
 from followup_cli.ledger import LedgerSettings
-from followup_cli.loading import RawTable, read_table
+from followup_cli.loading import PARQUET_READ_ERRORS, RawTable, cannot_be_read, read_table
 from followup_cli.locate import locate_tables
 from followup_cli.parsing import parse
 from followup_cli.reconcile import Progress, RunResult, label, newest, people_facts
@@ -416,11 +416,10 @@ def _naming_the_file(raw: RawTable) -> Iterator[None]:
     an internal error."""
     try:
         yield
-    except pl.exceptions.PolarsError as exc:
+    except PARQUET_READ_ERRORS as exc:  # a panic in Polars' reader too
         if raw.format != "parquet":
             raise
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputFileError(f"{raw.file_label}: cannot be read ({first}); re-export it") from exc
+        raise cannot_be_read(raw.file_label, exc) from exc
 
 
 def _occupied(work: Path, buckets: int) -> tuple[int, ...]:

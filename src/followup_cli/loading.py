@@ -144,22 +144,56 @@ def _select_columns(
     return frame.select(selected), unknown
 
 
+# What reading a damaged Parquet file raises: one of Polars' errors, or a panic in its native
+# code (an assertion on a page's lengths, an out-of-range date), which pyo3 raises as
+# PanicException, a BaseException and not a PolarsError, so `except PolarsError` misses it.
+PARQUET_READ_ERRORS: tuple[type[BaseException], ...] = (
+    pl.exceptions.PolarsError,
+    pl.exceptions.PanicException,
+)
+
+
+def cannot_be_read(file_label: str, exc: BaseException) -> InputFileError:
+    """The one sentence for a Parquet file damaged past its footer (found when its pages are
+    read), whatever the reader raised."""
+    return InputFileError(f"{file_label}: cannot be read ({read_failure(exc)}); re-export it")
+
+
+# A panic in a reader task arrives wrapped by each task that waited for it:
+# 'called `Result::unwrap()` on an `Err` value: JoinError::Panic(Id(15), "...", ...)'.
+_WRAPPED_PANIC = re.compile(r'JoinError::Panic\(Id\(\d+\), "(.*)", \.\.\.\)', re.DOTALL)
+_UNESCAPE = re.compile(r"\\(.)")
+_ESCAPES = {"n": "\n", '"': '"', "\\": "\\"}
+
+
+def read_failure(exc: BaseException) -> str:
+    """A reader's failure in a few words: the first line of its message, and of a panic the
+    innermost message (the assertion that failed, not the tasks that waited for it)."""
+    text = str(exc)
+    if isinstance(exc, pl.exceptions.PanicException):
+        while found := _WRAPPED_PANIC.search(text):
+            text = _UNESCAPE.sub(lambda m: _ESCAPES.get(m.group(1), m.group(0)), found.group(1))
+        first = _first_line_of(text)
+        return f"the Parquet reader stopped: {first}" if first else "the Parquet reader stopped"
+    return _first_line_of(text) or type(exc).__name__
+
+
 def _scan_parquet(path: Path) -> tuple[pl.LazyFrame, int]:
     """The file as a lazy scan with 1-based row numbers, and its row count (from metadata)."""
     try:
         rows = int(pl.scan_parquet(path).select(pl.len()).collect().item())
-    except Exception as exc:  # polars raises several unrelated types for a bad file
+    except (Exception, pl.exceptions.PanicException) as exc:  # several unrelated types
         raise InputFileError(
-            f"{path.name}: not a readable Parquet file ({_first_line(exc)}); re-export it"
+            f"{path.name}: not a readable Parquet file ({read_failure(exc)}); re-export it"
         ) from exc
     return make_room_for_line(pl.scan_parquet(path)).with_row_index(LINE, offset=1).with_columns(
         pl.col(LINE).cast(pl.Int64)
     ), rows
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
+def _first_line_of(text: str) -> str:
+    lines = text.strip().splitlines()
+    return lines[0].strip() if lines else ""
 
 
 def _column(names: list[str], name: str) -> pl.Expr:

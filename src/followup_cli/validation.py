@@ -20,10 +20,9 @@ from followup_cli import whole_column
 from followup_cli.checks import cut as _cut
 from followup_cli.checks import quoted as _quoted
 from followup_cli.checks import row_checks as _row_checks
-from followup_cli.errors import InputFileError
-from followup_cli.loading import RawTable
+from followup_cli.loading import PARQUET_READ_ERRORS, RawTable, cannot_be_read
 from followup_cli.parsing import parse, parse_once_per_value
-from followup_cli.schema import CUST, LINE, REJECT_COLUMNS, REJECT_SCHEMA, normalise_id
+from followup_cli.schema import CUST, LINE, REJECT_COLUMNS, REJECT_SCHEMA, Kind, normalise_id
 
 # CUST moved to schema.py; it is still importable from here for code written before.
 __all__ = ["CUST", "KEY", "REF", "TableCount", "Validated", "validate"]
@@ -199,7 +198,7 @@ def _check(
     the others the cust_idx of the customer they name (null when that customer was created
     after the as-of date) instead of the customer's id.
     """
-    table, frame, typed = raw.table, raw.frame, raw.format == "parquet"
+    table, frame, typed = raw.table, _within_calendar(raw), raw.format == "parquet"
     figures = _figures(raw)
     distinct = _distinct_values(raw)
     rows = frame
@@ -272,10 +271,11 @@ def _figures(raw: RawTable) -> whole_column.Figures:
     typed = raw.format == "parquet"
     columns = [(c, raw.schema[c.name]) for c in raw.table.columns]
     wanted = [figure for c, dtype in columns for figure in whole_column.summary(c, dtype, typed)]
-    figures = _collect(raw.frame.select(wanted), raw).row(0, named=True)
+    frame = _within_calendar(raw)  # a smallest date of year -5,000,000 is not a Python date
+    figures = _collect(frame.select(wanted), raw).row(0, named=True)
     again = [figure for c, _ in columns for figure in whole_column.second_look(c, figures)]
     if again:
-        figures |= _collect(raw.frame.select(again), raw).row(0, named=True)
+        figures |= _collect(frame.select(again), raw).row(0, named=True)
     return figures
 
 
@@ -289,20 +289,70 @@ def _distinct_values(raw: RawTable) -> dict[str, pl.DataFrame]:
     queries = [raw.frame.select(pl.col(name).unique()) for name in names]
     try:
         found = pl.collect_all(queries)
-    except pl.exceptions.PolarsError:
+    except PARQUET_READ_ERRORS:
         found = [_collect(query, raw) for query in queries]  # names the file that failed
     return dict(zip(names, found, strict=True))
 
 
 def _collect(query: pl.LazyFrame, raw: RawTable) -> pl.DataFrame:
-    """Run a query over a file; a Parquet file damaged past its footer is only found here."""
+    """Run a query over a file; a Parquet file damaged past its footer is only found here,
+    as an error or as a panic in Polars' reader (see `loading.PARQUET_READ_ERRORS`)."""
     try:
         return query.collect()
-    except pl.exceptions.PolarsError as exc:
+    except PARQUET_READ_ERRORS as exc:
         if raw.format != "parquet":
             raise
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputFileError(f"{raw.file_label}: cannot be read ({first}); re-export it") from exc
+        raise cannot_be_read(raw.file_label, exc) from exc
+
+
+# The calendar that Python and every Polars operation can hold: years 1 to 9999 (less a day at
+# either end for a timestamp with a time zone, whose local time may fall a day further). A
+# Parquet date is any 32-bit number of days (a damaged page, or a number exported as a date,
+# gives year 5,000,000), a timestamp any 64-bit number of its units; beyond this calendar Polars
+# panics when it shows or converts the value ("out-of-range date"), takes it for no date at all
+# (null), or Python cannot hold it.
+_EPOCH = dt.date(1970, 1, 1)
+_PER_DAY = {"ms": 86_400_000, "us": 86_400_000_000, "ns": 86_400_000_000_000}
+_INT64 = (-(2**63), 2**63 - 1)
+_DATED_KINDS = (Kind.DATE, Kind.DATETIME)
+
+
+def _native_dates(raw: RawTable) -> list[tuple[str, pl.DataType]]:
+    """The Parquet date and timestamp columns that hold dates (other kinds refuse the type)."""
+    if raw.format != "parquet":
+        return []
+    dated = [(c.name, raw.schema[c.name]) for c in raw.table.columns if c.kind in _DATED_KINDS]
+    return [(name, dtype) for name, dtype in dated if isinstance(dtype, (pl.Date, pl.Datetime))]
+
+
+def _calendar_days(dtype: pl.DataType) -> tuple[dt.date, dt.date]:
+    """The first and last day of the calendar for a column of this type."""
+    zoned = isinstance(dtype, pl.Datetime) and dtype.time_zone is not None
+    day = dt.timedelta(days=1 if zoned else 0)
+    return dt.date.min + day, dt.date.max - day
+
+
+def _calendar(dtype: pl.DataType) -> tuple[int, int]:
+    """The first and last moment of the calendar as the type's stored number (days, or the
+    timestamp's units since 1970-01-01), within the numbers the type can store."""
+    first, last = ((day - _EPOCH).days for day in _calendar_days(dtype))
+    if not isinstance(dtype, pl.Datetime):
+        return first, last
+    per_day = _PER_DAY[dtype.time_unit or "us"]
+    return max(first * per_day, _INT64[0]), min((last + 1) * per_day - 1, _INT64[1])
+
+
+def _within_calendar(raw: RawTable) -> pl.LazyFrame:
+    """`raw.frame` with each date or timestamp beyond the calendar moved to its nearer end
+    (0001-01-01 or 9999-12-31): still refused as implausible, as it was, but safe to compare,
+    convert and show. The rejects file says what was there (`_beyond_calendar`)."""
+    dates = _native_dates(raw)
+    if not dates:
+        return raw.frame
+    return raw.frame.with_columns(
+        pl.col(name).to_physical().clip(*_calendar(dtype)).cast(dtype).alias(name)
+        for name, dtype in dates
+    )
 
 
 def _repeats(collected: pl.DataFrame, raw: RawTable) -> pl.DataFrame:
@@ -362,6 +412,7 @@ def _rejects(
         refs = pl.DataFrame(schema={LINE: pl.Int64, REF if known is not None else KEY: pl.String})
         return _structural_rejects(raw), refs
     rows = _collect(raw.frame.join(bad_lines.lazy(), on=LINE, how="inner"), raw)
+    rows, beyond = _beyond_calendar(raw, rows)
     parsed = {
         c.name: parse(c, raw.schema[c.name], raw.file_label, typed, as_of) for c in table.columns
     }
@@ -390,6 +441,9 @@ def _rejects(
             .join(refused, left_on=REF, right_on=KEY, how="left")
         )
 
+    for name, reason in beyond.items():  # the value itself is the reason: said first
+        overrides.setdefault(name, []).insert(0, reason)
+
     def value(name: str) -> pl.Expr:
         return pl.col(f"_value_{name}")
 
@@ -408,7 +462,13 @@ def _rejects(
             pl.col(LINE).alias("line"),
             _cut(_as_text(pl.col(key), raw.schema[key])).alias("record_id"),
             pl.lit(c.name).alias("column"),
-            _cut(_as_text(pl.col(c.name), raw.schema[c.name])).alias("value"),
+            _cut(
+                pl.coalesce(
+                    pl.col(f"{_AS_STORED}{c.name}"), _as_text(pl.col(c.name), raw.schema[c.name])
+                )
+                if c.name in beyond
+                else _as_text(pl.col(c.name), raw.schema[c.name])
+            ).alias("value"),
             _cut(pl.col(f"_why_{c.name}")).alias("reason"),
             pl.lit(position, dtype=pl.Int64).alias("_position"),
         )
@@ -420,6 +480,45 @@ def _rejects(
     rejects = pl.concat([structural, *per_column]).sort("line", "_position").select(REJECT_COLUMNS)
     refs = rows.select(LINE, REF) if REF in rows.columns else rows.select(LINE, KEY)
     return rejects, refs
+
+
+_AS_STORED = "_as_stored_"  # a date beyond the calendar, as the number the file stores
+_BEYOND = "_beyond_"  # why that date is refused
+_UNIT_NAMES = {"ms": "milliseconds", "us": "microseconds", "ns": "nanoseconds"}
+
+
+def _beyond_calendar(raw: RawTable, rows: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, pl.Expr]]:
+    """The bad rows made safe to check and show when a date lies beyond the calendar (see
+    `_within_calendar`): the date moves to the calendar's nearer end, the number the file
+    stores goes to `_as_stored_<column>` (the rejects file's value) and the reason naming it
+    to `_beyond_<column>`, whose expression is returned per column (null for other rows)."""
+    reasons: dict[str, pl.Expr] = {}
+    for name, dtype in _native_dates(raw):
+        first, last = _calendar(dtype)
+        first_day, last_day = _calendar_days(dtype)
+        number = pl.col(name).to_physical()
+        if rows.select(number.is_between(first, last).fill_null(True).all()).item():
+            continue
+        unit = _UNIT_NAMES[dtype.time_unit or "us"] if isinstance(dtype, pl.Datetime) else "days"
+        early = number < first
+        stored = pl.format(f"{{}} {unit} from 1970-01-01", number)
+        rows = rows.with_columns(
+            pl.when(early | (number > last)).then(stored).alias(f"{_AS_STORED}{name}"),
+            pl.when(early)
+            .then(pl.lit(f"before {first_day}"))
+            .when(number > last)
+            .then(pl.lit(f"after {last_day}"))
+            .alias(f"{_BEYOND}{name}"),
+        ).with_columns(
+            pl.format(
+                "implausible date {}: {}, beyond the calendar; a damaged export?",
+                pl.col(f"{_AS_STORED}{name}"),
+                pl.col(f"{_BEYOND}{name}"),
+            ).alias(f"{_BEYOND}{name}"),
+            number.clip(first, last).cast(dtype).alias(name),
+        )
+        reasons[name] = pl.col(f"{_BEYOND}{name}")
+    return rows, reasons
 
 
 def _unsplit_names(raw: RawTable) -> pl.DataFrame:
