@@ -234,10 +234,10 @@ def test_the_run_rejects_a_late_zero_byte_with_exit_1(tmp_path: Path, invoke: An
     assert "\x00" not in out.read_text()
 
 
-# Reads a file in a child process and prints its peak memory (MB): a reader whose memory grew
+# Reads a file in a child process and prints its peak memory (MB, the child's own): a reader whose memory grew
 # with something other than the file's size showed it as gigabytes.
 _PEAK_IN_CHILD = """
-import json, resource, sys
+import json, sys
 from pathlib import Path
 from followup_cli.csv_reader import read_csv
 from followup_cli.errors import InputFileError
@@ -246,7 +246,10 @@ try:
     verdict = [frame.height, rejects.select("line", "reason").rows()]
 except InputFileError as exc:
     verdict = [str(exc)]
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+# VmHWM, not ru_maxrss: Linux keeps ru_maxrss across execve, so a child of a large pytest
+# process would report its parent's peak.
+status = Path("/proc/self/status").read_text().splitlines()
+peak = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) // 1024
 print(json.dumps({"peak_mb": peak, "verdict": verdict}))
 """
 
