@@ -10,9 +10,10 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-from followup_cli.cli import app
-from followup_cli.ledger import LedgerSettings
-from followup_cli.reconcile import load, reconcile
+from followup_cli.cli.main import app
+from followup_cli.core.ledger import LedgerSettings
+from followup_cli.core.pipeline import reconcile
+from followup_cli.reading.run import load
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_data"
 AS_OF = dt.date(2024, 7, 31)

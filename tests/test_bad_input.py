@@ -18,11 +18,12 @@ from typing import Any
 import polars as pl
 import pytest
 
-from followup_cli.loading import read_table
-from followup_cli.locate import locate_tables
-from followup_cli.schema import TABLES
-from followup_cli.summary import describe_rejects
-from followup_cli.validation import TableCount, validate
+from followup_cli.core.schema import TABLES
+from followup_cli.core.tables import TableCount
+from followup_cli.outputs.summary import describe_rejects
+from followup_cli.reading.loading import read_table
+from followup_cli.reading.locate import locate_tables
+from followup_cli.reading.validation import validate
 from tests.conftest import AS_OF, HEADERS, write_exports
 
 # Two people, one recurring agreement, one payment, one past trial: all clean.

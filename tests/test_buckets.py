@@ -15,11 +15,12 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from followup_cli import buckets, signals
-from followup_cli.errors import FollowupError, UsageError
-from followup_cli.generate import generate
-from followup_cli.ledger import LedgerSettings
-from followup_cli.locate import locate_tables
+from followup_cli.core.errors import FollowupError, UsageError
+from followup_cli.core.ledger import LedgerSettings
+from followup_cli.outputs import signals
+from followup_cli.reading.locate import locate_tables
+from followup_cli.scaleout import buckets
+from followup_cli.synthetic.generate import generate
 
 from .conftest import AS_OF, SAMPLE
 
@@ -228,7 +229,7 @@ def single_pass(
     """Each planted folder reconciled in one pass: the bytes every split must give."""
     from typer.testing import CliRunner
 
-    from followup_cli.cli import app
+    from followup_cli.cli.main import app
 
     runner = CliRunner()
     found = {}
@@ -305,7 +306,7 @@ def test_a_bucketed_output_streams_into_its_file(
 ) -> None:
     """A plain bucketed run (and one keeping some lists) never holds the whole output: the
     buckets' outputs are merged by line into the file as it is written."""
-    from followup_cli.reconcile import RunResult
+    from followup_cli.reading.run import RunResult
 
     def held(_self: RunResult) -> pl.DataFrame:
         raise AssertionError("the whole output was collected")
@@ -386,7 +387,7 @@ def test_the_merged_output_reads_like_one_pass_s(
 ) -> None:
     """The buckets' outputs read back in line order, range by range, whatever is asked of
     them: every row, some columns, a filter, the first few."""
-    from followup_cli.reconcile import run
+    from followup_cli.reading.run import run
 
     monkeypatch.setattr(buckets, "OUTPUT_LINES", 101)
     located = locate_tables(planted["parquet"], {}, ())
@@ -663,7 +664,7 @@ def test_bad_scale_options_are_usage_errors(
 
 def test_ray_missing_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) -> None:
     """Without Ray installed, --engine ray says how to install it (exit 2)."""
-    from followup_cli import ray_engine
+    from followup_cli.scaleout import ray_engine
 
     monkeypatch.setitem(sys.modules, "ray", None)  # what an absent package looks like
     with (
@@ -711,7 +712,7 @@ def test_ray_task_error_is_the_local_engine_error(
     local_ray: object, planted: dict[str, Path], tmp_path: Path
 ) -> None:
     """An error inside a Ray task comes back as the exception the local engine raises."""
-    from followup_cli import ray_engine
+    from followup_cli.scaleout import ray_engine
 
     located = locate_tables(planted["csv"], {}, ())
     plan, _inputs = buckets.split(located, AS_OF, LedgerSettings(), 3, tmp_path / "work")
@@ -739,7 +740,7 @@ def test_progress_counts_the_buckets_done(planted: dict[str, Path], tmp_path: Pa
 def test_a_parquet_output_does_not_follow_the_frame_s_chunks(tmp_path: Path) -> None:
     """Row groups of a fixed size: a frame put together from seven buckets' pieces writes
     the same Parquet bytes as one pass's single chunk (at 10,000,000 customers it did not)."""
-    from followup_cli.output import write_frame
+    from followup_cli.outputs.writing import write_frame
 
     people = 1_000_000
     rows = pl.DataFrame({"customer_id": [f"C-{n}" for n in range(people)], "n": range(people)})

@@ -8,10 +8,10 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from followup_cli import checks
-from followup_cli.checks import RowCheck
-from followup_cli.reconcile import load
-from followup_cli.schema import normalise_id
+from followup_cli.core.schema import normalise_id
+from followup_cli.reading import row_checks as checks
+from followup_cli.reading.row_checks import RowCheck
+from followup_cli.reading.run import load
 from tests.conftest import AS_OF, write_exports
 
 

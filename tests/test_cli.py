@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import typer.main
 
-from followup_cli.cli import app
+from followup_cli.cli.main import app
 from tests.conftest import SAMPLE
 
 SAMPLE_ARGS = ("reconcile", "--data", str(SAMPLE), "--as-of", "2024-07-31")
@@ -131,7 +131,7 @@ def test_the_console_script_entry_point_resolves_and_runs() -> None:
     point the way the installed script does gives the golden bytes and exit 0."""
     from importlib.metadata import entry_points
 
-    from followup_cli import cli
+    from followup_cli.cli import main as cli
 
     (script,) = entry_points(group="console_scripts", name="followup")
     assert script.load() is cli.main
@@ -207,7 +207,7 @@ def test_progress_shows_on_a_terminal_only_and_never_when_quiet() -> None:
 
     from rich.console import Console
 
-    from followup_cli import render
+    from followup_cli.cli import render
 
     screen = io.StringIO()
     terminal = Console(file=screen, force_terminal=True, width=80)

@@ -12,9 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from followup_cli.csv_reader import read_csv
-from followup_cli.errors import InputFileError
-from followup_cli.generate import generate
+from followup_cli.core.errors import InputFileError
+from followup_cli.reading.csv_reader import read_csv
+from followup_cli.synthetic.generate import generate
 from tests.conftest import HEADERS, write_exports
 from tests.test_bad_input import BASE, Invoke, flat, output_of, rows_per_file, run, with_rows
 

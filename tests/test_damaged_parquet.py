@@ -20,10 +20,10 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-from followup_cli.cli import app
-from followup_cli.generate import generate
-from followup_cli.loading import read_failure
-from followup_cli.schema import TABLE_NAMES
+from followup_cli.cli.main import app
+from followup_cli.core.schema import TABLE_NAMES
+from followup_cli.reading.loading import read_failure
+from followup_cli.synthetic.generate import generate
 
 AS_OF = "2024-07-31"
 MODES = [pytest.param((), id="one-pass"), pytest.param(("--buckets", "3"), id="buckets")]

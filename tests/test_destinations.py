@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from followup_cli.changes import changes_path
-from followup_cli.errors import EXIT_USAGE
+from followup_cli.core.errors import EXIT_USAGE
+from followup_cli.nightly.changes import changes_path
 
 from .conftest import SAMPLE
 
@@ -121,8 +121,8 @@ def test_a_report_that_fails_after_the_set_is_written_says_so(
 ) -> None:
     """When the report cannot be written after the output set is in place, the message says
     the output files were written, and the exit code stays the reconciliation's."""
-    from followup_cli import report as run_report
-    from followup_cli.errors import OutputError
+    from followup_cli.core.errors import OutputError
+    from followup_cli.nightly import report as run_report
 
     def full_disk(path: Path, document: object) -> None:
         raise OutputError(f"{path}: cannot be written (No space left on device)")

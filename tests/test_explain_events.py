@@ -9,10 +9,11 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from followup_cli.explain import explain
-from followup_cli.generate import generate
-from followup_cli.ledger import LedgerSettings
-from followup_cli.reconcile import load, reconcile
+from followup_cli.core.ledger import LedgerSettings
+from followup_cli.core.pipeline import reconcile
+from followup_cli.job.explain import explain
+from followup_cli.reading.run import load
+from followup_cli.synthetic.generate import generate
 from tests.conftest import AS_OF, SAMPLE
 
 

@@ -18,12 +18,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from followup_cli import csv_reader, followup, validation, whole_column
-from followup_cli.csv_reader import read_csv
-from followup_cli.loading import read_table
-from followup_cli.parsing import parse
-from followup_cli.schema import CUST, PAYMENT_KIND, TABLES, Column, Kind
-from followup_cli.validation import validate
+from followup_cli.core import follow_up_tables as followup
+from followup_cli.core.schema import CUST, PAYMENT_KIND, TABLES, Column, Kind
+from followup_cli.reading import csv_reader, validation, whole_column
+from followup_cli.reading.csv_reader import read_csv
+from followup_cli.reading.loading import read_table
+from followup_cli.reading.parsing import parse
+from followup_cli.reading.validation import validate
 
 
 def write(path: Path, text: str) -> Path:
@@ -402,7 +403,7 @@ def test_start_up_imports_no_optional_writer() -> None:
     library nor Ray; a run pays for them only when it writes a workbook or metrics or asks
     for Ray."""
     code = (
-        "import sys, followup_cli.cli; "
+        "import sys, followup_cli.cli.main; "
         "print(sorted(m for m in ('xlsxwriter', 'prometheus_client', 'ray', 'openpyxl') "
         "if m in sys.modules))"
     )

@@ -18,7 +18,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from followup_cli import followup
+from followup_cli.core import follow_up_tables as followup
 from tests.conftest import AS_OF, reconcile_rows
 
 Exports = Callable[..., Path]

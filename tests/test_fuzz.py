@@ -15,9 +15,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from followup_cli.cli import app
-from followup_cli.generate import generate
-from followup_cli.schema import TABLE_NAMES
+from followup_cli.cli.main import app
+from followup_cli.core.schema import TABLE_NAMES
+from followup_cli.synthetic.generate import generate
 from tests.conftest import AS_OF, HEADERS, SAMPLE
 from tests.test_bad_input import rows_per_file
 

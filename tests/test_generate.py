@@ -9,12 +9,13 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from followup_cli.errors import UsageError
-from followup_cli.followup import CUSTOMER_STATUSES, PROSPECT_STATUSES
-from followup_cli.generate import generate
-from followup_cli.ledger import ACCOUNT_STATUSES, LedgerSettings
-from followup_cli.reconcile import load, reconcile
-from followup_cli.schema import TABLES
+from followup_cli.core.errors import UsageError
+from followup_cli.core.follow_up_tables import CUSTOMER_STATUSES, PROSPECT_STATUSES
+from followup_cli.core.ledger import ACCOUNT_STATUSES, LedgerSettings
+from followup_cli.core.pipeline import reconcile
+from followup_cli.core.schema import TABLES
+from followup_cli.reading.run import load
+from followup_cli.synthetic.generate import generate
 
 AS_OF = dt.date(2024, 7, 31)
 PEOPLE = 2_000

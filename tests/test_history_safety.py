@@ -18,9 +18,10 @@ from typing import Any
 import polars as pl
 import pytest
 
-from followup_cli import history, signals
-from followup_cli.changes import changes
-from followup_cli.generate import generate
+from followup_cli.nightly import history
+from followup_cli.nightly.changes import changes
+from followup_cli.outputs import signals
+from followup_cli.synthetic.generate import generate
 
 DAY1, DAY2, DAY3 = "2024-07-29", "2024-07-30", "2024-07-31"
 Invoke = Callable[..., Any]

@@ -10,8 +10,9 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from followup_cli.ledger import LedgerSettings
-from followup_cli.reconcile import load, reconcile
+from followup_cli.core.ledger import LedgerSettings
+from followup_cli.core.pipeline import reconcile
+from followup_cli.reading.run import load
 from tests.conftest import AS_OF, SAMPLE, reconcile_rows, write_exports
 
 DATES = {"created_on", "purchase_date", "end_date", "paid_on"}

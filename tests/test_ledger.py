@@ -20,8 +20,9 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from followup_cli import billing_calendar, reference
-from followup_cli.ledger import LedgerSettings, accounts, charges
+from followup_cli.core import billing_calendar
+from followup_cli.core import oracle as reference
+from followup_cli.core.ledger import LedgerSettings, accounts, charges
 from tests.conftest import SAMPLE, reconcile_rows
 
 D = dt.date.fromisoformat

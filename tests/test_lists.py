@@ -187,7 +187,7 @@ def test_changes_sheet_when_a_changes_frame_is_given() -> None:
     """write_workbook with a changes frame adds a 'Changes' sheet after the lists."""
     import datetime as dt
 
-    from followup_cli import workbook
+    from followup_cli.outputs import workbook
 
     lists = pl.DataFrame(
         {"customer_id": ["C-1"], "follow_up_status": ["Lead"], "balance": [None]},
@@ -211,7 +211,7 @@ def test_a_list_too_long_for_a_sheet_is_refused_before_writing(
     tmp_path, invoke, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """More rows than a sheet holds (limit lowered to 3 here): exit 2, nothing written."""
-    from followup_cli import workbook
+    from followup_cli.outputs import workbook
 
     monkeypatch.setattr(workbook, "EXCEL_MAX_DATA_ROWS", 3)
     out = tmp_path / "big.xlsx"
@@ -228,7 +228,7 @@ def test_a_list_too_long_for_a_sheet_is_refused_before_writing(
 )
 def test_sheet_names_drop_what_excel_refuses(name: str, sheet: str) -> None:
     """Sheet names lose []:*?/\\ and are cut to Excel's 31 characters."""
-    from followup_cli import workbook
+    from followup_cli.outputs import workbook
 
     assert workbook.sheet_name(name) == sheet
 
@@ -357,7 +357,7 @@ def test_carry_status_and_sort_together_in_the_workbook(invoke, tmp_path) -> Non
 @pytest.mark.parametrize("start", ["=", "+", "-", "@", "\t", "\r"])
 def test_guard_formulas_quotes_every_formula_start(start: str) -> None:
     """A text value starting with = + - @ tab or CR gets a leading '."""
-    from followup_cli.safe_csv import guard_formulas
+    from followup_cli.outputs.safe_csv import guard_formulas
 
     frame = pl.DataFrame({"name": [f"{start}1+1", "Ann"]})
     assert guard_formulas(frame).get_column("name").to_list() == [f"'{start}1+1", "Ann"]
@@ -365,7 +365,7 @@ def test_guard_formulas_quotes_every_formula_start(start: str) -> None:
 
 def test_guard_formulas_leaves_money_counts_and_plain_numbers_alone() -> None:
     """-4.00 as money, as a count and as plain text in a rejects value is never changed."""
-    from followup_cli.safe_csv import guard_formulas
+    from followup_cli.outputs.safe_csv import guard_formulas
 
     frame = pl.DataFrame(
         {"balance": ["-4.00"], "value": ["-4.00"], "days": [-3]},

@@ -7,7 +7,7 @@ from decimal import Decimal
 import polars as pl
 import pytest
 
-from followup_cli import money
+from followup_cli.core import money
 
 
 @pytest.mark.parametrize(

@@ -19,8 +19,10 @@ from typing import Any
 import polars as pl
 import pytest
 
-from followup_cli import buckets, fingerprint, history
-from followup_cli.fingerprint import InputChangedError
+from followup_cli.nightly import history
+from followup_cli.reading import fingerprint
+from followup_cli.reading.fingerprint import InputChangedError
+from followup_cli.scaleout import buckets
 
 from .conftest import write_exports
 

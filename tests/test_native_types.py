@@ -25,11 +25,11 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from followup_cli.errors import FollowupError
-from followup_cli.ledger import LedgerSettings
-from followup_cli.parsing import MAX_COUNT, MAX_UNITS
-from followup_cli.reconcile import run
-from followup_cli.schema import TABLES, Column, Kind
+from followup_cli.core.errors import FollowupError
+from followup_cli.core.ledger import LedgerSettings
+from followup_cli.core.schema import TABLES, Column, Kind
+from followup_cli.reading.parsing import MAX_COUNT, MAX_UNITS
+from followup_cli.reading.run import run
 from tests.conftest import AS_OF
 
 Invoke = Callable[..., Any]

@@ -14,9 +14,10 @@ import pytest
 from polars.testing import assert_frame_equal
 from prometheus_client.parser import text_string_to_metric_families
 
-from followup_cli import cli, fingerprint
-from followup_cli.changes import changes, transitions
-from followup_cli.generate import generate
+from followup_cli.cli import main as cli
+from followup_cli.nightly.changes import changes, transitions
+from followup_cli.reading import fingerprint
+from followup_cli.synthetic.generate import generate
 
 DAY1, DAY2, DAY3 = "2024-07-29", "2024-07-30", "2024-07-31"
 SPEC_METRICS = {

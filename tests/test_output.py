@@ -11,8 +11,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from followup_cli import output
-from followup_cli.errors import OutputError
+from followup_cli.core.errors import OutputError
+from followup_cli.outputs import writing as output
 from tests.conftest import SAMPLE
 
 GOLDEN = Path(__file__).parent / "golden" / "sample_2024-07-31.csv"

@@ -16,9 +16,9 @@ from typing import Any
 import polars as pl
 import pytest
 
-from followup_cli import csv_reader
-from followup_cli.csv_reader import read_csv
-from followup_cli.errors import InputFileError
+from followup_cli.core.errors import InputFileError
+from followup_cli.reading import csv_reader
+from followup_cli.reading.csv_reader import read_csv
 from tests.conftest import AS_OF, HEADERS, write_exports
 
 PAYMENTS = HEADERS["payments"]
@@ -28,7 +28,7 @@ PAYMENTS = HEADERS["payments"]
 _READ_IN_CHILD = """
 import json, sys
 from pathlib import Path
-from followup_cli.csv_reader import read_csv
+from followup_cli.reading.csv_reader import read_csv
 frame, rejects = read_csv(Path(sys.argv[1]), "payment_id")
 print(json.dumps({"rows": frame.height, "rejects": rejects.select("line", "reason").rows()}))
 """
@@ -234,13 +234,13 @@ def test_the_run_rejects_a_late_zero_byte_with_exit_1(tmp_path: Path, invoke: An
     assert "\x00" not in out.read_text()
 
 
-# Reads a file in a child process and prints its peak memory (MB, the child's own): a reader whose memory grew
-# with something other than the file's size showed it as gigabytes.
+# Reads a file in a child process and prints its own peak memory (MB): a reader whose memory
+# grew with something other than the file's size showed it as gigabytes.
 _PEAK_IN_CHILD = """
 import json, sys
 from pathlib import Path
-from followup_cli.csv_reader import read_csv
-from followup_cli.errors import InputFileError
+from followup_cli.reading.csv_reader import read_csv
+from followup_cli.core.errors import InputFileError
 try:
     frame, rejects = read_csv(Path(sys.argv[1]), "payment_id")
     verdict = [frame.height, rejects.select("line", "reason").rows()]

@@ -8,9 +8,10 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from followup_cli import reconcile as pipeline
-from followup_cli.ledger import LedgerSettings
-from followup_cli.reconcile import load, reconcile, run
+from followup_cli.core import pipeline
+from followup_cli.core.ledger import LedgerSettings
+from followup_cli.core.pipeline import reconcile
+from followup_cli.reading.run import load, run
 from tests.conftest import AS_OF, SAMPLE
 
 

@@ -1,7 +1,7 @@
 """The vectorised ledger agrees with the customer account aggregate on random histories.
 
-`followup_cli.reference` replays each customer through a `CustomerAccount` in plain Python;
-`followup_cli.ledger.accounts` does every customer at once in Polars. The histories are drawn
+`followup_cli.core.oracle` replays each customer through a `CustomerAccount` in plain Python;
+`followup_cli.core.ledger.accounts` does every customer at once in Polars. The histories are drawn
 around the calendar's awkward days: weekend month ends, leap days, purchases on the weekend
 after a month's billing date, and as-of dates on weekends, month ends and billing dates.
 """
@@ -17,8 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from followup_cli.ledger import LedgerSettings, accounts
-from followup_cli.reference import (
+from followup_cli.core.ledger import LedgerSettings, accounts
+from followup_cli.core.oracle import (
     AccountReconciled,
     CustomerAccount,
     OneOffPaymentMade,

@@ -13,7 +13,7 @@ import polars as pl
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from followup_cli import signals
+from followup_cli.outputs import signals
 
 from .conftest import HEADERS
 
@@ -118,7 +118,7 @@ def test_previous_csv_with_guarded_ids_matches_the_same_people(
 def test_read_output_undoes_only_the_guard(tmp_path: Path) -> None:
     """A leading ' is dropped only where the guard put it: before = + - @ tab or CR, and not
     before a plain number (the guard leaves -3 alone, so '-3 was written as it is)."""
-    from followup_cli.history import read_output
+    from followup_cli.nightly.history import read_output
 
     path = tmp_path / "o.csv"
     pl.DataFrame(
@@ -154,7 +154,7 @@ def test_an_interrupted_workbook_write_leaves_no_unraisable_error(
     once the temporary file is closed and removed."""
     import xlsxwriter.workbook
 
-    from followup_cli.output import frame_writer, write_atomically
+    from followup_cli.outputs.writing import frame_writer, write_atomically
 
     class Stop(BaseException):
         pass
@@ -180,7 +180,7 @@ def _panic_in_the_run(monkeypatch: pytest.MonkeyPatch, error: BaseException) -> 
     def fail(*_args: object, **_kwargs: object) -> None:
         raise error
 
-    monkeypatch.setattr("followup_cli.cli.run", fail)
+    monkeypatch.setattr("followup_cli.cli.main.run", fail)
 
 
 def test_a_panic_is_recorded_in_the_report_and_metrics(

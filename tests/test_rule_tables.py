@@ -10,9 +10,9 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from followup_cli import followup
-from followup_cli.ledger import account_reason, account_rules, account_status
-from followup_cli.rules import first_match
+from followup_cli.core import follow_up_tables as followup
+from followup_cli.core.first_match import first_match
+from followup_cli.core.ledger import account_reason, account_rules, account_status
 
 AS_OF = dt.date(2024, 7, 31)
 

@@ -18,7 +18,7 @@ from typing import Any
 import polars as pl
 import pytest
 
-from followup_cli import signals
+from followup_cli.outputs import signals
 from tests.conftest import SAMPLE
 
 FOLLOWUP = Path(sys.executable).parent / "followup"

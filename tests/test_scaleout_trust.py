@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from followup_cli import buckets
-from followup_cli.cli import app
-from followup_cli.generate import generate
+from followup_cli.cli.main import app
+from followup_cli.scaleout import buckets
+from followup_cli.synthetic.generate import generate
 
 from .conftest import SAMPLE
 

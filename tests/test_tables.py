@@ -15,9 +15,9 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from followup_cli.loading import read_table
-from followup_cli.locate import locate_tables
-from followup_cli.schema import TABLES, normalise_name
+from followup_cli.core.schema import TABLES, normalise_name
+from followup_cli.reading.loading import read_table
+from followup_cli.reading.locate import locate_tables
 from tests.conftest import HEADERS, SAMPLE, reconcile_rows, write_exports
 
 Invoke = Callable[..., Any]

@@ -23,8 +23,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from followup_cli.reference import billing_date, reference_accounts
-from followup_cli.summary import describe_rejects
+from followup_cli.core.oracle import billing_date, reference_accounts
+from followup_cli.outputs.summary import describe_rejects
 from tests.conftest import write_exports
 from tests.test_reference_agreement import (
     AGREEMENTS_SCHEMA,
@@ -160,7 +160,7 @@ _MEMORY_PROBE = textwrap.dedent(
     """
     import datetime as dt, json, resource, sys
     import polars as pl
-    from followup_cli.ledger import LedgerSettings, accounts
+    from followup_cli.core.ledger import LedgerSettings, accounts
 
     people, each = int(sys.argv[1]), 3
     rows = people * each

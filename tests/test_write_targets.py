@@ -20,8 +20,9 @@ from typing import Any
 
 import pytest
 
-from followup_cli import metrics, output
-from followup_cli.schema import REJECT_COLUMNS
+from followup_cli.core.schema import REJECT_COLUMNS
+from followup_cli.nightly import metrics
+from followup_cli.outputs import writing as output
 
 from .conftest import SAMPLE
 
@@ -213,7 +214,7 @@ def test_a_fifo_nobody_reads_does_not_hang_the_run(tmp_path: Path, option: str) 
         args += [name, str(path)]
     script = (
         "import sys; from followup_cli import output; output.READER_WAIT_SECONDS = 0.2;"
-        "from followup_cli.cli import main; sys.argv = ['followup', *sys.argv[1:]]; main()"
+        "from followup_cli.cli.main import main; sys.argv = ['followup', *sys.argv[1:]]; main()"
     )
     try:
         done = subprocess.run(

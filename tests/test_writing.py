@@ -23,11 +23,11 @@ import polars as pl
 import pytest
 
 import followup_cli
-from followup_cli import signals
-from followup_cli.errors import OutputError
-from followup_cli.generate import generate
-from followup_cli.output import write_atomically, write_frame, write_together
-from followup_cli.schema import REJECT_COLUMNS
+from followup_cli.core.errors import OutputError
+from followup_cli.core.schema import REJECT_COLUMNS
+from followup_cli.outputs import signals
+from followup_cli.outputs.writing import write_atomically, write_frame, write_together
+from followup_cli.synthetic.generate import generate
 from tests.conftest import SAMPLE
 
 GOLDEN = Path(__file__).parent / "golden" / "sample_2024-07-31.csv"
@@ -337,7 +337,7 @@ def test_ctrl_c_without_a_handler_is_exit_130_without_a_traceback(
     def interrupted(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("followup_cli.cli.run", interrupted)
+    monkeypatch.setattr("followup_cli.cli.main.run", interrupted)
     result = invoke(*_reconcile(SAMPLE))
     assert result.exit_code == 130
     assert "interrupted" in result.stderr and "Traceback" not in result.stderr

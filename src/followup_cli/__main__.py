@@ -1,3 +1,3 @@
-from followup_cli.cli import main
+from followup_cli.cli.main import main
 
 main()

@@ -12,7 +12,7 @@ second:
 - ours from Parquet and from CSV: `followup reconcile -q -o out.parquet`, the whole command;
 - DuckDB: `rules.sql` over the same Parquet files, and over the same CSV files (read with the
   columns' types declared), copied to a Parquet file;
-- the event-sourced replay (`followup_cli.reference`) on the first 20,000 customers, timed
+- the event-sourced replay (`followup_cli.core.oracle`) on the first 20,000 customers, timed
   around the replay alone and scaled to the full number of customers;
 - the floor: Polars reading the same Parquet columns and nothing else.
 
@@ -55,7 +55,7 @@ from pathlib import Path
 
 import polars as pl
 
-from followup_cli.schema import OUTPUT_COLUMNS
+from followup_cli.core.schema import OUTPUT_COLUMNS
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCH = ROOT / "bench-data"
@@ -310,7 +310,7 @@ def child_duckdb(folder: str, out: str, fmt: str = "parquet") -> None:
     connection.execute("SET VARIABLE as_of = ?::DATE", [AS_OF.isoformat()])
     connection.execute("SET VARIABLE surcharge_cents = ?::BIGINT", [SURCHARGE_CENTS])
     # SPEC 3's thresholds, from where they are defined (the SQL reads them as variables).
-    from followup_cli.ledger import DISABLED_AFTER_MONTHS, WARNING_AFTER_DAYS
+    from followup_cli.core.ledger import DISABLED_AFTER_MONTHS, WARNING_AFTER_DAYS
 
     connection.execute("SET VARIABLE warning_after_days = ?::INTEGER", [WARNING_AFTER_DAYS])
     connection.execute("SET VARIABLE disabled_after_months = ?::INTEGER", [DISABLED_AFTER_MONTHS])
@@ -335,7 +335,7 @@ DUCKDB_TYPES = {
 def duckdb_over_csv(query: str) -> str:
     """rules.sql reading the CSV exports: each read_parquet becomes a typed read_csv, and the
     customers file's row number is its row's position (DuckDB keeps a file's order)."""
-    from followup_cli.schema import TABLES
+    from followup_cli.core.schema import TABLES
 
     for name, table in TABLES.items():
         columns = ", ".join(f"'{c.name}': '{DUCKDB_TYPES[c.kind.value]}'" for c in table.columns)
@@ -355,7 +355,7 @@ def duckdb_over_csv(query: str) -> str:
 
 def child_floor(folder: str) -> None:
     """The least any tool must do: read every column the rules use from the Parquet files."""
-    from followup_cli.schema import TABLES
+    from followup_cli.core.schema import TABLES
 
     frames = [
         pl.scan_parquet(Path(folder) / f"{name}.parquet").select(table.column_names)
@@ -368,9 +368,9 @@ def child_replay(folder: str) -> None:
     """The event-sourced reference ledger; only the replay is timed, and it is checked."""
     from polars.testing import assert_frame_equal
 
-    from followup_cli.ledger import LedgerSettings, accounts
-    from followup_cli.reconcile import load
-    from followup_cli.reference import reference_accounts
+    from followup_cli.core.ledger import LedgerSettings, accounts
+    from followup_cli.core.oracle import reference_accounts
+    from followup_cli.reading.run import load
 
     tables, _ = load(Path(folder), {}, AS_OF)
     started = time.perf_counter()
@@ -394,9 +394,9 @@ def child_replay(folder: str) -> None:
 
 def child_stages(folder: str, out: str) -> None:
     """Our own stage timings (read, validate, ledger, statuses, write) for the notes."""
-    from followup_cli.ledger import LedgerSettings
-    from followup_cli.output import write_frame
-    from followup_cli.reconcile import run
+    from followup_cli.core.ledger import LedgerSettings
+    from followup_cli.outputs.writing import write_frame
+    from followup_cli.reading.run import run
 
     result = run(Path(folder), {}, AS_OF, LedgerSettings(surcharge_cents=SURCHARGE_CENTS))
     started = time.perf_counter()
@@ -408,7 +408,7 @@ def child_stages(folder: str, out: str) -> None:
 def child_ray_startup() -> None:
     """What --engine ray costs before any bucket: start a local Ray sized to the machine as the
     engine does, run one empty task, shut it down."""
-    from followup_cli import ray_engine
+    from followup_cli.scaleout import ray_engine
 
     started = time.perf_counter()
     with ray_engine.session(None) as engine:

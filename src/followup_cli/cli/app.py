@@ -1,0 +1,293 @@
+"""The command line's frame (a Typer module): the app, the error guard every command wears,
+and the options and option parsers the commands share (one date parser for --as-of, --from
+and --to)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import os
+import re
+import signal
+import sys
+import traceback
+from collections.abc import Callable
+from enum import StrEnum
+from fractions import Fraction
+from pathlib import Path
+from typing import Annotated, ParamSpec, TypeVar
+
+import typer
+from typer.exceptions import TyperException
+
+from followup_cli import __version__
+from followup_cli.cli import render
+from followup_cli.core.errors import (
+    EXIT_NOTHING_RECONCILED,
+    EXIT_OK,
+    FollowupError,
+    UsageError,
+)
+from followup_cli.core.formats import EXPORT_FORMATS, OUTPUT_FORMATS
+from followup_cli.core.money import cents_text
+from followup_cli.nightly.reject_limits import parse_percent
+from followup_cli.outputs import signals
+from followup_cli.reading.parsing import amount_cents
+
+app = typer.Typer(
+    name="followup",
+    help="Follow-up lists and subscription account status for studio gyms, from club exports.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def guarded(command: Callable[P, R]) -> Callable[P, R]:
+    """Domain errors become one sentence and their exit code; a bug still shows no traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            with signals.handled():
+                return command(*args, **kwargs)
+        except (TyperException, typer.Exit, typer.Abort):
+            raise
+        except signals.Interrupted as exc:
+            render.error(str(exc))
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:  # Ctrl-C where no handler could be installed
+            render.error(signals.message(signal.SIGINT))
+            raise typer.Exit(128 + signal.SIGINT) from None
+        except FollowupError as exc:
+            render.error(str(exc))
+            raise typer.Exit(exc.exit_code) from None
+        except (SystemExit, GeneratorExit):
+            raise
+        except BaseException as exc:
+            # BaseException, not Exception: a panic in Polars' native code arrives as
+            # pyo3's PanicException, which derives from BaseException; it too is one line.
+            if os.environ.get("FOLLOWUP_DEBUG"):
+                traceback.print_exc()
+            render.error(
+                f"internal error ({type(exc).__name__}: {exc}); nothing was written. "
+                f"Run again with FOLLOWUP_DEBUG=1 for details, and report it."
+            )
+            raise typer.Exit(EXIT_NOTHING_RECONCILED) from None
+        finally:
+            report_late_signal()
+
+    return wrapper
+
+
+def report_late_signal() -> None:
+    """Say so when a signal came after the output set was written (the commit point): the
+    run kept its own exit code, and the person who sent it must know why it did not stop.
+    Shown even with --quiet, on one line."""
+    late = signals.late_signal()
+    if late is not None:
+        print(f"followup: {signals.describe_late(late)}", file=sys.stderr, flush=True)
+
+
+class OnError(StrEnum):
+    reject = "reject"
+    fail = "fail"
+
+
+# The choices of --format, from the one list of formats: what reconcile may write, and what
+# generate writes (the formats the exports may come in).
+Format = StrEnum("Format", [(name, name) for name in OUTPUT_FORMATS])  # type: ignore[misc]
+ExportFormat = StrEnum("ExportFormat", [(name, name) for name in EXPORT_FORMATS])  # type: ignore[misc]
+DEFAULT_EXPORT_FORMAT = ExportFormat("parquet")
+
+
+# The dates a run can be as of. Before 1900 every date in the exports is implausible (SPEC 6);
+# the last is far enough from year 9999 that the as-of date plus the 100 years of the
+# plausibility check, and every month and billing date computed from it, stays a date.
+FIRST_AS_OF = dt.date(1900, 1, 1)
+LAST_AS_OF = dt.date(7899, 12, 31)
+
+
+def _as_of(value: str | None, option: str = "--as-of") -> dt.date:
+    """The one date parser of the command line (--as-of, --from, --to): YYYY-MM-DD, `today`
+    or `yesterday` (the local calendar day); None is today. Errors name `option`."""
+    word = (value or "today").strip().lower()
+    if word in ("today", "yesterday"):
+        return dt.date.today() - dt.timedelta(days=1 if word == "yesterday" else 0)
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", word):
+        raise UsageError(
+            f"{option}: {value!r} is not a date; expected YYYY-MM-DD (e.g. 2024-07-31), "
+            f"today or yesterday"
+        )
+    try:
+        day = dt.date.fromisoformat(word)
+    except ValueError:
+        raise UsageError(f"{option}: {value!r} is not a real calendar date") from None
+    if not FIRST_AS_OF <= day <= LAST_AS_OF:
+        raise UsageError(
+            f"{option}: {value!r} is outside the supported dates, {FIRST_AS_OF} to {LAST_AS_OF}"
+        )
+    return day
+
+
+def _files(
+    customers: Path | None, agreements: Path | None, payments: Path | None, events: Path | None
+) -> dict[str, Path | None]:
+    """The files named one by one; None means "look in --data"."""
+    return {
+        "customers": customers,
+        "agreements": agreements,
+        "payments": payments,
+        "events": events,
+    }
+
+
+MAX_SURCHARGE_CENTS = 1_000_000_00  # far above any real fee; keeps every sum well in range
+
+
+def _cents(value: str) -> int:
+    """--surcharge, read by the same rules as money in the exports, up to 1,000,000.00."""
+    try:
+        cents = amount_cents(value, "--surcharge")
+    except ValueError as exc:
+        raise UsageError(f"--surcharge: {value!r}: {exc}") from None
+    if cents > MAX_SURCHARGE_CENTS:
+        raise UsageError(
+            f"--surcharge: {value!r} is too large; at most {cents_text(MAX_SURCHARGE_CENTS)}"
+        )
+    return cents
+
+
+def _max_rejected(value: str) -> Fraction:
+    try:
+        return parse_percent(value)
+    except ValueError as exc:
+        raise UsageError(f"--max-rejected: {exc}") from None
+
+
+DataOpt = Annotated[
+    Path,
+    typer.Option(
+        "--data",
+        readable=False,
+        metavar="DIR",
+        help="Folder with customers, agreements, payments and events files (.csv or .parquet). "
+        "Example: --data exports/",
+    ),
+]
+CustomersOpt = Annotated[
+    Path | None,
+    typer.Option(
+        readable=False,
+        metavar="PATH",
+        help="The customers file, instead of the one in --data. "
+        "Example: --customers exports/clients.csv",
+    ),
+]
+AgreementsOpt = Annotated[
+    Path | None,
+    typer.Option(
+        readable=False,
+        metavar="PATH",
+        help="The agreements file, instead of the one in --data. "
+        "Example: --agreements exports/agreements.parquet",
+    ),
+]
+PaymentsOpt = Annotated[
+    Path | None,
+    typer.Option(
+        readable=False,
+        metavar="PATH",
+        help="The payments file, instead of the one in --data. "
+        "Example: --payments exports/payments.csv",
+    ),
+]
+EventsOpt = Annotated[
+    Path | None,
+    typer.Option(
+        readable=False,
+        metavar="PATH",
+        help="The calendar events file, instead of the one in --data. "
+        "Example: --events exports/calendar.csv",
+    ),
+]
+WithoutOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--without",
+        metavar="TABLE",
+        help="Run without this table (agreements, payments or events; repeatable): it counts "
+        "as empty instead of being an error when missing. Example: --without events",
+        show_default=False,
+    ),
+]
+AsOfOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--as-of",
+        metavar="DATE",
+        help="Reconcile as the world stood at the end of this day: YYYY-MM-DD, today or "
+        "yesterday (default: today). Example: --as-of 2024-07-31, or --as-of yesterday in a "
+        "job run after midnight",
+        show_default=False,
+    ),
+]
+SurchargeOpt = Annotated[
+    str,
+    typer.Option(
+        metavar="AMOUNT", help="Charge added for every one-off payment. Example: --surcharge 1.50"
+    ),
+]
+RawTextOpt = Annotated[
+    bool,
+    typer.Option(
+        "--raw-text",
+        help="Write CSV text exactly as computed, without the ' that stops a spreadsheet "
+        "running a value such as =1+1 as a formula (for programs). Example: --raw-text",
+    ),
+]
+BomOpt = Annotated[
+    bool,
+    typer.Option(
+        "--bom",
+        help="Start CSV files with a UTF-8 BOM, so Excel on Windows shows accents. Example: --bom",
+    ),
+]
+QuietOpt = Annotated[
+    bool,
+    typer.Option(
+        "--quiet", "-q", help="No summary, warnings or progress; errors still show. Example: -q"
+    ),
+]
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"followup {__version__}")
+        raise typer.Exit(EXIT_OK)
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_version,
+            is_eager=True,
+            help="Print the version and exit. Example: followup --version",
+        ),
+    ] = False,
+) -> None:
+    """Follow-up lists and subscription account status for studio gyms, from club exports.
+
+    Example:
+
+        followup reconcile --data sample_data --as-of 2024-07-31
+    """

@@ -1,0 +1,88 @@
+"""The pure core of a run (SPEC 3 and 4): validated tables and an as-of date in, one labelled
+row per person out, as a lazy frame. Reading the exports is `reading.run`'s work."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+
+import polars as pl
+
+from followup_cli.core import follow_up_tables as followup
+from followup_cli.core import money
+from followup_cli.core.ledger import LedgerSettings, accounts
+from followup_cli.core.schema import CUST, OUTPUT_COLUMNS
+from followup_cli.core.tables import Validated
+
+
+def people_facts(tables: Validated, as_of: dt.date, settings: LedgerSettings) -> pl.LazyFrame:
+    """One row per person with every fact the rules read (ledger, agreements, events), in
+    cust_idx order."""
+    tables.check_as_of(as_of)
+    agreements = tables.agreements.lazy()
+    ledger = accounts(agreements, tables.payments.lazy(), as_of, settings)
+    people = tables.customers.height
+    facts = [
+        followup.agreement_facts(agreements),
+        ledger,
+        followup.event_facts(tables.events.lazy(), as_of),
+        tables.data_issues.lazy(),
+    ]
+    return (
+        pl.concat(
+            [tables.customers, *[_per_person(found, people) for found in pl.collect_all(facts)]],
+            how="horizontal",
+        )
+        .lazy()
+        .with_columns(pl.col("has_agreement").fill_null(False))
+    )
+
+
+def _per_person(facts: pl.DataFrame, people: int) -> pl.DataFrame:
+    """`facts` (at most one row per cust_idx) as one row per person, in cust_idx order, null
+    where a person has none: cust_idx is the row number, so a gather replaces a join and a
+    sort."""
+    rows = pl.repeat(None, people, dtype=pl.UInt32, eager=True).scatter(
+        facts.get_column(CUST), pl.int_range(facts.height, dtype=pl.UInt32, eager=True)
+    )
+    return facts.drop(CUST).select(pl.all().gather(rows))
+
+
+# A stage of the run, timed by whoever passes it: `stage("ledger")` wraps the ledger's work.
+Stage = Callable[[str], AbstractContextManager[None]]
+
+
+def reconcile(
+    tables: Validated, as_of: dt.date, settings: LedgerSettings, *, stage: Stage | None = None
+) -> pl.LazyFrame:
+    """The labelled output, one row per person in the customers file's order.
+
+    `tables` must have been validated as of the same day (`Validated.as_of`): rows after
+    another day were already left out or kept. With `stage`, the ledger and rule facts are
+    computed inside `stage("ledger")` and the returned frame only labels them, so a caller
+    that collects it inside its own `"statuses"` stage can time both.
+    """
+    if stage is None:
+        return label(people_facts(tables, as_of, settings))
+    # Inside the stage: the rule facts are partly computed while the plan is built.
+    with stage("ledger"):
+        facts = people_facts(tables, as_of, settings).collect().lazy()
+    return label(facts)
+
+
+# Output columns that are not a fact's column as it is.
+_OUTPUT = {
+    "balance": money.as_decimal(pl.col("balance_cents")).alias("balance"),
+    "past_due": money.as_decimal(pl.col("past_due_cents")).alias("past_due"),
+    "data_issues": pl.col("data_issues").fill_null(0),
+}
+
+
+def label(facts: pl.LazyFrame) -> pl.LazyFrame:
+    """The output columns (schema.OUTPUT_COLUMNS) from the facts, with the rules' verdicts."""
+    return (
+        facts.with_columns(followup.decide())
+        .sort(CUST)
+        .select(_OUTPUT.get(name, pl.col(name)) for name in OUTPUT_COLUMNS)
+    )

@@ -1,0 +1,146 @@
+"""What changed since the previous run (SPEC 8): one row per person who moved, arrived or left.
+
+Only the two statuses count as a change. Balance and days_in_arrears move every night for
+anyone who owes money, so a row diff of two outputs is mostly noise; the person a manager must
+call is the one whose follow-up list or account status is different from yesterday.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import polars as pl
+
+from followup_cli.core.money import MONEY_DTYPE
+from followup_cli.core.schema import normalise_id
+from followup_cli.outputs.writing import is_special
+
+CHANGE_COLUMNS = (
+    "customer_id",
+    "name",
+    "previous_as_of",
+    "as_of",
+    "from_status",
+    "to_status",
+    "from_account_status",
+    "to_account_status",
+    "previous_balance",
+    "balance",
+    "reason",
+)
+TRANSITION_COLUMNS = ("field", "from", "to", "people")
+# Newly on one of these lists is what the morning call list starts with.
+URGENT = ("Delinquent Customer", "Disabled", "Collections Customer")
+NEW, GONE, NONE = "(new)", "(gone)", "(none)"
+GONE_REASON = "not in this run: no longer in the customers export"
+
+_KEY = "_match_id"
+_POS, _PREV_POS = "_pos", "_prev_pos"
+
+
+def match_id(column: str = "customer_id") -> pl.Expr:
+    """Ids are matched as validation matches them: trimmed and case-insensitively."""
+    return normalise_id(pl.col(column))
+
+
+def _side(frame: pl.DataFrame | pl.LazyFrame, position: str) -> pl.LazyFrame:
+    return (
+        frame.lazy()
+        .select(
+            match_id().alias(_KEY),
+            "customer_id",
+            "name",
+            "follow_up_status",
+            "account_status",
+            pl.col("balance").cast(MONEY_DTYPE),
+            "reason",
+        )
+        .with_row_index(position)
+    )
+
+
+def changes(
+    previous: pl.DataFrame | pl.LazyFrame,
+    current: pl.DataFrame | pl.LazyFrame,
+    previous_as_of: dt.date | None,
+    as_of: dt.date | None,
+) -> pl.DataFrame:
+    """The SPEC 8 changes frame: people in the current run's order, then those gone, in the
+    previous run's order. from_* are empty for a new person, to_* for one who is gone."""
+    joined = (
+        _side(current, _POS)
+        .join(_side(previous, _PREV_POS), on=_KEY, how="full", suffix="_prev", coalesce=True)
+        .filter(
+            pl.col(_POS).is_null()
+            | pl.col(_PREV_POS).is_null()
+            | pl.col("follow_up_status").ne_missing(pl.col("follow_up_status_prev"))
+            | pl.col("account_status").ne_missing(pl.col("account_status_prev"))
+        )
+        .sort([_POS, _PREV_POS], nulls_last=True, maintain_order=True)
+    )
+    here = pl.col(_POS).is_not_null()
+    return joined.select(
+        pl.coalesce("customer_id", "customer_id_prev").alias("customer_id"),
+        pl.coalesce("name", "name_prev").alias("name"),
+        pl.lit(previous_as_of, dtype=pl.Date).alias("previous_as_of"),
+        pl.lit(as_of, dtype=pl.Date).alias("as_of"),
+        pl.col("follow_up_status_prev").alias("from_status"),
+        pl.col("follow_up_status").alias("to_status"),
+        pl.col("account_status_prev").alias("from_account_status"),
+        pl.col("account_status").alias("to_account_status"),
+        pl.col("balance_prev").alias("previous_balance"),
+        pl.col("balance"),
+        pl.when(here).then(pl.col("reason")).otherwise(pl.lit(GONE_REASON)).alias("reason"),
+    ).collect()
+
+
+def transitions(changed: pl.DataFrame) -> pl.DataFrame:
+    """From -> to counts per status field; newly Delinquent, Disabled and Collections first,
+    then the biggest moves. `(new)` and `(gone)` stand for a person arriving or leaving."""
+    new = pl.col("from_status").is_null()
+    gone = pl.col("to_status").is_null()
+
+    def moves(field: str, before: str, after: str) -> pl.LazyFrame:
+        return (
+            changed.lazy()
+            .filter(pl.col(before).ne_missing(pl.col(after)))
+            .select(
+                pl.lit(field).alias("field"),
+                pl.when(new)
+                .then(pl.lit(NEW))
+                .otherwise(pl.col(before).fill_null(NONE))
+                .alias("from"),
+                pl.when(gone)
+                .then(pl.lit(GONE))
+                .otherwise(pl.col(after).fill_null(NONE))
+                .alias("to"),
+            )
+        )
+
+    both = pl.concat(
+        [
+            moves("follow_up_status", "from_status", "to_status"),
+            moves("account_status", "from_account_status", "to_account_status"),
+        ]
+    )
+    rank = pl.col("to").replace_strict(
+        {status: i for i, status in enumerate(URGENT)}, default=len(URGENT), return_dtype=pl.Int8
+    )
+    return (
+        both.group_by("field", "from", "to")
+        .agg(pl.len().cast(pl.Int64).alias("people"))
+        .sort(
+            [rank, pl.col("people"), "field", "from", "to"],
+            descending=[False, True, False, False, False],
+        )
+        .collect()
+    )
+
+
+def changes_path(output: Path | None) -> Path:
+    """Beside the output file (`out.csv` -> `out-changes.csv`), else in the working folder
+    (standard output, or a device or FIFO: `-o /dev/null` must not leave a file in /dev)."""
+    if output is None or is_special(output):
+        return Path("followup-changes.csv")
+    return output.with_name(f"{output.stem}-changes.csv")

@@ -1,0 +1,65 @@
+"""Health checks a nightly job wants (SPEC 8): warnings for the summary and the run report.
+
+They never change the exit code: a table that shrank or an export that stopped moving may be
+real (a purge, a quiet week), but on-call should look before the lists go out.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+from followup_cli.core.tables import TableCount
+
+SHRINK = 0.20  # more than this share fewer rows than last run
+STALE_DAYS = 7  # newest payment or event more than this many days before the as-of date
+
+
+def shrunk_tables(counts: tuple[TableCount, ...], previous: Mapping[str, Any] | None) -> list[str]:
+    """Tables with more than 20% fewer rows read than in the previous run's report."""
+    if not previous or not isinstance(previous.get("inputs"), list):
+        return []
+    before = {
+        entry.get("table"): entry.get("rows_read")
+        for entry in previous["inputs"]
+        if isinstance(entry, dict)
+    }
+    warnings = []
+    for count in counts:
+        earlier = before.get(count.table)
+        if isinstance(earlier, int) and earlier > 0 and count.read < earlier * (1 - SHRINK):
+            drop = (earlier - count.read) / earlier
+            warnings.append(
+                f"{count.file}: {count.read:,} rows, {drop:.0%} fewer than the {earlier:,} of the "
+                f"previous run (as of {previous.get('as_of')}); check the export is complete"
+            )
+    return warnings
+
+
+def stale_exports(newest: Mapping[str, dt.date | None], as_of: dt.date) -> list[str]:
+    """Payments or events whose newest row (on or before the as-of date) is more than 7 days
+    old: the club system may have stopped exporting them."""
+    warnings = []
+    for table, day in newest.items():
+        if day is not None and (as_of - day).days > STALE_DAYS:
+            warnings.append(
+                f"{table}: the newest row is from {day}, {(as_of - day).days} days before the "
+                f"as-of date {as_of}; is the export up to date?"
+            )
+    return warnings
+
+
+def payments_missing_in_effect(file: str, owing: int) -> str | None:
+    """A payments export with a header and no rows while accounts owe: read as "nobody ever
+    paid", it would make every subscriber Delinquent, which is what stopping on a missing
+    table prevents (SPEC 2). The sentence that stops the run (exit 3), or None when no
+    account owes (a studio whose first charge is not due yet)."""
+    if owing == 0:
+        return None
+    accounts = "account owes" if owing == 1 else "accounts owe"
+    return (
+        f"{file}: a header and no rows, while {owing:,} subscription {accounts} money; read as "
+        f"'nobody paid' it would make them Delinquent. Export the payments again, or pass "
+        f"--without payments if the club truly has none"
+    )

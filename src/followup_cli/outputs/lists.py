@@ -1,0 +1,202 @@
+"""Lists for people (SPEC 9): which follow-up lists to keep, their order, and carried columns.
+
+Every choice is checked before any export is read, so a typo in `--status`, `--sort` or
+`--carry` costs a second, not a whole run, and writes nothing (exit 2).
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from followup_cli.core.errors import UsageError
+from followup_cli.core.follow_up_tables import CUSTOMER_STATUSES, PROSPECT_STATUSES, UNCLASSIFIED
+from followup_cli.core.formats import format_of
+from followup_cli.core.schema import LINE, OUTPUT_COLUMNS, TABLES, Rows, normalise_name
+from followup_cli.outputs.safe_csv import is_text
+from followup_cli.reading.csv_reader import read_csv
+
+# The decision tables' order, the catch-all last: the order of the workbook's list sheets.
+LIST_ORDER = (
+    *(s for s in CUSTOMER_STATUSES if s != UNCLASSIFIED),
+    *PROSPECT_STATUSES,
+    UNCLASSIFIED,
+)
+
+
+# "Most overdue first" and "most owed first" are what a manager sorts these by, so they sort
+# descending unless told otherwise; balance is negative when owed, so ascending puts the
+# biggest debt first. Every other column sorts ascending.
+DESCENDING_BY_DEFAULT = frozenset({"days_in_arrears", "past_due", "data_issues"})
+
+
+def chosen_statuses(requested: Sequence[str]) -> tuple[str, ...]:
+    """--status names, matched case-insensitively and trimmed, as the statuses' own spelling."""
+    by_key = {status.lower(): status for status in LIST_ORDER}
+    chosen = []
+    for name in requested:
+        status = by_key.get(" ".join(name.split()).lower())
+        if status is None:
+            valid = ", ".join(f'"{s}"' for s in LIST_ORDER)
+            raise UsageError(f"--status {name!r} is not a follow-up list; choose from {valid}")
+        if status not in chosen:
+            chosen.append(status)
+    return tuple(chosen)
+
+
+@dataclass(frozen=True)
+class SortOrder:
+    column: str
+    descending: bool
+
+
+def sort_order(spec: str | None, columns: Sequence[str]) -> SortOrder | None:
+    """--sort COLUMN or COLUMN:asc|desc, checked against the output's columns."""
+    if spec is None:
+        return None
+    name, _, direction = spec.partition(":")
+    column = name.strip().lower()
+    if column not in columns:
+        raise UsageError(
+            f"--sort {spec!r}: no such output column; choose from {', '.join(columns)}"
+        )
+    direction = direction.strip().lower()
+    if direction not in ("", "asc", "desc"):
+        raise UsageError(f"--sort {spec!r}: the direction after ':' is asc or desc")
+    descending = column in DESCENDING_BY_DEFAULT if direction == "" else direction == "desc"
+    return SortOrder(column, descending)
+
+
+def keep_lists(output: Rows, statuses: Sequence[str]) -> Rows:
+    """Only the rows on the chosen lists (all of them when none was chosen), in memory or not."""
+    if not statuses:
+        return output
+    return output.filter(pl.col("follow_up_status").is_in(list(statuses)))
+
+
+def sort_rows(output: pl.DataFrame, order: SortOrder | None) -> pl.DataFrame:
+    """Stable, so people with equal values stay in the customers file's order; empty last."""
+    if order is None:
+        return output
+    return output.sort(
+        order.column, descending=order.descending, nulls_last=True, maintain_order=True
+    )
+
+
+def carried_columns(customers: Path, requested: Sequence[str]) -> dict[str, str]:
+    """--carry names matched to the customers file's header: output name -> name in the file.
+
+    Names are matched as the contract's columns are (`normalise_name`), and the output column is
+    named by the same key, so `Phone` in the file and `--carry phone` give a `phone` column.
+    """
+    wanted = [name.strip() for name in requested if name.strip()]
+    if not wanted:
+        return {}
+    header = _header(customers)
+    types = _parquet_types(customers)
+    by_key = {normalise_name(name): name for name in reversed(header) if name != LINE}
+    carried: dict[str, str] = {}
+    for name in wanted:
+        key = normalise_name(name)
+        if key in OUTPUT_COLUMNS:
+            raise UsageError(f"--carry {name}: {key} is in the output already")
+        if key not in by_key:
+            has = ", ".join(n for n in header if n != LINE) or "no columns"
+            raise UsageError(
+                f"--carry {name}: {customers.name} has no such column (its columns: {has})"
+            )
+        dtype = types.get(by_key[key])
+        if dtype is not None and not _carriable(dtype):
+            raise UsageError(
+                f"--carry {name}: {customers.name} stores {by_key[key]} as {dtype}, which has "
+                f"no one-cell form in CSV or a workbook; carry a text, number, date or "
+                f"true/false column, or export this one as text"
+            )
+        carried[key] = by_key[key]
+    return carried
+
+
+def _carriable(dtype: pl.DataType) -> bool:
+    """A value one cell holds in every output format: text (Categorical and Enum too), a
+    number, a date or time, true/false. Lists, arrays, structs, bytes, durations and Python
+    objects have no one-cell form in CSV or a workbook, so they are refused (exit 2) rather
+    than failing half-way through writing."""
+    return not (
+        dtype.is_nested()
+        or isinstance(dtype, pl.Binary | pl.Duration | pl.Object)
+        or dtype == pl.Unknown
+    )
+
+
+def _parquet_types(customers: Path) -> dict[str, pl.DataType]:
+    """Each column's type in a Parquet customers file (a CSV's columns are all text)."""
+    if format_of(customers) != "parquet":
+        return {}
+    try:
+        return dict(pl.read_parquet_schema(customers))
+    except (OSError, pl.exceptions.PolarsError):
+        return {}  # the run itself reports an unreadable file, with the reason
+
+
+def carry(
+    output: pl.DataFrame,
+    customers: Path,
+    columns: dict[str, str],
+    lines: pl.Series,
+    read: pl.LazyFrame | None = None,
+) -> pl.DataFrame:
+    """The output with the carried columns after the contract's; `lines` is each output row's
+    line in the customers file, so every row gets the values from its own line. `read` is the
+    run's own reading of the customers file's extra columns (RawTable.unknown_frame), used
+    when it holds them all, so the values are the very ones the run read."""
+    if not columns:
+        return output
+    sources = list(dict.fromkeys(columns.values()))
+    if read is not None and set(sources) <= set(read.collect_schema().names()):
+        raw = read.select(LINE, *sources).collect()
+    else:
+        raw = _read_columns(customers, sources)
+    picked = (
+        pl.DataFrame({LINE: lines.cast(pl.Int64)})
+        .with_row_index("_position")
+        .join(raw, on=LINE, how="left")
+        .sort("_position")
+    )
+    values = []
+    for name, source in columns.items():
+        value = pl.col(source)
+        if is_text(picked.schema[source]):
+            # Text is trimmed, as every text value of the exports is; an empty cell is empty.
+            # Categorical and Enum (Parquet) are text too, written as String: a trimmed value
+            # may not be one of an Enum's categories.
+            value = value.cast(pl.String).str.strip_chars()
+            value = pl.when(value != "").then(value)
+        values.append(value.alias(name))
+    return output.hstack(picked.select(values).get_columns())
+
+
+def _header(customers: Path) -> list[str]:
+    if format_of(customers) == "parquet":
+        return list(pl.read_parquet_schema(customers))
+    try:
+        with customers.open(encoding="utf-8-sig", newline="") as handle:
+            return next(csv.reader(handle), [])
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return []  # the run itself reports an unreadable file, with the reason
+
+
+def _read_columns(customers: Path, names: list[str]) -> pl.DataFrame:
+    """The chosen columns of the customers file as read, with each row's line."""
+    if format_of(customers) == "parquet":
+        scan = pl.scan_parquet(customers).select(names)
+        return (
+            scan.with_row_index(LINE, offset=1).with_columns(pl.col(LINE).cast(pl.Int64)).collect()
+        )
+    # The same reader as the run, with the same key, so the lines are the same lines: the key
+    # decides where a quoted value over several lines ends (loading.read_table).
+    frame, _ragged = read_csv(customers, TABLES["customers"].key.name)
+    return frame.select(LINE, *names)

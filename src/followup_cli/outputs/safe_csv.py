@@ -1,0 +1,56 @@
+"""CSV that is safe to open in a spreadsheet (SPEC 9; OWASP "CSV injection").
+
+A spreadsheet runs a cell that starts with `=`, `+`, `-` or `@` as a formula (tab and carriage
+return are stripped first by some), so a customer named `=HYPERLINK("http://x","click")` would
+become a live link in the manager's sheet. A leading `'` makes the spreadsheet show the text as
+text. Only text columns are touched: money (Decimal), counts and dates are written as they are,
+and a text value that is a plain number (`-4.00` in a rejects file's value column) cannot be a
+formula, so it is left alone too.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from followup_cli.core.schema import Rows
+
+FORMULA_START = r"^[=+\-@\t\r]"
+PLAIN_NUMBER = r"^[+-]?[0-9]+(\.[0-9]+)?$"
+
+
+def is_text(dtype: pl.DataType) -> bool:
+    """String, and the dictionary-coded text types Parquet exports carry (Categorical, Enum)."""
+    return dtype == pl.String or isinstance(dtype, pl.Categorical | pl.Enum)
+
+
+def guard_formulas(frame: Rows) -> Rows:
+    """Every text value that a spreadsheet would run as a formula, with a leading `'`."""
+    text = [name for name, dtype in frame.collect_schema().items() if is_text(dtype)]
+    guarded = []
+    for name in text:
+        value = pl.col(name).cast(pl.String)  # an Enum cannot take a new value such as '=...
+        guarded.append(
+            pl.when(value.str.contains(FORMULA_START) & ~value.str.contains(PLAIN_NUMBER))
+            .then(pl.lit("'") + value)
+            .otherwise(value)
+            .alias(name)
+        )
+    return frame.with_columns(guarded)
+
+
+def unguard_formulas(frame: pl.DataFrame) -> pl.DataFrame:
+    """Exactly what `guard_formulas` added taken off again, for a CSV followup wrote and reads
+    back (--previous): the `'` before a value it would have guarded, and no other `'`."""
+    text = [name for name, dtype in frame.schema.items() if dtype == pl.String]
+    rest = {name: pl.col(name).str.slice(1) for name in text}
+    return frame.with_columns(
+        pl.when(
+            pl.col(name).str.starts_with("'")
+            & rest[name].str.contains(FORMULA_START)
+            & ~rest[name].str.contains(PLAIN_NUMBER)
+        )
+        .then(rest[name])
+        .otherwise(pl.col(name))
+        .alias(name)
+        for name in text
+    )

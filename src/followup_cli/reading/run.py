@@ -1,0 +1,161 @@
+"""One pass over the exports (SPEC 5): read, validate, reconcile through the core's
+`reconcile`, with stage timings and counts, so the tests and the command run one path."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import functools
+import time
+from collections.abc import Callable, Collection, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from followup_cli.core import pipeline
+from followup_cli.core.ledger import LedgerSettings
+from followup_cli.core.pipeline import Stage
+from followup_cli.core.schema import CUST, LINE, TABLES
+from followup_cli.core.tables import TableCount, Validated
+from followup_cli.reading.loading import RawTable, read_table
+from followup_cli.reading.locate import locate_tables
+from followup_cli.reading.validation import validate
+
+
+@dataclass
+class RunResult:
+    """A run's results. `rows` is the output, one row per person in the customers file's
+    order, with each row's line in the customers file (LINE) as its last column: in memory
+    after one pass; after a bucketed run (SPEC 10) read from the buckets' files as it is
+    consumed, so that a file written from it streams and never holds every person at once.
+    `unordered` is the same rows in any order, for sums and counts."""
+
+    rows: pl.LazyFrame
+    people: int
+    rejects: pl.DataFrame
+    counts: tuple[TableCount, ...]
+    timings: dict[str, float] = field(default_factory=dict)
+    # Each table as read (path, format, unknown columns; path None: run --without it).
+    inputs: Mapping[str, RawTable] = field(default_factory=dict)
+    # The newest payment and past event on or before the as-of date (health checks, SPEC 8).
+    newest: dict[str, dt.date | None] = field(default_factory=dict)
+    unordered: pl.LazyFrame | None = None
+
+    @classmethod
+    def held(
+        cls, output: pl.DataFrame, lines: pl.Series, rejects: pl.DataFrame, **rest: Any
+    ) -> RunResult:
+        """A result whose output is in memory already (one pass)."""
+        rows = output.with_columns(lines.alias(LINE)).lazy()
+        return cls(rows, output.height, rejects, **rest)
+
+    @functools.cached_property
+    def _whole(self) -> pl.DataFrame:
+        return self.rows.collect()
+
+    @property
+    def output(self) -> pl.DataFrame:
+        """The whole output in memory, for what needs every row at once (a sort, a workbook,
+        a comparison): after a bucketed run, collected on first use."""
+        return self._whole.drop(LINE)
+
+    @property
+    def customer_lines(self) -> pl.Series:
+        """Each output row's line in the customers file (row i of output is line lines[i])."""
+        return self._whole.get_column(LINE)
+
+    @property
+    def streamed(self) -> pl.LazyFrame:
+        """The output columns, in order, without collecting them (see `rows`)."""
+        return self.rows.drop(LINE)
+
+    @property
+    def any_order(self) -> pl.LazyFrame:
+        """The output rows with LINE, in whatever order is cheapest to read."""
+        return self.rows if self.unordered is None else self.unordered
+
+
+Progress = Callable[[str], None]
+
+
+def load(
+    data_dir: Path,
+    overrides: Mapping[str, Path | None],
+    as_of: dt.date,
+    without: Collection[str] = (),
+) -> tuple[Validated, dict[str, float]]:
+    """Read and validate every table; the two stages' wall times in seconds."""
+    validated, timings, _raw = read_and_validate(data_dir, overrides, as_of, without)
+    return validated, timings
+
+
+def read_and_validate(
+    data_dir: Path,
+    overrides: Mapping[str, Path | None],
+    as_of: dt.date,
+    without: Collection[str] = (),
+) -> tuple[Validated, dict[str, float], dict[str, RawTable]]:
+    """`load`, also handing back each table as read (for the summary and the run report)."""
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    located = locate_tables(data_dir, overrides, without)
+    raw = {name: read_table(TABLES[name], located[name]) for name in TABLES}
+    timings["read"] = time.perf_counter() - started
+    started = time.perf_counter()
+    validated = validate(raw, as_of)
+    timings["validate"] = time.perf_counter() - started
+    return validated, timings, raw
+
+
+def run(
+    data_dir: Path,
+    overrides: Mapping[str, Path | None],
+    as_of: dt.date,
+    settings: LedgerSettings,
+    progress: Progress | None = None,
+    without: Collection[str] = (),
+) -> RunResult:
+    """Read, validate and reconcile, reporting each stage's name to `progress` as it starts."""
+    step = progress or (lambda _stage: None)
+    step("read")
+    validated, timings, raw = read_and_validate(data_dir, overrides, as_of, without)
+    stage = stopwatch(timings, step)
+    labelled = pipeline.reconcile(validated, as_of, settings, stage=stage)
+    with stage("statuses"):
+        output = labelled.collect()
+    lines = validated.customers.sort(CUST).get_column(LINE)
+    return RunResult.held(
+        output,
+        lines,
+        validated.rejects,
+        counts=validated.counts,
+        timings=timings,
+        inputs=raw,
+        newest=newest(validated, as_of),
+    )
+
+
+def stopwatch(timings: dict[str, float], progress: Progress | None = None) -> Stage:
+    """A `Stage` that records each stage's wall time in `timings` and names it to `progress`."""
+
+    @contextlib.contextmanager
+    def stage(name: str) -> Iterator[None]:
+        if progress is not None:
+            progress(name)
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            timings[name] = time.perf_counter() - started
+
+    return stage
+
+
+def newest(tables: Validated, as_of: dt.date) -> dict[str, dt.date | None]:
+    """The latest payment date and past event date: an export that stopped moving shows here."""
+    past = tables.events.select(pl.col("starts_at").dt.date()).filter(pl.col("starts_at") <= as_of)
+    paid: dt.date | None = tables.payments.select(pl.col("paid_on").max()).item()
+    held: dt.date | None = past.select(pl.col("starts_at").max()).item()
+    return {"payments": paid, "events": held}

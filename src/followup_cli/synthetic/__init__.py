@@ -1,0 +1,1 @@
+"""`followup generate`: synthetic club-system exports for trying and measuring the tool."""
