@@ -586,7 +586,7 @@ def test_sigterm_during_buckets_leaves_no_work_folder(
     planted: dict[str, Path], tmp_path: Path
 ) -> None:
     """SIGTERM while buckets run: exit 143, no output, no work folder."""
-    env = {**os.environ, "PYTHONPATH": str(Path(buckets.__file__).parents[1])}
+    env = {**os.environ, "PYTHONPATH": str(Path(buckets.__file__).parents[2])}
     command = [sys.executable, "-m", "followup_cli", "reconcile", "--data", str(planted["csv"])]
     command += ["--as-of", "2024-07-31", "-o", str(tmp_path / "followup.csv"), "-q"]
     command += ["--buckets", "200"]
@@ -616,7 +616,7 @@ def test_sigterm_while_the_output_streams_leaves_nothing(tmp_path: Path) -> None
     os.mkfifo(fifo)
     private = tmp_path / "tmp"  # where the work folder goes when the output is a FIFO
     private.mkdir()
-    env = {**os.environ, "PYTHONPATH": str(Path(buckets.__file__).parents[1])}
+    env = {**os.environ, "PYTHONPATH": str(Path(buckets.__file__).parents[2])}
     env["TMPDIR"] = str(private)
     command = [sys.executable, "-m", "followup_cli", "reconcile", "--data", str(data), "-q"]
     command += ["--as-of", "2024-07-31", "-o", str(fifo), "--buckets", "3"]

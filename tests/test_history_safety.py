@@ -226,7 +226,7 @@ def test_reconcile_names_a_foreign_previous_snapshot(
 HOLDER = """
 import sys
 from pathlib import Path
-from followup_cli import history
+from followup_cli.nightly import history
 with history.locked(Path(sys.argv[1])):
     print("held", flush=True)
     sys.stdin.read()
@@ -293,7 +293,7 @@ KILLED = """
 import datetime as dt, os, signal, sys
 from pathlib import Path
 import polars as pl
-from followup_cli import history
+from followup_cli.nightly import history
 history._RENAMEAT2 = None  # the two renames, as on a file system without the exchange
 real = os.rename
 def rename(source, destination):

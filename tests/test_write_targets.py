@@ -27,7 +27,7 @@ from followup_cli.outputs import writing as output
 from .conftest import SAMPLE
 
 Invoke = Callable[..., Any]
-SRC = Path(output.__file__).resolve().parents[1]
+SRC = Path(output.__file__).resolve().parents[2]  # src/, above followup_cli/outputs/
 ENV = {**os.environ, "PYTHONPATH": str(SRC)}
 AS_OF = "2024-07-31"
 GUARD = 60  # seconds: only a guard against the old hang, never a measurement
@@ -78,7 +78,7 @@ def test_metrics_never_read_a_device_that_never_ends(tmp_path: Path) -> None:
     full = _device(tmp_path / "full", 7)
     script = (
         "import resource, sys; from pathlib import Path;"
-        "from followup_cli import metrics, report;"
+        "from followup_cli.nightly import metrics, report;"
         "record = report.RunRecord(arguments={}); record.finish(0);"
         "resource.setrlimit(resource.RLIMIT_AS, (600 << 20, 600 << 20));"
         f"metrics.write(Path({str(full)!r}), report.document(record))"
@@ -213,7 +213,8 @@ def test_a_fifo_nobody_reads_does_not_hang_the_run(tmp_path: Path, option: str) 
     for name, path in paths.items():
         args += [name, str(path)]
     script = (
-        "import sys; from followup_cli import output; output.READER_WAIT_SECONDS = 0.2;"
+        "import sys; from followup_cli.outputs import writing as output;"
+        "output.READER_WAIT_SECONDS = 0.2;"
         "from followup_cli.cli.main import main; sys.argv = ['followup', *sys.argv[1:]]; main()"
     )
     try:
