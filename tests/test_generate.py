@@ -9,9 +9,10 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+from followup_cli.core.account_status import ACCOUNT_STATUSES
 from followup_cli.core.errors import UsageError
 from followup_cli.core.follow_up_tables import CUSTOMER_STATUSES, PROSPECT_STATUSES
-from followup_cli.core.ledger import ACCOUNT_STATUSES, LedgerSettings
+from followup_cli.core.ledger import LedgerSettings
 from followup_cli.core.pipeline import reconcile
 from followup_cli.core.schema import TABLES
 from followup_cli.reading.run import load

@@ -1,5 +1,5 @@
 """The decision tables on small inline frames of facts, without files: follow-up (SPEC 4) via
-`followup.decide()` and the account status table (SPEC 3) via `ledger.account_rules`."""
+`followup.decide()` and the account status table (SPEC 3) via `account_status.account_rules`."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from followup_cli.core import follow_up_tables as followup
+from followup_cli.core.account_status import account_reason, account_rules, account_status
 from followup_cli.core.first_match import first_match
-from followup_cli.core.ledger import account_reason, account_rules, account_status
 
 AS_OF = dt.date(2024, 7, 31)
 

@@ -4,9 +4,9 @@
 --
 -- Variables (SET VARIABLE before running): data (the folder of *.parquet files),
 -- as_of (DATE), surcharge_cents (BIGINT), and SPEC 3's thresholds warning_after_days and
--- disabled_after_months (INTEGER), which run_bench.py takes from followup_cli.ledger
--- (WARNING_AFTER_DAYS, DISABLED_AFTER_MONTHS) so they are defined once. Money is summed in
--- integer cents.
+-- disabled_after_months (INTEGER), which run_bench.py takes from
+-- followup_cli.core.account_status (WARNING_AFTER_DAYS, DISABLED_AFTER_MONTHS) so they are
+-- defined once. Money is summed in integer cents.
 WITH
 customers AS (
     SELECT

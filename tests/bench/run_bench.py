@@ -310,7 +310,7 @@ def child_duckdb(folder: str, out: str, fmt: str = "parquet") -> None:
     connection.execute("SET VARIABLE as_of = ?::DATE", [AS_OF.isoformat()])
     connection.execute("SET VARIABLE surcharge_cents = ?::BIGINT", [SURCHARGE_CENTS])
     # SPEC 3's thresholds, from where they are defined (the SQL reads them as variables).
-    from followup_cli.core.ledger import DISABLED_AFTER_MONTHS, WARNING_AFTER_DAYS
+    from followup_cli.core.account_status import DISABLED_AFTER_MONTHS, WARNING_AFTER_DAYS
 
     connection.execute("SET VARIABLE warning_after_days = ?::INTEGER", [WARNING_AFTER_DAYS])
     connection.execute("SET VARIABLE disabled_after_months = ?::INTEGER", [DISABLED_AFTER_MONTHS])

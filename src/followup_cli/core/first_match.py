@@ -1,7 +1,7 @@
 """Decision tables as data: ordered rules of (status, when, reason), first match wins.
 
-The follow-up tables (SPEC 4, `followup.py`) and the account status table (SPEC 3,
-`ledger.py`) are both lists of `Rule`s. `first_match` folds a list into one when/then chain,
+The follow-up tables (SPEC 4, `follow_up_tables.py`) and the account status table (SPEC 3,
+`account_status.py`) are both lists of `Rule`s. `first_match` folds a list into one when/then chain,
 so the precedence is the order of the list and the reason falls out of the same table;
 `verdicts` gives every rule's condition as its own column, for `explain`.
 """

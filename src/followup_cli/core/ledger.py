@@ -1,4 +1,5 @@
-"""The subscription ledger and account status (SPEC 3), for all subscribers at once.
+"""The subscription ledger (SPEC 3), for all subscribers at once; the account status it ends
+with is decided in account_status.py.
 
 Charges: each recurring agreement's monthly fee for every month from its purchase month to its
 end month, due on the month's billing date (or the purchase date if later); plus a surcharge on
@@ -14,21 +15,9 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from followup_cli.core import money
-from followup_cli.core.billing_calendar import add_months, billing_date, month_number
-from followup_cli.core.first_match import Rule, first_match
+from followup_cli.core.account_status import account_reason, account_status
+from followup_cli.core.billing_calendar import billing_date, month_number
 from followup_cli.core.schema import CUST
-
-PAID_IN_FULL = "Paid in Full"
-DISABLED = "Disabled"
-WARNING = "Warning"
-DUE = "Due"
-ACCOUNT_STATUSES = (PAID_IN_FULL, DUE, WARNING, DISABLED)
-
-# SPEC 3's two thresholds, defined here only: the reference ledger, explain and the
-# benchmark's SQL (tests/bench/rules.sql, filled in by run_bench.py) read them from here.
-WARNING_AFTER_DAYS = 7  # more than this many days in arrears is Warning
-DISABLED_AFTER_MONTHS = 2  # this many calendar months in arrears is Disabled
 
 
 @dataclass(frozen=True)
@@ -140,11 +129,7 @@ def accounts(
         "oldest_unpaid_on",
         (pl.lit(as_of) - pl.col("oldest_unpaid_on")).dt.total_days().alias("days_in_arrears"),
     )
-    rules = account_rules(as_of)
-    return figures.with_columns(
-        first_match(rules, "status").alias("account_status"),
-        first_match(rules, "reason").alias("account_reason"),
-    )
+    return figures.with_columns(account_status(as_of), account_reason(as_of))
 
 
 def _oldest_unpaid(
@@ -162,7 +147,18 @@ def _oldest_unpaid(
     billing date or a later purchase date, surcharges on any day.
     """
     surcharge = settings.surcharge_cents
-    by_month = pl.concat(
+    spans = _spans(_rate_changes(schedules, one_offs, surcharge), owing)
+    crossing = _crossing_month(spans).cache()
+    return _first_unpaid_day(schedules, one_offs, crossing, surcharge)
+
+
+def _rate_changes(schedules: pl.LazyFrame, one_offs: pl.LazyFrame, surcharge: int) -> pl.LazyFrame:
+    """cust_idx, month, monthly_fee, lump: where the charges per month change.
+
+    A fee starts adding its monthly_fee in its first month and stops after its last; a
+    one-off payment adds a lump (its surcharge) in its own month.
+    """
+    return pl.concat(
         [
             schedules.select(
                 CUST, pl.col("first").alias("month"), "monthly_fee", lump=pl.lit(0, dtype=pl.Int64)
@@ -183,32 +179,45 @@ def _oldest_unpaid(
         how="vertical_relaxed",
     )
 
-    # Running sums per customer, in month order: each sum stays within one customer's
-    # charges, which is what keeps them within 64-bit cents (see parsing.MAX_UNITS).
-    def running(expr: pl.Expr) -> pl.Expr:
-        return expr.over(CUST, order_by="month")
 
-    spans = (
-        by_month.group_by(CUST, "month")
+def _running(expr: pl.Expr) -> pl.Expr:
+    """`expr` over each customer's rows in month order.
+
+    Each running sum stays within one customer's charges, which is what keeps it within
+    64-bit cents (see parsing.MAX_UNITS)."""
+    return expr.over(CUST, order_by="month")
+
+
+def _spans(rate_changes: pl.LazyFrame, owing: pl.LazyFrame) -> pl.LazyFrame:
+    """Per customer who owes, the spans of months between rate changes: from `month` for
+    `months` months, `lump` in its first month plus `rate` each month (`span_cents` in all),
+    after `before` cents of earlier spans; with the customer's `credits`."""
+    return (
+        rate_changes.group_by(CUST, "month")
         .agg(pl.col("monthly_fee").sum().alias("rate"), pl.col("lump").sum())
         .with_columns(
-            running(pl.col("rate").cum_sum()),
+            _running(pl.col("rate").cum_sum()),
             # None after the last span: every fee has ended by then.
-            (running(pl.col("month").shift(-1)) - pl.col("month")).alias("months"),
+            (_running(pl.col("month").shift(-1)) - pl.col("month")).alias("months"),
         )
-        # From `month` for `months` months: the lump of surcharges in its first month plus
-        # `rate` each month.
         .with_columns(
             (pl.col("lump") + pl.col("rate") * pl.col("months").fill_null(0)).alias("span_cents")
         )
         .with_columns(
-            (running(pl.col("span_cents").cum_sum()) - pl.col("span_cents")).alias("before")
+            (_running(pl.col("span_cents").cum_sum()) - pl.col("span_cents")).alias("before")
         )
         .join(owing, on=CUST, how="inner")
     )
-    # The span in which the running charges pass the credits, then the month: the first one
-    # whose charges, added to those before, exceed the credits.
-    crossing = (
+
+
+def _crossing_month(spans: pl.LazyFrame) -> pl.LazyFrame:
+    """cust_idx, crossing_month (the month in which the running charges pass the credits) and
+    `left`, the credit left for that month's own charges.
+
+    First the span: the first one whose charges, added to those before, exceed the credits;
+    then the whole months of its rate that the credits still cover.
+    """
+    return (
         spans.filter(pl.col("before") + pl.col("span_cents") > pl.col("credits"))
         .group_by(CUST)
         .agg(pl.all().sort_by("month").first())
@@ -222,14 +231,19 @@ def _oldest_unpaid(
         .select(
             CUST,
             (pl.col("month") + pl.col("whole_months")).alias("crossing_month"),
-            # Credit left for the crossing month's own charges.
             pl.when(pl.col("whole_months") == 0)
             .then(pl.col("credits") - pl.col("before"))
             .otherwise(pl.col("left") - pl.col("rate") * pl.col("whole_months"))
             .alias("left"),
         )
-        .cache()
     )
+
+
+def _first_unpaid_day(
+    schedules: pl.LazyFrame, one_offs: pl.LazyFrame, crossing: pl.LazyFrame, surcharge: int
+) -> pl.LazyFrame:
+    """cust_idx, oldest_unpaid_on: the day within the crossing month by which its charges,
+    in due-date order, pass the credit left for them."""
     month = pl.col("crossing_month")
     in_month = pl.concat(
         [
@@ -299,58 +313,3 @@ def _totals(
             (pl.col("fees_today") + pl.col("one_offs_today") * surcharge).alias("charged_today"),
         )
     )
-
-
-def disabled_on() -> pl.Expr:
-    """The day an unpaid account becomes Disabled: its oldest unpaid charge plus two months."""
-    return add_months(pl.col("oldest_unpaid_on"), DISABLED_AFTER_MONTHS)
-
-
-def account_rules(as_of: dt.date) -> list[Rule]:
-    """SPEC 3's four statuses as (status, when, reason), first match wins; Due is the rest.
-
-    The one table both `account_status` and `account_reason` come from, and whose verdicts
-    `explain` shows.
-    """
-    balance = pl.col("balance_cents")
-    owes = pl.format(
-        "owes {}; oldest unpaid charge due {}, {} days ago",
-        money.as_text(-balance),
-        pl.col("oldest_unpaid_on"),
-        pl.col("days_in_arrears"),
-    )
-    return [
-        Rule(
-            PAID_IN_FULL,
-            balance >= 0,
-            pl.when(balance > 0)
-            .then(pl.format("nothing owed; {} in credit", money.as_text(balance)))
-            .otherwise(pl.lit("nothing owed")),
-        ),
-        Rule(
-            DISABLED,
-            pl.lit(as_of) >= disabled_on(),
-            pl.format(
-                "{} ({} months or more; disabled from {})",
-                owes,
-                pl.lit(DISABLED_AFTER_MONTHS),
-                disabled_on(),
-            ),
-        ),
-        Rule(
-            WARNING,
-            pl.col("days_in_arrears") > WARNING_AFTER_DAYS,
-            pl.format("{} (more than {})", owes, pl.lit(WARNING_AFTER_DAYS)),
-        ),
-        Rule(DUE, pl.lit(True), pl.format("{} ({} or fewer)", owes, pl.lit(WARNING_AFTER_DAYS))),
-    ]
-
-
-def account_status(as_of: dt.date) -> pl.Expr:
-    """SPEC 3's four statuses, first match wins."""
-    return first_match(account_rules(as_of), "status").alias("account_status")
-
-
-def account_reason(as_of: dt.date) -> pl.Expr:
-    """Why the account status fired, in the figures a manager would check."""
-    return first_match(account_rules(as_of), "reason").alias("account_reason")

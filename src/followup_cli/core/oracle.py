@@ -2,9 +2,9 @@
 
 SPEC 3 told the way the customerSubscription story asks for it (seeds/003): a `CustomerAccount`
 aggregate whose state changes only inside its event handlers, one handler per event, replayed
-one customer at a time in plain Python with integer cents. It shares no code with `ledger.py`
-or `billing_calendar.py` (months and billing dates come from python-dateutil here), so the
-property tests compare two independent readings of the rules.
+one customer at a time in plain Python with integer cents. It shares no code with `ledger.py`,
+`account_status.py` or `billing_calendar.py` (months and billing dates come from
+python-dateutil here), so the property tests compare two independent readings of the rules.
 
 Who uses it: `followup explain` tells one person's ledger as this aggregate's events
 (`CustomerAccount.story`); the tests use it as the oracle of the vectorised ledger; the
@@ -23,16 +23,17 @@ import polars as pl
 from dateutil.relativedelta import relativedelta
 from dateutil.rrule import FR, MO, MONTHLY, TH, TU, WE, rrule
 
-from followup_cli.core import ledger
+from followup_cli.core import account_status, ledger
 from followup_cli.core.schema import CUST
 
 # The spec's words and numbers (status names, the 7 days, the 2 months, the default
-# surcharge) are defined once, in ledger.py; the arithmetic on them here is independent.
-PAID_IN_FULL, DUE, WARNING, DISABLED = ledger.ACCOUNT_STATUSES
-WARNING_AFTER_DAYS = ledger.WARNING_AFTER_DAYS
+# surcharge) are defined once, in account_status.py and ledger.py; the arithmetic on them
+# here is independent.
+PAID_IN_FULL, DUE, WARNING, DISABLED = account_status.ACCOUNT_STATUSES
+WARNING_AFTER_DAYS = account_status.WARNING_AFTER_DAYS
 DEFAULT_SURCHARGE_CENTS = ledger.LedgerSettings().surcharge_cents
 # relativedelta clips: 2023-12-31 -> 2024-02-29
-DISABLED_AFTER = relativedelta(months=ledger.DISABLED_AFTER_MONTHS)
+DISABLED_AFTER = relativedelta(months=account_status.DISABLED_AFTER_MONTHS)
 WEEKDAYS = (MO, TU, WE, TH, FR)
 
 

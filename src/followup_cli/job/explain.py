@@ -1,10 +1,11 @@
 """`followup explain`: one person's output row, ledger and every rule's verdict, as plain data.
 
 The row, the facts and the rule verdicts come from the main path's own functions
-(`people_facts`, `label`, the rule tables of followup.py and ledger.py) on the validated tables,
-so they are what the reconcile run computed. The ledger is told as the account aggregate's
-domain events (reference.py): subscriptions started, payments made, charges due, the account
-reconciled; its figures are a second, independent reading, and the tests check the two agree.
+(`people_facts`, `label`, the rule tables of follow_up_tables.py and account_status.py) on the
+validated tables, so they are what the reconcile run computed. The ledger is told as the account
+aggregate's domain events (oracle.py): subscriptions started, payments made, charges due, the
+account reconciled; its figures are a second, independent reading, and the tests check the two
+agree.
 """
 
 from __future__ import annotations
@@ -16,19 +17,19 @@ from typing import Any
 import polars as pl
 
 from followup_cli.core import follow_up_tables as followup
-from followup_cli.core.errors import UsageError
-from followup_cli.core.first_match import verdicts as rule_verdicts
-from followup_cli.core.ledger import (
+from followup_cli.core.account_status import (
     DISABLED,
     DISABLED_AFTER_MONTHS,
     DUE,
     PAID_IN_FULL,
     WARNING,
     WARNING_AFTER_DAYS,
-    LedgerSettings,
     account_rules,
     disabled_on,
 )
+from followup_cli.core.errors import UsageError
+from followup_cli.core.first_match import verdicts as rule_verdicts
+from followup_cli.core.ledger import LedgerSettings
 from followup_cli.core.money import cents_text
 from followup_cli.core.oracle import (
     AccountReconciled,

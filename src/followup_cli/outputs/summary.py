@@ -8,8 +8,8 @@ from pathlib import Path
 
 import polars as pl
 
+from followup_cli.core.account_status import ACCOUNT_STATUSES
 from followup_cli.core.follow_up_tables import CUSTOMER_STATUSES, PROSPECT_STATUSES, UNCLASSIFIED
-from followup_cli.core.ledger import ACCOUNT_STATUSES
 from followup_cli.core.schema import LINE
 from followup_cli.core.tables import TableCount
 from followup_cli.reading.run import RunResult
