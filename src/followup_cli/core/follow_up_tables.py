@@ -144,6 +144,23 @@ def _origin() -> pl.Expr:
     )
 
 
+def _past_due() -> pl.Expr:
+    return pl.format(
+        "past due {} since {}",
+        money.as_text(pl.col("past_due_cents")),
+        pl.col("oldest_unpaid_on"),
+    )
+
+
+def _sessions_left() -> pl.Expr:
+    return pl.format(
+        "1-session purchase {}, {} {} left",
+        pl.col("renewal_id"),
+        pl.col("renewal_left"),
+        pl.when(pl.col("renewal_left") == 1).then(pl.lit("session")).otherwise(pl.lit("sessions")),
+    )
+
+
 def customer_rules() -> list[Rule]:
     """SPEC 4, customers: money problems outrank a freeze, a freeze outranks good standing."""
     alert = pl.col("inactive_alert")
@@ -153,15 +170,7 @@ def customer_rules() -> list[Rule]:
             pl.col("collections_id").is_not_null(),
             pl.format("collections: agreement {}", pl.col("collections_id")),
         ),
-        Rule(
-            DELINQUENT,
-            pl.col("past_due_cents").fill_null(0) > 0,
-            pl.format(
-                "past due {} since {}",
-                money.as_text(pl.col("past_due_cents")),
-                pl.col("oldest_unpaid_on"),
-            ),
-        ),
+        Rule(DELINQUENT, pl.col("past_due_cents").fill_null(0) > 0, _past_due()),
         Rule(
             SUSPENDED,
             pl.col("suspended_id").is_not_null(),
@@ -172,18 +181,7 @@ def customer_rules() -> list[Rule]:
             pl.col("active_id").is_not_null(),
             pl.format("active agreement {}", pl.col("active_id")),
         ),
-        Rule(
-            RENEWAL,
-            pl.col("renewal_id").is_not_null(),
-            pl.format(
-                "1-session purchase {}, {} {} left",
-                pl.col("renewal_id"),
-                pl.col("renewal_left"),
-                pl.when(pl.col("renewal_left") == 1)
-                .then(pl.lit("session"))
-                .otherwise(pl.lit("sessions")),
-            ),
-        ),
+        Rule(RENEWAL, pl.col("renewal_id").is_not_null(), _sessions_left()),
         Rule(
             DROP_IN,
             pl.col("drop_in_id").is_not_null(),
