@@ -52,6 +52,9 @@ AGREEMENTS_PER_CUSTOMER = ((1, 40.0), (2, 28.0), (3, 16.0), (4, 9.0), (5, 5.0), 
 MEMBER_BEHAVIOUR = ((PAYING, 84.0), (ARREARS, 8.0), (SUSPENDED, 5.0), (COLLECTIONS, 3.0))
 # Payment lag styles: on the day, early, a little late, late.
 LAG_STYLES = ((0, 70.0), (1, 8.0), (2, 15.0), (3, 7.0))
+# How many calendar events a prospect, and a customer, has.
+PROSPECT_EVENTS = ((0, 25.0), (1, 45.0), (2, 20.0), (3, 10.0))
+CUSTOMER_EVENTS = ((0, 45.0), (1, 30.0), (2, 15.0), (3, 10.0))
 
 
 def make_people(customers: int, rng: Random) -> pl.LazyFrame:
@@ -74,26 +77,10 @@ def make_people(customers: int, rng: Random) -> pl.LazyFrame:
             pick(rng.uniform(i, "lag style"), LAG_STYLES, pl.Int8).alias("lag_style"),
             rng.uniform(i, "first purchase").alias("u_first"),
             rng.uniform(i, "missed").alias("u_missed"),
-            pick(
-                rng.uniform(i, "events"),
-                ((0, 25.0), (1, 45.0), (2, 20.0), (3, 10.0)),
-                pl.Int64,
-            ).alias("n_prospect_events"),
-            pick(
-                rng.uniform(i, "events"),
-                ((0, 45.0), (1, 30.0), (2, 15.0), (3, 10.0)),
-                pl.Int64,
-            ).alias("n_customer_events"),
+            pick(rng.uniform(i, "events"), PROSPECT_EVENTS, pl.Int64).alias("n_prospect_events"),
+            pick(rng.uniform(i, "events"), CUSTOMER_EVENTS, pl.Int64).alias("n_customer_events"),
             pick(rng.uniform(i, "origin"), ORIGINS, pl.String).alias("origin"),
-            pl.when(rng.uniform(i, "no name") >= 0.02)
-            .then(
-                pl.concat_str(
-                    from_list(rng.below(i, "first name", len(FIRST_NAMES)), FIRST_NAMES),
-                    pl.lit(" "),
-                    from_list(rng.below(i, "surname", len(SURNAMES)), SURNAMES),
-                )
-            )
-            .alias("name"),
+            _name(rng).alias("name"),
         )
         .with_columns(
             pl.when(prospect).then(0).otherwise(pl.col("n_agreements")).alias("n_agreements"),
@@ -101,23 +88,45 @@ def make_people(customers: int, rng: Random) -> pl.LazyFrame:
             .then(pl.col("n_prospect_events"))
             .otherwise(pl.col("n_customer_events"))
             .alias("n_events"),
-            # Half buy on the day they sign up, the rest within a month (never after export).
-            pl.min_horizontal(
-                pl.col("created")
-                + pl.when(pl.col("u_first") < 0.5)
-                .then(0)
-                .otherwise(((pl.col("u_first") - 0.5) * 62).floor().cast(pl.Int32)),
-                pl.lit(EXPORTED, dtype=pl.Int32),
-            ).alias("start"),
-            # Months left unpaid at the end: geometric for arrears, longer for collections.
-            pl.when(pl.col("behaviour") == ARREARS)
-            .then(1 + (-pl.col("u_missed").log() * 3).floor().clip(0, 17).cast(pl.Int64))
-            .when(pl.col("behaviour") == COLLECTIONS)
-            .then(3 + (-pl.col("u_missed").log() * 4).floor().clip(0, 15).cast(pl.Int64))
-            .otherwise(0)
-            .alias("member_missed"),
+            _start().alias("start"),
+            _member_missed().alias("member_missed"),
         )
         .drop("u_first", "u_missed", "n_prospect_events", "n_customer_events")
+    )
+
+
+def _name(rng: Random) -> pl.Expr:
+    """A first name and a surname; a few people have no name at all."""
+    i = pl.col("i")
+    return pl.when(rng.uniform(i, "no name") >= 0.02).then(
+        pl.concat_str(
+            from_list(rng.below(i, "first name", len(FIRST_NAMES)), FIRST_NAMES),
+            pl.lit(" "),
+            from_list(rng.below(i, "surname", len(SURNAMES)), SURNAMES),
+        )
+    )
+
+
+def _start() -> pl.Expr:
+    """The first purchase: half buy on the day they sign up, the rest within a month (never
+    after the export)."""
+    u_first = pl.col("u_first")
+    return pl.min_horizontal(
+        pl.col("created")
+        + pl.when(u_first < 0.5).then(0).otherwise(((u_first - 0.5) * 62).floor().cast(pl.Int32)),
+        pl.lit(EXPORTED, dtype=pl.Int32),
+    )
+
+
+def _member_missed() -> pl.Expr:
+    """Months a member leaves unpaid at the end: geometric for arrears, longer for collections."""
+    behaviour, u_missed = pl.col("behaviour"), pl.col("u_missed")
+    return (
+        pl.when(behaviour == ARREARS)
+        .then(1 + (-u_missed.log() * 3).floor().clip(0, 17).cast(pl.Int64))
+        .when(behaviour == COLLECTIONS)
+        .then(3 + (-u_missed.log() * 4).floor().clip(0, 15).cast(pl.Int64))
+        .otherwise(0)
     )
 
 
