@@ -14,7 +14,7 @@ import pytest
 from polars.testing import assert_frame_equal
 from prometheus_client.parser import text_string_to_metric_families
 
-from followup_cli.cli import main as cli
+from followup_cli.job import nightly as job
 from followup_cli.nightly.changes import changes, transitions
 from followup_cli.reading import fingerprint
 from followup_cli.synthetic.generate import generate
@@ -329,7 +329,7 @@ def test_an_input_changed_while_reading_stops_the_run(
     invoke: Invoke, exports: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A payment appended while the run reads: exit 3, the message, and nothing written."""
-    real_run = cli.run
+    real_run = job.run
 
     def run_while_the_club_system_writes(*args: Any, **kwargs: Any) -> Any:
         done = real_run(*args, **kwargs)
@@ -337,7 +337,7 @@ def test_an_input_changed_while_reading_stops_the_run(
             handle.write("P-LATE,C-1,2024-07-30,10.00,one-off\n")
         return done
 
-    monkeypatch.setattr(cli, "run", run_while_the_club_system_writes)
+    monkeypatch.setattr(job, "run", run_while_the_club_system_writes)
     result = nightly(invoke, exports, tmp_path, DAY3)
     assert result.exit_code == 3
     assert f"{exports / 'payments.csv'}: changed while reading; run again" in result.stderr

@@ -180,7 +180,7 @@ def _panic_in_the_run(monkeypatch: pytest.MonkeyPatch, error: BaseException) -> 
     def fail(*_args: object, **_kwargs: object) -> None:
         raise error
 
-    monkeypatch.setattr("followup_cli.cli.main.run", fail)
+    monkeypatch.setattr("followup_cli.job.nightly.run", fail)
 
 
 def test_a_panic_is_recorded_in_the_report_and_metrics(

@@ -337,7 +337,7 @@ def test_ctrl_c_without_a_handler_is_exit_130_without_a_traceback(
     def interrupted(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("followup_cli.cli.main.run", interrupted)
+    monkeypatch.setattr("followup_cli.job.nightly.run", interrupted)
     result = invoke(*_reconcile(SAMPLE))
     assert result.exit_code == 130
     assert "interrupted" in result.stderr and "Traceback" not in result.stderr

@@ -1,19 +1,15 @@
 """The command line's frame (a Typer module): the app, the error guard every command wears,
-and the options and option parsers the commands share (one date parser for --as-of, --from
-and --to)."""
+and the options the commands share (their values are read by `job.options`)."""
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 import os
-import re
 import signal
 import sys
 import traceback
 from collections.abc import Callable
 from enum import StrEnum
-from fractions import Fraction
 from pathlib import Path
 from typing import Annotated, ParamSpec, TypeVar
 
@@ -26,13 +22,9 @@ from followup_cli.core.errors import (
     EXIT_NOTHING_RECONCILED,
     EXIT_OK,
     FollowupError,
-    UsageError,
 )
 from followup_cli.core.formats import EXPORT_FORMATS, OUTPUT_FORMATS
-from followup_cli.core.money import cents_text
-from followup_cli.nightly.reject_limits import parse_percent
 from followup_cli.outputs import signals
-from followup_cli.reading.parsing import amount_cents
 
 app = typer.Typer(
     name="followup",
@@ -75,6 +67,9 @@ def guarded(command: Callable[P, R]) -> Callable[P, R]:
             # pyo3's PanicException, which derives from BaseException; it too is one line.
             if os.environ.get("FOLLOWUP_DEBUG"):
                 traceback.print_exc()
+            for said in getattr(exc, "__notes__", ()):
+                # What the failed run could not write (its report, say), said in passing.
+                render.error(str(said))
             render.error(
                 f"internal error ({type(exc).__name__}: {exc}); nothing was written. "
                 f"Run again with FOLLOWUP_DEBUG=1 for details, and report it."
@@ -105,70 +100,6 @@ class OnError(StrEnum):
 Format = StrEnum("Format", [(name, name) for name in OUTPUT_FORMATS])  # type: ignore[misc]
 ExportFormat = StrEnum("ExportFormat", [(name, name) for name in EXPORT_FORMATS])  # type: ignore[misc]
 DEFAULT_EXPORT_FORMAT = ExportFormat("parquet")
-
-
-# The dates a run can be as of. Before 1900 every date in the exports is implausible (SPEC 6);
-# the last is far enough from year 9999 that the as-of date plus the 100 years of the
-# plausibility check, and every month and billing date computed from it, stays a date.
-FIRST_AS_OF = dt.date(1900, 1, 1)
-LAST_AS_OF = dt.date(7899, 12, 31)
-
-
-def _as_of(value: str | None, option: str = "--as-of") -> dt.date:
-    """The one date parser of the command line (--as-of, --from, --to): YYYY-MM-DD, `today`
-    or `yesterday` (the local calendar day); None is today. Errors name `option`."""
-    word = (value or "today").strip().lower()
-    if word in ("today", "yesterday"):
-        return dt.date.today() - dt.timedelta(days=1 if word == "yesterday" else 0)
-    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", word):
-        raise UsageError(
-            f"{option}: {value!r} is not a date; expected YYYY-MM-DD (e.g. 2024-07-31), "
-            f"today or yesterday"
-        )
-    try:
-        day = dt.date.fromisoformat(word)
-    except ValueError:
-        raise UsageError(f"{option}: {value!r} is not a real calendar date") from None
-    if not FIRST_AS_OF <= day <= LAST_AS_OF:
-        raise UsageError(
-            f"{option}: {value!r} is outside the supported dates, {FIRST_AS_OF} to {LAST_AS_OF}"
-        )
-    return day
-
-
-def _files(
-    customers: Path | None, agreements: Path | None, payments: Path | None, events: Path | None
-) -> dict[str, Path | None]:
-    """The files named one by one; None means "look in --data"."""
-    return {
-        "customers": customers,
-        "agreements": agreements,
-        "payments": payments,
-        "events": events,
-    }
-
-
-MAX_SURCHARGE_CENTS = 1_000_000_00  # far above any real fee; keeps every sum well in range
-
-
-def _cents(value: str) -> int:
-    """--surcharge, read by the same rules as money in the exports, up to 1,000,000.00."""
-    try:
-        cents = amount_cents(value, "--surcharge")
-    except ValueError as exc:
-        raise UsageError(f"--surcharge: {value!r}: {exc}") from None
-    if cents > MAX_SURCHARGE_CENTS:
-        raise UsageError(
-            f"--surcharge: {value!r} is too large; at most {cents_text(MAX_SURCHARGE_CENTS)}"
-        )
-    return cents
-
-
-def _max_rejected(value: str) -> Fraction:
-    try:
-        return parse_percent(value)
-    except ValueError as exc:
-        raise UsageError(f"--max-rejected: {exc}") from None
 
 
 DataOpt = Annotated[

@@ -18,7 +18,9 @@ from followup_cli.core.errors import (
 from followup_cli.core.formats import EXPORT_EXTENSIONS
 from followup_cli.core.ledger import LedgerSettings
 from followup_cli.core.schema import TABLE_NAMES
+from followup_cli.job import options
 from followup_cli.job.explain import explain as build_explanation
+from followup_cli.job.request import Inputs
 from followup_cli.nightly import history as snapshots
 from followup_cli.outputs.safe_csv import guard_formulas
 from followup_cli.outputs.writing import (
@@ -50,10 +52,10 @@ def explain(
 
         followup explain C-5 --data exports/ --as-of 2024-07-31
     """
-    as_of_date = shared._as_of(as_of)
-    settings = LedgerSettings(surcharge_cents=shared._cents(surcharge))
-    overrides = shared._files(customers, agreements, payments, events)
-    tables, _timings = load(data, overrides, as_of_date, without or ())
+    as_of_date = options.as_of_date(as_of)
+    settings = LedgerSettings(surcharge_cents=options.surcharge_cents(surcharge))
+    files = Inputs(customers=customers, agreements=agreements, payments=payments, events=events)
+    tables, _timings = load(data, files.overrides(), as_of_date, without or ())
     render.explanation(
         render.console(stderr=False), build_explanation(tables, customer_id, as_of_date, settings)
     )
@@ -117,8 +119,8 @@ def changes_command(
     destination, fmt = _list_destination(output, history)
     frm, to, frame = snapshots.between(
         history,
-        shared._as_of(start, "--from") if start else None,
-        shared._as_of(end, "--to") if end else None,
+        options.as_of_date(start, "--from") if start else None,
+        options.as_of_date(end, "--to") if end else None,
     )
     _write_list(frame, destination, fmt, raw_text, bom)
     render.note(render.console(quiet), f"{frame.height:,} change(s) from {frm.as_of} to {to.as_of}")

@@ -1,0 +1,417 @@
+"""The nightly job as one library call (issue 19): `run_job(request)` does everything
+`followup reconcile` does, from the checks made before any work to the snapshot in the
+history, and gives back a `JobOutcome`. It imports neither Typer nor Rich, prints nothing,
+and never raises a FollowupError: a bad option or a bad export is an outcome with the exit code
+and the one sentence the command prints (SPEC 6), after the run report and metrics are written
+when asked (SPEC 8). A signal (`signals.Interrupted`, KeyboardInterrupt) still propagates, and
+so does a bug, once recorded as a failed run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import polars as pl
+
+from followup_cli.core.errors import (
+    EXIT_NOTHING_RECONCILED,
+    EXIT_OK,
+    EXIT_REJECTED_ROWS,
+    BadRowError,
+    FollowupError,
+    InputFileError,
+    UsageError,
+)
+from followup_cli.core.ledger import LedgerSettings
+from followup_cli.core.schema import OUTPUT_COLUMNS
+from followup_cli.job import options
+from followup_cli.job.deliver import (
+    Delivery,
+    RefusedRecord,
+    check_changes_destination,
+    check_records,
+    deliver,
+)
+from followup_cli.job.outcome import JobOutcome, Said, Transition
+from followup_cli.job.previous import previous_run
+from followup_cli.job.records import write_record
+from followup_cli.job.request import JobRequest
+from followup_cli.nightly import changes as change_log
+from followup_cli.nightly import health
+from followup_cli.nightly import history as snapshots
+from followup_cli.nightly import report as run_report
+from followup_cli.nightly.reject_limits import check_usable
+from followup_cli.outputs import signals
+from followup_cli.outputs.lists import (
+    SortOrder,
+    carried_columns,
+    chosen_statuses,
+    keep_lists,
+    sort_order,
+    sort_rows,
+)
+from followup_cli.outputs.lists import carry as carry_columns
+from followup_cli.outputs.summary import Summary, describe_rejects, summarise
+from followup_cli.outputs.workbook import Sheets
+from followup_cli.outputs.writing import (
+    beside,
+    check_destinations,
+    output_format,
+    resolved,
+)
+from followup_cli.reading import fingerprint
+from followup_cli.reading.locate import locate_tables, possible_inputs
+from followup_cli.reading.run import RunResult, run
+from followup_cli.scaleout import buckets
+
+Progress = Callable[[str], None]
+ON_ERROR = ("reject", "fail")
+
+
+def run_job(request: JobRequest, progress: Progress | None = None) -> JobOutcome:
+    """Run the nightly job `request` describes; `progress` is told each stage's name as it
+    starts (reading, validating, writing, ...)."""
+    record = run_report.RunRecord(arguments=request.arguments())
+    said = Said()
+    try:
+        stale = _reconcile(record, request, progress or _unseen, said)
+    except RefusedRecord as exc:
+        # Refused before any work: nothing is written, not even this run's report.
+        record.finish(exc.exit_code, str(exc))
+        return _outcome(record, said)
+    except FollowupError as exc:
+        record.finish(exc.exit_code, str(exc))
+        _write_failed(record, request, said)
+        return _outcome(record, said)
+    except (signals.Interrupted, KeyboardInterrupt, SystemExit, GeneratorExit):
+        raise  # an interrupted run writes nothing at all (SPEC 6)
+    except BaseException as exc:
+        # A bug, or a panic in a native library (pyo3's PanicException): a failed run to
+        # report, then raised for the caller, with what could not be written as its notes.
+        record.finish(EXIT_NOTHING_RECONCILED, f"internal error ({type(exc).__name__}: {exc})")
+        _write_failed(record, request, said)
+        for line in said.problems:
+            exc.add_note(line)
+        raise
+    # Exit 0 or 1: the output set is in place, so the records cannot change the exit code.
+    write_record(record, request.records.report, request.records.metrics, said, delivered=True)
+    return _outcome(record, said, stale)
+
+
+def _unseen(_stage: str) -> None:
+    """No one watches the stages."""
+
+
+def _write_failed(record: run_report.RunRecord, request: JobRequest, said: Said) -> None:
+    try:
+        write_record(record, request.records.report, request.records.metrics, said)
+    except FollowupError as unwritten:
+        # The run's own failure is the one to report; this one is said in passing.
+        said.problems.append(str(unwritten))
+
+
+def _outcome(record: run_report.RunRecord, said: Said, stale: Path | None = None) -> JobOutcome:
+    late = signals.noted_late()
+    transitions: tuple[Transition, ...] | None = None
+    if record.transitions is not None:
+        transitions = tuple(record.transitions.select("field", "from", "to", "people").iter_rows())
+    assert record.exit_code is not None, "the run has ended"
+    return JobOutcome(
+        exit_code=record.exit_code,
+        error=record.error,
+        summary=record.summary if record.succeeded else None,
+        warnings=tuple(record.warnings),
+        transitions=transitions,
+        previous_as_of=record.previous_as_of,
+        report=run_report.document(record),
+        removed_stale_rejects=stale,
+        problems=tuple(said.problems),
+        record_warnings=tuple(said.record_warnings),
+        late_signal=signals.describe_late(late) if late is not None else None,
+    )
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """The run's options read and checked, before any work."""
+
+    as_of: dt.date
+    settings: LedgerSettings
+    limit: Fraction
+    destination: Path | None
+    fmt: str
+    rejects: Path
+    changes: Path
+    inputs: tuple[Path, ...]
+    statuses: tuple[str, ...]
+    customers: Path | None
+    carried: dict[str, str]
+    order: SortOrder | None
+
+
+def _plan(record: run_report.RunRecord, request: JobRequest) -> _Plan:
+    """Everything checked before any work; a usage error (exit 2) is raised from here."""
+    o, r, data = request.outputs, request.records, request.inputs.data
+    destination = o.destination
+    rejects = o.rejects or beside(destination, "-rejects.csv", "followup-rejects.csv")
+    changes = o.changes or beside(destination, "-changes.csv", "followup-changes.csv")
+    comparing = r.history is not None or r.previous is not None
+    overrides, without = request.inputs.overrides(), request.inputs.without
+    # First of all: even a run that fails at once must not write its report over an export.
+    check_records(
+        r.report,
+        r.metrics,
+        r.history,
+        [
+            ("--output", destination),
+            ("--rejects", rejects),
+            ("--changes", changes if comparing else None),
+        ],
+        # --previous is read too: only -o may replace it (compare with last night's file,
+        # then write tonight's over it).
+        [*possible_inputs(data, overrides, without), *([r.previous] if r.previous else [])],
+    )
+    record.as_of = as_of = options.as_of_date(request.as_of)
+    settings = LedgerSettings(surcharge_cents=options.surcharge_cents(request.surcharge))
+    limit = options.max_rejected_share(o.max_rejected)
+    if o.on_error not in ON_ERROR:
+        raise UsageError(f"--on-error {o.on_error!r}: choose one of {', '.join(ON_ERROR)}")
+    fmt = output_format(destination, o.format)
+    record.located = locate_tables(data, overrides, without)
+    inputs = tuple(path for path in record.located.values() if path is not None)
+    check_destinations(destination, rejects, list(inputs))
+    if r.previous is not None and resolved("--rejects", rejects) == resolved(
+        "--previous", r.previous
+    ):
+        raise UsageError(f"--rejects {rejects} is the --previous file; choose another name")
+    if comparing:
+        read_too = [*inputs, *([r.previous] if r.previous else [])]
+        check_changes_destination(changes, destination, rejects, read_too)
+    statuses = chosen_statuses(request.lists.status)
+    customers = record.located["customers"]
+    carried = _carried(request, customers)
+    order = sort_order(request.lists.sort, (*OUTPUT_COLUMNS, *carried))
+    return _Plan(
+        as_of=as_of,
+        settings=settings,
+        limit=limit,
+        destination=destination,
+        fmt=fmt,
+        rejects=rejects,
+        changes=changes,
+        inputs=inputs,
+        statuses=statuses,
+        customers=customers,
+        carried=carried,
+        order=order,
+    )
+
+
+def _carried(request: JobRequest, customers: Path | None) -> dict[str, str]:
+    """--carry: the customers-file columns copied into the output, by output column name."""
+    if not request.lists.carry or customers is None:
+        return {}
+    return carried_columns(customers, [c for item in request.lists.carry for c in item.split(",")])
+
+
+def _reconcile(
+    record: run_report.RunRecord, request: JobRequest, step: Progress, said: Said
+) -> Path | None:
+    """The run, up to the snapshot in the history; an earlier run's rejects file it removed."""
+    plan = _plan(record, request)
+    history = request.records.history
+    with contextlib.ExitStack() as kept:
+        kept.enter_context(snapshots.locked(history))  # SPEC 8: one run at a time
+        before, previous_report = previous_run(
+            record, history, request.records.previous, plan.as_of
+        )
+        # What needs every output row at once holds them (a sort, carried columns, a workbook,
+        # a comparison); otherwise the output streams into its file, which after a bucketed
+        # run (SPEC 10) means no more than a bucket's rows in memory.
+        whole = (
+            bool(plan.carried) or plan.order is not None or plan.fmt == "xlsx" or before is not None
+        )
+        result = _read(record, request, plan, step, kept)
+        rows, listed = _rows(plan, result, whole)
+        _verify(record, request, plan, result)
+        changed = _compare(record, plan, before, result)
+        record.warnings = [
+            *health.stale_exports(result.newest, plan.as_of),
+            *health.shrunk_tables(result.counts, previous_report),
+        ]
+        step("writing")
+        stale = _write(record, request, plan, result, (rows, listed), changed)
+        record.summary = _summary(plan, result, listed)
+        record.finish(EXIT_REJECTED_ROWS if result.rejects.height else EXIT_OK)
+        if history is not None:
+            _store(record, history, result.output if whole else result.streamed, said)
+    late = signals.noted_late()
+    if late is not None:
+        # For the run report; the line for the person comes from the command's guard.
+        record.warnings.append(signals.describe_late(late))
+    return plan.rejects if stale else None
+
+
+def _read(
+    record: run_report.RunRecord,
+    request: JobRequest,
+    plan: _Plan,
+    step: Progress,
+    kept: contextlib.ExitStack,
+) -> RunResult:
+    """Fingerprint the inputs, then read, validate and reconcile them: in one pass, or in
+    buckets whose work folder stays until `kept` ends."""
+    i = request.inputs
+    step("fingerprinting inputs")
+    started = time.perf_counter()
+    record.fingerprints = fingerprint.take_all(list(plan.inputs))
+    record.stages["fingerprint"] = time.perf_counter() - started
+    if request.scale.one_pass:
+        result = run(i.data, i.overrides(), plan.as_of, plan.settings, step, i.without)
+    else:
+        # The bucketed output is read from the work folder until the job's block ends.
+        result = kept.enter_context(
+            buckets.run(
+                i.data,
+                i.overrides(),
+                plan.as_of,
+                plan.settings,
+                request.scale,
+                step,
+                i.without,
+                plan.destination,
+            )
+        )
+    record.stages.update(result.timings)
+    record.counts = result.counts
+    record.ignored_columns = {
+        name: list(raw.unknown_columns) for name, raw in result.inputs.items()
+    }
+    return result
+
+
+def _rows(plan: _Plan, result: RunResult, whole: bool) -> tuple[pl.DataFrame | pl.LazyFrame, int]:
+    """The output's rows (held, or streamed) and how many of them there are."""
+    if not whole:
+        streamed = keep_lists(result.streamed, plan.statuses)
+        if not plan.statuses:
+            return streamed, result.people
+        chosen = keep_lists(result.any_order, plan.statuses)
+        return streamed, chosen.select(pl.len()).collect().item()
+    held = result.output
+    if plan.carried and plan.customers is not None:
+        # Before the inputs are checked again: the carried values are read from the file.
+        read = result.inputs.get("customers")
+        held = carry_columns(
+            held,
+            plan.customers,
+            plan.carried,
+            result.customer_lines,
+            read.unknown_frame if read is not None and read.format == "csv" else None,
+        )
+    rows = sort_rows(keep_lists(held, plan.statuses), plan.order)
+    return rows, rows.height
+
+
+def _verify(
+    record: run_report.RunRecord, request: JobRequest, plan: _Plan, result: RunResult
+) -> None:
+    """Nothing is written unless the inputs stood still, enough rows were usable and the
+    --on-error mode allows the rejects."""
+    started = time.perf_counter()
+    # Parquet inputs are scanned lazily, so reading ends only once everything is collected.
+    fingerprint.verify(record.fingerprints)
+    record.stages["verify"] = time.perf_counter() - started
+    check_usable(result, plan.limit)
+    _refuse_payments_missing_in_effect(result, request.inputs.without)
+    if request.outputs.on_error == "fail" and result.rejects.height:
+        first = describe_rejects(result.rejects, limit=1)[0]
+        raise BadRowError(f"{first}; --on-error fail: nothing written")
+
+
+def _refuse_payments_missing_in_effect(result: RunResult, without: tuple[str, ...]) -> None:
+    """A payments file with a header and no rows, while accounts owe: exit 3, as a missing
+    table is (SPEC 2), since read as "nobody paid" it makes every subscriber Delinquent."""
+    read = {count.table: count for count in result.counts}
+    payments = read.get("payments")
+    if payments is None or payments.read or "payments" in {w.strip().lower() for w in without}:
+        return
+    owing = (
+        result.any_order.filter(
+            pl.col("account_status").is_not_null() & (pl.col("account_status") != "Paid in Full")
+        )
+        .select(pl.len())
+        .collect()
+        .item()
+    )
+    message = health.payments_missing_in_effect(payments.file, owing)
+    if message is not None:
+        raise InputFileError(message)
+
+
+def _compare(
+    record: run_report.RunRecord, plan: _Plan, before: pl.DataFrame | None, result: RunResult
+) -> pl.DataFrame | None:
+    """The changes since the previous run, when there is one to compare with."""
+    if before is None:
+        return None
+    changed = change_log.changes(before, result.output, record.previous_as_of, plan.as_of)
+    record.transitions = change_log.transitions(changed)
+    return changed
+
+
+def _write(
+    record: run_report.RunRecord,
+    request: JobRequest,
+    plan: _Plan,
+    result: RunResult,
+    output: tuple[pl.DataFrame | pl.LazyFrame, int],
+    changed: pl.DataFrame | None,
+) -> bool:
+    """Deliver the output set; whether an earlier run's rejects file was removed."""
+    rows, listed = output
+    started = time.perf_counter()
+    sheets = None
+    if plan.fmt == "xlsx":
+        run_summary = summarise(result, plan.as_of, plan.rejects, "")
+        sheets = Sheets(plan.as_of, run_summary, result.rejects, changed)
+    changes = None
+    if changed is not None:
+        changes = Delivery(changed, plan.changes, output_format(plan.changes, None))
+    record.outputs, stale = deliver(
+        Delivery(rows, plan.destination, plan.fmt, sheets, listed),
+        Delivery(result.rejects, plan.rejects, "csv"),
+        changes,
+        request.lists,
+    )
+    record.stages["write"] = result.timings["write"] = time.perf_counter() - started
+    return stale
+
+
+def _summary(plan: _Plan, result: RunResult, listed: int) -> Summary:
+    where = str(plan.destination) if plan.destination else "standard output"
+    if plan.statuses:
+        where += f" ({listed:,} of {result.people:,} people: {', '.join(plan.statuses)})"
+    return summarise(result, plan.as_of, plan.rejects if result.rejects.height else None, where)
+
+
+def _store(
+    record: run_report.RunRecord,
+    history: Path,
+    rows: pl.DataFrame | pl.LazyFrame,
+    said: Said,
+) -> None:
+    """After the output set is in place: a snapshot is a run that was delivered. Failing here
+    cannot take the set back, so the exit code stays the reconciliation's."""
+    assert record.as_of is not None, "the plan set it"
+    try:
+        snapshots.store(history, record.as_of, rows, run_report.encode(run_report.document(record)))
+    except FollowupError as exc:
+        record.warnings.append(str(exc))
+        said.problems.append(f"{exc}; the output files were written")

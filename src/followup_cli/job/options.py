@@ -1,0 +1,74 @@
+"""Option values read into the job's own types, the same from a command line and from Python:
+the as-of date (YYYY-MM-DD, `today`, `yesterday`, or a `datetime.date`), the --surcharge
+amount in cents and the --max-rejected share. A bad value is a UsageError naming the option."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from decimal import Decimal
+from fractions import Fraction
+
+from followup_cli.core.errors import UsageError
+from followup_cli.core.money import cents_text
+from followup_cli.nightly.reject_limits import parse_percent
+from followup_cli.reading.parsing import amount_cents
+
+# The dates a run can be as of. Before 1900 every date in the exports is implausible (SPEC 6);
+# the last is far enough from year 9999 that the as-of date plus the 100 years of the
+# plausibility check, and every month and billing date computed from it, stays a date.
+FIRST_AS_OF = dt.date(1900, 1, 1)
+LAST_AS_OF = dt.date(7899, 12, 31)
+
+MAX_SURCHARGE_CENTS = 1_000_000_00  # far above any real fee; keeps every sum well in range
+
+
+def as_of_date(value: str | dt.date | None, option: str = "--as-of") -> dt.date:
+    """The one date parser (--as-of, --from, --to): YYYY-MM-DD, `today` or `yesterday` (the
+    local calendar day), or a date; None is today. Errors name `option`."""
+    if isinstance(value, dt.date):
+        day = value.date() if isinstance(value, dt.datetime) else value
+        return _supported(day, repr(day.isoformat()), option)
+    word = (value or "today").strip().lower()
+    if word in ("today", "yesterday"):
+        return dt.date.today() - dt.timedelta(days=1 if word == "yesterday" else 0)
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", word):
+        raise UsageError(
+            f"{option}: {value!r} is not a date; expected YYYY-MM-DD (e.g. 2024-07-31), "
+            f"today or yesterday"
+        )
+    try:
+        day = dt.date.fromisoformat(word)
+    except ValueError:
+        raise UsageError(f"{option}: {value!r} is not a real calendar date") from None
+    return _supported(day, repr(value), option)
+
+
+def _supported(day: dt.date, shown: str, option: str) -> dt.date:
+    if not FIRST_AS_OF <= day <= LAST_AS_OF:
+        raise UsageError(
+            f"{option}: {shown} is outside the supported dates, {FIRST_AS_OF} to {LAST_AS_OF}"
+        )
+    return day
+
+
+def surcharge_cents(value: str | Decimal) -> int:
+    """--surcharge, read by the same rules as money in the exports, up to 1,000,000.00."""
+    text = format(value, "f") if isinstance(value, Decimal) else value
+    try:
+        cents = amount_cents(text, "--surcharge")
+    except ValueError as exc:
+        raise UsageError(f"--surcharge: {text!r}: {exc}") from None
+    if cents > MAX_SURCHARGE_CENTS:
+        raise UsageError(
+            f"--surcharge: {text!r} is too large; at most {cents_text(MAX_SURCHARGE_CENTS)}"
+        )
+    return cents
+
+
+def max_rejected_share(value: str) -> Fraction:
+    """--max-rejected: `10%` or `10`, from 0 to 100."""
+    try:
+        return parse_percent(value)
+    except ValueError as exc:
+        raise UsageError(f"--max-rejected: {exc}") from None

@@ -1,0 +1,64 @@
+"""The previous run the nightly job compares with (SPEC 8): the latest earlier snapshot in
+--history, or the output named by --previous, with the run report stored beside it."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import polars as pl
+
+from followup_cli.core.errors import UsageError
+from followup_cli.nightly import history as snapshots
+from followup_cli.nightly import report as run_report
+from followup_cli.reading.fingerprint import sha256_of
+from followup_cli.reading.locate import shown
+
+
+def previous_run(
+    record: run_report.RunRecord, history: Path | None, previous: Path | None, as_of: dt.date
+) -> tuple[pl.DataFrame | None, dict[str, object] | None]:
+    """The previous output to compare with, and its run report when one is stored with it."""
+    if previous is not None:
+        record.previous_source = shown(previous)
+        if shown(previous) != str(previous):
+            raise UsageError(
+                f"--previous {shown(previous)}: the path is not valid UTF-8, which the reader "
+                f"cannot open; rename it, or link it from a UTF-8 name"
+            )
+        record.previous_as_of = snapshots.as_of_of(previous)
+        beside = run_report.read_previous(previous.parent / snapshots.REPORT_FILE)
+        _refuse_filtered(previous, beside)
+        return snapshots.read_output(previous), beside
+    if history is None:
+        return None, None
+    snapshot = snapshots.previous_snapshot(history, as_of)
+    if snapshot is None:
+        return None, None
+    record.previous_source = str(snapshot.output)
+    record.previous_as_of = snapshot.as_of
+    return snapshots.read_output(snapshot.output), run_report.read_previous(snapshot.report)
+
+
+def _refuse_filtered(previous: Path, report: dict[str, object] | None) -> None:
+    """--previous must be a whole output: compared with a list kept by --status, everyone on
+    the other lists would be reported "(new)". A CSV cannot say it was filtered, but the run
+    report beside it can: when that report wrote this very file (same SHA-256) with --status,
+    the comparison is refused. Without such a report the file is taken at its word (README)."""
+    if report is None or not previous.is_file():
+        return
+    arguments = report.get("arguments")
+    chosen = arguments.get("status") if isinstance(arguments, dict) else None
+    outputs = report.get("outputs")
+    if not chosen or not isinstance(outputs, list):
+        return
+    digests = {
+        o.get("sha256") for o in outputs if isinstance(o, dict) and o.get("kind") == "output"
+    }
+    if sha256_of(previous) in digests:
+        shown = ", ".join(chosen) if isinstance(chosen, list) else str(chosen)
+        raise UsageError(
+            f"--previous {previous}: its run report ({snapshots.REPORT_FILE} beside it) says it "
+            f"holds only the lists chosen with --status ({shown}); everyone else would be "
+            f"reported new. Compare with a whole output, or use --history"
+        )
