@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from followup_cli.core.errors import EXIT_USAGE
-from followup_cli.nightly.changes import changes_path
+from followup_cli.outputs.writing import beside
 
 from .conftest import SAMPLE
 
@@ -139,7 +139,9 @@ def test_a_report_that_fails_after_the_set_is_written_says_so(
 @pytest.mark.parametrize("special", ["/dev/null", "/dev/stdout"])
 def test_changes_of_a_special_output_go_to_the_working_folder(special: str) -> None:
     """-o /dev/null must not leave /dev/null-changes.csv in /dev."""
-    assert changes_path(Path(special)) == Path("followup-changes.csv")
+    assert beside(Path(special), "-changes.csv", "followup-changes.csv") == Path(
+        "followup-changes.csv"
+    )
 
 
 def test_symlink_loop_as_output_is_a_usage_error(

@@ -8,13 +8,11 @@ call is the one whose follow-up list or account status is different from yesterd
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
 import polars as pl
 
 from followup_cli.core.money import MONEY_DTYPE
 from followup_cli.core.schema import normalise_id
-from followup_cli.outputs.writing import is_special
 
 CHANGE_COLUMNS = (
     "customer_id",
@@ -136,11 +134,3 @@ def transitions(changed: pl.DataFrame) -> pl.DataFrame:
         )
         .collect()
     )
-
-
-def changes_path(output: Path | None) -> Path:
-    """Beside the output file (`out.csv` -> `out-changes.csv`), else in the working folder
-    (standard output, or a device or FIFO: `-o /dev/null` must not leave a file in /dev)."""
-    if output is None or is_special(output):
-        return Path("followup-changes.csv")
-    return output.with_name(f"{output.stem}-changes.csv")

@@ -96,12 +96,14 @@ def _is_terminal(path: Path | None) -> bool:
         os.close(handle)
 
 
-def default_rejects_path(output: Path | None) -> Path:
-    """Beside the output file (`out.csv` -> `out-rejects.csv`), else in the working folder
-    (standard output, or a device or FIFO: `-o /dev/null` must not leave a file in /dev)."""
+def beside(output: Path | None, suffix: str, fallback: str) -> Path:
+    """The file that goes with the output: beside it, named after it (`out.csv` with
+    "-rejects.csv" is `out-rejects.csv`), else `fallback` in the working folder (standard
+    output, or a device or FIFO: `-o /dev/null` must not leave a file in /dev). The rejects
+    and the changes files are both found here."""
     if output is None or is_special(output):
-        return Path("followup-rejects.csv")
-    return output.with_name(f"{output.stem}-rejects.csv")
+        return Path(fallback)
+    return output.with_name(f"{output.stem}{suffix}")
 
 
 def check_destinations(output: Path | None, rejects: Path, inputs: list[Path]) -> None:
