@@ -18,7 +18,7 @@ from typing import Any
 import polars as pl
 import pytest
 
-from followup_cli.nightly import history
+from followup_cli.nightly import history, snapshot_folder
 from followup_cli.nightly.changes import changes
 from followup_cli.outputs import signals
 from followup_cli.synthetic.generate import generate
@@ -226,7 +226,7 @@ def test_reconcile_names_a_foreign_previous_snapshot(
 HOLDER = """
 import sys
 from pathlib import Path
-from followup_cli.nightly import history
+from followup_cli.nightly import history, snapshot_folder
 with history.locked(Path(sys.argv[1])):
     print("held", flush=True)
     sys.stdin.read()
@@ -269,7 +269,7 @@ def test_a_signal_during_the_swap_leaves_a_snapshot_in_place(
     """SIGTERM right after any rename of the swap: the old snapshot or the new one is there,
     whole, and no staging folder is left."""
     if not exchange:
-        monkeypatch.setattr(history, "_RENAMEAT2", None, raising=False)
+        monkeypatch.setattr(snapshot_folder, "_RENAMEAT2", None, raising=False)
     old = snapshot(stored, DAY3).read_bytes()
     real_rename = os.rename
 
@@ -293,8 +293,8 @@ KILLED = """
 import datetime as dt, os, signal, sys
 from pathlib import Path
 import polars as pl
-from followup_cli.nightly import history
-history._RENAMEAT2 = None  # the two renames, as on a file system without the exchange
+from followup_cli.nightly import history, snapshot_folder
+snapshot_folder._RENAMEAT2 = None  # the two renames, as on a file system without the exchange
 real = os.rename
 def rename(source, destination):
     real(source, destination)

@@ -9,6 +9,8 @@ from typing import TypeVar, overload
 
 import polars as pl
 
+from followup_cli.core.money import MONEY_DTYPE
+
 TABLE_NAMES = ("customers", "agreements", "payments", "events")
 
 
@@ -113,21 +115,25 @@ EVENTS = Table(
 
 TABLES: dict[str, Table] = {t.name: t for t in (CUSTOMERS, AGREEMENTS, PAYMENTS, EVENTS)}
 
-# The output's columns in their order (SPEC 5: the first ten, then ours).
-OUTPUT_COLUMNS = (
-    "customer_id",
-    "name",
-    "customer_type",
-    "follow_up_status",
-    "reason",
-    "account_status",
-    "balance",
-    "past_due",
-    "oldest_unpaid_on",
-    "days_in_arrears",
-    "account_reason",
-    "data_issues",
+# The output's columns in their order and types (SPEC 5: the first ten, then ours): declared
+# here once, for whatever writes, checks or reads an output back.
+OUTPUT_SCHEMA = pl.Schema(
+    {
+        "customer_id": pl.String(),
+        "name": pl.String(),
+        "customer_type": pl.String(),
+        "follow_up_status": pl.String(),
+        "reason": pl.String(),
+        "account_status": pl.String(),
+        "balance": MONEY_DTYPE,
+        "past_due": MONEY_DTYPE,
+        "oldest_unpaid_on": pl.Date(),
+        "days_in_arrears": pl.Int64(),
+        "account_reason": pl.String(),
+        "data_issues": pl.Int64(),
+    }
 )
+OUTPUT_COLUMNS = tuple(OUTPUT_SCHEMA.names())
 
 # The person's position in the customers file, among the rows kept: what every table's rows
 # are joined on once validated (a customer id is matched only once, in validation).

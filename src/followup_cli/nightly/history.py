@@ -17,10 +17,7 @@ whole run (reading the previous snapshot, storing this one); a second run is ref
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import datetime as dt
-import errno
-import fcntl
 import os
 import re
 import shutil
@@ -33,26 +30,18 @@ import polars as pl
 
 from followup_cli.core.errors import InputFileError, UsageError
 from followup_cli.core.formats import format_of
-from followup_cli.core.money import MONEY_DTYPE
-from followup_cli.core.schema import normalise_id
+from followup_cli.core.schema import OUTPUT_SCHEMA, normalise_id
 from followup_cli.nightly import changes as changes_module
+from followup_cli.nightly import snapshot_folder
 from followup_cli.outputs import signals
 from followup_cli.outputs.safe_csv import unguard_formulas
 from followup_cli.outputs.writing import is_special, resolved
 
 SNAPSHOT_FILE = "followup.parquet"
 REPORT_FILE = "report.json"
-INCOMING = ".incoming"  # staging folders are DIR/.incoming-<id>/ (`.incoming/` before)
-LOCK_FILE = ".followup.lock"
-_REPLACED = "replaced"  # in a staging folder: an old snapshot moved aside (no exchange)
 _FOLDER = re.compile(r"as_of=(\d{4}-\d{2}-\d{2})")
 _DATE = re.compile(r"(\d{4}-\d{2}-\d{2})")
-_LEGACY_ASIDE = re.compile(r"(as_of=\d{4}-\d{2}-\d{2})\.[0-9a-f]{32}\.old")
 
-# The output's typed columns (SPEC 5); anything else (carried columns, reasons) is text.
-_MONEY = ("balance", "past_due")
-_DATES = ("oldest_unpaid_on",)
-_COUNTS = ("days_in_arrears", "data_issues")
 # What a comparison reads of an output: text that must be text, and the balance.
 _TEXT = ("customer_id", "name", "follow_up_status", "account_status", "reason")
 _REQUIRED = (*_TEXT, "balance")
@@ -81,7 +70,7 @@ def snapshots(history: Path) -> list[Snapshot]:
     if not history.is_dir():
         return []
     found = []
-    for folder in _entries(history):
+    for folder in snapshot_folder.entries(history):
         named = _FOLDER.fullmatch(folder.name)
         if named is None or not (folder / SNAPSHOT_FILE).is_file():
             continue
@@ -92,24 +81,18 @@ def snapshots(history: Path) -> list[Snapshot]:
     return sorted(found, key=lambda s: s.as_of)
 
 
-def _entries(history: Path) -> list[Path]:
-    try:
-        return list(history.iterdir())
-    except OSError as exc:
-        raise InputFileError(
-            f"--history {history}: the folder cannot be read ({exc.strerror or exc})"
-        ) from None
-
-
 def previous_snapshot(history: Path, as_of: dt.date) -> Snapshot | None:
-    """The latest snapshot with an earlier as-of date: the run this one is compared with."""
+    """The latest snapshot with an earlier as-of date: the run this one is compared with, by
+    `reconcile --history` and by `followup changes` without --from alike."""
     earlier = [s for s in snapshots(history) if s.as_of < as_of]
     return earlier[-1] if earlier else None
 
 
 def _is_reserved(name: str) -> bool:
     """A name in the history folder that is the tool's: a snapshot, a staging folder, the lock."""
-    return name.startswith(("as_of=", INCOMING)) or name == LOCK_FILE
+    return (
+        name.startswith(("as_of=", snapshot_folder.INCOMING)) or name == snapshot_folder.LOCK_FILE
+    )
 
 
 def check_not_inside(history: Path, paths: Iterable[tuple[str, Path | None]]) -> None:
@@ -123,7 +106,7 @@ def check_not_inside(history: Path, paths: Iterable[tuple[str, Path | None]]) ->
     if history.is_dir():
         inside += [
             resolved("--history", entry)
-            for entry in _entries(history)
+            for entry in snapshot_folder.entries(history)
             if _is_reserved(entry.name) and entry.is_symlink()
         ]
     for option, path in paths:
@@ -166,108 +149,19 @@ def locked(history: Path | None) -> Iterator[None]:
     try:
         # A signal here is raised at the end of this block, with both known to `finally`.
         with signals.deferred():
-            made = _make_folders(history)
-            handle = _lock(history)
-        _recover(history)
+            made = snapshot_folder.make_folders(history)
+            handle = snapshot_folder.lock(history)
+        snapshot_folder.recover(history)
         yield
     finally:
         with signals.deferred():
             if handle is not None:
                 with contextlib.suppress(OSError):
-                    (history / LOCK_FILE).unlink()  # still ours: removed before it is let go
+                    (
+                        history / snapshot_folder.LOCK_FILE
+                    ).unlink()  # still ours: removed before it is let go
                 os.close(handle)
-            _remove_empty(made)
-
-
-def _make_folders(history: Path) -> list[Path]:
-    """Make `history` and any missing folder above it; the ones made, outermost first."""
-    missing = []
-    folder = history
-    while not folder.is_dir() and folder != folder.parent:
-        missing.append(folder)
-        folder = folder.parent
-    made: list[Path] = []
-    try:
-        for folder in reversed(missing):
-            folder.mkdir()
-            made.append(folder)
-    except OSError as exc:
-        _remove_empty(made)
-        raise _unwritable(history, exc) from exc
-    return made
-
-
-def _remove_empty(made: list[Path]) -> None:
-    for folder in reversed(made):
-        try:
-            folder.rmdir()
-        except OSError:
-            return  # not empty (a snapshot was stored): it and the folders above stay
-
-
-def _lock(history: Path) -> int:
-    path = history / LOCK_FILE
-    while True:
-        try:
-            handle = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
-        except OSError as exc:
-            raise _unwritable(history, exc) from exc
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            holder = _holder(handle)
-            os.close(handle)
-            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
-                raise _unwritable(history, exc) from exc
-            raise InputFileError(
-                f"--history {history} is in use by another run (pid {holder}); one run at a "
-                f"time uses a history folder: nothing was read or written, run again when it "
-                f"has ended"
-            ) from None
-        # The run before may have removed the file between our open and our lock: then this
-        # lock is on a file no one else will open; take the one now at that name.
-        try:
-            same = os.path.samestat(os.fstat(handle), os.stat(path, follow_symlinks=False))
-        except OSError:
-            same = False
-        if same:
-            os.ftruncate(handle, 0)
-            os.write(handle, f"{os.getpid()}\n".encode())
-            return handle
-        os.close(handle)
-
-
-def _holder(handle: int) -> str:
-    try:
-        text = os.pread(handle, 32, 0).decode("ascii", "replace").strip()
-    except OSError:
-        text = ""
-    return text if text.isdigit() else "unknown"
-
-
-def _recover(history: Path) -> None:
-    """Clear the staging folders a killed run left (no other run is using them: the lock is
-    ours), first putting back an old snapshot it had moved aside and not yet replaced. A
-    folder whose snapshot cannot be put back is left as it is, never removed with it."""
-    for staging in _entries(history):
-        if not staging.name.startswith(INCOMING):
-            continue
-        if staging.is_symlink() or not staging.is_dir():
-            with contextlib.suppress(OSError):
-                staging.unlink()
-            continue
-        try:
-            aside = [(p, p.name) for p in (staging / _REPLACED).glob("as_of=*")]
-            for path in staging.iterdir():
-                legacy = _LEGACY_ASIDE.fullmatch(path.name)
-                if legacy:
-                    aside.append((path, legacy.group(1)))
-            for path, name in aside:
-                if not os.path.lexists(history / name):
-                    os.rename(path, history / name)
-        except OSError:
-            continue
-        shutil.rmtree(staging, ignore_errors=True)
+            snapshot_folder.remove_empty(made)
 
 
 def as_of_of(path: Path) -> dt.date | None:
@@ -348,17 +242,16 @@ def _not_an_output(path: Path, exc: BaseException) -> InputFileError:
 
 
 def _typed(frame: pl.DataFrame) -> list[pl.Expr]:
+    """The output's columns with the output's types (core.schema.OUTPUT_SCHEMA), whatever the
+    format gave them (CSV: all text); anything else (carried columns) as it was read, an
+    all-empty column as text."""
     exprs = []
     for name, dtype in frame.schema.items():
-        text = dtype == pl.String
-        if name in _MONEY:
-            exprs.append(pl.col(name).cast(MONEY_DTYPE))
-        elif name in _DATES:
-            exprs.append(
-                pl.col(name).str.to_date("%Y-%m-%d") if text else pl.col(name).cast(pl.Date)
-            )
-        elif name in _COUNTS:
-            exprs.append(pl.col(name).cast(pl.Int64))
+        wanted = OUTPUT_SCHEMA.get(name)
+        if wanted == pl.Date and dtype == pl.String:
+            exprs.append(pl.col(name).str.to_date("%Y-%m-%d"))
+        elif wanted is not None and wanted != pl.String:
+            exprs.append(pl.col(name).cast(wanted))
         elif dtype == pl.Null:
             exprs.append(pl.col(name).cast(pl.String))
     return exprs
@@ -372,14 +265,14 @@ def store(
     `locked(history)`."""
     target = history / f"as_of={as_of.isoformat()}"
     # The run's own staging folder: a name no other run uses, removed with all in it.
-    staging_root = history / f"{INCOMING}-{uuid.uuid4().hex}"
+    staging_root = history / f"{snapshot_folder.INCOMING}-{uuid.uuid4().hex}"
     try:
         with signals.deferred():
             history.mkdir(parents=True, exist_ok=True)
             staging_root.mkdir()
             signals.track(staging_root)
     except OSError as exc:
-        raise _unwritable(history, exc) from exc
+        raise snapshot_folder.unwritable(history, exc) from exc
     try:
         staging = staging_root / target.name
         staging.mkdir()  # with the umask's permissions, as a folder the user made
@@ -391,88 +284,17 @@ def store(
         # From here the old snapshot may lie in the staging folder: a signal must not remove
         # it with the rest (this block's `finally` does, once the swap is done or undone).
         signals.forget(staging_root)
-        _swap_into_place(staging, target, staging_root / _REPLACED)
-        _sync_folder(history)
+        snapshot_folder.swap_into_place(staging, target, staging_root / snapshot_folder.REPLACED)
+        snapshot_folder.sync_folder(history)
     except OSError as exc:
-        raise _unwritable(history, exc) from exc
+        raise snapshot_folder.unwritable(history, exc) from exc
     finally:
         signals.forget(staging_root)
         # The old snapshot (or the link that stood for it) goes with the staging folder,
         # unless it could not be put back: then the next run (`locked`) puts it back.
-        if os.path.lexists(target) or not os.path.lexists(staging_root / _REPLACED):
+        if os.path.lexists(target) or not os.path.lexists(staging_root / snapshot_folder.REPLACED):
             shutil.rmtree(staging_root, ignore_errors=True)
     return target
-
-
-def _swap_into_place(staging: Path, target: Path, aside: Path) -> None:
-    """Put `staging` at `target` so that at every instant one of the two snapshots is there.
-
-    rename() cannot replace a non-empty folder. Linux exchanges the two names in one step
-    (renameat2 with RENAME_EXCHANGE), leaving the old snapshot at the staging name. Elsewhere,
-    or on a file system without it, the old one is moved aside into `aside` first, with signals
-    held back between the two renames; a run killed there (SIGKILL, a power cut) is repaired
-    by the next one (`locked`). A target that is a link to a folder elsewhere is replaced by
-    the new folder; the link goes, the folder it pointed to is left as it is."""
-    if not os.path.lexists(target):
-        os.rename(staging, target)
-        return
-    if _exchange(staging, target):
-        return
-    aside.mkdir(exist_ok=True)
-    with signals.deferred():
-        os.rename(target, aside / target.name)
-        try:
-            os.rename(staging, target)
-        except BaseException:
-            os.rename(aside / target.name, target)
-            raise
-
-
-_RENAME_EXCHANGE = 2
-_AT_FDCWD = -100
-
-
-def _renameat2() -> Callable[..., int] | None:
-    try:
-        function: Callable[..., int] = ctypes.CDLL(None, use_errno=True).renameat2
-    except (OSError, AttributeError):
-        return None  # not Linux with glibc 2.28 or later: the two renames instead
-    return function
-
-
-_RENAMEAT2 = _renameat2()
-
-
-def _exchange(first: Path, second: Path) -> bool:
-    """Exchange two names in one step; False when this system or file system cannot."""
-    if _RENAMEAT2 is None:
-        return False
-    done = _RENAMEAT2(
-        _AT_FDCWD, os.fsencode(first), _AT_FDCWD, os.fsencode(second), _RENAME_EXCHANGE
-    )
-    if done == 0:
-        return True
-    code = ctypes.get_errno()
-    if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP):
-        return False
-    raise OSError(code, os.strerror(code), str(second))
-
-
-def _sync_folder(folder: Path) -> None:
-    """Make the rename itself durable, so a power cut does not bring the old snapshot back."""
-    with contextlib.suppress(OSError):
-        handle = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(handle)
-        finally:
-            os.close(handle)
-
-
-def _unwritable(history: Path, exc: OSError) -> InputFileError:
-    return InputFileError(
-        f"--history {history}: cannot be written ({exc.strerror or exc}); "
-        f"the snapshot was not stored"
-    )
 
 
 def between(
@@ -486,11 +308,11 @@ def between(
             f"--history {history}: {len(found)} snapshot(s); changes need two runs stored there"
         )
     to = _on_or_before(found, end, history, "--to")
-    earlier = [s for s in found if s.as_of < to.as_of]
     if start is None:
-        if not earlier:
+        before_to = previous_snapshot(history, to.as_of)
+        if before_to is None:
             raise UsageError(f"--history {history}: no snapshot before {to.as_of}")
-        frm = earlier[-1]
+        frm = before_to
     else:
         frm = _on_or_before(found, start, history, "--from")
         if frm.as_of >= to.as_of:
