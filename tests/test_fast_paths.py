@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from followup_cli.core import follow_up_tables as followup
 from followup_cli.core.schema import CUST, PAYMENT_KIND, TABLES, Column, Kind
-from followup_cli.reading import csv_reader, validation, whole_column
+from followup_cli.reading import csv_fast_path, validation, whole_column
 from followup_cli.reading.csv_reader import read_csv
 from followup_cli.reading.loading import read_table
 from followup_cli.reading.parsing import parse
@@ -35,7 +35,7 @@ def write(path: Path, text: str) -> Path:
 def by_grammar(path: Path, key: str | None, monkeypatch: pytest.MonkeyPatch) -> object:
     """read_csv with the fast path switched off: the grammar splits every line."""
     with monkeypatch.context() as patched:
-        patched.setattr(csv_reader, "_plain_rows", lambda _path: None)
+        patched.setattr(csv_fast_path, "plain_rows", lambda _path: None)
         try:
             return read_csv(path, key)
         except Exception as exc:  # compared by type and message below
@@ -46,7 +46,7 @@ def test_a_clean_export_is_split_by_the_fast_reader(tmp_path: Path) -> None:
     """No quotes, no carriage returns, every row complete: Polars' reader splits the file, with
     physical line numbers and empty values as null, exactly as the grammar would."""
     path = write(tmp_path / "customers.csv", "customer_id,name\nC-1,Ann\nC-2,\n")
-    fast = csv_reader._plain_rows(path)
+    fast = csv_fast_path.plain_rows(path)
     assert fast is not None
     expected = pl.DataFrame(
         {"_line": [2, 3], "customer_id": ["C-1", "C-2"], "name": ["Ann", None]},
@@ -73,7 +73,7 @@ def test_a_clean_export_is_split_by_the_fast_reader(tmp_path: Path) -> None:
 def test_the_fast_reader_declines_what_only_the_grammar_decides(tmp_path: Path, text: str) -> None:
     """Anything but complete rows of plain fields goes to the grammar, which names the bad
     lines; the fast reader never guesses."""
-    assert csv_reader._plain_rows(write(tmp_path / "t.csv", text)) is None
+    assert csv_fast_path.plain_rows(write(tmp_path / "t.csv", text)) is None
 
 
 _FIELDS = st.sampled_from(["a", "", " ", "x y", "é", "1", " C-1 ", "\t", "ß", "_line"])
@@ -116,7 +116,7 @@ def test_the_fast_reader_agrees_with_the_grammar(
     """Whenever the fast reader takes a file, its rows are the grammar's, and nothing is set
     aside by the grammar."""
     path = write(tmp_path / "t.csv", text)
-    fast = csv_reader._plain_rows(path)
+    fast = csv_fast_path.plain_rows(path)
     if fast is None:
         return
     slow = by_grammar(path, "id", monkeypatch)

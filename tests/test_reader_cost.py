@@ -17,7 +17,7 @@ import polars as pl
 import pytest
 
 from followup_cli.core.errors import InputFileError
-from followup_cli.reading import csv_reader
+from followup_cli.reading import csv_grammar, csv_records
 from followup_cli.reading.csv_reader import read_csv
 from tests.conftest import AS_OF, HEADERS, write_exports
 
@@ -75,13 +75,13 @@ def test_each_line_is_read_a_bounded_number_of_times_whatever_the_openers(
     read each line once per opening line before it. The verdict is the grammar's: the last
     two openers and the closer make one row, every other opener is set aside."""
     read: list[int] = []
-    real = csv_reader._line_end_state
+    real = csv_records._line_end_state
 
     def counted(text: str) -> tuple[int, int]:
         read.append(len(text))
         return real(text)
 
-    monkeypatch.setattr(csv_reader, "_line_end_state", counted)
+    monkeypatch.setattr(csv_records, "_line_end_state", counted)
     # `x",y,"z` read from its start: fields `x"` and `y`, then a quote left open. Read from
     # inside a quoted value: the value closes, fields `y`, and a new one opens. So every such
     # line opens a value that reaches the closing line `w"` with two more fields per line.
@@ -93,7 +93,7 @@ def test_each_line_is_read_a_bounded_number_of_times_whatever_the_openers(
     closing = openers + 2
     assert frame.rows() == [(closing - 2, 'x"', "y", "z\nx", "y", "z\nw")]
     assert rejects.get_column("line").to_list() == list(range(2, closing - 2))
-    assert set(rejects.get_column("reason")) == {csv_reader._runaway_reason(closing)}
+    assert set(rejects.get_column("reason")) == {csv_records._runaway_reason(closing)}
     assert sum(read) <= 3 * len(body)
 
 
@@ -272,7 +272,7 @@ def test_a_line_of_5_million_commas_is_one_reject_in_bounded_memory(tmp_path: Pa
     path = tmp_path / "payments.csv"
     path.write_text(PAYMENTS + "\n" + "," * 5_000_000 + "\n")
     result = peak_in_child(path)
-    reason = csv_reader._field_count_reason(pl.lit(","), 5).alias("r")
+    reason = csv_grammar.field_count_reason(pl.lit(","), 5).alias("r")
     too_many = pl.select(reason).item().replace("2 fields", "5000001 fields")
     assert result["verdict"] == [0, [[2, too_many]]]
     assert result["peak_mb"] < 800

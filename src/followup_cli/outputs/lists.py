@@ -6,7 +6,6 @@ Every choice is checked before any export is read, so a typo in `--status`, `--s
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,8 +15,16 @@ import polars as pl
 from followup_cli.core.errors import UsageError
 from followup_cli.core.follow_up_tables import CUSTOMER_STATUSES, PROSPECT_STATUSES, UNCLASSIFIED
 from followup_cli.core.formats import format_of
-from followup_cli.core.schema import LINE, OUTPUT_COLUMNS, TABLES, Rows, normalise_name
+from followup_cli.core.schema import (
+    FILES_OWN_LINE,
+    LINE,
+    OUTPUT_COLUMNS,
+    TABLES,
+    Rows,
+    normalise_name,
+)
 from followup_cli.outputs.safe_csv import is_text
+from followup_cli.reading.csv_header import csv_header
 from followup_cli.reading.csv_reader import read_csv
 
 # The decision tables' order, the catch-all last: the order of the workbook's list sheets.
@@ -98,14 +105,14 @@ def carried_columns(customers: Path, requested: Sequence[str]) -> dict[str, str]
         return {}
     header = _header(customers)
     types = _parquet_types(customers)
-    by_key = {normalise_name(name): name for name in reversed(header) if name != LINE}
+    by_key = {normalise_name(name): name for name in reversed(header) if name not in _LINES}
     carried: dict[str, str] = {}
     for name in wanted:
         key = normalise_name(name)
         if key in OUTPUT_COLUMNS:
             raise UsageError(f"--carry {name}: {key} is in the output already")
         if key not in by_key:
-            has = ", ".join(n for n in header if n != LINE) or "no columns"
+            has = ", ".join(n for n in header if n not in _LINES) or "no columns"
             raise UsageError(
                 f"--carry {name}: {customers.name} has no such column (its columns: {has})"
             )
@@ -118,6 +125,10 @@ def carried_columns(customers: Path, requested: Sequence[str]) -> dict[str, str]
             )
         carried[key] = by_key[key]
     return carried
+
+
+# Line numbers, not columns: the run's own, and an export's own `_line` (ignored).
+_LINES = (LINE, FILES_OWN_LINE)
 
 
 def _carriable(dtype: pl.DataType) -> bool:
@@ -180,13 +191,12 @@ def carry(
 
 
 def _header(customers: Path) -> list[str]:
+    """The customers file's column names as the run reads them: a Parquet file's schema, or a
+    CSV file's header by the reader's own function (a header the reader refuses is refused
+    here, in the reader's words, before anything else is read)."""
     if format_of(customers) == "parquet":
         return list(pl.read_parquet_schema(customers))
-    try:
-        with customers.open(encoding="utf-8-sig", newline="") as handle:
-            return next(csv.reader(handle), [])
-    except (OSError, UnicodeDecodeError, csv.Error):
-        return []  # the run itself reports an unreadable file, with the reason
+    return csv_header(customers)
 
 
 def _read_columns(customers: Path, names: list[str]) -> pl.DataFrame:
