@@ -17,9 +17,11 @@ import pytest
 
 from followup_cli.core.errors import FollowupError, UsageError
 from followup_cli.core.ledger import LedgerSettings
+from followup_cli.core.tables import id_hashes
 from followup_cli.outputs import signals
 from followup_cli.reading.locate import locate_tables
-from followup_cli.scaleout import buckets
+from followup_cli.scaleout import buckets, first_pass, one_bucket, work_folder
+from followup_cli.scaleout.plan import BucketResult, Plan
 from followup_cli.synthetic.generate import generate
 
 from .conftest import AS_OF, SAMPLE
@@ -30,7 +32,7 @@ SPLITS = (4, 7)  # every planted pair of customers lies in two different buckets
 
 def bucket_of(customer_id: str, n: int) -> int:
     """The bucket `buckets` puts a customer in (its id trimmed and case-folded, hashed)."""
-    return buckets.bucket_of(customer_id, n)
+    return first_pass.bucket_of(customer_id, n)
 
 
 def apart(first: str, candidates: list[str]) -> str:
@@ -178,7 +180,7 @@ def assert_one_pass_bytes(
 
 
 def work_folders(*folders: Path) -> list[Path]:
-    return [p for folder in folders for p in folder.glob(f"{buckets.WORK_PREFIX}*")]
+    return [p for folder in folders for p in folder.glob(f"{work_folder.WORK_PREFIX}*")]
 
 
 COUNT_KEYS = ("path", "rows_read", "rows_used", "rows_rejected", "rows_after_as_of")
@@ -292,8 +294,8 @@ def test_first_pass_in_slices_gives_the_same_bytes(
     """Tables split a slice at a time (many files per bucket, a repeat's two rows in two
     slices) and outputs merged a range of lines at a time still give the single pass's
     bytes."""
-    monkeypatch.setattr(buckets, "CHUNK_ROWS", 997)
-    monkeypatch.setattr(buckets, "OUTPUT_LINES", 101)
+    monkeypatch.setattr(first_pass, "CHUNK_ROWS", 997)
+    monkeypatch.setattr(one_bucket, "OUTPUT_LINES", 101)
     assert_one_pass_bytes(invoke, planted[fmt], tmp_path, single_pass[fmt], "--buckets", "3")
 
 
@@ -389,7 +391,7 @@ def test_the_merged_output_reads_like_one_pass_s(
     them: every row, some columns, a filter, the first few."""
     from followup_cli.reading.run import run
 
-    monkeypatch.setattr(buckets, "OUTPUT_LINES", 101)
+    monkeypatch.setattr(one_bucket, "OUTPUT_LINES", 101)
     located = locate_tables(planted["parquet"], {}, ())
     split = buckets.run_buckets(located, AS_OF, LedgerSettings(), 4, tmp_path / "work")
     one = run(planted["parquet"], {}, AS_OF, LedgerSettings())
@@ -443,11 +445,11 @@ def test_blank_ids_are_missing_not_repeats_in_both_modes(
 def test_an_id_has_one_bucket_however_it_is_written() -> None:
     """Ids validation takes as equal share a bucket, whether their slice of rows is hashed as
     it is (all trimmed ASCII without lower case) or folded first."""
-    plain = buckets._text_hashes(pl.Series(["C-1", "C-2", "12345", "É-1"]))
-    folded = buckets._text_hashes(pl.Series([" c-1", "c-2 ", "12345", "é-1"]))
+    plain = id_hashes(pl.Series(["C-1", "C-2", "12345", "É-1"]))
+    folded = id_hashes(pl.Series([" c-1", "c-2 ", "12345", "é-1"]))
     assert plain.to_list() == folded.to_list()
     assert plain.null_count() == 0
-    assert buckets._text_hashes(pl.Series(["", "   ", None])).null_count() == 3
+    assert id_hashes(pl.Series(["", "   ", None])).null_count() == 3
     assert {bucket_of(written, 7) for written in ("C-10", " c-10 ", "c-10")} == {
         bucket_of("C-10", 7)
     }
@@ -464,13 +466,13 @@ def test_hash_collisions_are_not_repeats(
 ) -> None:
     """Every id hashing alike makes every row a candidate repeat: the ids are compared
     exactly, so only the planted repeats are set aside, as in one pass."""
-    hashed = buckets._text_hashes
+    hashed = id_hashes
 
     def colliding(text: pl.Series) -> pl.Series:
         found = hashed(text)
         return pl.select(pl.when(found.is_not_null()).then(pl.lit(42, pl.UInt64))).to_series()
 
-    monkeypatch.setattr(buckets, "_text_hashes", colliding)
+    monkeypatch.setattr(first_pass, "id_hashes", colliding)
     assert_one_pass_bytes(invoke, planted[fmt], tmp_path, single_pass[fmt], "--buckets", "3")
 
 
@@ -509,15 +511,15 @@ def test_work_folder_removed_after_a_failed_bucket(
 ) -> None:
     """A bucket that fails ends the run with its one-line message, exit 3, no work folder
     and no output."""
-    real = buckets.reconcile_bucket
+    real = one_bucket.reconcile_bucket
 
-    def failing(plan: buckets.Plan, bucket: int) -> buckets.BucketResult:
+    def failing(plan: Plan, bucket: int) -> BucketResult:
         if bucket == 2:
             assert work_folders(tmp_path)  # the folder is beside the output while it runs
             raise FollowupError("payments.csv: cannot be read (disk gone); re-export it")
         return real(plan, bucket)
 
-    monkeypatch.setattr(buckets, "reconcile_bucket", failing)
+    monkeypatch.setattr(one_bucket, "reconcile_bucket", failing)
     result = invoke(
         "reconcile",
         "--data",
@@ -574,7 +576,7 @@ def test_a_full_disk_in_the_work_folder_is_one_sentence(
 
 def test_a_signal_removes_the_work_folder(tmp_path: Path) -> None:
     """A tracked work folder goes, with everything in it, when a signal stops the run."""
-    with buckets.work_folder(tmp_path / "followup.csv") as work:
+    with work_folder.work_folder(tmp_path / "followup.csv") as work:
         (work / "customers").mkdir()
         (work / "customers" / "b00000-0000.parquet").write_bytes(b"rows")
         signals.remove_temporaries()  # what the SIGTERM handler does first
@@ -592,7 +594,7 @@ def test_sigterm_during_buckets_leaves_no_work_folder(
     command += ["--buckets", "200"]
     child = subprocess.Popen(command, env=env, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
-    while not list((tmp_path).glob(f"{buckets.WORK_PREFIX}*/output")):
+    while not list((tmp_path).glob(f"{work_folder.WORK_PREFIX}*/output")):
         assert child.poll() is None, "the run ended before any bucket was done"
         assert time.monotonic() < deadline
         time.sleep(0.02)
@@ -715,11 +717,11 @@ def test_ray_task_error_is_the_local_engine_error(
     from followup_cli.scaleout import ray_engine
 
     located = locate_tables(planted["csv"], {}, ())
-    plan, _inputs = buckets.split(located, AS_OF, LedgerSettings(), 3, tmp_path / "work")
+    plan, _inputs = first_pass.split(located, AS_OF, LedgerSettings(), 3, tmp_path / "work")
     damaged = sorted((tmp_path / "work" / "payments").glob("b00001-*.arrow"))[0]
     damaged.write_bytes(b"not an Arrow file at all")
     raised = []
-    for engine in (buckets.LocalEngine(), ray_engine.RayEngine(local_ray)):
+    for engine in (one_bucket.LocalEngine(), ray_engine.RayEngine(local_ray)):
         with pytest.raises(Exception) as caught:
             engine.run(plan, lambda _result: None)
         raised.append((type(caught.value), str(caught.value)))

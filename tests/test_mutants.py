@@ -22,7 +22,7 @@ import pytest
 from followup_cli.nightly import history
 from followup_cli.reading import fingerprint
 from followup_cli.reading.fingerprint import InputChangedError
-from followup_cli.scaleout import buckets
+from followup_cli.scaleout import first_pass
 
 from .conftest import write_exports
 
@@ -105,7 +105,7 @@ def test_the_newest_row_across_buckets_is_the_latest(invoke: Invoke, tmp_path: P
     (2024-01-15, 2024-03-01), so taking the earliest bucket's date would report both stale."""
     ids = [f"C-{n}" for n in range(1, 40)]
     recent = ids[0]
-    old = next(c for c in ids if buckets.bucket_of(c, 2) != buckets.bucket_of(recent, 2))
+    old = next(c for c in ids if first_pass.bucket_of(c, 2) != first_pass.bucket_of(recent, 2))
     data = write_exports(
         tmp_path / "exports",
         {

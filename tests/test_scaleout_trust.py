@@ -21,7 +21,8 @@ import pytest
 from typer.testing import CliRunner
 
 from followup_cli.cli.main import app
-from followup_cli.scaleout import buckets
+from followup_cli.scaleout import one_bucket, work_folder
+from followup_cli.scaleout.plan import BucketResult, Plan
 from followup_cli.synthetic.generate import generate
 
 from .conftest import SAMPLE
@@ -111,13 +112,13 @@ def test_thousands_of_buckets_for_a_few_people_run_only_the_occupied_ones(
     """--buckets 4096 on the 18-person sample: one pass's bytes, and no more buckets
     reconciled than there are rows (every one of the 4,096 took ten minutes)."""
     ran: list[int] = []
-    real = buckets.reconcile_bucket
+    real = one_bucket.reconcile_bucket
 
-    def counted(plan: buckets.Plan, bucket: int) -> buckets.BucketResult:
+    def counted(plan: Plan, bucket: int) -> BucketResult:
         ran.append(bucket)
         return real(plan, bucket)
 
-    monkeypatch.setattr(buckets, "reconcile_bucket", counted)
+    monkeypatch.setattr(one_bucket, "reconcile_bucket", counted)
     one_pass = reconcile_into(tmp_path / "one", "--data", str(SAMPLE))
     split = reconcile_into(tmp_path / "split", "--data", str(SAMPLE), "--buckets", "4096")
     assert split == one_pass
@@ -272,7 +273,7 @@ def test_a_ray_start_cluster_is_joined_with_its_token(
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "out.csv").read_bytes() == one_pass_sample
-    assert not list(tmp_path.glob(f"{buckets.WORK_PREFIX}*"))
+    assert not list(tmp_path.glob(f"{work_folder.WORK_PREFIX}*"))
 
 
 def test_without_the_token_the_run_says_what_to_set(cluster: Cluster, tmp_path: Path) -> None:

@@ -8,9 +8,32 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
+from followup_cli.core.schema import normalise_id
+
+KEY = "_key"  # a row's own id, as matched (`schema.normalise_id`)
 REF = "_ref"  # the customer id this row names, trimmed and case-folded
 ID = "_id"  # a customer's id as written (trimmed), for matching ids that need no folding
-KEY_HASH = "_key_hash"  # a hash of KEY: equal ids have equal hashes (the converse is checked)
+KEY_HASH = "_key_hash"  # `id_hashes` of a row's own id: equal ids, equal hashes (not conversely)
+
+# Any fixed seed will do: every id is hashed by `id_hashes`, in one process.
+ID_SEED = 20240731
+# Ids are hashed in the form `normalise_id(id).upper()`: a function of the id as matched, so
+# ids matched as equal share a hash; a column whose ids are all trimmed ASCII without a
+# lower-case letter (`C-123`, `12345`: most exports) is hashed as it is, without making a
+# folded copy first (five times faster on 10,000,000 ids).
+_NOT_PLAIN_UPPER = r"^\s|\s$|[^\x00-\x7F]|[a-z]"
+
+
+def id_hashes(ids: pl.Series) -> pl.Series:
+    """The one hash of ids, for finding repeated ids (validation) and placing a person's rows
+    in a bucket (--buckets): u64, null for a missing or empty id (one no row can be matched
+    by). Equal hashes are only candidates; the ids are compared with `normalise_id`."""
+    if ids.dtype != pl.String:
+        ids = ids.cast(pl.String)
+    if ids.str.contains(_NOT_PLAIN_UPPER).any():
+        ids = normalise_id(ids).str.to_uppercase()
+    present = ids.is_not_null() & (ids.str.len_bytes() > 0)
+    return ids.hash(ID_SEED).zip_with(present, pl.Series([None], dtype=pl.UInt64)).alias(KEY_HASH)
 
 
 @dataclass(frozen=True)
@@ -23,6 +46,19 @@ class TableCount:
     used: int
     rejected: int
     left_out: int
+
+    def __add__(self, other: TableCount) -> TableCount:
+        """The counts of two parts of one file (two buckets)."""
+        if (other.table, other.file) != (self.table, self.file):
+            raise ValueError(f"{other.file} is not {self.file}: only one file's counts add up")
+        return TableCount(
+            self.table,
+            self.file,
+            self.read + other.read,
+            self.used + other.used,
+            self.rejected + other.rejected,
+            self.left_out + other.left_out,
+        )
 
 
 @dataclass(frozen=True)

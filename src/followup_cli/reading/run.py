@@ -121,20 +121,56 @@ def run(
     step = progress or (lambda _stage: None)
     step("read")
     validated, timings, raw = read_and_validate(data_dir, overrides, as_of, without)
-    stage = stopwatch(timings, step)
-    labelled = pipeline.reconcile(validated, as_of, settings, stage=stage)
-    with stage("statuses"):
-        output = labelled.collect()
-    lines = validated.customers.sort(CUST).get_column(LINE)
+    output, lines = reconciled(validated, as_of, settings, stopwatch(timings, step))
+    tally = Tally.of(validated, as_of)
     return RunResult.held(
         output,
         lines,
         validated.rejects,
-        counts=validated.counts,
+        counts=tally.counts,
         timings=timings,
         inputs=raw,
-        newest=newest(validated, as_of),
+        newest=tally.newest,
     )
+
+
+def reconciled(
+    validated: Validated, as_of: dt.date, settings: LedgerSettings, stage: Stage
+) -> tuple[pl.DataFrame, pl.Series]:
+    """The labelled output of validated tables, and each row's line in the customers file:
+    the one composition of the core's pipeline, for one pass and for each bucket (SPEC 10)."""
+    labelled = pipeline.reconcile(validated, as_of, settings, stage=stage)
+    with stage("statuses"):
+        output = labelled.collect()
+    return output, validated.customers.sort(CUST).get_column(LINE)
+
+
+@dataclass(frozen=True)
+class Tally:
+    """What validation counted of a run, or of a part of it (a bucket): how every row of each
+    file was used, and the newest payment and past event on or before the as-of date (the
+    stale-export check, SPEC 8). The parts of one run add up to the run's."""
+
+    counts: tuple[TableCount, ...]
+    newest: dict[str, dt.date | None]
+
+    @classmethod
+    def of(cls, tables: Validated, as_of: dt.date) -> Tally:
+        events = tables.events.select(pl.col("starts_at").dt.date())
+        past = events.filter(pl.col("starts_at") <= as_of)
+        paid: dt.date | None = tables.payments.select(pl.col("paid_on").max()).item()
+        held: dt.date | None = past.select(pl.col("starts_at").max()).item()
+        return cls(tables.counts, {"payments": paid, "events": held})
+
+    def __add__(self, other: Tally) -> Tally:
+        counts = {count.table: count for count in self.counts}
+        for count in other.counts:
+            counts[count.table] = counts[count.table] + count if count.table in counts else count
+        days = dict(self.newest)
+        for name, day in other.newest.items():
+            held = days.get(name)
+            days[name] = day if held is None or (day is not None and day > held) else held
+        return Tally(tuple(counts.values()), days)
 
 
 def stopwatch(timings: dict[str, float], progress: Progress | None = None) -> Stage:
@@ -151,11 +187,3 @@ def stopwatch(timings: dict[str, float], progress: Progress | None = None) -> St
             timings[name] = time.perf_counter() - started
 
     return stage
-
-
-def newest(tables: Validated, as_of: dt.date) -> dict[str, dt.date | None]:
-    """The latest payment date and past event date: an export that stopped moving shows here."""
-    past = tables.events.select(pl.col("starts_at").dt.date()).filter(pl.col("starts_at") <= as_of)
-    paid: dt.date | None = tables.payments.select(pl.col("paid_on").max()).item()
-    held: dt.date | None = past.select(pl.col("starts_at").max()).item()
-    return {"payments": paid, "events": held}

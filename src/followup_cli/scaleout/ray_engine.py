@@ -1,4 +1,4 @@
-"""The buckets as Ray tasks (SPEC 10, `--engine ray`): the same `buckets.reconcile_bucket`, on a
+"""The buckets as Ray tasks (SPEC 10, `--engine ray`): the same `one_bucket.reconcile_bucket`, on a
 local Ray started for the run or on an existing cluster (`--ray-address`).
 
 Ray is an optional extra, imported here only and only when asked for. Every worker reads the
@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from followup_cli.core.errors import FollowupError, UsageError
-from followup_cli.scaleout.buckets import BucketResult, Plan, reconcile_bucket
+from followup_cli.scaleout.one_bucket import reconcile_bucket
+from followup_cli.scaleout.plan import BucketResult, Plan
 
 INSTALL_HINT = "pip install followup-cli[ray]"
 AUTH_MODE = "RAY_AUTH_MODE"  # Ray's switch for token authentication (`token`, `disabled`)
