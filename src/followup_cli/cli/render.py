@@ -63,12 +63,34 @@ def summary(out: Console, s: Summary) -> None:
                 f"followup: {s.rejected_rows:,} {rows} set aside, see {s.rejects_path}"
             )
         return
-    title = f"followup: {s.people:,} people as of {s.as_of}"
+    follow, accounts, files = _follow_up_table(s), _accounts_table(s), _files_table(s)
+    out.print(Text(f"followup: {s.people:,} people as of {s.as_of}", style="bold"))
+    if out.width >= SIDE_BY_SIDE_WIDTH:
+        right = Table.grid()
+        right.add_row(accounts)
+        right.add_row(files)
+        layout = Table.grid(padding=(0, 2))
+        layout.add_row(follow, right)
+        out.print(layout)
+    else:
+        for table in (follow, accounts, files):
+            out.print(table)
+    _summary_notes(out, s)
+    stages = ", ".join(f"{name} {seconds:.2f}s" for name, seconds in s.timings)
+    total = sum(seconds for _, seconds in s.timings)
+    out.print(Text(f"output: {s.destination}; took {total:.2f}s ({stages})", style="dim"))
+
+
+def _follow_up_table(s: Summary) -> Table:
     follow = Table(title="Follow-up status", box=box.SIMPLE_HEAD, title_justify="left")
     follow.add_column("status")
     follow.add_column("people", justify="right")
     for status, count in s.follow_up:
         follow.add_row(status, f"{count:,}", style=None if count else "dim")
+    return follow
+
+
+def _accounts_table(s: Summary) -> Table:
     accounts = Table(title="Account status", box=box.SIMPLE_HEAD, title_justify="left")
     accounts.add_column("status")
     accounts.add_column("accounts", justify="right")
@@ -76,6 +98,10 @@ def summary(out: Console, s: Summary) -> None:
     for status, count, owed in s.accounts:
         accounts.add_row(status, f"{count:,}", cents_text(owed), style=None if count else "dim")
     accounts.add_row("total", "", cents_text(s.owed_cents), style="bold")
+    return accounts
+
+
+def _files_table(s: Summary) -> Table:
     files = Table(title="Rows per file", box=box.SIMPLE_HEAD, title_justify="left")
     for name in ("file", "read", "used", "rejected", "after as-of"):
         files.add_column(name, justify="left" if name == "file" else "right")
@@ -87,17 +113,11 @@ def summary(out: Console, s: Summary) -> None:
             Text(f"{t.rejected:,}", style="bold yellow" if t.rejected else ""),
             f"{t.left_out:,}",
         )
-    out.print(Text(title, style="bold"))
-    if out.width >= SIDE_BY_SIDE_WIDTH:
-        right = Table.grid()
-        right.add_row(accounts)
-        right.add_row(files)
-        layout = Table.grid(padding=(0, 2))
-        layout.add_row(follow, right)
-        out.print(layout)
-    else:
-        for table in (follow, accounts, files):
-            out.print(table)
+    return files
+
+
+def _summary_notes(out: Console, s: Summary) -> None:
+    """Ignored columns, tables run without, the unclassified and the rows set aside."""
     for file, names in s.ignored_columns:
         shown = ", ".join(repr(name) for name in names)
         out.print(Text(f"{file}: ignored column(s) not in the contract: {shown}", style="yellow"))
@@ -124,9 +144,6 @@ def summary(out: Console, s: Summary) -> None:
                 style="bold yellow",
             )
         )
-    stages = ", ".join(f"{name} {seconds:.2f}s" for name, seconds in s.timings)
-    total = sum(seconds for _, seconds in s.timings)
-    out.print(Text(f"output: {s.destination}; took {total:.2f}s ({stages})", style="dim"))
 
 
 def explanation(out: Console, e: Explanation) -> None:
@@ -141,48 +158,7 @@ def explanation(out: Console, e: Explanation) -> None:
         )
     )
     if e.entries.height:
-        ledger = Table(
-            title="Ledger, as the account's events", box=box.SIMPLE_HEAD, title_justify="left"
-        )
-        for name in ("date", "entry", "charge", "credit", "balance", "settlement"):
-            ledger.add_column(
-                name, justify="right" if name in {"charge", "credit", "balance"} else "left"
-            )
-        for row in e.entries.iter_rows(named=True):
-            ledger.add_row(
-                str(row["date"]),
-                row["entry"],
-                _money(row["charge_cents"]),
-                _money(row["credit_cents"]),
-                _money(row["balance_cents"]),
-                Text(row["settled"] or "", style="red" if row["settled"] == "unpaid" else ""),
-            )
-        out.print(ledger)
-        out.print(
-            Text.assemble(
-                "account: ",
-                (str(p["account_status"]), "bold cyan"),
-                f" ({p['account_reason']}); balance {p['balance']}, past due {p['past_due']}",
-            )
-        )
-        if e.account is not None:
-            a = e.account
-            out.print(
-                Text(
-                    f"replayed as events: {a.account_status}; balance "
-                    f"{_money(a.balance_cents)}, past due {_money(a.past_due_cents)}, oldest "
-                    f"unpaid {a.oldest_unpaid_on or '-'}, {a.days_in_arrears or 0} days in arrears",
-                    style="dim",
-                )
-            )
-        if e.account_rules:
-            out.print(
-                _verdicts(
-                    "Account status rules, first match wins",
-                    ("#", "status", "condition", "verdict"),
-                    e.account_rules,
-                )
-            )
+        _account(out, e)
     else:
         out.print("account: no recurring agreement, so no ledger")
     out.print(_verdicts("Follow-up rules, first match wins", ("#", "status", "verdict"), e.rules))
@@ -199,6 +175,53 @@ def explanation(out: Console, e: Explanation) -> None:
     for file, line, column, reason in e.rejected:
         rejected.add_row(file, str(line), column, reason, style="yellow")
     out.print(rejected)
+
+
+def _account(out: Console, e: Explanation) -> None:
+    """The ledger as the account's events, the account status and its rules' verdicts."""
+    p = e.person
+    ledger = Table(
+        title="Ledger, as the account's events", box=box.SIMPLE_HEAD, title_justify="left"
+    )
+    for name in ("date", "entry", "charge", "credit", "balance", "settlement"):
+        ledger.add_column(
+            name, justify="right" if name in {"charge", "credit", "balance"} else "left"
+        )
+    for row in e.entries.iter_rows(named=True):
+        ledger.add_row(
+            str(row["date"]),
+            row["entry"],
+            _money(row["charge_cents"]),
+            _money(row["credit_cents"]),
+            _money(row["balance_cents"]),
+            Text(row["settled"] or "", style="red" if row["settled"] == "unpaid" else ""),
+        )
+    out.print(ledger)
+    out.print(
+        Text.assemble(
+            "account: ",
+            (str(p["account_status"]), "bold cyan"),
+            f" ({p['account_reason']}); balance {p['balance']}, past due {p['past_due']}",
+        )
+    )
+    if e.account is not None:
+        a = e.account
+        out.print(
+            Text(
+                f"replayed as events: {a.account_status}; balance "
+                f"{_money(a.balance_cents)}, past due {_money(a.past_due_cents)}, oldest "
+                f"unpaid {a.oldest_unpaid_on or '-'}, {a.days_in_arrears or 0} days in arrears",
+                style="dim",
+            )
+        )
+    if e.account_rules:
+        out.print(
+            _verdicts(
+                "Account status rules, first match wins",
+                ("#", "status", "condition", "verdict"),
+                e.account_rules,
+            )
+        )
 
 
 def _money(cents: int | None) -> str:

@@ -10,11 +10,8 @@ so does a bug, once recorded as a failed run.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 
 import polars as pl
@@ -26,19 +23,14 @@ from followup_cli.core.errors import (
     BadRowError,
     FollowupError,
     InputFileError,
-    UsageError,
 )
-from followup_cli.core.ledger import LedgerSettings
-from followup_cli.core.schema import OUTPUT_COLUMNS
-from followup_cli.job import options
 from followup_cli.job.deliver import (
     Delivery,
     RefusedRecord,
-    check_changes_destination,
-    check_records,
     deliver,
 )
 from followup_cli.job.outcome import JobOutcome, Said, Transition
+from followup_cli.job.plan import Plan, read_plan
 from followup_cli.job.previous import previous_run
 from followup_cli.job.records import write_record
 from followup_cli.job.request import JobRequest
@@ -48,30 +40,21 @@ from followup_cli.nightly import history as snapshots
 from followup_cli.nightly import report as run_report
 from followup_cli.nightly.reject_limits import check_usable
 from followup_cli.outputs import signals
+from followup_cli.outputs.lists import carry as carry_columns
 from followup_cli.outputs.lists import (
-    SortOrder,
-    carried_columns,
-    chosen_statuses,
     keep_lists,
-    sort_order,
     sort_rows,
 )
-from followup_cli.outputs.lists import carry as carry_columns
 from followup_cli.outputs.summary import Summary, describe_rejects, summarise
 from followup_cli.outputs.workbook import Sheets
 from followup_cli.outputs.writing import (
-    beside,
-    check_destinations,
     output_format,
-    resolved,
 )
 from followup_cli.reading import fingerprint
-from followup_cli.reading.locate import locate_tables, possible_inputs
 from followup_cli.reading.run import RunResult, run
 from followup_cli.scaleout import buckets
 
 Progress = Callable[[str], None]
-ON_ERROR = ("reject", "fail")
 
 
 def run_job(request: JobRequest, progress: Progress | None = None) -> JobOutcome:
@@ -137,94 +120,11 @@ def _outcome(record: run_report.RunRecord, said: Said, stale: Path | None = None
     )
 
 
-@dataclass(frozen=True)
-class _Plan:
-    """The run's options read and checked, before any work."""
-
-    as_of: dt.date
-    settings: LedgerSettings
-    limit: Fraction
-    destination: Path | None
-    fmt: str
-    rejects: Path
-    changes: Path
-    inputs: tuple[Path, ...]
-    statuses: tuple[str, ...]
-    customers: Path | None
-    carried: dict[str, str]
-    order: SortOrder | None
-
-
-def _plan(record: run_report.RunRecord, request: JobRequest) -> _Plan:
-    """Everything checked before any work; a usage error (exit 2) is raised from here."""
-    o, r, data = request.outputs, request.records, request.inputs.data
-    destination = o.destination
-    rejects = o.rejects or beside(destination, "-rejects.csv", "followup-rejects.csv")
-    changes = o.changes or beside(destination, "-changes.csv", "followup-changes.csv")
-    comparing = r.history is not None or r.previous is not None
-    overrides, without = request.inputs.overrides(), request.inputs.without
-    # First of all: even a run that fails at once must not write its report over an export.
-    check_records(
-        r.report,
-        r.metrics,
-        r.history,
-        [
-            ("--output", destination),
-            ("--rejects", rejects),
-            ("--changes", changes if comparing else None),
-        ],
-        # --previous is read too: only -o may replace it (compare with last night's file,
-        # then write tonight's over it).
-        [*possible_inputs(data, overrides, without), *([r.previous] if r.previous else [])],
-    )
-    record.as_of = as_of = options.as_of_date(request.as_of)
-    settings = LedgerSettings(surcharge_cents=options.surcharge_cents(request.surcharge))
-    limit = options.max_rejected_share(o.max_rejected)
-    if o.on_error not in ON_ERROR:
-        raise UsageError(f"--on-error {o.on_error!r}: choose one of {', '.join(ON_ERROR)}")
-    fmt = output_format(destination, o.format)
-    record.located = locate_tables(data, overrides, without)
-    inputs = tuple(path for path in record.located.values() if path is not None)
-    check_destinations(destination, rejects, list(inputs))
-    if r.previous is not None and resolved("--rejects", rejects) == resolved(
-        "--previous", r.previous
-    ):
-        raise UsageError(f"--rejects {rejects} is the --previous file; choose another name")
-    if comparing:
-        read_too = [*inputs, *([r.previous] if r.previous else [])]
-        check_changes_destination(changes, destination, rejects, read_too)
-    statuses = chosen_statuses(request.lists.status)
-    customers = record.located["customers"]
-    carried = _carried(request, customers)
-    order = sort_order(request.lists.sort, (*OUTPUT_COLUMNS, *carried))
-    return _Plan(
-        as_of=as_of,
-        settings=settings,
-        limit=limit,
-        destination=destination,
-        fmt=fmt,
-        rejects=rejects,
-        changes=changes,
-        inputs=inputs,
-        statuses=statuses,
-        customers=customers,
-        carried=carried,
-        order=order,
-    )
-
-
-def _carried(request: JobRequest, customers: Path | None) -> dict[str, str]:
-    """--carry: the customers-file columns copied into the output, by output column name."""
-    if not request.lists.carry or customers is None:
-        return {}
-    return carried_columns(customers, [c for item in request.lists.carry for c in item.split(",")])
-
-
 def _reconcile(
     record: run_report.RunRecord, request: JobRequest, step: Progress, said: Said
 ) -> Path | None:
     """The run, up to the snapshot in the history; an earlier run's rejects file it removed."""
-    plan = _plan(record, request)
+    plan = read_plan(record, request)
     history = request.records.history
     with contextlib.ExitStack() as kept:
         kept.enter_context(snapshots.locked(history))  # SPEC 8: one run at a time
@@ -261,7 +161,7 @@ def _reconcile(
 def _read(
     record: run_report.RunRecord,
     request: JobRequest,
-    plan: _Plan,
+    plan: Plan,
     step: Progress,
     kept: contextlib.ExitStack,
 ) -> RunResult:
@@ -296,7 +196,7 @@ def _read(
     return result
 
 
-def _rows(plan: _Plan, result: RunResult, whole: bool) -> tuple[pl.DataFrame | pl.LazyFrame, int]:
+def _rows(plan: Plan, result: RunResult, whole: bool) -> tuple[pl.DataFrame | pl.LazyFrame, int]:
     """The output's rows (held, or streamed) and how many of them there are."""
     if not whole:
         streamed = keep_lists(result.streamed, plan.statuses)
@@ -320,7 +220,7 @@ def _rows(plan: _Plan, result: RunResult, whole: bool) -> tuple[pl.DataFrame | p
 
 
 def _verify(
-    record: run_report.RunRecord, request: JobRequest, plan: _Plan, result: RunResult
+    record: run_report.RunRecord, request: JobRequest, plan: Plan, result: RunResult
 ) -> None:
     """Nothing is written unless the inputs stood still, enough rows were usable and the
     --on-error mode allows the rejects."""
@@ -356,7 +256,7 @@ def _refuse_payments_missing_in_effect(result: RunResult, without: tuple[str, ..
 
 
 def _compare(
-    record: run_report.RunRecord, plan: _Plan, before: pl.DataFrame | None, result: RunResult
+    record: run_report.RunRecord, plan: Plan, before: pl.DataFrame | None, result: RunResult
 ) -> pl.DataFrame | None:
     """The changes since the previous run, when there is one to compare with."""
     if before is None:
@@ -369,7 +269,7 @@ def _compare(
 def _write(
     record: run_report.RunRecord,
     request: JobRequest,
-    plan: _Plan,
+    plan: Plan,
     result: RunResult,
     output: tuple[pl.DataFrame | pl.LazyFrame, int],
     changed: pl.DataFrame | None,
@@ -394,7 +294,7 @@ def _write(
     return stale
 
 
-def _summary(plan: _Plan, result: RunResult, listed: int) -> Summary:
+def _summary(plan: Plan, result: RunResult, listed: int) -> Summary:
     where = str(plan.destination) if plan.destination else "standard output"
     if plan.statuses:
         where += f" ({listed:,} of {result.people:,} people: {', '.join(plan.statuses)})"

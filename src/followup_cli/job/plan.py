@@ -1,0 +1,108 @@
+"""What the nightly job is asked, read and checked before any work (SPEC 6): the as-of date,
+the surcharge, the reject limit, where each file of the output set goes and in which format,
+the lists and the carried columns. A usage error (exit 2) is raised from here, before anything
+is read beyond the customers file's header, and before the run report could overwrite an
+input."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+from followup_cli.core.errors import UsageError
+from followup_cli.core.ledger import LedgerSettings
+from followup_cli.core.schema import OUTPUT_COLUMNS
+from followup_cli.job import options
+from followup_cli.job.deliver import check_changes_destination, check_records
+from followup_cli.job.request import JobRequest
+from followup_cli.nightly import report as run_report
+from followup_cli.outputs.lists import SortOrder, carried_columns, chosen_statuses, sort_order
+from followup_cli.outputs.writing import beside, check_destinations, output_format, resolved
+from followup_cli.reading.locate import locate_tables, possible_inputs
+
+ON_ERROR = ("reject", "fail")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The run's options read and checked, before any work."""
+
+    as_of: dt.date
+    settings: LedgerSettings
+    limit: Fraction
+    destination: Path | None
+    fmt: str
+    rejects: Path
+    changes: Path
+    inputs: tuple[Path, ...]
+    statuses: tuple[str, ...]
+    customers: Path | None
+    carried: dict[str, str]
+    order: SortOrder | None
+
+
+def read_plan(record: run_report.RunRecord, request: JobRequest) -> Plan:
+    """Everything checked before any work; a usage error (exit 2) is raised from here."""
+    o, r, data = request.outputs, request.records, request.inputs.data
+    destination = o.destination
+    rejects = o.rejects or beside(destination, "-rejects.csv", "followup-rejects.csv")
+    changes = o.changes or beside(destination, "-changes.csv", "followup-changes.csv")
+    comparing = r.history is not None or r.previous is not None
+    overrides, without = request.inputs.overrides(), request.inputs.without
+    # First of all: even a run that fails at once must not write its report over an export.
+    check_records(
+        r.report,
+        r.metrics,
+        r.history,
+        [
+            ("--output", destination),
+            ("--rejects", rejects),
+            ("--changes", changes if comparing else None),
+        ],
+        # --previous is read too: only -o may replace it (compare with last night's file,
+        # then write tonight's over it).
+        [*possible_inputs(data, overrides, without), *([r.previous] if r.previous else [])],
+    )
+    record.as_of = as_of = options.as_of_date(request.as_of)
+    settings = LedgerSettings(surcharge_cents=options.surcharge_cents(request.surcharge))
+    limit = options.max_rejected_share(o.max_rejected)
+    if o.on_error not in ON_ERROR:
+        raise UsageError(f"--on-error {o.on_error!r}: choose one of {', '.join(ON_ERROR)}")
+    fmt = output_format(destination, o.format)
+    record.located = locate_tables(data, overrides, without)
+    inputs = tuple(path for path in record.located.values() if path is not None)
+    check_destinations(destination, rejects, list(inputs))
+    if r.previous is not None and resolved("--rejects", rejects) == resolved(
+        "--previous", r.previous
+    ):
+        raise UsageError(f"--rejects {rejects} is the --previous file; choose another name")
+    if comparing:
+        read_too = [*inputs, *([r.previous] if r.previous else [])]
+        check_changes_destination(changes, destination, rejects, read_too)
+    statuses = chosen_statuses(request.lists.status)
+    customers = record.located["customers"]
+    carried = _carried(request, customers)
+    order = sort_order(request.lists.sort, (*OUTPUT_COLUMNS, *carried))
+    return Plan(
+        as_of=as_of,
+        settings=settings,
+        limit=limit,
+        destination=destination,
+        fmt=fmt,
+        rejects=rejects,
+        changes=changes,
+        inputs=inputs,
+        statuses=statuses,
+        customers=customers,
+        carried=carried,
+        order=order,
+    )
+
+
+def _carried(request: JobRequest, customers: Path | None) -> dict[str, str]:
+    """--carry: the customers-file columns copied into the output, by output column name."""
+    if not request.lists.carry or customers is None:
+        return {}
+    return carried_columns(customers, [c for item in request.lists.carry for c in item.split(",")])
