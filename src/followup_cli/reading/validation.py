@@ -31,9 +31,8 @@ from followup_cli.reading.unsplit import structural_rejects, unsplit_names
 DATED = {"customers": "created_on", "agreements": "purchase_date", "payments": "paid_on"}
 OTHERS = ("agreements", "payments", "events")
 
-# The rejects' order (SPEC 6): table by table, line by line, and within a line column by
-# column. `validate(..., ordered=False)` leaves these columns on, unsorted, for a caller that
-# puts several parts together (--buckets) and sorts them once, with `in_reject_order`.
+# The rejects' order (SPEC 6): by table, line, then column. `validate(..., ordered=False)`
+# leaves these on, unsorted, for --buckets to sort every part once (`in_reject_order`).
 TABLE_RANK = "_table"
 POSITION = "_position"
 _RANKS = {name: rank for rank, name in enumerate(TABLES)}
@@ -168,14 +167,8 @@ def _named_by(raw: RawTable, refs: pl.DataFrame) -> pl.DataFrame:
 
 
 def _count(raw: RawTable, good: int, used: int, checked: _Checked) -> TableCount:
-    return TableCount(
-        table=raw.table.name,
-        file=raw.file_label,
-        read=raw.rows_read,
-        used=used,
-        rejected=checked.bad_lines.height + raw.structural_rejects.height,
-        left_out=good - used,
-    )
+    rejected = checked.bad_lines.height + raw.structural_rejects.height
+    return TableCount(raw.table.name, raw.file_label, raw.rows_read, used, rejected, good - used)
 
 
 def _check(

@@ -17,10 +17,9 @@ validation guesses it names, else bucket 0.
 from __future__ import annotations
 
 import collections
-import contextlib
 import datetime as dt
 import itertools
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -30,7 +29,8 @@ from followup_cli.core.ledger import LedgerSettings
 from followup_cli.core.schema import LINE, TABLES, normalise_id
 from followup_cli.core.tables import KEY_HASH, id_hashes
 from followup_cli.reading import repeats as repeated
-from followup_cli.reading.loading import PARQUET_READ_ERRORS, RawTable, cannot_be_read, read_table
+from followup_cli.reading.file_query import naming_the_file
+from followup_cli.reading.loading import RawTable, read_table
 from followup_cli.reading.parsing import parse
 from followup_cli.reading.unsplit import guessed_people
 from followup_cli.scaleout.plan import Plan, TableShape
@@ -61,7 +61,7 @@ def split(
     for name, table in TABLES.items():
         raw = read_table(table, located[name])
         shapes[name] = _shape(raw)
-        with _naming_the_file(raw):
+        with naming_the_file(raw):
             person = _id_hashes(raw, "customer_id")
             ids = None if name == "customers" else _id_hashes(raw, table.key.name)
             _sink(raw.frame, person, buckets, work / name, ids)
@@ -83,19 +83,6 @@ def split(
         )
         del raw
     return Plan(work, buckets, as_of, settings, shapes, repeats, occupied(work, buckets)), inputs
-
-
-@contextlib.contextmanager
-def _naming_the_file(raw: RawTable) -> Iterator[None]:
-    """A Parquet file damaged past its footer is only found when its pages are read, here in
-    the first pass: it is named as one pass names it (`file_query.collect`), not reported as
-    an internal error."""
-    try:
-        yield
-    except PARQUET_READ_ERRORS as exc:  # a panic in Polars' reader too
-        if raw.format != "parquet":
-            raise
-        raise cannot_be_read(raw.file_label, exc) from exc
 
 
 def occupied(work: Path, buckets: int) -> tuple[int, ...]:
