@@ -742,7 +742,7 @@ def test_progress_counts_the_buckets_done(planted: dict[str, Path], tmp_path: Pa
 def test_a_parquet_output_does_not_follow_the_frame_s_chunks(tmp_path: Path) -> None:
     """Row groups of a fixed size: a frame put together from seven buckets' pieces writes
     the same Parquet bytes as one pass's single chunk (at 10,000,000 customers it did not)."""
-    from followup_cli.outputs.writing import write_frame
+    from followup_cli.outputs.serialise import write_frame
 
     people = 1_000_000
     rows = pl.DataFrame({"customer_id": [f"C-{n}" for n in range(people)], "n": range(people)})

@@ -21,7 +21,7 @@ from followup_cli.core import pipeline
 from followup_cli.core.ledger import LedgerSettings
 from followup_cli.core.schema import normalise_id
 from followup_cli.core.tables import TableCount, id_hashes
-from followup_cli.outputs.writing import is_special
+from followup_cli.outputs.destinations import is_special
 from followup_cli.reading.locate import locate_tables
 from followup_cli.reading.run import Tally
 from followup_cli.reading.run import run as single_pass

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from followup_cli.core.errors import EXIT_USAGE
-from followup_cli.outputs.writing import beside
+from followup_cli.outputs.destinations import beside
 
 from .conftest import SAMPLE
 

@@ -16,9 +16,10 @@ from followup_cli.core.money import MONEY_DTYPE
 from followup_cli.core.schema import FILES_OWN_LINE, LINE, OUTPUT_SCHEMA, normalise_name
 from followup_cli.nightly import history
 from followup_cli.nightly.changes import changes
+from followup_cli.outputs.destinations import beside
 from followup_cli.outputs.lists import carried_columns
 from followup_cli.outputs.safe_csv import guard_formulas
-from followup_cli.outputs.writing import beside, write_frame
+from followup_cli.outputs.serialise import write_frame
 from followup_cli.reading.csv_header import csv_header
 from followup_cli.reading.csv_reader import read_csv
 

@@ -154,7 +154,8 @@ def test_an_interrupted_workbook_write_leaves_no_unraisable_error(
     once the temporary file is closed and removed."""
     import xlsxwriter.workbook
 
-    from followup_cli.outputs.writing import frame_writer, write_atomically
+    from followup_cli.outputs.serialise import frame_writer
+    from followup_cli.outputs.writing import write_atomically
 
     class Stop(BaseException):
         pass

@@ -22,6 +22,7 @@ import pytest
 
 from followup_cli.core.schema import REJECT_COLUMNS
 from followup_cli.nightly import metrics
+from followup_cli.outputs import destinations
 from followup_cli.outputs import writing as output
 
 from .conftest import SAMPLE
@@ -315,7 +316,7 @@ def test_telling_a_rejects_file_reads_only_its_first_line(tmp_path: Path) -> Non
         sink.truncate(64 << 20)  # sparse: 64 MB of zeros, no line break
     tracemalloc.start()
     try:
-        assert not output.is_rejects_file(big)
+        assert not destinations.is_rejects_file(big)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()

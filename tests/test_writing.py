@@ -26,7 +26,8 @@ import followup_cli
 from followup_cli.core.errors import OutputError
 from followup_cli.core.schema import REJECT_COLUMNS
 from followup_cli.outputs import signals
-from followup_cli.outputs.writing import write_atomically, write_frame, write_together
+from followup_cli.outputs.serialise import write_frame
+from followup_cli.outputs.writing import write_atomically, write_together
 from followup_cli.synthetic.generate import generate
 from tests.conftest import SAMPLE
 

@@ -395,7 +395,7 @@ def child_replay(folder: str) -> None:
 def child_stages(folder: str, out: str) -> None:
     """Our own stage timings (read, validate, ledger, statuses, write) for the notes."""
     from followup_cli.core.ledger import LedgerSettings
-    from followup_cli.outputs.writing import write_frame
+    from followup_cli.outputs.serialise import write_frame
     from followup_cli.reading.run import run
 
     result = run(Path(folder), {}, AS_OF, LedgerSettings(surcharge_cents=SURCHARGE_CENTS))

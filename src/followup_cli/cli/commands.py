@@ -22,11 +22,9 @@ from followup_cli.job import options
 from followup_cli.job.explain import explain as build_explanation
 from followup_cli.job.request import Inputs
 from followup_cli.nightly import history as snapshots
+from followup_cli.outputs.destinations import output_format
 from followup_cli.outputs.safe_csv import guard_formulas
-from followup_cli.outputs.writing import (
-    output_format,
-    write_frame,
-)
+from followup_cli.outputs.serialise import write_frame
 from followup_cli.reading.run import load
 from followup_cli.synthetic.generate import generate as write_synthetic_exports
 

@@ -18,18 +18,17 @@ from followup_cli.job.request import Lists
 from followup_cli.nightly import history as snapshots
 from followup_cli.nightly import report as run_report
 from followup_cli.outputs import signals
-from followup_cli.outputs.safe_csv import guard_formulas
-from followup_cli.outputs.workbook import Sheets
-from followup_cli.outputs.writing import (
-    Fill,
+from followup_cli.outputs.destinations import (
     check_writable,
-    frame_writer,
     is_rejects_file,
     is_special,
     output_format,
     resolved,
-    write_together,
 )
+from followup_cli.outputs.safe_csv import guard_formulas
+from followup_cli.outputs.serialise import frame_writer
+from followup_cli.outputs.workbook import Sheets
+from followup_cli.outputs.writing import Fill, write_together
 from followup_cli.reading.locate import shown
 
 

@@ -40,6 +40,7 @@ from followup_cli.nightly import history as snapshots
 from followup_cli.nightly import report as run_report
 from followup_cli.nightly.reject_limits import check_usable
 from followup_cli.outputs import signals
+from followup_cli.outputs.destinations import output_format
 from followup_cli.outputs.lists import carry as carry_columns
 from followup_cli.outputs.lists import (
     keep_lists,
@@ -47,9 +48,6 @@ from followup_cli.outputs.lists import (
 )
 from followup_cli.outputs.summary import Summary, describe_rejects, summarise
 from followup_cli.outputs.workbook import Sheets
-from followup_cli.outputs.writing import (
-    output_format,
-)
 from followup_cli.reading import fingerprint
 from followup_cli.reading.run import RunResult, run
 from followup_cli.scaleout import buckets

@@ -18,8 +18,8 @@ from followup_cli.job import options
 from followup_cli.job.deliver import check_changes_destination, check_records
 from followup_cli.job.request import JobRequest
 from followup_cli.nightly import report as run_report
+from followup_cli.outputs.destinations import beside, check_destinations, output_format, resolved
 from followup_cli.outputs.lists import SortOrder, carried_columns, chosen_statuses, sort_order
-from followup_cli.outputs.writing import beside, check_destinations, output_format, resolved
 from followup_cli.reading.locate import locate_tables, possible_inputs
 
 ON_ERROR = ("reject", "fail")

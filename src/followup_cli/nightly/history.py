@@ -34,8 +34,8 @@ from followup_cli.core.schema import OUTPUT_SCHEMA, normalise_id
 from followup_cli.nightly import changes as changes_module
 from followup_cli.nightly import snapshot_folder
 from followup_cli.outputs import signals
+from followup_cli.outputs.destinations import is_special, resolved
 from followup_cli.outputs.safe_csv import unguard_formulas
-from followup_cli.outputs.writing import is_special, resolved
 
 SNAPSHOT_FILE = "followup.parquet"
 REPORT_FILE = "report.json"

@@ -18,7 +18,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from followup_cli.outputs.writing import is_special, read_regular, write_atomically
+from followup_cli.outputs.destinations import is_special, read_regular
+from followup_cli.outputs.writing import write_atomically
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry, Gauge

@@ -22,8 +22,9 @@ from followup_cli.core.errors import EXIT_OK, EXIT_REJECTED_ROWS
 from followup_cli.core.formats import EXPORT_EXTENSIONS
 from followup_cli.core.money import cents_text
 from followup_cli.core.tables import TableCount
+from followup_cli.outputs.destinations import is_special, read_regular
 from followup_cli.outputs.summary import Summary
-from followup_cli.outputs.writing import is_special, read_regular, write_atomically
+from followup_cli.outputs.writing import write_atomically
 from followup_cli.reading.fingerprint import Fingerprint, sha256_of
 
 SCHEMA_VERSION = 1

@@ -70,6 +70,13 @@ def forget(path: Path) -> None:
     _state.temporaries.discard(path)
 
 
+def discard(path: Path) -> None:
+    """Remove a temporary file (if it is still there) and stop tracking it."""
+    with contextlib.suppress(OSError):
+        path.unlink(missing_ok=True)
+    forget(path)
+
+
 def files_written() -> None:
     """The commit point: a set of files is in place. A signal from now on no longer stops the
     run; it is noted, and the run ends with its own exit code (`late_signal`)."""

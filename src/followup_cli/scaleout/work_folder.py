@@ -12,7 +12,7 @@ from pathlib import Path
 
 from followup_cli.core.errors import OutputError
 from followup_cli.outputs import signals
-from followup_cli.outputs.writing import is_special
+from followup_cli.outputs.destinations import is_special
 
 WORK_PREFIX = ".followup-buckets-"
 
