@@ -16,6 +16,7 @@ from followup_cli.core.money import MONEY_DTYPE
 from followup_cli.core.schema import FILES_OWN_LINE, LINE, OUTPUT_SCHEMA, normalise_name
 from followup_cli.nightly import history
 from followup_cli.nightly.changes import changes
+from followup_cli.nightly.earlier_output import read_output
 from followup_cli.outputs.destinations import beside
 from followup_cli.outputs.lists import carried_columns
 from followup_cli.outputs.safe_csv import guard_formulas
@@ -102,7 +103,7 @@ def test_an_output_reads_back_as_the_frame_written(tmp_path: Path, fmt: str) -> 
     frame = _output()
     path = tmp_path / f"followup.{fmt}"
     write_frame(guard_formulas(frame) if fmt == "csv" else frame, path, fmt)
-    back = history.read_output(path)
+    back = read_output(path)
     assert dict(back.select(OUTPUT_SCHEMA.names()).schema) == dict(OUTPUT_SCHEMA)
     assert back.get_column("balance").dtype == MONEY_DTYPE
     assert back.select(frame.columns).equals(frame)
@@ -133,9 +134,7 @@ def test_the_latest_earlier_snapshot_is_one_decision(tmp_path: Path) -> None:
         frm, to, frame = history.between(runs, None, day)
         previous = history.previous_snapshot(runs, day)
         assert previous == frm and to.as_of == day
-        expected = changes(
-            history.read_output(previous.output), history.read_output(to.output), frm.as_of, day
-        )
+        expected = changes(read_output(previous.output), read_output(to.output), frm.as_of, day)
         assert frame.equals(expected)
     for day in (dt.date(2024, 7, 4), dt.date(2024, 7, 19), dt.date(2024, 8, 1)):
         earlier = [d for d in DAYS if d < day][-1]

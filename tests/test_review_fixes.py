@@ -118,7 +118,7 @@ def test_previous_csv_with_guarded_ids_matches_the_same_people(
 def test_read_output_undoes_only_the_guard(tmp_path: Path) -> None:
     """A leading ' is dropped only where the guard put it: before = + - @ tab or CR, and not
     before a plain number (the guard leaves -3 alone, so '-3 was written as it is)."""
-    from followup_cli.nightly.history import read_output
+    from followup_cli.nightly.earlier_output import read_output
 
     path = tmp_path / "o.csv"
     pl.DataFrame(

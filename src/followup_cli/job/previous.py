@@ -11,6 +11,7 @@ import polars as pl
 from followup_cli.core.errors import UsageError
 from followup_cli.nightly import history as snapshots
 from followup_cli.nightly import report as run_report
+from followup_cli.nightly.earlier_output import read_output
 from followup_cli.reading.fingerprint import sha256_of
 from followup_cli.reading.locate import shown
 
@@ -29,7 +30,7 @@ def previous_run(
         record.previous_as_of = snapshots.as_of_of(previous)
         beside = run_report.read_previous(previous.parent / snapshots.REPORT_FILE)
         _refuse_filtered(previous, beside)
-        return snapshots.read_output(previous), beside
+        return read_output(previous), beside
     if history is None:
         return None, None
     snapshot = snapshots.previous_snapshot(history, as_of)
@@ -37,7 +38,7 @@ def previous_run(
         return None, None
     record.previous_source = str(snapshot.output)
     record.previous_as_of = snapshot.as_of
-    return snapshots.read_output(snapshot.output), run_report.read_previous(snapshot.report)
+    return read_output(snapshot.output), run_report.read_previous(snapshot.report)
 
 
 def _refuse_filtered(previous: Path, report: dict[str, object] | None) -> None:

@@ -22,33 +22,31 @@ import os
 import re
 import shutil
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 
 from followup_cli.core.errors import InputFileError, UsageError
-from followup_cli.core.formats import format_of
-from followup_cli.core.schema import OUTPUT_SCHEMA, normalise_id
+from followup_cli.core.schema import normalise_id
 from followup_cli.nightly import changes as changes_module
 from followup_cli.nightly import snapshot_folder
+from followup_cli.nightly.earlier_output import (
+    REQUIRED,
+    UNREADABLE,
+    check_columns,
+    first_line,
+)
 from followup_cli.outputs import signals
 from followup_cli.outputs.destinations import is_special, resolved
-from followup_cli.outputs.safe_csv import unguard_formulas
 
 SNAPSHOT_FILE = "followup.parquet"
 REPORT_FILE = "report.json"
 _FOLDER = re.compile(r"as_of=(\d{4}-\d{2}-\d{2})")
 _DATE = re.compile(r"(\d{4}-\d{2}-\d{2})")
 
-# What a comparison reads of an output: text that must be text, and the balance.
-_TEXT = ("customer_id", "name", "follow_up_status", "account_status", "reason")
-_REQUIRED = (*_TEXT, "balance")
-# A --previous file may lack the name and reason (they only fill in the changes file's text).
-_OPTIONAL_TEXT = ("name", "reason")
 PERIOD_COLUMNS = ("from", "to", "follow_up_status", "account_status", "reason")
-_UNREADABLE = (OSError, pl.exceptions.PolarsError, pl.exceptions.PanicException)
 
 
 @dataclass(frozen=True)
@@ -178,85 +176,6 @@ def as_of_of(path: Path) -> dt.date | None:
     return None
 
 
-def read_output(path: Path) -> pl.DataFrame:
-    """An output file followup wrote (CSV, Parquet or JSON Lines), with the output's types."""
-    fmt = format_of(path)
-    if not path.is_file():
-        raise InputFileError(f"{path}: no such file (given for --previous)")
-    try:
-        if fmt == "parquet":
-            frame = pl.read_parquet(path)
-        elif fmt == "jsonl":
-            frame = pl.read_ndjson(path, infer_schema_length=None)
-        elif fmt == "csv":
-            # Every column as text first: ids such as 007 must not become numbers. Without the
-            # formula guard's ' (unless --raw-text wrote it), `'@18` would not match `@18`.
-            frame = unguard_formulas(pl.read_csv(path, infer_schema=False))
-        elif fmt == "xlsx":
-            raise UsageError(
-                f"--previous {path}: a workbook is not read back (its lists may be filtered "
-                f"and its cells formatted); pass the run's CSV, Parquet or JSON Lines output, "
-                f"or keep runs with --history"
-            )
-        else:
-            raise InputFileError(
-                f"{path}: unknown file type {path.suffix!r}; a previous output ends in "
-                f".csv, .parquet or .jsonl"
-            )
-        _check_columns(
-            path, frame.schema, "pass a file that followup reconcile wrote", _OPTIONAL_TEXT
-        )
-        absent = [name for name in _OPTIONAL_TEXT if name not in frame.columns]
-        return frame.with_columns(
-            *_typed(frame), *(pl.lit(None, dtype=pl.String).alias(name) for name in absent)
-        )
-    except (InputFileError, UsageError):
-        raise
-    except _UNREADABLE as exc:
-        raise _not_an_output(path, exc) from exc
-
-
-def _check_columns(
-    path: Path,
-    schema: Mapping[str, pl.DataType],
-    advice: str,
-    optional: tuple[str, ...] = (),
-) -> None:
-    """Refuse a file without the columns a comparison reads, or with numbers where text goes
-    (a foreign file): found later, they would fail inside a query plan."""
-    missing = [name for name in _REQUIRED if name not in schema and name not in optional]
-    if missing:
-        raise InputFileError(
-            f"{path}: not a followup output (no column {', '.join(missing)}); {advice}"
-        )
-    for name in _TEXT:
-        if name in schema and schema[name] not in (pl.String, pl.Null):
-            raise InputFileError(
-                f"{path}: not a followup output (column {name} holds {schema[name]}, not text); "
-                f"{advice}"
-            )
-
-
-def _not_an_output(path: Path, exc: BaseException) -> InputFileError:
-    return InputFileError(f"{path}: cannot be read as a followup output ({_first_line(exc)})")
-
-
-def _typed(frame: pl.DataFrame) -> list[pl.Expr]:
-    """The output's columns with the output's types (core.schema.OUTPUT_SCHEMA), whatever the
-    format gave them (CSV: all text); anything else (carried columns) as it was read, an
-    all-empty column as text."""
-    exprs = []
-    for name, dtype in frame.schema.items():
-        wanted = OUTPUT_SCHEMA.get(name)
-        if wanted == pl.Date and dtype == pl.String:
-            exprs.append(pl.col(name).str.to_date("%Y-%m-%d"))
-        elif wanted is not None and wanted != pl.String:
-            exprs.append(pl.col(name).cast(wanted))
-        elif dtype == pl.Null:
-            exprs.append(pl.col(name).cast(pl.String))
-    return exprs
-
-
 def store(
     history: Path, as_of: dt.date, output: pl.DataFrame | pl.LazyFrame, report: bytes
 ) -> Path:
@@ -332,9 +251,9 @@ def _scan(snapshot: Snapshot, history: Path) -> pl.LazyFrame:
     tool's Parquet, a half-copied file) is one sentence naming it, not a failed query plan."""
     try:
         schema = pl.read_parquet_schema(snapshot.output)
-    except _UNREADABLE as exc:
+    except UNREADABLE as exc:
         raise _broken(snapshot, history, exc) from exc
-    _check_columns(snapshot.output, schema, _advice(snapshot, history))
+    check_columns(snapshot.output, schema, _advice(snapshot, history))
     return pl.scan_parquet(snapshot.output)
 
 
@@ -345,21 +264,21 @@ def _collected(
     found by reading each on its own, only then, and named."""
     try:
         return build()
-    except _UNREADABLE as exc:
+    except UNREADABLE as exc:
         for snapshot in found:
             try:
-                pl.scan_parquet(snapshot.output).select(_REQUIRED).collect()
-            except _UNREADABLE as broken:
+                pl.scan_parquet(snapshot.output).select(REQUIRED).collect()
+            except UNREADABLE as broken:
                 raise _broken(snapshot, history, broken) from exc
         raise InputFileError(
             f"--history {history}: the snapshots of {found[0].as_of} to {found[-1].as_of} "
-            f"cannot be read together ({_first_line(exc)})"
+            f"cannot be read together ({first_line(exc)})"
         ) from exc
 
 
 def _broken(snapshot: Snapshot, history: Path, exc: BaseException) -> InputFileError:
     return InputFileError(
-        f"{snapshot.output}: cannot be read as a snapshot ({_first_line(exc)}); "
+        f"{snapshot.output}: cannot be read as a snapshot ({first_line(exc)}); "
         f"{_advice(snapshot, history)}"
     )
 
@@ -369,11 +288,6 @@ def _advice(snapshot: Snapshot, history: Path) -> str:
         f"it is not the output followup stored there: move {snapshot.folder} out of "
         f"{history}, or reconcile {snapshot.as_of} again with --history {history}"
     )
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _on_or_before(

@@ -1,0 +1,105 @@
+"""Reading back an output file followup wrote (SPEC 8): a `--previous` file or a history snapshot,
+with the output's types, refused with one sentence when it is not a followup output."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import polars as pl
+
+from followup_cli.core.errors import InputFileError, UsageError
+from followup_cli.core.formats import format_of
+from followup_cli.core.schema import OUTPUT_SCHEMA
+from followup_cli.outputs.safe_csv import unguard_formulas
+
+# What a comparison reads of an output: text that must be text, and the balance.
+_TEXT = ("customer_id", "name", "follow_up_status", "account_status", "reason")
+REQUIRED = (*_TEXT, "balance")
+# A --previous file may lack the name and reason (they only fill in the changes file's text).
+_OPTIONAL_TEXT = ("name", "reason")
+UNREADABLE = (OSError, pl.exceptions.PolarsError, pl.exceptions.PanicException)
+
+
+def read_output(path: Path) -> pl.DataFrame:
+    """An output file followup wrote (CSV, Parquet or JSON Lines), with the output's types."""
+    fmt = format_of(path)
+    if not path.is_file():
+        raise InputFileError(f"{path}: no such file (given for --previous)")
+    try:
+        if fmt == "parquet":
+            frame = pl.read_parquet(path)
+        elif fmt == "jsonl":
+            frame = pl.read_ndjson(path, infer_schema_length=None)
+        elif fmt == "csv":
+            # Every column as text first: ids such as 007 must not become numbers. Without the
+            # formula guard's ' (unless --raw-text wrote it), `'@18` would not match `@18`.
+            frame = unguard_formulas(pl.read_csv(path, infer_schema=False))
+        elif fmt == "xlsx":
+            raise UsageError(
+                f"--previous {path}: a workbook is not read back (its lists may be filtered "
+                f"and its cells formatted); pass the run's CSV, Parquet or JSON Lines output, "
+                f"or keep runs with --history"
+            )
+        else:
+            raise InputFileError(
+                f"{path}: unknown file type {path.suffix!r}; a previous output ends in "
+                f".csv, .parquet or .jsonl"
+            )
+        check_columns(
+            path, frame.schema, "pass a file that followup reconcile wrote", _OPTIONAL_TEXT
+        )
+        absent = [name for name in _OPTIONAL_TEXT if name not in frame.columns]
+        return frame.with_columns(
+            *_typed(frame), *(pl.lit(None, dtype=pl.String).alias(name) for name in absent)
+        )
+    except (InputFileError, UsageError):
+        raise
+    except UNREADABLE as exc:
+        raise _not_an_output(path, exc) from exc
+
+
+def check_columns(
+    path: Path,
+    schema: Mapping[str, pl.DataType],
+    advice: str,
+    optional: tuple[str, ...] = (),
+) -> None:
+    """Refuse a file without the columns a comparison reads, or with numbers where text goes
+    (a foreign file): found later, they would fail inside a query plan."""
+    missing = [name for name in REQUIRED if name not in schema and name not in optional]
+    if missing:
+        raise InputFileError(
+            f"{path}: not a followup output (no column {', '.join(missing)}); {advice}"
+        )
+    for name in _TEXT:
+        if name in schema and schema[name] not in (pl.String, pl.Null):
+            raise InputFileError(
+                f"{path}: not a followup output (column {name} holds {schema[name]}, not text); "
+                f"{advice}"
+            )
+
+
+def _not_an_output(path: Path, exc: BaseException) -> InputFileError:
+    return InputFileError(f"{path}: cannot be read as a followup output ({first_line(exc)})")
+
+
+def _typed(frame: pl.DataFrame) -> list[pl.Expr]:
+    """The output's columns with the output's types (core.schema.OUTPUT_SCHEMA), whatever the
+    format gave them (CSV: all text); anything else (carried columns) as it was read, an
+    all-empty column as text."""
+    exprs = []
+    for name, dtype in frame.schema.items():
+        wanted = OUTPUT_SCHEMA.get(name)
+        if wanted == pl.Date and dtype == pl.String:
+            exprs.append(pl.col(name).str.to_date("%Y-%m-%d"))
+        elif wanted is not None and wanted != pl.String:
+            exprs.append(pl.col(name).cast(wanted))
+        elif dtype == pl.Null:
+            exprs.append(pl.col(name).cast(pl.String))
+    return exprs
+
+
+def first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
