@@ -13,7 +13,9 @@ import polars as pl
 
 from followup_cli.core import money
 from followup_cli.core.billing_calendar import add_months
+from followup_cli.core.default_rules import DEFAULT_RULES
 from followup_cli.core.first_match import Rule, first_match
+from followup_cli.core.rules_file import AccountRules
 
 PAID_IN_FULL = "Paid in Full"
 DISABLED = "Disabled"
@@ -21,23 +23,26 @@ WARNING = "Warning"
 DUE = "Due"
 ACCOUNT_STATUSES = (PAID_IN_FULL, DUE, WARNING, DISABLED)
 
-# SPEC 3's two thresholds, defined here only: the reference ledger, explain and the
-# benchmark's SQL (tests/bench/rules.sql, filled in by run_bench.py) read them from here.
-WARNING_AFTER_DAYS = 7  # more than this many days in arrears is Warning
-DISABLED_AFTER_MONTHS = 2  # this many calendar months in arrears is Disabled
+# SPEC 3's two default thresholds, from the default rules file (SPEC 11): the reference
+# ledger, explain and the benchmark's SQL (tests/bench/rules.sql, filled in by run_bench.py)
+# read them from here; a rules file gives others through `AccountRules`.
+DEFAULT_ACCOUNT = DEFAULT_RULES.account
+WARNING_AFTER_DAYS = DEFAULT_ACCOUNT.warning_after_days  # more days in arrears is Warning
+DISABLED_AFTER_MONTHS = DEFAULT_ACCOUNT.disabled_after_months  # months in arrears to Disabled
 
 
-def disabled_on() -> pl.Expr:
-    """The day an unpaid account becomes Disabled: its oldest unpaid charge plus two months."""
-    return add_months(pl.col("oldest_unpaid_on"), DISABLED_AFTER_MONTHS)
+def disabled_on(months: int = DISABLED_AFTER_MONTHS) -> pl.Expr:
+    """The day an unpaid account becomes Disabled: its oldest unpaid charge plus `months`."""
+    return add_months(pl.col("oldest_unpaid_on"), months)
 
 
-def account_rules(as_of: dt.date) -> list[Rule]:
+def account_rules(as_of: dt.date, thresholds: AccountRules = DEFAULT_ACCOUNT) -> list[Rule]:
     """SPEC 3's four statuses as (status, when, reason), first match wins; Due is the rest.
 
     The one table both `account_status` and `account_reason` come from, and whose verdicts
-    `explain` shows.
+    `explain` shows. `thresholds` are the rules file's (the defaults: 7 days, 2 months).
     """
+    warning, months = thresholds.warning_after_days, thresholds.disabled_after_months
     balance = pl.col("balance_cents")
     owes = pl.format(
         "owes {}; oldest unpaid charge due {}, {} days ago",
@@ -55,28 +60,28 @@ def account_rules(as_of: dt.date) -> list[Rule]:
         ),
         Rule(
             DISABLED,
-            pl.lit(as_of) >= disabled_on(),
+            pl.lit(as_of) >= disabled_on(months),
             pl.format(
                 "{} ({} months or more; disabled from {})",
                 owes,
-                pl.lit(DISABLED_AFTER_MONTHS),
-                disabled_on(),
+                pl.lit(months),
+                disabled_on(months),
             ),
         ),
         Rule(
             WARNING,
-            pl.col("days_in_arrears") > WARNING_AFTER_DAYS,
-            pl.format("{} (more than {})", owes, pl.lit(WARNING_AFTER_DAYS)),
+            pl.col("days_in_arrears") > warning,
+            pl.format("{} (more than {})", owes, pl.lit(warning)),
         ),
-        Rule(DUE, pl.lit(True), pl.format("{} ({} or fewer)", owes, pl.lit(WARNING_AFTER_DAYS))),
+        Rule(DUE, pl.lit(True), pl.format("{} ({} or fewer)", owes, pl.lit(warning))),
     ]
 
 
-def account_status(as_of: dt.date) -> pl.Expr:
+def account_status(as_of: dt.date, thresholds: AccountRules = DEFAULT_ACCOUNT) -> pl.Expr:
     """SPEC 3's four statuses, first match wins."""
-    return first_match(account_rules(as_of), "status").alias("account_status")
+    return first_match(account_rules(as_of, thresholds), "status").alias("account_status")
 
 
-def account_reason(as_of: dt.date) -> pl.Expr:
+def account_reason(as_of: dt.date, thresholds: AccountRules = DEFAULT_ACCOUNT) -> pl.Expr:
     """Why the account status fired, in the figures a manager would check."""
-    return first_match(account_rules(as_of), "reason").alias("account_reason")
+    return first_match(account_rules(as_of, thresholds), "reason").alias("account_reason")

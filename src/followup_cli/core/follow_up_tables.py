@@ -14,9 +14,11 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from followup_cli.core import money
+from followup_cli.core import conditions
+from followup_cli.core.default_rules import DEFAULT_RULES
 from followup_cli.core.first_match import Rule, first_match
 from followup_cli.core.first_match import verdicts as rule_verdicts
+from followup_cli.core.rules_file import RuleSet
 from followup_cli.core.schema import CUST
 
 COLLECTIONS = "Collections Customer"
@@ -82,8 +84,9 @@ def _picked(ordered: pl.LazyFrame, picks: list[_Pick]) -> pl.LazyFrame:
     ).lazy()
 
 
-def agreement_facts(agreements: pl.LazyFrame) -> pl.LazyFrame:
-    """Per customer, the deciding agreement for each rule of the customer table.
+def agreement_facts(agreements: pl.LazyFrame, thresholds: tuple[int, ...] = (1,)) -> pl.LazyFrame:
+    """Per customer, the deciding agreement for each rule of the customer table, and for each
+    `sessions_left` threshold (`conditions.session_thresholds`) its purchase.
 
     "Most recent" is the latest purchase_date, then the greatest agreement_id.
     """
@@ -91,13 +94,16 @@ def agreement_facts(agreements: pl.LazyFrame) -> pl.LazyFrame:
     single = pl.col("session_quantity") == 1
     left = pl.col("sessions_remaining").fill_null(0)
     active = status == "active"
-    renewal = active & single & (left >= 1)
+    sessions = [
+        _Pick(conditions.sessions_column(n, what), value, active & single & (left >= n))
+        for n in thresholds
+        for what, value in (("id", "agreement_id"), ("left", "sessions_remaining"))
+    ]
     picks = [
         _Pick("collections_id", "agreement_id", status == "collections"),
         _Pick("suspended_id", "agreement_id", status == "suspended"),
         _Pick("active_id", "agreement_id", active & ~single.fill_null(False)),
-        _Pick("renewal_id", "agreement_id", renewal),
-        _Pick("renewal_left", "sessions_remaining", renewal),
+        *sessions,
         _Pick("drop_in_id", "agreement_id", active & single & (left == 0)),
         _Pick("inactive_id", "agreement_id", status == "inactive"),
         _Pick("inactive_alert", "alert", status == "inactive"),
@@ -108,8 +114,9 @@ def agreement_facts(agreements: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
-def event_facts(events: pl.LazyFrame, as_of: dt.date) -> pl.LazyFrame:
-    """Per person, the next upcoming event and the most recent past one (canceled ones aside).
+def event_facts(events: pl.LazyFrame, as_of: dt.date, visits: bool = False) -> pl.LazyFrame:
+    """Per person, the next upcoming event and the most recent past one (canceled ones aside);
+    with `visits` (a `no_visit` rule), also the most recent attended one and its days ago.
 
     An event on the as-of day, at any time, is past; "most recent" is the latest starts_at,
     then the greatest event_id; the next upcoming one is the earliest in the same order.
@@ -125,144 +132,59 @@ def event_facts(events: pl.LazyFrame, as_of: dt.date) -> pl.LazyFrame:
         _Pick("last_event_kind", "kind", past),
         _Pick("last_event_outcome", "outcome", past),
     ]
+    attended = past & (pl.col("outcome") == "attended")
+    if visits:
+        picks += [
+            _Pick(f"attended_event_{what}", value, attended)
+            for what, value in (("id", "event_id"), ("at", "starts_at"), ("kind", "kind"))
+        ]
     ordered = events.filter(pl.col("outcome") != "canceled").sort("starts_at", "event_id")
-    return _picked(ordered, picks)
-
-
-def _event(prefix: str) -> pl.Expr:
-    return pl.format(
-        "{} {} on {}",
-        pl.col(f"{prefix}_event_kind").fill_null("event"),
-        pl.col(f"{prefix}_event_id"),
-        pl.col(f"{prefix}_event_at").dt.date(),
+    found = _picked(ordered, picks)
+    if not visits:
+        return found
+    return found.with_columns(
+        (pl.lit(as_of) - pl.col("attended_event_at").dt.date())
+        .dt.total_days()
+        .alias("attended_days_ago")
     )
 
 
-def _origin() -> pl.Expr:
-    return pl.format("no events; origin {}", pl.col("origin")).fill_null(
-        pl.lit("no events; no origin")
-    )
+def customer_rules(rules: RuleSet = DEFAULT_RULES) -> list[Rule]:
+    """The customer table of `rules` (default SPEC 4: money problems outrank a freeze, a
+    freeze outranks good standing)."""
+    return conditions.table_rules(rules, "customer")
 
 
-def _past_due() -> pl.Expr:
-    return pl.format(
-        "past due {} since {}",
-        money.as_text(pl.col("past_due_cents")),
-        pl.col("oldest_unpaid_on"),
-    )
+def prospect_rules(rules: RuleSet = DEFAULT_RULES) -> list[Rule]:
+    """The prospect table of `rules` (default SPEC 4: what they did with their events first,
+    then where they came from)."""
+    return conditions.table_rules(rules, "prospect")
 
 
-def _sessions_left() -> pl.Expr:
-    return pl.format(
-        "1-session purchase {}, {} {} left",
-        pl.col("renewal_id"),
-        pl.col("renewal_left"),
-        pl.when(pl.col("renewal_left") == 1).then(pl.lit("session")).otherwise(pl.lit("sessions")),
-    )
+CUSTOMER_STATUSES = DEFAULT_RULES.customer_statuses
+PROSPECT_STATUSES = DEFAULT_RULES.prospect_statuses
 
 
-def customer_rules() -> list[Rule]:
-    """SPEC 4, customers: money problems outrank a freeze, a freeze outranks good standing."""
-    alert = pl.col("inactive_alert")
-    return [
-        Rule(
-            COLLECTIONS,
-            pl.col("collections_id").is_not_null(),
-            pl.format("collections: agreement {}", pl.col("collections_id")),
-        ),
-        Rule(DELINQUENT, pl.col("past_due_cents").fill_null(0) > 0, _past_due()),
-        Rule(
-            SUSPENDED,
-            pl.col("suspended_id").is_not_null(),
-            pl.format("suspended: agreement {}", pl.col("suspended_id")),
-        ),
-        Rule(
-            ACTIVE,
-            pl.col("active_id").is_not_null(),
-            pl.format("active agreement {}", pl.col("active_id")),
-        ),
-        Rule(RENEWAL, pl.col("renewal_id").is_not_null(), _sessions_left()),
-        Rule(
-            DROP_IN,
-            pl.col("drop_in_id").is_not_null(),
-            pl.format("1-session purchase {}, 0 sessions left", pl.col("drop_in_id")),
-        ),
-        Rule(
-            CANCELED,
-            alert == "canceled",
-            pl.format("latest inactive agreement {} alert canceled", pl.col("inactive_id")),
-        ),
-        Rule(
-            EXPIRED,
-            alert == "expired",
-            pl.format("latest inactive agreement {} alert expired", pl.col("inactive_id")),
-        ),
-        Rule(
-            UNCLASSIFIED,
-            pl.lit(True),
-            pl.format(
-                "no rule matched: latest inactive agreement {} has no alert",
-                pl.col("inactive_id"),
-            ).fill_null(pl.lit("no rule matched")),
-        ),
-    ]
-
-
-def prospect_rules() -> list[Rule]:
-    """SPEC 4, prospects: what they did with their events first, then where they came from."""
-    outcome = pl.col("last_event_outcome")
-    origin = pl.col("origin")
-    return [
-        Rule(
-            TRIAL_BOOKED,
-            pl.col("next_event_id").is_not_null(),
-            pl.format("upcoming {}", _event("next")),
-        ),
-        Rule(
-            TRIAL_SHOW,
-            outcome == "attended",
-            pl.format("latest past {} attended", _event("last")),
-        ),
-        Rule(
-            TRIAL_NO_SHOW,
-            outcome.is_not_null(),
-            pl.format(
-                "latest past {} {}",
-                _event("last"),
-                pl.when(outcome == "scheduled")
-                .then(pl.lit("still marked scheduled, so not attended"))
-                .otherwise(outcome.cast(pl.String)),
-            ),
-        ),
-        Rule(REFERRAL, origin == "referral", _origin()),
-        Rule(WEB_LEAD, origin.is_in(WEB_ORIGINS), _origin()),
-        Rule(LEAD, pl.lit(True), _origin()),
-    ]
-
-
-CUSTOMER_STATUSES = tuple(rule.status for rule in customer_rules())
-PROSPECT_STATUSES = tuple(rule.status for rule in prospect_rules())
-
-
-def decide() -> list[pl.Expr]:
+def decide(rules: RuleSet = DEFAULT_RULES) -> list[pl.Expr]:
     """customer_type, follow_up_status and reason, from one row of facts per person."""
     is_customer = pl.col("has_agreement")
+    customer, prospect = customer_rules(rules), prospect_rules(rules)
     return [
         pl.when(is_customer)
         .then(pl.lit("Customer"))
         .otherwise(pl.lit("Prospect"))
         .alias("customer_type"),
         pl.when(is_customer)
-        .then(first_match(customer_rules(), "status"))
-        .otherwise(first_match(prospect_rules(), "status"))
+        .then(first_match(customer, "status"))
+        .otherwise(first_match(prospect, "status"))
         .alias("follow_up_status"),
         pl.when(is_customer)
-        .then(first_match(customer_rules(), "reason"))
-        .otherwise(first_match(prospect_rules(), "reason"))
+        .then(first_match(customer, "reason"))
+        .otherwise(first_match(prospect, "reason"))
         .alias("reason"),
     ]
 
 
-def verdicts(is_customer: bool) -> list[pl.Expr]:
+def verdicts(is_customer: bool, rules: RuleSet = DEFAULT_RULES) -> list[pl.Expr]:
     """Every rule of the person's table as a true/false column, for `explain`."""
-    return rule_verdicts(customer_rules() if is_customer else prospect_rules())
+    return rule_verdicts(customer_rules(rules) if is_customer else prospect_rules(rules))

@@ -17,12 +17,17 @@ import polars as pl
 
 from followup_cli.core.account_status import account_reason, account_status
 from followup_cli.core.billing_calendar import billing_date, month_number
+from followup_cli.core.default_rules import DEFAULT_RULES
+from followup_cli.core.rules_file import RuleSet
 from followup_cli.core.schema import CUST
 
 
 @dataclass(frozen=True)
 class LedgerSettings:
     surcharge_cents: int = 100  # added as a charge for every one-off payment
+    # The rules in force (SPEC 11): the account thresholds here, the follow-up tables in
+    # core.pipeline. The surcharge above is already the file's unless --surcharge overrides it.
+    rules: RuleSet = DEFAULT_RULES
 
 
 def _fee_months(as_of: dt.date) -> tuple[pl.Expr, pl.Expr]:
@@ -129,7 +134,10 @@ def accounts(
         "oldest_unpaid_on",
         (pl.lit(as_of) - pl.col("oldest_unpaid_on")).dt.total_days().alias("days_in_arrears"),
     )
-    return figures.with_columns(account_status(as_of), account_reason(as_of))
+    thresholds = settings.rules.account
+    return figures.with_columns(
+        account_status(as_of, thresholds), account_reason(as_of, thresholds)
+    )
 
 
 def _oldest_unpaid(

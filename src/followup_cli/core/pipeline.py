@@ -9,9 +9,11 @@ from contextlib import AbstractContextManager
 
 import polars as pl
 
+from followup_cli.core import conditions, money
 from followup_cli.core import follow_up_tables as followup
-from followup_cli.core import money
+from followup_cli.core.default_rules import DEFAULT_RULES
 from followup_cli.core.ledger import LedgerSettings, accounts
+from followup_cli.core.rules_file import RuleSet
 from followup_cli.core.schema import CUST, OUTPUT_COLUMNS
 from followup_cli.core.tables import Validated
 
@@ -24,9 +26,9 @@ def people_facts(tables: Validated, as_of: dt.date, settings: LedgerSettings) ->
     ledger = accounts(agreements, tables.payments.lazy(), as_of, settings)
     people = tables.customers.height
     facts = [
-        followup.agreement_facts(agreements),
+        followup.agreement_facts(agreements, conditions.session_thresholds(settings.rules)),
         ledger,
-        followup.event_facts(tables.events.lazy(), as_of),
+        followup.event_facts(tables.events.lazy(), as_of, conditions.needs_visits(settings.rules)),
         tables.data_issues.lazy(),
     ]
     return (
@@ -64,11 +66,11 @@ def reconcile(
     that collects it inside its own `"statuses"` stage can time both.
     """
     if stage is None:
-        return label(people_facts(tables, as_of, settings))
+        return label(people_facts(tables, as_of, settings), settings.rules)
     # Inside the stage: the rule facts are partly computed while the plan is built.
     with stage("ledger"):
         facts = people_facts(tables, as_of, settings).collect().lazy()
-    return label(facts)
+    return label(facts, settings.rules)
 
 
 # Output columns that are not a fact's column as it is.
@@ -79,10 +81,10 @@ _OUTPUT = {
 }
 
 
-def label(facts: pl.LazyFrame) -> pl.LazyFrame:
+def label(facts: pl.LazyFrame, rules: RuleSet = DEFAULT_RULES) -> pl.LazyFrame:
     """The output columns (schema.OUTPUT_COLUMNS) from the facts, with the rules' verdicts."""
     return (
-        facts.with_columns(followup.decide())
+        facts.with_columns(followup.decide(rules))
         .sort(CUST)
         .select(_OUTPUT.get(name, pl.col(name)) for name in OUTPUT_COLUMNS)
     )

@@ -19,11 +19,9 @@ import polars as pl
 from followup_cli.core import follow_up_tables as followup
 from followup_cli.core.account_status import (
     DISABLED,
-    DISABLED_AFTER_MONTHS,
     DUE,
     PAID_IN_FULL,
     WARNING,
-    WARNING_AFTER_DAYS,
     account_rules,
     disabled_on,
 )
@@ -40,8 +38,10 @@ from followup_cli.core.oracle import (
     replay,
 )
 from followup_cli.core.pipeline import label, people_facts
-from followup_cli.core.schema import CUST, normalise_id
+from followup_cli.core.rules_file import AccountRules
+from followup_cli.core.schema import CUST, LINE, normalise_id
 from followup_cli.core.tables import REF, Validated
+from followup_cli.reading.loading import RawTable
 
 DECIDED = "decided"
 OUTRANKED = "matched, lower in the table"
@@ -85,38 +85,80 @@ class Explanation:
 
 
 def explain(
-    tables: Validated, customer_id: str, as_of: dt.date, settings: LedgerSettings
+    tables: Validated,
+    customer_id: str,
+    as_of: dt.date,
+    settings: LedgerSettings,
+    customers_file: RawTable | None = None,
 ) -> Explanation:
+    """`customers_file`, the customers table as read, lets a person created after the as-of
+    date be told apart from an id that is nowhere in the file."""
     person = tables.customers.filter(
         normalise_id(pl.col("customer_id")) == normalise_id(customer_id)
     )
     if person.height == 0:
-        set_aside = _set_aside(_rejected(tables, customer_id))
-        raise UsageError(
-            f"customer {customer_id!r} is not among the customers created on or before {as_of}"
-            + (
-                f"; rows naming it were set aside: {set_aside}"
-                if set_aside
-                else " (check the id, the --as-of date, and the rejects of a reconcile run)"
-            )
-        )
+        raise UsageError(_not_there(tables, customer_id, as_of, customers_file))
     index = person.item(0, CUST)
     facts = people_facts(tables, as_of, settings).filter(pl.col(CUST) == index).collect()
-    row = label(facts.lazy()).collect().row(0, named=True)
+    row = label(facts.lazy(), settings.rules).collect().row(0, named=True)
     is_customer = bool(facts.item(0, "has_agreement"))
-    flags = facts.select(followup.verdicts(is_customer)).row(0)
-    statuses = followup.CUSTOMER_STATUSES if is_customer else followup.PROSPECT_STATUSES
-    rules = _verdicts(statuses, flags)
+    # By position: a rules file may give two rules one list's name.
+    checks = followup.verdicts(is_customer, settings.rules)
+    flags = facts.select(check.alias(f"rule{n}") for n, check in enumerate(checks)).row(0)
+    table = settings.rules.customer if is_customer else settings.rules.prospect
+    rules = _verdicts(tuple(rule.status for rule in table), flags)
     entries, account = _story(tables, index, as_of, settings)
     return Explanation(
         row,
         entries,
         rules,
         as_of=as_of,
-        account_rules=_account_rules(facts, as_of),
+        account_rules=_account_rules(facts, as_of, settings.rules.account),
         rejected=_rejected(tables, str(person.item(0, "customer_id"))),
         account=account,
     )
+
+
+def _not_there(
+    tables: Validated, customer_id: str, as_of: dt.date, customers_file: RawTable | None
+) -> str:
+    """Why `customer_id` has no row as of `as_of`: its rows were set aside, it was created
+    later (with the day, so the person can rerun as of it), or the id is not in the file."""
+    set_aside = _set_aside(_rejected(tables, customer_id))
+    if set_aside:
+        return (
+            f"customer {customer_id!r} is not among the customers created on or before "
+            f"{as_of}; rows naming it were set aside: {set_aside}"
+        )
+    later = _created_later(customers_file, customer_id) if customers_file else None
+    if later is not None:
+        created_on, line = later
+        return (
+            f"{customer_id} was created on {created_on}, after the as-of date {as_of} "
+            f"({customers_file.file_label if customers_file else 'customers'} line {line}); "
+            f"explain them as of that day or later, e.g. --as-of {created_on}"
+        )
+    return (
+        f"customer {customer_id!r} is not among the customers created on or before {as_of} "
+        f"(check the id, the --as-of date, and the rejects of a reconcile run)"
+    )
+
+
+def _created_later(customers_file: RawTable, customer_id: str) -> tuple[str, int] | None:
+    """The created_on and line, as written, of the first row of the customers file with this
+    id: a valid row that is not among the customers was created after the as-of date."""
+    found = (
+        customers_file.frame.filter(
+            normalise_id(pl.col("customer_id").cast(pl.String)) == normalise_id(customer_id)
+        )
+        .select(pl.col("created_on").cast(pl.String).str.strip_chars(), LINE)
+        .head(1)
+        .collect()
+    )
+    if found.height == 0:
+        return None
+    created_on, line = found.row(0)
+    return str(created_on), int(line)
 
 
 def _verdicts(
@@ -138,14 +180,17 @@ def _verdicts(
     return tuple(rules)
 
 
-def _account_rules(facts: pl.DataFrame, as_of: dt.date) -> tuple[tuple[int, str, str, str], ...]:
+def _account_rules(
+    facts: pl.DataFrame, as_of: dt.date, thresholds: AccountRules
+) -> tuple[tuple[int, str, str, str], ...]:
     """The account status rules with this person's figures, the same expressions as the run's."""
     if facts.item(0, "balance_cents") is None:
         return ()
-    rules = account_rules(as_of)
+    rules = account_rules(as_of, thresholds)
+    warning, months = thresholds.warning_after_days, thresholds.disabled_after_months
     figures = facts.select(
         *rule_verdicts(rules),
-        disabled_on().alias("_disabled_on"),
+        disabled_on(months).alias("_disabled_on"),
         "balance_cents",
         "oldest_unpaid_on",
         "days_in_arrears",
@@ -156,13 +201,12 @@ def _account_rules(facts: pl.DataFrame, as_of: dt.date) -> tuple[tuple[int, str,
     conditions = {
         PAID_IN_FULL: f"balance >= 0 (balance {cents_text(figures['balance_cents'])})",
         DISABLED: (
-            f"as-of on or after {oldest} + {DISABLED_AFTER_MONTHS} months "
-            f"= {figures['_disabled_on']}"
+            f"as-of on or after {oldest} + {months} months = {figures['_disabled_on']}"
             if oldest is not None
             else "no unpaid charge"
         ),
-        WARNING: f"more than {WARNING_AFTER_DAYS} days in arrears ({days})",
-        DUE: f"owed, {WARNING_AFTER_DAYS} days or fewer in arrears",
+        WARNING: f"more than {warning} days in arrears ({days})",
+        DUE: f"owed, {warning} days or fewer in arrears",
     }
     return tuple(
         (number, status, conditions[status], verdict) for number, status, verdict in verdicts

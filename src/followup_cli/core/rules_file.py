@@ -1,0 +1,379 @@
+"""Rules a gym can change (SPEC 11): a rules document read into a frozen `RuleSet`, every
+problem found at once.
+
+Pure: the caller reads the file's bytes and gives the text here with the name to show. The
+catalogue of conditions (which table each belongs to, its parameters, their defaults and
+ranges) is data here; `core.conditions` turns a checked rule into its Polars condition and
+reason. Rules are numbered from 1 in each table, as a person counts them in the file
+(`customer[4]` is the fourth `[[customer]]`).
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import tomllib
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Literal
+
+from followup_cli.core.errors import UsageError
+
+Kind = Literal["money", "days", "count", "alert", "texts"]
+Table = Literal["customer", "prospect"]
+TABLES: tuple[Table, ...] = ("customer", "prospect")
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    kind: Kind
+    default: object = None  # None: required
+    low: int = 0
+    high: int | None = None
+
+
+@dataclass(frozen=True)
+class Condition:
+    tables: tuple[Table, ...]
+    params: tuple[Param, ...] = ()
+    explain: str = ""
+
+
+CATALOGUE: dict[str, Condition] = {
+    "collections": Condition(("customer",), (), "any agreement has status collections"),
+    "past_due": Condition(
+        ("customer",),
+        (Param("at_least", "money", 1, 1), Param("days_over", "days", 0, 0, 3650)),
+        "past_due >= at_least and days_in_arrears > days_over",
+    ),
+    "suspended": Condition(("customer",), (), "any agreement is suspended"),
+    "active": Condition(("customer",), (), "any active agreement that is not a 1-session purchase"),
+    "sessions_left": Condition(
+        ("customer",),
+        (Param("at_least", "count", 1, 1),),
+        "any active 1-session purchase with sessions_remaining >= at_least",
+    ),
+    "no_sessions_left": Condition(
+        ("customer",), (), "any active 1-session purchase with sessions_remaining = 0"
+    ),
+    "no_visit": Condition(
+        ("customer",),
+        (Param("days", "days", None, 1, 3650),),
+        "an active agreement that is not a 1-session purchase, and no attended event in the "
+        "`days` days up to and including the as-of date",
+    ),
+    "latest_inactive": Condition(
+        ("customer",),
+        (Param("alert", "alert"),),
+        "the most recent inactive agreement has that alert (canceled or expired)",
+    ),
+    "always": Condition(("customer", "prospect"), (), "always"),
+    "upcoming_event": Condition(("prospect",), (), "an upcoming event (after the as-of date)"),
+    "last_event_attended": Condition(("prospect",), (), "the most recent past event was attended"),
+    "last_event_missed": Condition(
+        ("prospect",), (), "the most recent past event was not attended"
+    ),
+    "origin": Condition(
+        ("prospect",), (Param("in", "texts"),), "origin is one of them (trimmed, any case)"
+    ),
+}
+
+ALERTS = ("canceled", "expired")
+STATUS_FORBIDDEN = "[]:*?/\\"
+STATUS_MAX = 31
+ACCOUNT_KEYS = {
+    "warning_after_days": (0, 365),
+    "disabled_after_months": (1, 24),
+    "surcharge": None,
+}
+TOP_KEYS = ("version", "account", "customer", "prospect")
+RULE_KEYS = ("when", "status")
+ParamValue = int | str | tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    """One checked rule: its condition, the list's name, and every parameter (defaults filled
+    in; money in cents, texts trimmed and case-folded), in the catalogue's order."""
+
+    when: str
+    status: str
+    params: tuple[tuple[str, ParamValue], ...] = ()
+
+    def param(self, name: str) -> ParamValue:
+        return dict(self.params)[name]
+
+    def describe(self) -> str:
+        """`when` and its parameters as a person reads them: `no_visit days=30`."""
+        kinds = {param.name: param.kind for param in CATALOGUE[self.when].params}
+        shown = " ".join(f"{name}={_shown(value, kinds[name])}" for name, value in self.params)
+        return f"{self.when} {shown}".strip()
+
+
+def _shown(value: ParamValue, kind: Kind) -> str:
+    if kind == "money" and isinstance(value, int):
+        return f"{value // 100}.{value % 100:02d}"
+    if isinstance(value, tuple):
+        return "[" + ", ".join(value) + "]"
+    return str(value)
+
+
+@dataclass(frozen=True)
+class AccountRules:
+    warning_after_days: int = 7  # Warning when days_in_arrears > this
+    disabled_after_months: int = 2  # Disabled when A >= oldest_unpaid_on + this many months
+    surcharge_cents: int = 100  # per one-off payment; --surcharge overrides it
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    account: AccountRules
+    customer: tuple[RuleSpec, ...]
+    prospect: tuple[RuleSpec, ...]
+
+    @property
+    def customer_statuses(self) -> tuple[str, ...]:
+        return _unique(rule.status for rule in self.customer)
+
+    @property
+    def prospect_statuses(self) -> tuple[str, ...]:
+        return _unique(rule.status for rule in self.prospect)
+
+    @property
+    def unclassified(self) -> str:
+        """The customer table's last rule (`always`): nothing else matched."""
+        return self.customer[-1].status
+
+    @property
+    def list_order(self) -> tuple[str, ...]:
+        """Every list, as the summary and the workbook show them: the customer lists but the
+        last, the prospect lists, then the customers nothing else matched."""
+        customers = [s for s in self.customer_statuses if s != self.unclassified]
+        return _unique([*customers, *self.prospect_statuses, self.unclassified])
+
+
+def _unique(names: object) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(names))  # type: ignore[call-overload]
+
+
+class RulesRefused(UsageError):
+    """The rules file has problems: nothing is read or written (exit 2)."""
+
+    def __init__(self, name: str, problems: list[str]) -> None:
+        self.problems = problems
+        count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
+        lines = "\n".join(f"  {name}: {problem}" for problem in problems)
+        super().__init__(f"the rules file {name} is refused ({count}):\n{lines}")
+
+
+def parse(text: str, name: str) -> RuleSet:
+    """The rules document `text` (shown as `name`), checked; RulesRefused lists every
+    problem."""
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise RulesRefused(name, [_syntax(error)]) from None
+    problems: list[str] = []
+    for key in document:
+        if key not in TOP_KEYS:
+            problems.append(f"unknown key {key!r}{_near(key, TOP_KEYS)}")
+    version = document.get("version")
+    if "version" not in document:
+        problems.append("version: missing; write `version = 1` at the top")
+    elif type(version) is not int or version != 1:
+        problems.append(f"version: {version!r} is not supported; this followup reads version 1")
+    account = _account(document.get("account", {}), problems)
+    tables = {table: _table(document, table, problems) for table in TABLES}
+    if problems:
+        raise RulesRefused(name, problems)
+    return RuleSet(account, tables["customer"], tables["prospect"])
+
+
+def _syntax(error: tomllib.TOMLDecodeError) -> str:
+    found = re.search(r"\(at line (\d+), column (\d+)\)", str(error))
+    message = re.sub(r"\s*\(at (line \d+, column \d+|end of document)\)", "", str(error))
+    if found:
+        return f"line {found[1]}, column {found[2]}: TOML syntax: {message}"
+    return f"end of file: TOML syntax: {message}"
+
+
+def _near(word: str, choices: object) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1)  # type: ignore[call-overload]
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _account(section: object, problems: list[str]) -> AccountRules:
+    if not isinstance(section, dict):
+        problems.append("account: must be a table ([account])")
+        return AccountRules()
+    for key in section:
+        if key not in ACCOUNT_KEYS:
+            problems.append(f"account: unknown key {key!r}{_near(key, ACCOUNT_KEYS)}")
+    values: dict[str, int] = {}
+    for key in ("warning_after_days", "disabled_after_months"):
+        if key in section:
+            low, high = ACCOUNT_KEYS[key] or (0, 0)
+            got = _integer(section[key], low, high, f"account.{key}", problems)
+            if got is not None:
+                values[key] = got
+    if "surcharge" in section:
+        cents = _money(section["surcharge"], 0, "account.surcharge", problems)
+        if cents is not None:
+            values["surcharge_cents"] = cents
+    return AccountRules(**values)
+
+
+def _integer(
+    value: object, low: int, high: int | None, where: str, problems: list[str]
+) -> int | None:
+    if type(value) is not int:
+        problems.append(f"{where}: {value!r} is not a whole number")
+        return None
+    if value < low or (high is not None and value > high):
+        upper = f" to {high}" if high is not None else " or more"
+        problems.append(f"{where}: {value} is out of range ({low}{upper})")
+        return None
+    return value
+
+
+def _money(value: object, low_cents: int, where: str, problems: list[str]) -> int | None:
+    text = value.strip() if isinstance(value, str) else None
+    try:
+        amount = Decimal(text) if text and re.fullmatch(r"\d+(\.\d{1,2})?", text) else None
+    except InvalidOperation:
+        amount = None
+    if amount is None:
+        problems.append(f'{where}: {value!r} is not money; write it as text, like "1.00"')
+        return None
+    cents = int(amount * 100)
+    if cents < low_cents:
+        problems.append(f"{where}: {text} is below the least allowed, {low_cents / 100:.2f}")
+        return None
+    return cents
+
+
+def _table(document: dict[str, object], table: Table, problems: list[str]) -> tuple[RuleSpec, ...]:
+    rules = document.get(table)
+    if rules is None:
+        problems.append(f"{table}: no [[{table}]] rules; the file must give the whole table")
+        return ()
+    if not isinstance(rules, list) or not all(isinstance(rule, dict) for rule in rules):
+        problems.append(f"{table}: must be rules written as [[{table}]]")
+        return ()
+    checked: list[RuleSpec | None] = [
+        _rule(rule, table, f"{table}[{number}]", problems)
+        for number, rule in enumerate(rules, start=1)
+    ]
+    _reachable(table, checked, problems)
+    return tuple(rule for rule in checked if rule is not None)
+
+
+def _reachable(table: Table, rules: list[RuleSpec | None], problems: list[str]) -> None:
+    """Exactly one `always`, last; no rule the same as an earlier one (it could never match)."""
+    always = [n for n, rule in enumerate(rules, start=1) if rule and rule.when == "always"]
+    if len(always) != 1 or always[0] != len(rules):
+        where = f"found at {', '.join(f'{table}[{n}]' for n in always)}" if always else "none"
+        problems.append(
+            f'{table}: the table must end with exactly one rule `when = "always"` ({where})'
+        )
+    seen: dict[tuple[str, object], int] = {}
+    for number, rule in enumerate(rules, start=1):
+        if rule is None:
+            continue
+        key = (rule.when, rule.params)
+        if key in seen and rule.when != "always":
+            problems.append(
+                f"{table}[{number}] when: can never match: {table}[{seen[key]}] before it has "
+                f"the same condition and parameters ({rule.describe()})"
+            )
+        seen.setdefault(key, number)
+
+
+def _rule(
+    rule: dict[str, object], table: Table, where: str, problems: list[str]
+) -> RuleSpec | None:
+    before = len(problems)
+    when = rule.get("when")
+    condition = None
+    if when is None:
+        problems.append(f"{where} when: missing")
+    elif not isinstance(when, str) or when not in CATALOGUE:
+        mine = [name for name, c in CATALOGUE.items() if table in c.tables]
+        problems.append(f"{where} when: unknown condition {when!r}{_near(str(when), mine)}")
+    elif table not in CATALOGUE[when].tables:
+        problems.append(f"{where} when: {when!r} is a condition of the other table, not {table}")
+    else:
+        condition = CATALOGUE[when]
+    status = _status(rule.get("status"), where, problems)
+    names = [p.name for p in condition.params] if condition else []
+    for key in rule:
+        if key not in (*RULE_KEYS, *names):
+            problems.append(f"{where} {key}: unknown key{_near(key, [*RULE_KEYS, *names])}")
+    params = _params(rule, condition, where, problems) if condition else ()
+    if len(problems) > before or condition is None or status is None:
+        return None
+    return RuleSpec(str(when), status, params)
+
+
+def _status(value: object, where: str, problems: list[str]) -> str | None:
+    if value is None:
+        problems.append(f"{where} status: missing (the list's name)")
+        return None
+    if not isinstance(value, str) or not 1 <= len(value.strip()) <= STATUS_MAX:
+        problems.append(f"{where} status: {value!r} must be 1 to {STATUS_MAX} characters")
+        return None
+    bad = sorted({c for c in value if c in STATUS_FORBIDDEN})
+    if bad or value != value.strip():
+        problems.append(
+            f"{where} status: {value!r} may not contain "
+            f"{' '.join(bad) or 'leading or trailing spaces'}"
+            f" (each list can become a workbook sheet; none of [ ] : * ? / \\)"
+        )
+        return None
+    return value
+
+
+def _params(
+    rule: dict[str, object], condition: Condition, where: str, problems: list[str]
+) -> tuple[tuple[str, ParamValue], ...]:
+    values: list[tuple[str, ParamValue]] = []
+    for param in condition.params:
+        here = f"{where} {param.name}"
+        if param.name not in rule:
+            if param.default is None:
+                problems.append(f"{here}: missing ({_needs(param)})")
+            else:
+                values.append((param.name, param.default))  # type: ignore[arg-type]
+            continue
+        got = _value(rule[param.name], param, here, problems)
+        if got is not None:
+            values.append((param.name, got))
+    return tuple(values)
+
+
+def _needs(param: Param) -> str:
+    return {
+        "money": 'money as text, like "0.01"',
+        "days": f"a whole number of days, {param.low} to {param.high}",
+        "count": f"a whole number, {param.low} or more",
+        "alert": "canceled or expired",
+        "texts": 'a list of one or more texts, like ["referral"]',
+    }[param.kind]
+
+
+def _value(value: object, param: Param, where: str, problems: list[str]) -> ParamValue | None:
+    if param.kind == "money":
+        return _money(value, param.low, where, problems)
+    if param.kind in ("days", "count"):
+        return _integer(value, param.low, param.high, where, problems)
+    if param.kind == "alert":
+        if isinstance(value, str) and value.strip().lower() in ALERTS:
+            return value.strip().lower()
+        problems.append(f"{where}: {value!r} is not canceled or expired{_near(str(value), ALERTS)}")
+        return None
+    texts = value if isinstance(value, list) else None
+    if not texts or not all(isinstance(t, str) and t.strip() for t in texts):
+        problems.append(f"{where}: {value!r} must be {_needs(param)}")
+        return None
+    return tuple(dict.fromkeys(t.strip().lower() for t in texts))
