@@ -11,9 +11,10 @@ import traceback
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, ParamSpec, TypeVar
+from typing import Annotated, Any, ParamSpec, TypeVar
 
 import typer
+from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
 from followup_cli import __version__
@@ -26,8 +27,50 @@ from followup_cli.core.errors import (
 from followup_cli.core.formats import EXPORT_FORMATS, OUTPUT_FORMATS
 from followup_cli.outputs import signals
 
+
+class NotAChoice(typer.BadParameter):
+    """A value outside an option's choices, said as the project says a bad option: the
+    option, the value, and the choices, in words (not pydantic's "Value error, ...")."""
+
+    def format_message(self) -> str:
+        return self.message
+
+
+CHOICE_NOUNS = {"--format": "a format"}  # what a value of the option is; else "a choice"
+
+
+def _not_a_choice(exc: typer.BadParameter) -> NotAChoice | None:
+    """The sentence for a value not among an option's choices (an Enum option), or None
+    when `exc` is another kind of bad value, left as Click says it."""
+    descriptor = getattr(exc.param, "type_descriptor", None)
+    choices = getattr(descriptor, "choices", None) if getattr(descriptor, "is_choice", 0) else None
+    if exc.param is None or not choices:
+        return None
+    names = [str(getattr(choice, "value", choice)) for choice in choices]
+    listed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+    option = max(exc.param.opts, key=len)
+    errors: list[dict[str, Any]] = getattr(exc.__cause__, "errors", list)()  # pydantic's
+    given = f"{errors[0]['input']!r}" if errors and "input" in errors[0] else "the value"
+    noun = CHOICE_NOUNS.get(option, "a choice")
+    return NotAChoice(f"{option}: {given} is not {noun}; choose {listed}", ctx=exc.ctx)
+
+
+class Commands(TyperGroup):
+    """The app's commands, with an option's choices refused in one plain sentence."""
+
+    def invoke(self, ctx: Any) -> Any:  # Click's Context (Typer's own copy of Click)
+        try:
+            return super().invoke(ctx)
+        except typer.BadParameter as exc:
+            said = _not_a_choice(exc)
+            if said is None:
+                raise
+            raise said from None
+
+
 app = typer.Typer(
     name="followup",
+    cls=Commands,
     help="Follow-up lists and subscription account status for studio gyms, from club exports.",
     no_args_is_help=True,
     add_completion=False,

@@ -25,7 +25,7 @@ from followup_cli.nightly import history as snapshots
 from followup_cli.outputs.destinations import output_format
 from followup_cli.outputs.safe_csv import guard_formulas
 from followup_cli.outputs.serialise import write_frame
-from followup_cli.reading.run import load
+from followup_cli.reading.run import read_and_validate
 from followup_cli.synthetic.generate import generate as write_synthetic_exports
 
 
@@ -53,10 +53,11 @@ def explain(
     as_of_date = options.as_of_date(as_of)
     settings = LedgerSettings(surcharge_cents=options.surcharge_cents(surcharge))
     files = Inputs(customers=customers, agreements=agreements, payments=payments, events=events)
-    tables, _timings = load(data, files.overrides(), as_of_date, without or ())
-    render.explanation(
-        render.console(stderr=False), build_explanation(tables, customer_id, as_of_date, settings)
+    tables, _timings, raw = read_and_validate(data, files.overrides(), as_of_date, without or ())
+    explained = build_explanation(
+        tables, customer_id, as_of_date, settings, customers_file=raw["customers"]
     )
+    render.explanation(render.console(stderr=False), explained)
 
 
 HistoryDirOpt = Annotated[
@@ -150,9 +151,15 @@ LIST_FORMATS = ("csv", "parquet", "jsonl")
 
 
 def _list_destination(output: str | None, history: Path) -> tuple[Path | None, str]:
-    """Where changes or history go and in which format, checked before any snapshot is read:
-    a workbook is reconcile's (its sheets are the lists), not these commands'; a file in a
-    snapshot folder (followup.parquet itself) would ruin the history it is read from."""
+    """Where changes or history go and in which format, checked before any snapshot is read
+    (and that --history is a folder at all): a workbook is reconcile's (its sheets are the
+    lists), not these commands'; a file in a snapshot folder (followup.parquet itself) would
+    ruin the history it is read from."""
+    if not history.exists():
+        # Said before counting what is there: "0 snapshot(s)" read as an empty history.
+        raise UsageError(f"--history {history}: no such folder")
+    if not history.is_dir():
+        raise UsageError(f"--history {history}: not a folder; give the folder of stored runs")
     destination = None if output in (None, "-") else Path(output)
     fmt = output_format(destination, None)
     if fmt not in LIST_FORMATS:

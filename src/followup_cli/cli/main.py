@@ -158,6 +158,7 @@ def reconcile(
     report: Annotated[
         Path | None,
         typer.Option(
+            metavar="PATH",
             help="Write the JSON run report here, for every run, failed ones included. "
             "Example: --report runs/last.json",
             show_default=False,
@@ -176,6 +177,7 @@ def reconcile(
     history: Annotated[
         Path | None,
         typer.Option(
+            metavar="DIR",
             help="Keep each run as DIR/as_of=YYYY-MM-DD/ and compare with the latest earlier one. "
             "Example: --history runs/",
             show_default=False,
@@ -184,6 +186,7 @@ def reconcile(
     previous: Annotated[
         Path | None,
         typer.Option(
+            metavar="PATH",
             help="Compare with this earlier output (csv, parquet or jsonl) instead of --history. "
             "Example: --previous out/followup-2024-07-30.csv",
             show_default=False,
@@ -192,6 +195,7 @@ def reconcile(
     changes: Annotated[
         Path | None,
         typer.Option(
+            metavar="PATH",
             help="Where the changes since the previous run go (default: beside the output, or "
             "followup-changes.csv here). Example: --changes moved.csv",
             show_default=False,

@@ -21,6 +21,9 @@ from followup_cli.outputs.summary import Summary
 
 SIDE_BY_SIDE_WIDTH = 110  # below this the three summary tables are stacked
 TRANSITIONS_SHOWN = 12  # moves listed in the summary; the newly urgent ones always are
+# Off a terminal a table is laid out at this width, so that each of its rows is one line
+# however long its cells (a file path, a reason); tables never pad themselves to the width.
+UNWRAPPED_WIDTH = 100_000
 
 
 def console(quiet: bool = False, stderr: bool = True) -> Console:
@@ -29,14 +32,32 @@ def console(quiet: bool = False, stderr: bool = True) -> Console:
     `explain` prints to standard output instead: its report is that command's product, so
     `followup explain C-5 > c5.txt` keeps it.
     """
-    return Console(stderr=stderr, quiet=quiet, highlight=False, soft_wrap=False)
+    return _unwrapped_off_a_terminal(Console(stderr=stderr, quiet=quiet, highlight=False))
+
+
+def _unwrapped_off_a_terminal(out: Console) -> Console:
+    """SPEC 5: off a terminal (a cron log, a pipe) a message is one line, so `grep` finds it.
+
+    Rich lays out for 80 columns when it cannot ask a terminal, and would break a long
+    sentence (or a table cell) across lines; there, sentences are not wrapped at all and
+    tables are laid out wide enough that each row is one line. On a terminal Rich wraps at
+    the terminal's width, as a person reading it expects.
+    """
+    if not out.is_terminal:
+        out.soft_wrap = True
+        out.width = UNWRAPPED_WIDTH
+    return out
 
 
 def error(message: str) -> None:
     """An error is shown even with --quiet: the person or the cron log needs it."""
-    Console(stderr=True, highlight=False, soft_wrap=True).print(
-        Text.assemble(("followup: error: ", "bold red"), message)
-    )
+    _always().print(Text.assemble(("followup: error: ", "bold red"), message))
+
+
+def _always() -> Console:
+    """Standard error even with --quiet, a sentence never wrapped by Rich (a terminal wraps
+    it at its own edge)."""
+    return _unwrapped_off_a_terminal(Console(stderr=True, highlight=False, soft_wrap=True))
 
 
 def note(out: Console, message: str) -> None:
@@ -59,13 +80,12 @@ def summary(out: Console, s: Summary) -> None:
         if s.rejected_rows:
             # Quiet must not mean unaware: exit 1 alone is easy to miss in a cron log.
             rows = "row" if s.rejected_rows == 1 else "rows"
-            Console(stderr=True, highlight=False, soft_wrap=True).print(
-                f"followup: {s.rejected_rows:,} {rows} set aside, see {s.rejects_path}"
-            )
+            _always().print(f"followup: {s.rejected_rows:,} {rows} set aside, see {s.rejects_path}")
         return
     follow, accounts, files = _follow_up_table(s), _accounts_table(s), _files_table(s)
     out.print(Text(f"followup: {s.people:,} people as of {s.as_of}", style="bold"))
-    if out.width >= SIDE_BY_SIDE_WIDTH:
+    if out.is_terminal and out.width >= SIDE_BY_SIDE_WIDTH:
+        # Side by side only for a person: in a log, a line holds one table's row.
         right = Table.grid()
         right.add_row(accounts)
         right.add_row(files)
