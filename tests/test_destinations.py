@@ -94,8 +94,8 @@ def test_record_destination_that_is_another_destination_is_refused(
 @pytest.mark.parametrize(
     "extra",
     [
-        ("--report", "/nonexistent-folder/r.json"),
-        ("--metrics", "/nonexistent-folder/m.prom"),
+        ("--report", "/proc/followup-runs/r.json"),  # a folder that cannot be made (SPEC 8)
+        ("--metrics", "/proc/followup-runs/m.prom"),
         ("--history", "{tmp}/plain-file"),
         ("--history", "/proc/followup-runs"),
         ("--report", "{tmp}"),

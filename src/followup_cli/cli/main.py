@@ -24,6 +24,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from typer._click.exceptions import ClickException, UsageError
 
 from followup_cli.cli import render
 from followup_cli.cli.app import (
@@ -42,17 +43,17 @@ from followup_cli.cli.app import (
     guarded,
     report_late_signal,
 )
+from followup_cli.cli.command_line import record_refused, request_from
 from followup_cli.job.nightly import run_job
-from followup_cli.job.outcome import JobOutcome
-from followup_cli.job.request import Inputs, JobRequest, Lists, Outputs, Records
+from followup_cli.job.outcome import JobOutcome, Said
 from followup_cli.nightly.reject_limits import DEFAULT_MAX_REJECTED
 from followup_cli.outputs import signals
-from followup_cli.scaleout.buckets import Scale
 
 
 @app.command()
 @guarded
 def reconcile(
+    ctx: typer.Context,
     data: DataOpt = Path("."),
     customers: CustomersOpt = None,
     agreements: AgreementsOpt = None,
@@ -241,36 +242,8 @@ def reconcile(
 
         followup reconcile --status "Delinquent Customer" --sort days_in_arrears -o due.xlsx
     """
-    request = JobRequest(
-        inputs=Inputs(
-            data=data,
-            customers=customers,
-            agreements=agreements,
-            payments=payments,
-            events=events,
-            without=tuple(without or ()),
-        ),
-        as_of=as_of,
-        surcharge=surcharge,
-        outputs=Outputs(
-            output=output,
-            format=fmt.value if fmt else None,
-            rejects=rejects,
-            changes=changes,
-            on_error=on_error.value,
-            max_rejected=max_rejected,
-        ),
-        lists=Lists(
-            status=tuple(status or ()),
-            sort=sort,
-            carry=tuple(carry or ()),
-            raw_text=raw_text,
-            bom=bom,
-        ),
-        records=Records(report=report, metrics=metrics_file, history=history, previous=previous),
-        scale=Scale(bucket_count, engine, ray_address),
-        quiet=quiet,
-    )
+    # One mapping from the options to the request, shared with a refused command line's record.
+    request = request_from(ctx.params)
     out = render.console(quiet)
     with render.progress(out) as step:
         outcome = run_job(request, step)
@@ -307,10 +280,37 @@ def main() -> None:
     """Entry point of the `followup` console script."""
     signals.install_early()
     try:
-        app()
+        # Not standalone: a command line Click refuses comes back here as a UsageError, so
+        # that the run can still be recorded (SPEC 8) before it ends with exit 2.
+        code = app(standalone_mode=False)
+    except UsageError as exc:
+        exc.show()
+        code = exc.exit_code
+        for problem in _recorded(exc).problems:
+            render.error(problem)
+    except ClickException as exc:
+        exc.show()
+        code = exc.exit_code
+    except typer.Abort:
+        render.error("aborted")
+        code = 1
     except KeyboardInterrupt:
         # Ctrl-C where no handler of ours was in place: still one line, no traceback.
         render.error(signals.message(signal.SIGINT))
         raise SystemExit(128 + signal.SIGINT) from None
     finally:
         report_late_signal()
+    raise SystemExit(code if isinstance(code, int) else 0)
+
+
+def _recorded(exc: UsageError) -> Said:
+    """Record a reconcile run whose command line Click refused; a help request or another
+    command is not a run."""
+    args = sys.argv[1:]
+    words = [arg for arg in args if not arg.startswith("-")]
+    command = typer.main.get_command(app)
+    others = set(getattr(command, "commands", {})) - {"reconcile"}
+    if (words and words[0] in others) or {"-h", "--help"} & set(args):
+        return Said()
+    reconcile_command = getattr(command, "commands", {}).get("reconcile", command)
+    return record_refused(reconcile_command, args, exc.format_message())

@@ -16,6 +16,7 @@ from followup_cli.core.ledger import LedgerSettings
 from followup_cli.core.schema import OUTPUT_COLUMNS
 from followup_cli.job import options
 from followup_cli.job.deliver import check_changes_destination, check_records
+from followup_cli.job.record_folders import make_record_folders, remove_made
 from followup_cli.job.request import JobRequest
 from followup_cli.nightly import report as run_report
 from followup_cli.outputs.destinations import beside, check_destinations, output_format, resolved
@@ -47,24 +48,11 @@ def read_plan(record: run_report.RunRecord, request: JobRequest) -> Plan:
     """Everything checked before any work; a usage error (exit 2) is raised from here."""
     o, r, data = request.outputs, request.records, request.inputs.data
     destination = o.destination
-    rejects = o.rejects or beside(destination, "-rejects.csv", "followup-rejects.csv")
-    changes = o.changes or beside(destination, "-changes.csv", "followup-changes.csv")
+    rejects, changes = _beside_output(request)
     comparing = r.history is not None or r.previous is not None
     overrides, without = request.inputs.overrides(), request.inputs.without
     # First of all: even a run that fails at once must not write its report over an export.
-    check_records(
-        r.report,
-        r.metrics,
-        r.history,
-        [
-            ("--output", destination),
-            ("--rejects", rejects),
-            ("--changes", changes if comparing else None),
-        ],
-        # --previous is read too: only -o may replace it (compare with last night's file,
-        # then write tonight's over it).
-        [*possible_inputs(data, overrides, without), *([r.previous] if r.previous else [])],
-    )
+    check_record_paths(request)
     record.as_of = as_of = options.as_of_date(request.as_of)
     settings = LedgerSettings(surcharge_cents=options.surcharge_cents(request.surcharge))
     limit = options.max_rejected_share(o.max_rejected)
@@ -99,6 +87,46 @@ def read_plan(record: run_report.RunRecord, request: JobRequest) -> Plan:
         carried=carried,
         order=order,
     )
+
+
+def check_record_paths(request: JobRequest) -> None:
+    """Refuse a run report, metrics file or history folder that would overwrite an input or
+    another file of the run, or could not be written (RefusedRecord: nothing is written
+    there). The folders of --report and --metrics are made when missing (SPEC 8: the tool's
+    own state), before the checks so that they judge the real folder, and removed again when
+    the run is refused, which writes nothing in them."""
+    o, r = request.outputs, request.records
+    rejects, changes = _beside_output(request)
+    comparing = r.history is not None or r.previous is not None
+    inputs = possible_inputs(
+        request.inputs.data, request.inputs.overrides(), request.inputs.without
+    )
+    made = make_record_folders([("--report", r.report), ("--metrics", r.metrics)])
+    try:
+        check_records(
+            r.report,
+            r.metrics,
+            r.history,
+            [
+                ("--output", o.destination),
+                ("--rejects", rejects),
+                ("--changes", changes if comparing else None),
+            ],
+            # --previous is read too: only -o may replace it (compare with last night's file,
+            # then write tonight's over it).
+            [*inputs, *([r.previous] if r.previous else [])],
+        )
+    except BaseException:
+        remove_made(made)
+        raise
+
+
+def _beside_output(request: JobRequest) -> tuple[Path, Path]:
+    """The rejects and changes files: as given, else beside the output."""
+    o = request.outputs
+    rejects = o.rejects or beside(o.destination, "-rejects.csv", "followup-rejects.csv")
+    changes = o.changes or beside(o.destination, "-changes.csv", "followup-changes.csv")
+    return rejects, changes
 
 
 def _carried(request: JobRequest, customers: Path | None) -> dict[str, str]:

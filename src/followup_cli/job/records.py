@@ -6,8 +6,10 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
-from followup_cli.core.errors import FollowupError
+from followup_cli.core.errors import EXIT_USAGE, FollowupError
 from followup_cli.job.outcome import Said
+from followup_cli.job.plan import check_record_paths
+from followup_cli.job.request import JobRequest
 from followup_cli.nightly import metrics
 from followup_cli.nightly import report as run_report
 
@@ -61,3 +63,23 @@ def write_record(
                 with contextlib.suppress(FollowupError):
                     writer(path, run_report.document(record))
         raise failure
+
+
+def record_usage_error(request: JobRequest, error: str) -> Said:
+    """A run whose command line was refused before the job began (an unknown option, a
+    missing value): its report and metrics, where the command line named them, say it failed
+    with `error` (SPEC 8: every run, usage errors included). `request` holds the options as far
+    as they were read. The paths pass the checks of any run first, so a report named over an
+    export is refused and nothing is written; what could not be written is in `problems`."""
+    said = Said()
+    records = request.records
+    if records.report is None and records.metrics is None:
+        return said
+    record = run_report.RunRecord(arguments=request.arguments())
+    try:
+        check_record_paths(request)
+        record.finish(EXIT_USAGE, error)
+        write_record(record, records.report, records.metrics, said)
+    except FollowupError as exc:
+        said.problems.append(f"{exc}; this run was not recorded")
+    return said
