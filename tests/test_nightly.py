@@ -31,6 +31,8 @@ SPEC_METRICS = {
     "followup_accounts",
     "followup_owed",
     "followup_as_of_timestamp_seconds",
+    "followup_warnings",  # by kind, and the buckets used (SPEC 8, issue 20 item 5)
+    "followup_buckets",
 }
 Invoke = Callable[..., Any]
 

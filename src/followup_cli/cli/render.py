@@ -97,7 +97,7 @@ def summary(out: Console, s: Summary) -> None:
             out.print(table)
     _summary_notes(out, s)
     stages = ", ".join(f"{name} {seconds:.2f}s" for name, seconds in s.timings)
-    total = sum(seconds for _, seconds in s.timings)
+    total = s.elapsed if s.elapsed is not None else sum(seconds for _, seconds in s.timings)
     out.print(Text(f"output: {s.destination}; took {total:.2f}s ({stages})", style="dim"))
 
 

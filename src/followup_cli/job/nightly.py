@@ -10,6 +10,7 @@ so does a bug, once recorded as a failed run.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -24,6 +25,7 @@ from followup_cli.core.errors import (
     FollowupError,
     InputFileError,
 )
+from followup_cli.job import backfill
 from followup_cli.job.deliver import (
     Delivery,
     RefusedRecord,
@@ -80,6 +82,13 @@ def run_job(request: JobRequest, progress: Progress | None = None) -> JobOutcome
         for line in said.problems:
             exc.add_note(line)
         raise
+    # The summary's time is the run's, as the report and the metrics have it (SPEC 8): from
+    # the start to the output set in place, every stage included (Ray's start-up too).
+    if record.summary is not None and record.ended is not None:
+        elapsed = (record.ended - record.started).total_seconds()
+        record.summary = dataclasses.replace(
+            record.summary, timings=tuple(record.stages.items()), elapsed=elapsed
+        )
     # Exit 0 or 1: the output set is in place, so the records cannot change the exit code.
     write_record(record, request.records.report, request.records.metrics, said, delivered=True)
     return _outcome(record, said, stale)
@@ -126,6 +135,10 @@ def _reconcile(
     history = request.records.history
     with contextlib.ExitStack() as kept:
         kept.enter_context(snapshots.locked(history))  # SPEC 8: one run at a time
+        later = backfill.later_night(request, plan.as_of)
+        if later is not None:  # a backfill never replaces a later night's lists (SPEC 8)
+            comparing = history is not None or request.records.previous is not None
+            plan = backfill.beside_later_night(plan, request, comparing)
         before, previous_report = previous_run(
             record, history, request.records.previous, plan.as_of
         )
@@ -139,12 +152,12 @@ def _reconcile(
         rows, listed = _rows(plan, result, whole)
         _verify(record, request, plan, result)
         changed = _compare(record, plan, before, result)
-        record.warnings = [
-            *health.stale_exports(result.newest, plan.as_of),
-            *health.shrunk_tables(result.counts, previous_report),
-        ]
+        record.warn(health.STALE_EXPORT, health.stale_exports(result.newest, plan.as_of))
+        record.warn(health.SHRUNK_TABLE, health.shrunk_tables(result.counts, previous_report))
         step("writing")
         stale = _write(record, request, plan, result, (rows, listed), changed)
+        if later is not None:
+            backfill.say(record, later, health.BACKFILL)
         record.summary = _summary(plan, result, listed)
         record.finish(EXIT_REJECTED_ROWS if result.rejects.height else EXIT_OK)
         if history is not None:
@@ -152,7 +165,7 @@ def _reconcile(
     late = signals.noted_late()
     if late is not None:
         # For the run report; the line for the person comes from the command's guard.
-        record.warnings.append(signals.describe_late(late))
+        record.warn(health.LATE_SIGNAL, [signals.describe_late(late)])
     return plan.rejects if stale else None
 
 
@@ -187,6 +200,7 @@ def _read(
             )
         )
     record.stages.update(result.timings)
+    record.buckets = result.buckets
     record.counts = result.counts
     record.ignored_columns = {
         name: list(raw.unknown_columns) for name, raw in result.inputs.items()
@@ -311,5 +325,5 @@ def _store(
     try:
         snapshots.store(history, record.as_of, rows, run_report.encode(run_report.document(record)))
     except FollowupError as exc:
-        record.warnings.append(str(exc))
+        record.warn(health.SNAPSHOT_NOT_STORED, [str(exc)])
         said.problems.append(f"{exc}; the output files were written")

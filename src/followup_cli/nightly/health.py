@@ -15,6 +15,28 @@ from followup_cli.core.tables import TableCount
 SHRINK = 0.20  # more than this share fewer rows than last run
 STALE_DAYS = 7  # newest payment or event more than this many days before the as-of date
 
+# The kinds of warning a run counts (SPEC 8), each one a `followup_warnings{kind}` gauge that is
+# always written (0 when none), so that an alert can rely on it: a stale export, a table that
+# shrank since the previous run, an empty table, a backfill (an as-of date older than a night
+# already delivered), a snapshot not stored in --history, a signal that came after the output
+# set was written, and any other warning the run report holds.
+STALE_EXPORT, SHRUNK_TABLE, EMPTY_TABLE, BACKFILL = (
+    "stale_export",
+    "shrunk_table",
+    "empty_table",
+    "backfill",
+)
+SNAPSHOT_NOT_STORED, LATE_SIGNAL, OTHER = "snapshot_not_stored", "late_signal", "other"
+KINDS = (
+    STALE_EXPORT,
+    SHRUNK_TABLE,
+    EMPTY_TABLE,
+    BACKFILL,
+    SNAPSHOT_NOT_STORED,
+    LATE_SIGNAL,
+    OTHER,
+)
+
 
 def shrunk_tables(counts: tuple[TableCount, ...], previous: Mapping[str, Any] | None) -> list[str]:
     """Tables with more than 20% fewer rows read than in the previous run's report."""

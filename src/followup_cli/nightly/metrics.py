@@ -40,6 +40,8 @@ NAMES = (
     "followup_accounts",
     "followup_owed",
     AS_OF,
+    "followup_warnings",
+    "followup_buckets",
 )
 PREVIOUS_LIMIT = 1 << 20
 """Bytes of an earlier metrics file read at most: one run's file is a few kilobytes."""
@@ -133,13 +135,29 @@ def registry_for(
             accounts.labels(account_status=status).set(figures["accounts"])
             # Prometheus samples are floats; the exact amount is in the run report.
             owed.labels(account_status=status).set(float(Decimal(figures["owed"])))
-    reconciled = last_as_of
-    if succeeded and report["as_of"] is not None:
-        day = dt.date.fromisoformat(report["as_of"])
-        reconciled = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp()
+    reconciled = _as_of(report, succeeded, last_as_of)
     if reconciled is not None:  # a gauge left unset would claim 1970-01-01
-        gauge(AS_OF, "The as-of date last reconciled (00:00 UTC).").set(reconciled)
+        gauge(AS_OF, "The as-of date of the lists in place (00:00 UTC).").set(reconciled)
+    warned = gauge("followup_warnings", "The last run's warnings of each kind.", ("kind",))
+    for kind, count in (report.get("warnings_by_kind") or {}).items():
+        warned.labels(kind=kind).set(count)
+    gauge(
+        "followup_buckets", "Customer buckets the last run used; 1: one pass; 0: it read nothing."
+    ).set(report.get("buckets") or 0)
     return registry
+
+
+def _as_of(report: dict[str, Any], succeeded: bool, last_as_of: float | None) -> float | None:
+    """The as-of date of the lists in place: the one reconciled, never earlier than the
+    previous file's (a backfill, SPEC 8, leaves a later night's lists in place, and a failed
+    run none at all), nor than the later night a backfill found in --history."""
+    days = [last_as_of] if last_as_of is not None else []
+    later = (report.get("backfill") or {}).get("later_night")
+    for day in (report["as_of"] if succeeded else None, later):
+        if day is not None:
+            date = dt.date.fromisoformat(day)
+            days.append(dt.datetime(date.year, date.month, date.day, tzinfo=dt.UTC).timestamp())
+    return max(days) if days else None
 
 
 def write(path: Path, report: dict[str, Any]) -> list[str]:

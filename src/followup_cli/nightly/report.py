@@ -22,6 +22,7 @@ from followup_cli.core.errors import EXIT_OK, EXIT_REJECTED_ROWS
 from followup_cli.core.formats import EXPORT_EXTENSIONS
 from followup_cli.core.money import cents_text
 from followup_cli.core.tables import TableCount
+from followup_cli.nightly import health
 from followup_cli.outputs.destinations import is_special, read_regular
 from followup_cli.outputs.summary import Summary
 from followup_cli.outputs.writing import write_atomically
@@ -61,6 +62,10 @@ class RunRecord:
     previous_source: str | None = None
     transitions: pl.DataFrame | None = None
     warnings: list[str] = field(default_factory=list)
+    # How many of `warnings` are of each of health.KINDS (`warn`); the rest count as other.
+    warning_kinds: dict[str, int] = field(default_factory=dict)
+    buckets: int | None = None  # buckets used (SPEC 10), `auto` resolved; 1: one pass
+    backfill: dict[str, Any] | None = None  # a backfill's later night and where it wrote
     exit_code: int | None = None
     error: str | None = None
     ended: dt.datetime | None = None
@@ -69,6 +74,17 @@ class RunRecord:
         self.exit_code = exit_code
         self.error = error
         self.ended = dt.datetime.now(dt.UTC)
+
+    def warn(self, kind: str, texts: list[str]) -> None:
+        """Add `texts`, warnings of one of health.KINDS, counted by kind for the metrics."""
+        self.warnings.extend(texts)
+        self.warning_kinds[kind] = self.warning_kinds.get(kind, 0) + len(texts)
+
+    def kinds(self) -> dict[str, int]:
+        """Every kind of warning with its count (0 when none); uncounted ones are other."""
+        counted = {kind: self.warning_kinds.get(kind, 0) for kind in health.KINDS}
+        counted[health.OTHER] += max(0, len(self.warnings) - sum(counted.values()))
+        return counted
 
     @property
     def outcome(self) -> str:
@@ -104,6 +120,7 @@ def document(record: RunRecord) -> dict[str, Any]:
         "outcome": record.outcome,
         "error": record.error,
         "stages": {name: round(seconds, 6) for name, seconds in record.stages.items()},
+        "buckets": record.buckets,
         "inputs": _inputs(record),
         "outputs": [_output(o) for o in record.outputs],
         "people": None
@@ -138,6 +155,8 @@ def document(record: RunRecord) -> dict[str, Any]:
             for f, a, b, n in record.transitions.select("field", "from", "to", "people").rows()
         ],
         "warnings": list(record.warnings),
+        "warnings_by_kind": record.kinds(),
+        "backfill": record.backfill,
     }
 
 

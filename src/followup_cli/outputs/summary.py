@@ -33,6 +33,7 @@ class Summary:
     destination: str
     ignored_columns: tuple[tuple[str, tuple[str, ...]], ...] = ()  # file, unknown column names
     without: tuple[str, ...] = ()  # tables the run was told to do without
+    elapsed: float | None = None  # the whole run's wall time; None: the stages' sum
 
 
 def summarise(

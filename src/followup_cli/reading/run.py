@@ -42,6 +42,7 @@ class RunResult:
     # The newest payment and past event on or before the as-of date (health checks, SPEC 8).
     newest: dict[str, dt.date | None] = field(default_factory=dict)
     unordered: pl.LazyFrame | None = None
+    buckets: int = 1  # the customer buckets it ran in (SPEC 10); 1: one pass
 
     @classmethod
     def held(

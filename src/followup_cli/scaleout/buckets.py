@@ -46,6 +46,14 @@ MAX_BUCKETS = 4096  # each bucket is a file per table, open at once while splitt
 PEAK_PER_INPUT_BYTE = {"csv": 5.0, "parquet": 30.0}
 BUCKET_SHARE_OF_MEMORY = 0.25
 
+# The stages a bucketed run reports are the one pass's, so an alert on a stage holds however
+# the run is split (SPEC 8): the first pass, which reads each table once into the bucket files,
+# is `read`; the buckets' wall time is shared among `read`, `validate`, `ledger` and
+# `statuses` as the buckets' own seconds in them are; putting the buckets together is
+# `statuses`. Ray's start-up (or joining a cluster) is `ray_start`.
+STAGES = ("read", "validate", "ledger", "statuses")
+RAY_START = "ray_start"
+
 
 @dataclass(frozen=True)
 class Scale:
@@ -113,8 +121,9 @@ def run(
         yield single_pass(data_dir, overrides, as_of, settings, progress, without)
         return
     located = locate_tables(data_dir, overrides, without)
+    started: dict[str, float] = {}
     with contextlib.ExitStack() as kept:
-        with _engine(scale) as (engine, parallelism):
+        with _engine(scale, started) as (engine, parallelism):
             if chosen is None or chosen == "auto":
                 chosen = max(auto_buckets(located), parallelism)
             assert isinstance(chosen, int)
@@ -123,19 +132,23 @@ def run(
             else:
                 work = kept.enter_context(work_folder(beside))
                 result = run_buckets(located, as_of, settings, chosen, work, engine, progress)
+        result.timings = {**started, **result.timings}
         yield result
 
 
 @contextlib.contextmanager
-def _engine(scale: Scale) -> Iterator[tuple[Engine, int]]:
-    """The engine and how many buckets it can run at once (1 here; Ray: its CPUs)."""
+def _engine(scale: Scale, timings: dict[str, float]) -> Iterator[tuple[Engine, int]]:
+    """The engine and how many buckets it can run at once (1 here; Ray: its CPUs); Ray's
+    start-up goes in `timings` as a stage of its own."""
     if scale.engine == "local":
         yield LocalEngine(), 1
         return
     # ray_engine imports this module, and Ray is an optional extra imported only when asked.
     from followup_cli.scaleout import ray_engine  # noqa: PLC0415
 
+    started = time.perf_counter()
     with ray_engine.session(scale.ray_address) as engine:
+        timings[RAY_START] = time.perf_counter() - started
         yield engine, engine.parallelism
 
 
@@ -183,7 +196,7 @@ def run_buckets(
     """Split the tables into `buckets` in `work`, reconcile each bucket on `engine`, and put
     the results together as one pass would have them."""
     step = progress or (lambda _stage: None)
-    timings: dict[str, float] = {}
+    timings = dict.fromkeys(STAGES, 0.0)
     started = time.perf_counter()
     step(f"splitting into {buckets} buckets")
     finished = 0
@@ -197,7 +210,7 @@ def run_buckets(
     try:
         plan, inputs = split(located, as_of, settings, buckets, work)
         to_run = len(plan.to_run)  # the empty buckets are skipped
-        timings["split"] = time.perf_counter() - started
+        timings["read"] = time.perf_counter() - started
         started = time.perf_counter()
         step(f"bucket 0/{to_run}")
         results = sorted((engine or LocalEngine()).run(plan, done), key=lambda r: r.bucket)
@@ -208,7 +221,7 @@ def run_buckets(
             f"there of about 5 times the Parquet exports' size (it is beside the output file, "
             f"or in $TMPDIR when writing to standard output); nothing was written"
         ) from exc
-    timings["buckets"] = time.perf_counter() - started
+    _share(timings, time.perf_counter() - started, results)
     started = time.perf_counter()
     step("putting the buckets together")
     tally = merging.tally(results)
@@ -221,6 +234,18 @@ def run_buckets(
         inputs=inputs,
         newest=tally.newest,
         unordered=pl.scan_ipc(sorted(plan.outputs.glob("*.arrow"))),
+        buckets=buckets,
     )
-    timings["assemble"] = time.perf_counter() - started
+    timings["statuses"] += time.perf_counter() - started
     return result
+
+
+def _share(timings: dict[str, float], wall: float, results: list[BucketResult]) -> None:
+    """Add the buckets' `wall` time to the one pass's stages, in the shares the buckets spent
+    in each (on Ray they overlap, so their own seconds add up to more than the wall time)."""
+    spent = {name: sum(r.timings.get(name, 0.0) for r in results) for name in STAGES}
+    total = sum(spent.values())
+    for name in STAGES:
+        timings[name] += wall * spent[name] / total if total > 0 else 0.0
+    if total <= 0:
+        timings["validate"] += wall

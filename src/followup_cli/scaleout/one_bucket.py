@@ -23,9 +23,13 @@ def reconcile_bucket(plan: Plan, bucket: int) -> BucketResult:
     """Validate and reconcile one bucket (the same code as one pass, on the bucket's rows);
     the output rows, with their customers-file line, go to `plan.outputs` by range of lines.
     Also the function the Ray engine runs as a task."""
-    raw = {name: _bucket_table(plan, shape, bucket) for name, shape in plan.tables.items()}
-    validated = validate(raw, plan.as_of, repeats=plan.repeats, ordered=False)
-    output, lines = reconciled(validated, plan.as_of, plan.settings, stopwatch({}))
+    timings: dict[str, float] = {}
+    stage = stopwatch(timings)
+    with stage("read"):
+        raw = {name: _bucket_table(plan, shape, bucket) for name, shape in plan.tables.items()}
+    with stage("validate"):
+        validated = validate(raw, plan.as_of, repeats=plan.repeats, ordered=False)
+    output, lines = reconciled(validated, plan.as_of, plan.settings, stage)
     plan.outputs.mkdir(parents=True, exist_ok=True)
     ranges = output.with_columns(lines, (lines // OUTPUT_LINES).alias(RANGE))
     if output.height == 0:  # still one file, which says what the output's columns are
@@ -37,6 +41,7 @@ def reconcile_bucket(plan: Plan, bucket: int) -> BucketResult:
         rejects=validated.rejects,
         tally=Tally.of(validated, plan.as_of),
         people=output.height,
+        timings=timings,
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -83,6 +83,9 @@ class BucketResult:
     rejects: pl.DataFrame
     tally: Tally
     people: int
+    # The bucket's own seconds in each of the one pass's stages (read, validate, ledger,
+    # statuses): how the buckets' wall time is shared among them (`buckets.run_buckets`).
+    timings: Mapping[str, float] = field(default_factory=dict)
 
 
 class Engine(Protocol):
