@@ -92,7 +92,7 @@ def test_every_command_and_option_has_help_with_an_example() -> None:
     """--help text exists for every command and option, and each carries an example."""
     group = typer.main.get_command(app)
     commands = group.commands
-    assert set(commands) == {"reconcile", "explain", "generate", "changes", "history"}
+    assert set(commands) == {"reconcile", "explain", "generate", "changes", "history", "rules"}
     for name, command in commands.items():
         assert command.help and "Example:" in command.help, name
         for param in command.params:

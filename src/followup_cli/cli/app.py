@@ -213,9 +213,12 @@ AsOfOpt = Annotated[
     ),
 ]
 SurchargeOpt = Annotated[
-    str,
+    str | None,
     typer.Option(
-        metavar="AMOUNT", help="Charge added for every one-off payment. Example: --surcharge 1.50"
+        metavar="AMOUNT",
+        help="Charge added for every one-off payment (default: the rules file's, 1.00). "
+        "Example: --surcharge 1.50",
+        show_default=False,
     ),
 ]
 RawTextOpt = Annotated[

@@ -44,7 +44,8 @@ def request_from(given: Mapping[str, Any]) -> JobRequest:
             without=listed("without"),
         ),
         as_of=text("as_of"),
-        surcharge=text("surcharge", "1.00"),
+        surcharge=text("surcharge"),
+        rules=path("rules"),
         outputs=Outputs(
             output=text("output"),
             format=text("fmt"),

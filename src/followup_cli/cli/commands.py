@@ -11,16 +11,17 @@ import typer
 
 from followup_cli.cli import app as shared
 from followup_cli.cli import render
+from followup_cli.cli.rules_commands import RulesOpt
 from followup_cli.core.errors import (
     OutputError,
     UsageError,
 )
 from followup_cli.core.formats import EXPORT_EXTENSIONS
-from followup_cli.core.ledger import LedgerSettings
 from followup_cli.core.schema import TABLE_NAMES
 from followup_cli.job import options
 from followup_cli.job.explain import explain as build_explanation
 from followup_cli.job.request import Inputs
+from followup_cli.job.rules import settings_for
 from followup_cli.nightly import history as snapshots
 from followup_cli.outputs.destinations import output_format
 from followup_cli.outputs.safe_csv import guard_formulas
@@ -42,7 +43,8 @@ def explain(
     events: shared.EventsOpt = None,
     without: shared.WithoutOpt = None,
     as_of: shared.AsOfOpt = None,
-    surcharge: shared.SurchargeOpt = "1.00",
+    surcharge: shared.SurchargeOpt = None,
+    rules: RulesOpt = None,
 ) -> None:
     """Show one person's ledger, running balance and every follow-up rule's verdict.
 
@@ -51,13 +53,16 @@ def explain(
         followup explain C-5 --data exports/ --as-of 2024-07-31
     """
     as_of_date = options.as_of_date(as_of)
-    settings = LedgerSettings(surcharge_cents=options.surcharge_cents(surcharge))
+    settings, recorded = settings_for(rules, surcharge)
     files = Inputs(customers=customers, agreements=agreements, payments=payments, events=events)
     tables, _timings, raw = read_and_validate(data, files.overrides(), as_of_date, without or ())
     explained = build_explanation(
         tables, customer_id, as_of_date, settings, customers_file=raw["customers"]
     )
-    render.explanation(render.console(stderr=False), explained)
+    out = render.console(stderr=False)
+    if recorded is not None:
+        out.print(f"Rules: {recorded['path']} (sha256 {recorded['sha256'][:12]})", highlight=False)
+    render.explanation(out, explained)
 
 
 HistoryDirOpt = Annotated[

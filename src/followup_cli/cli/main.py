@@ -44,6 +44,7 @@ from followup_cli.cli.app import (
     report_late_signal,
 )
 from followup_cli.cli.command_line import record_refused, request_from
+from followup_cli.cli.rules_commands import RulesOpt
 from followup_cli.job.nightly import run_job
 from followup_cli.job.outcome import JobOutcome, Said
 from followup_cli.nightly.reject_limits import DEFAULT_MAX_REJECTED
@@ -107,7 +108,8 @@ def reconcile(
             "rows is rejected (a plain number is a percentage too). Example: --max-rejected 10%",
         ),
     ] = DEFAULT_MAX_REJECTED,
-    surcharge: SurchargeOpt = "1.00",
+    surcharge: SurchargeOpt = None,
+    rules: RulesOpt = None,
     status: Annotated[
         list[str] | None,
         typer.Option(

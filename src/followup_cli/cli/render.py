@@ -13,7 +13,6 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from followup_cli.core.follow_up_tables import UNCLASSIFIED
 from followup_cli.core.money import cents_text
 from followup_cli.job.explain import DECIDED, OUTRANKED, Explanation
 from followup_cli.nightly.changes import URGENT
@@ -145,7 +144,7 @@ def _summary_notes(out: Console, s: Summary) -> None:
         out.print(Text(f"ran without {name} (--without {name}): counted as empty", style="yellow"))
     for customer_id, reason in s.unclassified:
         out.print(Text(f"unclassified: {customer_id}: {reason}", style="yellow"))
-    unclassified = dict(s.follow_up).get(UNCLASSIFIED, 0)
+    unclassified = dict(s.follow_up).get(s.unclassified_status, 0)
     if unclassified > len(s.unclassified):
         out.print(
             Text(

@@ -265,13 +265,16 @@ def _table(document: dict[str, object], table: Table, problems: list[str]) -> tu
         _rule(rule, table, f"{table}[{number}]", problems)
         for number, rule in enumerate(rules, start=1)
     ]
-    _reachable(table, checked, problems)
+    _reachable(table, [rule.get("when") for rule in rules], checked, problems)
     return tuple(rule for rule in checked if rule is not None)
 
 
-def _reachable(table: Table, rules: list[RuleSpec | None], problems: list[str]) -> None:
-    """Exactly one `always`, last; no rule the same as an earlier one (it could never match)."""
-    always = [n for n, rule in enumerate(rules, start=1) if rule and rule.when == "always"]
+def _reachable(
+    table: Table, whens: list[object], rules: list[RuleSpec | None], problems: list[str]
+) -> None:
+    """Exactly one `always`, last; no rule the same as an earlier one (it could never match).
+    `whens` are the rules' conditions as written, so a rule refused for another key counts."""
+    always = [n for n, when in enumerate(whens, start=1) if when == "always"]
     if len(always) != 1 or always[0] != len(rules):
         where = f"found at {', '.join(f'{table}[{n}]' for n in always)}" if always else "none"
         problems.append(

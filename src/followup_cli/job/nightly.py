@@ -291,8 +291,9 @@ def _write(
     started = time.perf_counter()
     sheets = None
     if plan.fmt == "xlsx":
-        run_summary = summarise(result, plan.as_of, plan.rejects, "")
-        sheets = Sheets(plan.as_of, run_summary, result.rejects, changed)
+        rules = plan.settings.rules
+        run_summary = summarise(result, plan.as_of, plan.rejects, "", rules)
+        sheets = Sheets(plan.as_of, run_summary, result.rejects, changed, rules.list_order)
     changes = None
     if changed is not None:
         changes = Delivery(changed, plan.changes, output_format(plan.changes, None))
@@ -310,7 +311,8 @@ def _summary(plan: Plan, result: RunResult, listed: int) -> Summary:
     where = str(plan.destination) if plan.destination else "standard output"
     if plan.statuses:
         where += f" ({listed:,} of {result.people:,} people: {', '.join(plan.statuses)})"
-    return summarise(result, plan.as_of, plan.rejects if result.rejects.height else None, where)
+    rejects = plan.rejects if result.rejects.height else None
+    return summarise(result, plan.as_of, rejects, where, plan.settings.rules)
 
 
 def _store(

@@ -18,6 +18,7 @@ from followup_cli.job import options
 from followup_cli.job.deliver import check_changes_destination, check_records
 from followup_cli.job.record_folders import make_record_folders, remove_made
 from followup_cli.job.request import JobRequest
+from followup_cli.job.rules import settings_for
 from followup_cli.nightly import report as run_report
 from followup_cli.outputs.destinations import beside, check_destinations, output_format, resolved
 from followup_cli.outputs.lists import SortOrder, carried_columns, chosen_statuses, sort_order
@@ -54,7 +55,8 @@ def read_plan(record: run_report.RunRecord, request: JobRequest) -> Plan:
     # First of all: even a run that fails at once must not write its report over an export.
     check_record_paths(request)
     record.as_of = as_of = options.as_of_date(request.as_of)
-    settings = LedgerSettings(surcharge_cents=options.surcharge_cents(request.surcharge))
+    # --rules (SPEC 11) before any export is read: a refused file is exit 2.
+    settings, record.rules = settings_for(request.rules, request.surcharge)
     limit = options.max_rejected_share(o.max_rejected)
     if o.on_error not in ON_ERROR:
         raise UsageError(f"--on-error {o.on_error!r}: choose one of {', '.join(ON_ERROR)}")
@@ -69,7 +71,7 @@ def read_plan(record: run_report.RunRecord, request: JobRequest) -> Plan:
     if comparing:
         read_too = [*inputs, *([r.previous] if r.previous else [])]
         check_changes_destination(changes, destination, rejects, read_too)
-    statuses = chosen_statuses(request.lists.status)
+    statuses = chosen_statuses(request.lists.status, settings.rules.list_order)
     customers = record.located["customers"]
     carried = _carried(request, customers)
     order = sort_order(request.lists.sort, (*OUTPUT_COLUMNS, *carried))

@@ -91,7 +91,8 @@ class JobRequest:
 
     inputs: Inputs = field(default_factory=Inputs)
     as_of: dt.date | str | None = None
-    surcharge: str | Decimal = "1.00"
+    surcharge: str | Decimal | None = None  # None: the rules file's (default 1.00)
+    rules: Path | None = None  # SPEC 11: None for the default rules
     outputs: Outputs = field(default_factory=Outputs)
     lists: Lists = field(default_factory=Lists)
     records: Records = field(default_factory=Records)
@@ -112,6 +113,7 @@ class JobRequest:
             "on_error": o.on_error,
             "max_rejected": o.max_rejected,
             "surcharge": self.surcharge,
+            "rules": self.rules,
             "status": list(lists.status) or None,
             "sort": lists.sort,
             "carry": list(lists.carry) or None,

@@ -66,6 +66,7 @@ class RunRecord:
     warning_kinds: dict[str, int] = field(default_factory=dict)
     buckets: int | None = None  # buckets used (SPEC 10), `auto` resolved; 1: one pass
     backfill: dict[str, Any] | None = None  # a backfill's later night and where it wrote
+    rules: dict[str, str] | None = None  # the rules file: path and sha256; None: defaults
     exit_code: int | None = None
     error: str | None = None
     ended: dt.datetime | None = None
@@ -116,6 +117,7 @@ def document(record: RunRecord) -> dict[str, Any]:
         "elapsed_seconds": round((ended - record.started).total_seconds(), 6),
         "as_of": record.as_of.isoformat() if record.as_of else None,
         "arguments": record.arguments,
+        "rules": record.rules,
         "exit_code": record.exit_code,
         "outcome": record.outcome,
         "error": record.error,

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import polars as pl
 
+from followup_cli.core.default_rules import DEFAULT_RULES
 from followup_cli.core.errors import UsageError
-from followup_cli.core.follow_up_tables import CUSTOMER_STATUSES, PROSPECT_STATUSES, UNCLASSIFIED
 from followup_cli.core.formats import format_of
 from followup_cli.core.schema import (
     FILES_OWN_LINE,
@@ -27,12 +27,9 @@ from followup_cli.outputs.safe_csv import is_text
 from followup_cli.reading.csv_header import csv_header
 from followup_cli.reading.csv_reader import read_csv
 
-# The decision tables' order, the catch-all last: the order of the workbook's list sheets.
-LIST_ORDER = (
-    *(s for s in CUSTOMER_STATUSES if s != UNCLASSIFIED),
-    *PROSPECT_STATUSES,
-    UNCLASSIFIED,
-)
+# The default decision tables' order, the customers' catch-all last: the order of the
+# workbook's list sheets (a rules file gives its own: RuleSet.list_order).
+LIST_ORDER = DEFAULT_RULES.list_order
 
 
 # "Most overdue first" and "most owed first" are what a manager sorts these by, so they sort
@@ -41,14 +38,15 @@ LIST_ORDER = (
 DESCENDING_BY_DEFAULT = frozenset({"days_in_arrears", "past_due", "data_issues"})
 
 
-def chosen_statuses(requested: Sequence[str]) -> tuple[str, ...]:
-    """--status names, matched case-insensitively and trimmed, as the statuses' own spelling."""
-    by_key = {status.lower(): status for status in LIST_ORDER}
+def chosen_statuses(requested: Sequence[str], lists: Sequence[str] = LIST_ORDER) -> tuple[str, ...]:
+    """--status names, matched case-insensitively and trimmed, as the statuses' own spelling;
+    `lists` are the rules file's (SPEC 11), the defaults' without one."""
+    by_key = {status.lower(): status for status in lists}
     chosen = []
     for name in requested:
         status = by_key.get(" ".join(name.split()).lower())
         if status is None:
-            valid = ", ".join(f'"{s}"' for s in LIST_ORDER)
+            valid = ", ".join(f'"{s}"' for s in lists)
             raise UsageError(f"--status {name!r} is not a follow-up list; choose from {valid}")
         if status not in chosen:
             chosen.append(status)

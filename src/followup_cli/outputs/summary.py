@@ -9,7 +9,8 @@ from pathlib import Path
 import polars as pl
 
 from followup_cli.core.account_status import ACCOUNT_STATUSES
-from followup_cli.core.follow_up_tables import CUSTOMER_STATUSES, PROSPECT_STATUSES, UNCLASSIFIED
+from followup_cli.core.default_rules import DEFAULT_RULES
+from followup_cli.core.rules_file import RuleSet
 from followup_cli.core.schema import LINE
 from followup_cli.core.tables import TableCount
 from followup_cli.reading.run import RunResult
@@ -34,11 +35,18 @@ class Summary:
     ignored_columns: tuple[tuple[str, tuple[str, ...]], ...] = ()  # file, unknown column names
     without: tuple[str, ...] = ()  # tables the run was told to do without
     elapsed: float | None = None  # the whole run's wall time; None: the stages' sum
+    unclassified_status: str = DEFAULT_RULES.unclassified  # the customers' catch-all list
 
 
 def summarise(
-    result: RunResult, as_of: dt.date, rejects_path: Path | None, destination: str
+    result: RunResult,
+    as_of: dt.date,
+    rejects_path: Path | None,
+    destination: str,
+    rules: RuleSet = DEFAULT_RULES,
 ) -> Summary:
+    """The counts per list in the rules' order (SPEC 11), per account status, and the first
+    few people only the catch-all rule took."""
     # Sums and counts in any order; the first unclassified people by their line.
     out = result.any_order
     owed_cents = pl.col("balance").cast(pl.Decimal(18, 2)) * -100
@@ -51,7 +59,7 @@ def summarise(
                 pl.len().alias("accounts"),
                 owed_cents.filter(pl.col("balance") < 0).sum().cast(pl.Int64).alias("owed"),
             ),
-            out.filter(pl.col("follow_up_status") == UNCLASSIFIED)
+            out.filter(pl.col("follow_up_status") == rules.unclassified)
             .sort(LINE)
             .head(UNCLASSIFIED_SHOWN)
             .select("customer_id", "reason"),
@@ -65,7 +73,7 @@ def summarise(
         people=result.people,
         follow_up=tuple(
             (status, follow_counts.get(status, 0))
-            for status in (*CUSTOMER_STATUSES, *PROSPECT_STATUSES)
+            for status in dict.fromkeys((*rules.customer_statuses, *rules.prospect_statuses))
         ),
         accounts=tuple((s, *by_status.get(s, (0, 0))) for s in ACCOUNT_STATUSES),
         owed_cents=sum(owed for _, owed in by_status.values()),
@@ -76,6 +84,7 @@ def summarise(
         unclassified=tuple((str(a), str(b)) for a, b in unclassified),
         timings=tuple(result.timings.items()),
         destination=destination,
+        unclassified_status=rules.unclassified,
         ignored_columns=tuple(
             (raw.file_label, raw.unknown_columns)
             for raw in result.inputs.values()

@@ -45,6 +45,7 @@ class Sheets:
     summary: Summary | None = None
     rejects: pl.DataFrame | None = None  # a sheet only when rows were set aside
     changes: pl.DataFrame | None = None  # a sheet whenever a previous run is known
+    order: tuple[str, ...] = LIST_ORDER  # the lists' sheets, in the rules file's order
 
 
 def sheet_name(status: str) -> str:
@@ -108,8 +109,8 @@ def _write_workbook(sink: BinaryIO, lists: pl.DataFrame, sheets: Sheets) -> None
     created = dt.datetime(as_of.year, as_of.month, as_of.day)
     workbook.set_properties({"title": f"followup as of {as_of}", "created": created})
     if summary is not None:
-        _summary_sheet(workbook, summary)
-    for status in LIST_ORDER:
+        _summary_sheet(workbook, summary, sheets.order)
+    for status in sheets.order:
         people = lists.filter(pl.col("follow_up_status") == status)
         if people.height:
             _table_sheet(workbook, sheet_name(status), people)
@@ -172,11 +173,11 @@ def _fitted_widths(frame: pl.DataFrame) -> dict[Any, int]:
     return widths
 
 
-def _summary_sheet(workbook: Workbook, s: Summary) -> None:
+def _summary_sheet(workbook: Workbook, s: Summary, order: tuple[str, ...]) -> None:
     sheet = workbook.add_worksheet(SUMMARY)
     people = dict(s.follow_up)
     lists = pl.DataFrame(
-        {"follow_up_status": list(LIST_ORDER), "people": [people.get(x, 0) for x in LIST_ORDER]},
+        {"follow_up_status": list(order), "people": [people.get(x, 0) for x in order]},
         schema={"follow_up_status": pl.String, "people": pl.Int64},
     )
     run = pl.DataFrame(

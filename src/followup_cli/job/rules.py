@@ -1,0 +1,50 @@
+"""`--rules FILE` (SPEC 11): the rules file read, checked and recorded, for every command that
+reconciles. Reading the bytes is here; checking them is `core.rules_file`'s pure work."""
+
+from __future__ import annotations
+
+import hashlib
+from decimal import Decimal
+from pathlib import Path
+
+from followup_cli.core.default_rules import DEFAULT_RULES
+from followup_cli.core.errors import UsageError
+from followup_cli.core.ledger import LedgerSettings
+from followup_cli.core.rules_file import RuleSet, RulesRefused, parse
+from followup_cli.job import options
+
+
+def read_rules(path: Path | None) -> tuple[RuleSet, dict[str, str] | None]:
+    """The rules in force and what the run report records of them ({path, sha256}; None for
+    the defaults). A missing, unreadable or refused file is a usage error (exit 2)."""
+    if path is None:
+        return DEFAULT_RULES, None
+    shown = str(path)
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise UsageError(
+            f"--rules {shown}: no such file (`followup rules init` writes one)"
+        ) from None
+    except IsADirectoryError:
+        raise UsageError(f"--rules {shown}: is a folder, not a rules file") from None
+    except OSError as error:
+        raise UsageError(f"--rules {shown}: cannot be read ({error.strerror})") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise RulesRefused(shown, [f"byte {error.start}: not UTF-8 text (TOML is UTF-8)"]) from None
+    rules = parse(text, shown)
+    return rules, {"path": shown, "sha256": hashlib.sha256(data).hexdigest()}
+
+
+def settings_for(
+    path: Path | None, surcharge: str | Decimal | None
+) -> tuple[LedgerSettings, dict[str, str] | None]:
+    """The ledger settings of a run: the rules file's (or the defaults), its surcharge unless
+    --surcharge gives one."""
+    rules, recorded = read_rules(path)
+    cents = (
+        rules.account.surcharge_cents if surcharge is None else options.surcharge_cents(surcharge)
+    )
+    return LedgerSettings(surcharge_cents=cents, rules=rules), recorded
