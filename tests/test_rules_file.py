@@ -545,3 +545,28 @@ def test_the_random_exports_reach_every_condition(random_tables: Any) -> None:
     expected |= {"Renewal Opportunity", "Trial Booked", "Trial No Show", "Web Lead"}
     assert expected <= statuses
     assert set(out["account_status"].drop_nulls()) >= {"Paid in Full", "Disabled"}
+
+
+def test_buckets_and_the_workbook_follow_the_file(invoke, tmp_path) -> None:
+    """--buckets applies the same file as one pass; the workbook's list sheets come in the
+    file's order with its names."""
+    import openpyxl
+
+    rules = tmp_path / "rules.toml"
+    rules.write_text(AT_RISK)
+    one, split = tmp_path / "one.csv", tmp_path / "split.csv"
+    common = ["reconcile", "--data", str(SAMPLE), "--as-of", "2024-07-31", "-q"]
+    assert invoke(*common, "-o", str(one), "--rules", str(rules)).exit_code == 0
+    done = invoke(*common, "-o", str(split), "--rules", str(rules), "--buckets", "3")
+    assert done.exit_code == 0, done.output
+    assert split.read_bytes() == one.read_bytes()
+    assert b"At Risk" in one.read_bytes()
+    book = tmp_path / "lists.xlsx"
+    assert invoke(*common, "-o", str(book), "--rules", str(rules)).exit_code == 0
+    names = openpyxl.load_workbook(book, read_only=True).sheetnames
+    lists = [name for name in names if name in parse(AT_RISK, "r").list_order]
+    expected = [
+        s for s in parse(AT_RISK, "r").list_order if s in set(pl.read_csv(one)["follow_up_status"])
+    ]
+    assert lists == expected
+    assert "At Risk" in lists
