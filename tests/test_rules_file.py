@@ -570,3 +570,16 @@ def test_buckets_and_the_workbook_follow_the_file(invoke, tmp_path) -> None:
     ]
     assert lists == expected
     assert "At Risk" in lists
+
+
+def test_explain_replays_the_ledger_with_the_files_thresholds(invoke, tmp_path) -> None:
+    """C-5 owes since 2024-06-28: Warning by default, Disabled after one month; the run's row
+    and the ledger told as events agree under the file."""
+    rules = tmp_path / "rules.toml"
+    rules.write_text(DEFAULT_TEXT.replace("disabled_after_months = 2", "disabled_after_months = 1"))
+    done = invoke("explain", "C-5", "--data", str(SAMPLE), "--as-of", "2024-07-31",
+                  "--rules", str(rules))  # fmt: skip
+    assert done.exit_code == 0, done.output
+    assert "account reconciled: Disabled" in done.stdout
+    assert "replayed as events: Disabled" in done.stdout
+    assert "1 months or more; disabled from 2024-07-28" in done.stdout

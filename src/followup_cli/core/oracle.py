@@ -24,6 +24,7 @@ from dateutil.relativedelta import relativedelta
 from dateutil.rrule import FR, MO, MONTHLY, TH, TU, WE, rrule
 
 from followup_cli.core import account_status, ledger
+from followup_cli.core.rules_file import AccountRules
 from followup_cli.core.schema import CUST
 
 # The spec's words and numbers (status names, the 7 days, the 2 months, the default
@@ -134,8 +135,15 @@ class CustomerAccount:
     as it stood at the end of that day, ignoring what was bought or paid after it.
     """
 
-    def __init__(self, surcharge_cents: int = DEFAULT_SURCHARGE_CENTS) -> None:
+    def __init__(
+        self,
+        surcharge_cents: int = DEFAULT_SURCHARGE_CENTS,
+        thresholds: AccountRules = account_status.DEFAULT_ACCOUNT,
+    ) -> None:
         self._surcharge_cents = surcharge_cents
+        # A rules file's thresholds (SPEC 11); the defaults are SPEC 3's 7 days and 2 months.
+        self._warning_after_days = thresholds.warning_after_days
+        self._disabled_after = relativedelta(months=thresholds.disabled_after_months)
         self._subscriptions: list[SubscriptionStarted] = []
         self._payments: list[Payment] = []
         self._as_of: dt.date | None = None
@@ -280,9 +288,9 @@ class CustomerAccount:
         days = self.days_in_arrears()
         if self.balance_cents() >= 0 or oldest_on is None or days is None:
             return PAID_IN_FULL
-        if as_of >= oldest_on + DISABLED_AFTER:
+        if as_of >= oldest_on + self._disabled_after:
             return DISABLED
-        if days > WARNING_AFTER_DAYS:
+        if days > self._warning_after_days:
             return WARNING
         return DUE
 
@@ -333,11 +341,12 @@ def replay(
     payments: pl.DataFrame,
     as_of: dt.date,
     surcharge_cents: int = DEFAULT_SURCHARGE_CENTS,
+    thresholds: AccountRules = account_status.DEFAULT_ACCOUNT,
 ) -> dict[int, CustomerAccount]:
     """Each customer's account (by cust_idx), told its subscriptions and payments in file
     order and reconciled as of `as_of`. Only people with a subscription or a payment appear."""
     accounts: defaultdict[int, CustomerAccount] = defaultdict(
-        lambda: CustomerAccount(surcharge_cents)
+        lambda: CustomerAccount(surcharge_cents, thresholds)
     )
     agreement_rows = agreements.select(
         CUST, "agreement_id", "purchase_date", "monthly_fee", "end_date"

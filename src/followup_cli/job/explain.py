@@ -253,6 +253,7 @@ def _story(
         tables.payments.filter(pl.col(CUST) == index),
         as_of,
         settings.surcharge_cents,
+        settings.rules.account,
     ).get(index)
     if account is None or not account.has_subscription():
         return pl.DataFrame(), None
