@@ -16,11 +16,17 @@ from followup_cli.core.ledger import LedgerSettings
 from followup_cli.core.schema import OUTPUT_COLUMNS
 from followup_cli.job import options
 from followup_cli.job.deliver import check_changes_destination, check_records
-from followup_cli.job.record_folders import make_record_folders, remove_made
+from followup_cli.job.record_folders import make_record_folders
 from followup_cli.job.request import JobRequest
 from followup_cli.job.rules import settings_for
 from followup_cli.nightly import report as run_report
-from followup_cli.outputs.destinations import beside, check_destinations, output_format, resolved
+from followup_cli.outputs.destinations import (
+    beside,
+    check_destinations,
+    output_format,
+    remove_made_folders,
+    resolved,
+)
 from followup_cli.outputs.lists import SortOrder, carried_columns, chosen_statuses, sort_order
 from followup_cli.reading.locate import locate_tables, possible_inputs
 
@@ -119,7 +125,7 @@ def check_record_paths(request: JobRequest) -> None:
             [*inputs, *([r.previous] if r.previous else [])],
         )
     except BaseException:
-        remove_made(made)
+        remove_made_folders(made)
         raise
 
 

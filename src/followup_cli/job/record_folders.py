@@ -9,6 +9,7 @@ from pathlib import Path
 
 from followup_cli.job.deliver import RefusedRecord
 from followup_cli.outputs import signals
+from followup_cli.outputs.destinations import remove_made_folders
 
 
 def make_record_folders(records: list[tuple[str, Path | None]]) -> list[Path]:
@@ -20,7 +21,7 @@ def make_record_folders(records: list[tuple[str, Path | None]]) -> list[Path]:
             if path is not None:
                 made.extend(_make_above(option, path))
     except BaseException:
-        remove_made(made)
+        remove_made_folders(made)
         raise
     return made
 
@@ -45,18 +46,9 @@ def _make_above(option: str, path: Path) -> list[Path]:
                 each.mkdir()
                 made.append(each)
         except OSError as exc:
-            remove_made(made)
+            remove_made_folders(made)
             reason = exc.strerror or str(exc)
             raise RefusedRecord(
                 f"{option} {path}: the folder {each} cannot be made ({reason})"
             ) from None
     return made
-
-
-def remove_made(made: list[Path]) -> None:
-    """Remove the folders `make_record_folders` made, innermost first, while they are empty."""
-    for folder in reversed(made):
-        try:
-            folder.rmdir()
-        except OSError:
-            continue  # something was put there meanwhile: it stays, and so do the ones above

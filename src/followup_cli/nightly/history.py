@@ -39,7 +39,7 @@ from followup_cli.nightly.earlier_output import (
     first_line,
 )
 from followup_cli.outputs import signals
-from followup_cli.outputs.destinations import is_special, resolved
+from followup_cli.outputs.destinations import is_special, remove_made_folders, resolved
 
 SNAPSHOT_FILE = "followup.parquet"
 REPORT_FILE = "report.json"
@@ -159,7 +159,7 @@ def locked(history: Path | None) -> Iterator[None]:
                         history / snapshot_folder.LOCK_FILE
                     ).unlink()  # still ours: removed before it is let go
                 os.close(handle)
-            snapshot_folder.remove_empty(made)
+            remove_made_folders(made)
 
 
 def as_of_of(path: Path) -> dt.date | None:

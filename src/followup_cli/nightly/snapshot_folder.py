@@ -17,6 +17,7 @@ from pathlib import Path
 
 from followup_cli.core.errors import InputFileError
 from followup_cli.outputs import signals
+from followup_cli.outputs.destinations import remove_made_folders
 
 INCOMING = ".incoming"  # staging folders are DIR/.incoming-<id>/ (`.incoming/` before)
 LOCK_FILE = ".followup.lock"
@@ -47,17 +48,9 @@ def make_folders(history: Path) -> list[Path]:
             folder.mkdir()
             made.append(folder)
     except OSError as exc:
-        remove_empty(made)
+        remove_made_folders(made)
         raise unwritable(history, exc) from exc
     return made
-
-
-def remove_empty(made: list[Path]) -> None:
-    for folder in reversed(made):
-        try:
-            folder.rmdir()
-        except OSError:
-            return  # not empty (a snapshot was stored): it and the folders above stay
 
 
 def lock(history: Path) -> int:

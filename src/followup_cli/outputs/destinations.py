@@ -199,3 +199,13 @@ def is_special(path: Path) -> bool:
 # --- the set, step by step ------------------------------------------------------------------
 
 _MAX_LINKS = 40  # as the kernel's own limit on a chain of symbolic links
+
+
+def remove_made_folders(made: list[Path]) -> None:
+    """Remove the folders a run made (listed outermost first), innermost first, while they are
+    empty: one that holds something stays, and so do the folders above it."""
+    for folder in reversed(made):
+        try:
+            folder.rmdir()
+        except OSError:
+            return
