@@ -8,8 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from followup_cli.job.deliver import RefusedRecord
-from followup_cli.outputs import signals
-from followup_cli.outputs.destinations import remove_made_folders
+from followup_cli.outputs.destinations import make_folders, remove_made_folders
 
 
 def make_record_folders(records: list[tuple[str, Path | None]]) -> list[Path]:
@@ -38,17 +37,10 @@ def _make_above(option: str, path: Path) -> list[Path]:
         return []  # the folder is there, or what is there is judged by the checks that follow
     if not folder.is_dir():
         raise RefusedRecord(f"{option} {path}: {folder} is not a folder; give a folder")
-    made: list[Path] = []
-    # A signal between making a folder and noting it would leave it behind unnoticed.
-    with signals.deferred():
-        try:
-            for each in reversed(missing):
-                each.mkdir()
-                made.append(each)
-        except OSError as exc:
-            remove_made_folders(made)
-            reason = exc.strerror or str(exc)
-            raise RefusedRecord(
-                f"{option} {path}: the folder {each} cannot be made ({reason})"
-            ) from None
-    return made
+    try:
+        return make_folders(path.parent)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise RefusedRecord(
+            f"{option} {path}: the folder {exc.filename or path.parent} cannot be made ({reason})"
+        ) from None

@@ -39,7 +39,12 @@ from followup_cli.nightly.earlier_output import (
     first_line,
 )
 from followup_cli.outputs import signals
-from followup_cli.outputs.destinations import is_special, remove_made_folders, resolved
+from followup_cli.outputs.destinations import (
+    is_special,
+    make_folders,
+    remove_made_folders,
+    resolved,
+)
 
 SNAPSHOT_FILE = "followup.parquet"
 REPORT_FILE = "report.json"
@@ -147,7 +152,10 @@ def locked(history: Path | None) -> Iterator[None]:
     try:
         # A signal here is raised at the end of this block, with both known to `finally`.
         with signals.deferred():
-            made = snapshot_folder.make_folders(history)
+            try:
+                made = make_folders(history)
+            except OSError as exc:
+                raise snapshot_folder.unwritable(history, exc) from exc
             handle = snapshot_folder.lock(history)
         snapshot_folder.recover(history)
         yield

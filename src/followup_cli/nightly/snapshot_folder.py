@@ -17,7 +17,6 @@ from pathlib import Path
 
 from followup_cli.core.errors import InputFileError
 from followup_cli.outputs import signals
-from followup_cli.outputs.destinations import remove_made_folders
 
 INCOMING = ".incoming"  # staging folders are DIR/.incoming-<id>/ (`.incoming/` before)
 LOCK_FILE = ".followup.lock"
@@ -33,24 +32,6 @@ def entries(history: Path) -> list[Path]:
         raise InputFileError(
             f"--history {history}: the folder cannot be read ({exc.strerror or exc})"
         ) from None
-
-
-def make_folders(history: Path) -> list[Path]:
-    """Make `history` and any missing folder above it; the ones made, outermost first."""
-    missing = []
-    folder = history
-    while not folder.is_dir() and folder != folder.parent:
-        missing.append(folder)
-        folder = folder.parent
-    made: list[Path] = []
-    try:
-        for folder in reversed(missing):
-            folder.mkdir()
-            made.append(folder)
-    except OSError as exc:
-        remove_made_folders(made)
-        raise unwritable(history, exc) from exc
-    return made
 
 
 def lock(history: Path) -> int:

@@ -201,6 +201,26 @@ def is_special(path: Path) -> bool:
 _MAX_LINKS = 40  # as the kernel's own limit on a chain of symbolic links
 
 
+def make_folders(folder: Path) -> list[Path]:
+    """Make `folder` and every missing folder above it; the ones made, outermost first. Signals
+    wait while a folder is made and noted, so none is left behind unnoticed; on a failure the
+    ones made are removed and the OSError (naming the folder that failed) is raised."""
+    missing: list[Path] = []
+    while not folder.is_dir() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    made: list[Path] = []
+    with signals.deferred():
+        try:
+            for each in reversed(missing):
+                each.mkdir()
+                made.append(each)
+        except OSError:
+            remove_made_folders(made)
+            raise
+    return made
+
+
 def remove_made_folders(made: list[Path]) -> None:
     """Remove the folders a run made (listed outermost first), innermost first, while they are
     empty: one that holds something stays, and so do the folders above it."""
