@@ -194,8 +194,8 @@ def generate(
             "--customers",
             min=1,
             metavar="N",
-            help="How many people to make (about 1.5 agreements, 10 payments and 1 event "
-            "each). Example: --customers 1000000",
+            help="How many people to make (about 1.5 agreements, 10 payments and 4.5 events "
+            "each, class visits included). Example: --customers 1000000",
         ),
     ],
     out: Annotated[

@@ -42,12 +42,20 @@ The club (every figure is a share of all people):
   members leave their last 1 or 2 months unpaid; 4% of memberships paid a month in advance
   (in credit). Packs and single sessions are paid once, one-off, on purchase. Payments after
   the export day are not in the export.
-- **Events** (about 1 per person). A prospect books 0-3 trials or appointments, the first
-  within 14 days of signing up and then about every 3 weeks; a customer has 0-3 classes,
-  appointments or personal-training sessions anywhere from sign-up to 61 days after the
-  export day. Times run 06:00-20:30 on the half hour. Past events were attended (62%),
-  no-shows (16%), canceled (15%) or still marked scheduled (7%); events after the export
-  day are scheduled.
+- **Events** (about 1 per person, besides visits). A prospect books 0-3 trials or
+  appointments, the first within 14 days of signing up and then about every 3 weeks; a
+  customer has 0-3 classes, appointments or personal-training sessions anywhere from sign-up
+  to 61 days after the export day. Times run 06:00-20:30 on the half hour. Past events were
+  attended (62%), no-shows (16%), canceled (15%) or still marked scheduled (7%); events after
+  the export day are scheduled.
+- **Visits** (about 3.5 per person, visits.py). People who first bought on or before
+  2024-07-31 book classes (kind `class`) in the 120 days up to the export day: of current
+  members and class-pack holders 60% come every 7 to 21 days throughout, 25% came so but
+  stopped somewhere in those days and 15% never come (of the others 10%, 40% and 50%). A visit
+  was attended (78%), a no-show (11%) or canceled (11%). So at 2024-07-31 a `no_visit` rule of
+  30 days finds members with a recent class, members whose last class is older and members
+  with none. Visits are the events file's last rows, V-1, V-2, ...: the events above keep
+  their rows and ids, and the default output is the same with or without them.
 
 At as-of 2024-07-31 (a Wednesday billing date) this gives every follow-up status and every
 account status: members who pay July a few days late are Due, a June payment 20 or more days
@@ -74,6 +82,7 @@ from followup_cli.outputs.writing import Fill, write_together
 from followup_cli.synthetic.agreements import agreements_table, make_agreements, payments_table
 from followup_cli.synthetic.base import Random
 from followup_cli.synthetic.people import customers_table, events_table, make_people
+from followup_cli.synthetic.visits import visits_table
 
 # Fixed row groups: the bytes of a Parquet file must not depend on the number of threads.
 ROW_GROUP_ROWS = 250_000
@@ -105,7 +114,8 @@ def generate(customers: int, out_dir: Path, seed: int = 0, fmt: str = "parquet")
         "customers": customers_table(people),
         "agreements": agreements_table(agreements),
         "payments": payments_table(agreements, rng),
-        "events": events_table(people, rng),
+        # Members' visits follow the other events, so those keep their rows and ids.
+        "events": pl.concat([events_table(people, rng), visits_table(people, rng)]),
     }
     paths = {name: out_dir / f"{name}.{fmt}" for name in tables}
     # As a set, through the output module's writer: all four files land or none changes.
