@@ -180,7 +180,10 @@ def explanation(out: Console, e: Explanation) -> None:
         _account(out, e)
     else:
         out.print("account: no recurring agreement, so no ledger")
-    out.print(_verdicts("Follow-up rules, first match wins", ("#", "status", "verdict"), e.rules))
+    # The condition goes last: in words with the person's figures it is the longest cell.
+    rows = [(*rule, words) for rule, words in zip(e.rules, e.rule_conditions, strict=True)]
+    columns = ("#", "status", "verdict", "condition")
+    out.print(_verdicts("Follow-up rules, first match wins", columns, rows))
     if not e.rejected:
         out.print("rejected rows naming this person: none")
         return
@@ -291,11 +294,15 @@ def nightly(
 
 
 def _verdicts(title: str, columns: tuple[str, ...], rows: Sequence[tuple[int | str, ...]]) -> Table:
-    """A rule table: number, status, (condition,) verdict; the deciding rule in green."""
+    """A rule table: number, status, a verdict and a condition (in `columns`' order); the
+    deciding rule in green."""
     table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left")
     for name in columns:
         table.add_column(name, justify="right" if name == "#" else "left")
-    for *cells, verdict in rows:
-        style = {DECIDED: "bold green", OUTRANKED: "yellow"}.get(str(verdict), "dim")
-        table.add_row(*(str(cell) for cell in cells), Text(str(verdict), style=style))
+    at = columns.index("verdict")
+    for cells in rows:
+        style = {DECIDED: "bold green", OUTRANKED: "yellow"}.get(str(cells[at]), "dim")
+        table.add_row(
+            *(Text(str(c), style=style) if n == at else str(c) for n, c in enumerate(cells))
+        )
     return table

@@ -41,6 +41,7 @@ from followup_cli.core.pipeline import label, people_facts
 from followup_cli.core.rules_file import AccountRules
 from followup_cli.core.schema import CUST, LINE, normalise_id
 from followup_cli.core.tables import REF, Validated
+from followup_cli.job.rule_words import conditions_in_words
 from followup_cli.reading.loading import RawTable
 
 DECIDED = "decided"
@@ -82,6 +83,8 @@ class Explanation:
     account_rules: tuple[tuple[int, str, str, str], ...] = ()
     rejected: tuple[tuple[str, int, str, str], ...] = ()  # file, line, column, reason
     account: AccountFigures | None = None  # None without a subscription: no ledger
+    # each follow-up rule's condition in words with the person's figures, as `rules`
+    rule_conditions: tuple[str, ...] = ()
 
 
 def explain(
@@ -116,6 +119,7 @@ def explain(
         account_rules=_account_rules(facts, as_of, settings.rules.account),
         rejected=_rejected(tables, str(person.item(0, "customer_id"))),
         account=account,
+        rule_conditions=tuple(conditions_in_words(table, facts.row(0, named=True), as_of)),
     )
 
 
