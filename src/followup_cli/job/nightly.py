@@ -149,7 +149,8 @@ def _reconcile(
             bool(plan.carried) or plan.order is not None or plan.fmt == "xlsx" or before is not None
         )
         result = _read(record, request, plan, step, kept)
-        rows, listed = _rows(plan, result, whole)
+        # A carried value no output can hold is emptied or cut, said as a warning.
+        rows, listed = _rows(plan, result, whole, lambda said: record.warn(health.OTHER, said))
         _verify(record, request, plan, result)
         changed = _compare(record, plan, before, result)
         record.warn(health.STALE_EXPORT, health.stale_exports(result.newest, plan.as_of))
@@ -208,7 +209,9 @@ def _read(
     return result
 
 
-def _rows(plan: Plan, result: RunResult, whole: bool) -> tuple[pl.DataFrame | pl.LazyFrame, int]:
+def _rows(
+    plan: Plan, result: RunResult, whole: bool, warn: Callable[[list[str]], None]
+) -> tuple[pl.DataFrame | pl.LazyFrame, int]:
     """The output's rows (held, or streamed) and how many of them there are."""
     if not whole:
         streamed = keep_lists(result.streamed, plan.statuses)
@@ -226,6 +229,7 @@ def _rows(plan: Plan, result: RunResult, whole: bool) -> tuple[pl.DataFrame | pl
             plan.carried,
             result.customer_lines,
             read.unknown_frame if read is not None and read.format == "csv" else None,
+            warn,
         )
     rows = sort_rows(keep_lists(held, plan.statuses), plan.order)
     return rows, rows.height

@@ -6,7 +6,8 @@ Every choice is checked before any export is read, so a typo in `--status`, `--s
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import datetime as dt
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from followup_cli.core.schema import (
 from followup_cli.outputs.safe_csv import is_text
 from followup_cli.reading.csv_header import csv_header
 from followup_cli.reading.csv_reader import read_csv
+from followup_cli.reading.loading import PARQUET_READ_ERRORS, cannot_be_read
 
 # The default decision tables' order, the customers' catch-all last: the order of the
 # workbook's list sheets (a rules file gives its own: RuleSet.list_order).
@@ -157,11 +159,13 @@ def carry(
     columns: dict[str, str],
     lines: pl.Series,
     read: pl.LazyFrame | None = None,
+    warn: Callable[[list[str]], None] | None = None,
 ) -> pl.DataFrame:
     """The output with the carried columns after the contract's; `lines` is each output row's
     line in the customers file, so every row gets the values from its own line. `read` is the
     run's own reading of the customers file's extra columns (RawTable.unknown_frame), used
-    when it holds them all, so the values are the very ones the run read."""
+    when it holds them all, so the values are the very ones the run read. A value no output
+    can hold is carried as empty, or cut, and `warn` is told once per column (_writable)."""
     if not columns:
         return output
     sources = list(dict.fromkeys(columns.values()))
@@ -175,17 +179,14 @@ def carry(
         .join(raw, on=LINE, how="left")
         .sort("_position")
     )
-    values = []
-    for name, source in columns.items():
-        value = pl.col(source)
-        if is_text(picked.schema[source]):
-            # Text is trimmed, as every text value of the exports is; an empty cell is empty.
-            # Categorical and Enum (Parquet) are text too, written as String: a trimmed value
-            # may not be one of an Enum's categories.
-            value = value.cast(pl.String).str.strip_chars()
-            value = pl.when(value != "").then(value)
-        values.append(value.alias(name))
-    return output.hstack(picked.select(values).get_columns())
+    values = [
+        _writable(pl.col(source), picked.schema[source]).alias(name)
+        for name, source in columns.items()
+    ]
+    carried = picked.select(values)
+    if warn is not None:
+        warn(_unwritable(picked, carried, columns, customers.name))
+    return output.hstack(carried.get_columns())
 
 
 def _header(customers: Path) -> list[str]:
@@ -201,10 +202,93 @@ def _read_columns(customers: Path, names: list[str]) -> pl.DataFrame:
     """The chosen columns of the customers file as read, with each row's line."""
     if format_of(customers) == "parquet":
         scan = pl.scan_parquet(customers).select(names)
-        return (
-            scan.with_row_index(LINE, offset=1).with_columns(pl.col(LINE).cast(pl.Int64)).collect()
-        )
+        try:
+            return (
+                scan.with_row_index(LINE, offset=1)
+                .with_columns(pl.col(LINE).cast(pl.Int64))
+                .collect()
+            )
+        except PARQUET_READ_ERRORS as exc:
+            # A page of a carried column damaged while the run's own columns read well: the
+            # one sentence of any damaged export (SPEC 6), not an internal error.
+            raise cannot_be_read(customers.name, exc) from exc
     # The same reader as the run, with the same key, so the lines are the same lines: the key
     # decides where a quoted value over several lines ends (loading.read_table).
     frame, _ragged = read_csv(customers, TABLES["customers"].key.name)
     return frame.select(LINE, *names)
+
+
+# Carried values are copied, not validated (SPEC 9), but each must be one every output format
+# can write: CSV's and JSON's writers panic on a date or timestamp beyond years 1-9999 (Polars
+# formats only those), a workbook refuses NaN and infinity, and an Excel cell holds at most
+# 32,767 characters (xlsxwriter cut longer text silently). Such a value is carried as empty, or
+# cut, the same in every format, and said once per column.
+EXCEL_CELL_CHARACTERS = 32_767
+_FIRST_DAY, _LAST_DAY = dt.date(1, 1, 1), dt.date(9999, 12, 31)
+_EPOCH = dt.datetime(1970, 1, 1)
+_PER_SECOND = {"ms": 1_000, "us": 1_000_000}
+
+
+def _writable(value: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    """A carried column's values as every output format can write them."""
+    if is_text(dtype):
+        # Text is trimmed, as every text value of the exports is; an empty cell is empty.
+        # Categorical and Enum (Parquet) are text too, written as String: a trimmed value
+        # may not be one of an Enum's categories.
+        value = value.cast(pl.String).str.strip_chars()
+        return pl.when(value != "").then(value.str.slice(0, EXCEL_CELL_CHARACTERS))
+    if dtype.is_float():
+        return pl.when(value.is_finite()).then(value)
+    within = _in_calendar(value, dtype)
+    return value if within is None else pl.when(within).then(value)
+
+
+def _in_calendar(value: pl.Expr, dtype: pl.DataType) -> pl.Expr | None:
+    """Whether a date or timestamp falls in years 1-9999, compared as the stored number (a
+    value beyond them panics when it is formatted); None for a type that cannot leave them."""
+    if isinstance(dtype, pl.Date):
+        first, last = ((d - _EPOCH.date()).days for d in (_FIRST_DAY, _LAST_DAY))
+        return value.to_physical().is_between(first, last)
+    if isinstance(dtype, pl.Datetime) and dtype.time_unit in _PER_SECOND:
+        # A time zone moves the local time up to a day either way from the stored UTC time.
+        margin = dt.timedelta(days=1) if dtype.time_zone else dt.timedelta(0)
+        ends = (
+            dt.datetime.combine(_FIRST_DAY, dt.time()) + margin,
+            dt.datetime.combine(_LAST_DAY, dt.time.max) - margin,
+        )
+        per_second = _PER_SECOND[dtype.time_unit]
+        low, high = (
+            (d - _EPOCH) // dt.timedelta(microseconds=1) * per_second // 10**6 for d in ends
+        )
+        return value.to_physical().is_between(low, high)
+    return None  # nanoseconds reach years 1677-2262 only; a time of day is read or null
+
+
+def _unwritable(
+    picked: pl.DataFrame, carried: pl.DataFrame, columns: dict[str, str], file: str
+) -> list[str]:
+    """One warning per carried column whose values were emptied or cut, with their count."""
+    said = []
+    for name, source in columns.items():
+        dtype = picked.schema[source]
+        if is_text(dtype):
+            trimmed = picked.get_column(source).cast(pl.String).str.strip_chars()
+            count = int((trimmed.str.len_chars() > EXCEL_CELL_CHARACTERS).sum())
+            noun, beyond = "text", f" longer than {EXCEL_CELL_CHARACTERS:,} characters"
+            done = f"carried cut to {EXCEL_CELL_CHARACTERS:,} (the most an Excel cell holds)"
+        else:
+            count = carried.get_column(name).null_count() - picked.get_column(source).null_count()
+            noun, beyond = _EMPTIED.get(type(dtype), ("value", " no output can hold"))
+            done = "carried as empty"
+        if count:
+            plural = "" if count == 1 else "s"
+            said.append(f"{file}: column {source} holds {count:,} {noun}{plural}{beyond}, {done}")
+    return said
+
+
+_EMPTIED: dict[type[pl.DataType], tuple[str, str]] = {
+    pl.Date: ("date", " beyond years 1-9999"),
+    pl.Datetime: ("timestamp", " beyond years 1-9999"),
+    pl.Float32: ("NaN or infinite value", ""),
+    pl.Float64: ("NaN or infinite value", ""),
+}

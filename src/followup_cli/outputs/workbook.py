@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 import polars as pl
+import polars.selectors as cs
 
 from followup_cli.core import money
 from followup_cli.core.errors import UsageError
@@ -135,6 +136,9 @@ def _table_sheet(workbook: Workbook, name: str, frame: pl.DataFrame) -> Any:
 def _table(
     workbook: Workbook, sheet: Any, frame: pl.DataFrame, position: tuple[int, int], name: str
 ) -> None:
+    # Excel has no time zones (xlsxwriter refuses an aware time): a carried timestamp with
+    # one is written as the time on the clock there.
+    frame = frame.with_columns(cs.datetime(time_zone="*").dt.replace_time_zone(None))
     frame.write_excel(
         workbook,
         sheet,
