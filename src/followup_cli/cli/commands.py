@@ -1,4 +1,5 @@
-"""The commands besides `reconcile` (a Typer module): explain, changes, history, generate."""
+"""The commands besides `reconcile` (a Typer module): explain, changes, history, trends,
+generate."""
 
 from __future__ import annotations
 
@@ -23,9 +24,11 @@ from followup_cli.job.explain import explain as build_explanation
 from followup_cli.job.request import Inputs
 from followup_cli.job.rules import settings_for
 from followup_cli.nightly import history as snapshots
+from followup_cli.nightly import trends as night_trends
 from followup_cli.outputs.destinations import output_format
 from followup_cli.outputs.safe_csv import guard_formulas
-from followup_cli.outputs.serialise import write_frame
+from followup_cli.outputs.serialise import UNDATED, write_frame
+from followup_cli.outputs.workbook import Sheets
 from followup_cli.reading.run import read_and_validate
 from followup_cli.synthetic.generate import generate as write_synthetic_exports
 
@@ -79,8 +82,8 @@ ListOutputOpt = Annotated[
         "--output",
         "-o",
         metavar="PATH",
-        help="Write here instead of standard output; .csv, .parquet or .jsonl. "
-        "Example: -o moved.csv",
+        help="Write here instead of standard output; .csv, .parquet, .jsonl or .xlsx (a "
+        "workbook of one sheet). Example: -o moved.xlsx",
     ),
 ]
 
@@ -126,7 +129,7 @@ def changes_command(
         options.as_of_date(start, "--from") if start else None,
         options.as_of_date(end, "--to") if end else None,
     )
-    _write_list(frame, destination, fmt, raw_text, bom)
+    _write_list(frame, destination, fmt, raw_text, bom, Sheets(to.as_of, changes=frame))
     render.note(render.console(quiet), f"{frame.height:,} change(s) from {frm.as_of} to {to.as_of}")
 
 
@@ -149,17 +152,40 @@ def history_command(
     """
     destination, fmt = _list_destination(output, history)
     frame = snapshots.periods(history, customer_id)
-    _write_list(frame, destination, fmt, raw_text, bom)
+    last = frame.get_column("to").max()
+    as_of = last if isinstance(last, dt.date) else UNDATED
+    _write_list(frame, destination, fmt, raw_text, bom, Sheets(as_of, tables=((HISTORY, frame),)))
 
 
-LIST_FORMATS = ("csv", "parquet", "jsonl")
+@shared.app.command("trends")
+@shared.guarded
+def trends_command(
+    history: HistoryDirOpt,
+    output: ListOutputOpt = None,
+    bom: shared.BomOpt = False,
+) -> None:
+    """People per follow-up list and money owed per account status, one row per stored run.
+
+    Example:
+
+        followup trends --history runs/ -o trends.xlsx
+    """
+    destination, fmt = _list_destination(output, history)
+    frame = night_trends.figures(history)
+    last = frame.get_column(night_trends.AS_OF).max()
+    as_of = last if isinstance(last, dt.date) else UNDATED
+    # Counts, money and dates only: no text a spreadsheet could take for a formula.
+    _write_list(frame, destination, fmt, True, bom, Sheets(as_of, trends=frame))
+
+
+HISTORY = "History"
+LIST_FORMATS = ("csv", "parquet", "jsonl", "xlsx")
 
 
 def _list_destination(output: str | None, history: Path) -> tuple[Path | None, str]:
-    """Where changes or history go and in which format, checked before any snapshot is read
-    (and that --history is a folder at all): a workbook is reconcile's (its sheets are the
-    lists), not these commands'; a file in a snapshot folder (followup.parquet itself) would
-    ruin the history it is read from."""
+    """Where changes, history or trends go and in which format, checked before any snapshot
+    is read (and that --history is a folder at all): a file in a snapshot folder
+    (followup.parquet itself) would ruin the history it is read from."""
     if not history.exists():
         # Said before counting what is there: "0 snapshot(s)" read as an empty history.
         raise UsageError(f"--history {history}: no such folder")
@@ -170,18 +196,28 @@ def _list_destination(output: str | None, history: Path) -> tuple[Path | None, s
     if fmt not in LIST_FORMATS:
         raise UsageError(
             f"--output {output}: this command writes {', '.join(LIST_FORMATS)}; "
-            f"end the name in .csv, .parquet or .jsonl"
+            f"end the name in .csv, .parquet, .jsonl or .xlsx"
         )
     snapshots.check_not_inside(history, [("--output", destination)])
     return destination, fmt
 
 
 def _write_list(
-    frame: pl.DataFrame, destination: Path | None, fmt: str, raw_text: bool, bom: bool
+    frame: pl.DataFrame,
+    destination: Path | None,
+    fmt: str,
+    raw_text: bool,
+    bom: bool,
+    sheets: Sheets,
 ) -> None:
-    """As reconcile writes its files: CSV text guarded against formulas unless --raw-text."""
+    """As reconcile writes its files: CSV text guarded against formulas unless --raw-text; a
+    workbook (SPEC 9) holds `frame` in the sheet `sheets` names, and no lists."""
     if fmt == "csv" and not raw_text:
         frame = guard_formulas(frame)
+    if fmt == "xlsx":
+        no_lists = pl.DataFrame(schema={"follow_up_status": pl.String})
+        write_frame(no_lists, destination, fmt, sheets=sheets)
+        return
     write_frame(frame, destination, fmt, bom=bom)
 
 

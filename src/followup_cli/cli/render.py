@@ -176,6 +176,11 @@ def explanation(out: Console, e: Explanation) -> None:
             f" ({p['reason']})",
         )
     )
+    # SPEC 9's two dates, as the output has them ("none" where the output is empty).
+    out.print(
+        f"last paid on {p.get('last_paid_on') or 'none'}; "
+        f"last visit on {p.get('last_visit_on') or 'none'}"
+    )
     if e.entries.height:
         _account(out, e)
     else:

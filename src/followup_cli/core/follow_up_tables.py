@@ -115,8 +115,10 @@ def agreement_facts(agreements: pl.LazyFrame, thresholds: tuple[int, ...] = (1,)
 
 
 def event_facts(events: pl.LazyFrame, as_of: dt.date, visits: bool = False) -> pl.LazyFrame:
-    """Per person, the next upcoming event and the most recent past one (canceled ones aside);
-    with `visits` (a `no_visit` rule), also the most recent attended one and its days ago.
+    """Per person, the next upcoming event, the most recent past one (canceled ones aside)
+    and the most recent attended one's start (`attended_event_at`: the output's
+    last_visit_on, SPEC 9); with `visits` (a `no_visit` rule), also that attended event's id,
+    kind and days ago. One pick serves both: the visit a rule reads is the one listed.
 
     An event on the as-of day, at any time, is past; "most recent" is the latest starts_at,
     then the greatest event_id; the next upcoming one is the earliest in the same order.
@@ -133,10 +135,11 @@ def event_facts(events: pl.LazyFrame, as_of: dt.date, visits: bool = False) -> p
         _Pick("last_event_outcome", "outcome", past),
     ]
     attended = past & (pl.col("outcome") == "attended")
+    picks.append(_Pick("attended_event_at", "starts_at", attended))
     if visits:
         picks += [
             _Pick(f"attended_event_{what}", value, attended)
-            for what, value in (("id", "event_id"), ("at", "starts_at"), ("kind", "kind"))
+            for what, value in (("id", "event_id"), ("kind", "kind"))
         ]
     ordered = events.filter(pl.col("outcome") != "canceled").sort("starts_at", "event_id")
     found = _picked(ordered, picks)

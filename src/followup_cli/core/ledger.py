@@ -140,6 +140,18 @@ def accounts(
     )
 
 
+def last_payments(payments: pl.LazyFrame, as_of: dt.date) -> pl.LazyFrame:
+    """cust_idx, last_paid_on: each payer's latest payment on or before as_of (SPEC 9), for
+    customers and prospects alike. Rejected payments are not in the table; a payment after
+    as_of is already left out of validated tables, and is not counted if given anyway."""
+    paid_on = pl.col("paid_on")
+    return (
+        payments.filter(paid_on <= pl.lit(as_of))
+        .group_by(CUST)
+        .agg(paid_on.max().alias("last_paid_on"))
+    )
+
+
 def _oldest_unpaid(
     schedules: pl.LazyFrame, one_offs: pl.LazyFrame, owing: pl.LazyFrame, settings: LedgerSettings
 ) -> pl.LazyFrame:

@@ -12,7 +12,7 @@ import polars as pl
 from followup_cli.core import conditions, money
 from followup_cli.core import follow_up_tables as followup
 from followup_cli.core.default_rules import DEFAULT_RULES
-from followup_cli.core.ledger import LedgerSettings, accounts
+from followup_cli.core.ledger import LedgerSettings, accounts, last_payments
 from followup_cli.core.rules_file import RuleSet
 from followup_cli.core.schema import CUST, OUTPUT_COLUMNS
 from followup_cli.core.tables import Validated
@@ -28,6 +28,7 @@ def people_facts(tables: Validated, as_of: dt.date, settings: LedgerSettings) ->
     facts = [
         followup.agreement_facts(agreements, conditions.session_thresholds(settings.rules)),
         ledger,
+        last_payments(tables.payments.lazy(), as_of),
         followup.event_facts(tables.events.lazy(), as_of, conditions.needs_visits(settings.rules)),
         tables.data_issues.lazy(),
     ]
@@ -78,6 +79,8 @@ _OUTPUT = {
     "balance": money.as_decimal(pl.col("balance_cents")).alias("balance"),
     "past_due": money.as_decimal(pl.col("past_due_cents")).alias("past_due"),
     "data_issues": pl.col("data_issues").fill_null(0),
+    # The attended event's day: one at 20:00 on the as-of date is a visit on it.
+    "last_visit_on": pl.col("attended_event_at").dt.date().alias("last_visit_on"),
 }
 
 

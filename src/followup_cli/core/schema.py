@@ -129,6 +129,10 @@ OUTPUT_SCHEMA = pl.Schema(
         "past_due": MONEY_DTYPE,
         "oldest_unpaid_on": pl.Date(),
         "days_in_arrears": pl.Int64(),
+        # SPEC 9: the latest payment and the latest attended event on or before A, right
+        # after the contract's ten (before our own columns and any carried ones).
+        "last_paid_on": pl.Date(),
+        "last_visit_on": pl.Date(),
         "account_reason": pl.String(),
         "data_issues": pl.Int64(),
     }

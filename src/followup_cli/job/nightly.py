@@ -40,6 +40,7 @@ from followup_cli.nightly import changes as change_log
 from followup_cli.nightly import health
 from followup_cli.nightly import history as snapshots
 from followup_cli.nightly import report as run_report
+from followup_cli.nightly import trends as night_trends
 from followup_cli.nightly.reject_limits import check_usable
 from followup_cli.outputs import signals
 from followup_cli.outputs.destinations import output_format
@@ -298,6 +299,7 @@ def _write(
         rules = plan.settings.rules
         run_summary = summarise(result, plan.as_of, plan.rejects, "", rules)
         sheets = Sheets(plan.as_of, run_summary, result.rejects, changed, rules.list_order)
+        sheets = _with_trends(record, request.records.history, sheets)
     changes = None
     if changed is not None:
         changes = Delivery(changed, plan.changes, output_format(plan.changes, None))
@@ -309,6 +311,18 @@ def _write(
     )
     record.stages["write"] = result.timings["write"] = time.perf_counter() - started
     return stale
+
+
+def _with_trends(record: run_report.RunRecord, history: Path | None, sheets: Sheets) -> Sheets:
+    """With --history, the workbook's Trends sheet (SPEC 9): every stored night and tonight. A
+    stored night that cannot be read leaves the sheet out, said as a warning, not the lists."""
+    if history is None:
+        return sheets
+    try:
+        return dataclasses.replace(sheets, trends=night_trends.figures(history, sheets.summary))
+    except FollowupError as exc:
+        record.warn(health.OTHER, [f"{exc}; the workbook was written without its Trends sheet"])
+        return sheets
 
 
 def _summary(plan: Plan, result: RunResult, listed: int) -> Summary:

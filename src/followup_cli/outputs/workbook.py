@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from xlsxwriter import Workbook
 from followup_cli.outputs.lists import LIST_ORDER
 from followup_cli.outputs.summary import Summary
+from followup_cli.outputs.trends_sheet import trends_sheet
 
 # A sheet holds 1,048,576 rows, one of them the header.
 EXCEL_MAX_DATA_ROWS = 1_048_575
@@ -47,6 +48,8 @@ class Sheets:
     rejects: pl.DataFrame | None = None  # a sheet only when rows were set aside
     changes: pl.DataFrame | None = None  # a sheet whenever a previous run is known
     order: tuple[str, ...] = LIST_ORDER  # the lists' sheets, in the rules file's order
+    trends: pl.DataFrame | None = None  # the Trends sheet: --history, followup trends
+    tables: tuple[tuple[str, pl.DataFrame], ...] = ()  # sheets of one table: followup history
 
 
 def sheet_name(status: str) -> str:
@@ -119,6 +122,10 @@ def _write_workbook(sink: BinaryIO, lists: pl.DataFrame, sheets: Sheets) -> None
         _table_sheet(workbook, CHANGES, changes)
     if rejects is not None and rejects.height:
         _table_sheet(workbook, REJECTED, rejects)
+    for name, frame in sheets.tables:
+        _table_sheet(workbook, name, frame)
+    if sheets.trends is not None:
+        trends_sheet(workbook, sheets.trends, _table)
     if not workbook.worksheets():
         _table_sheet(workbook, SUMMARY, lists)  # nothing at all: still a workbook that opens
     workbook.close()

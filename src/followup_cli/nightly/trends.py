@@ -1,0 +1,193 @@
+"""Trends (SPEC 9): people per follow-up list and money owed per account status, one row per
+night stored in the history (SPEC 8).
+
+Each night's figures come from the run report stored beside its snapshot (`report.json`: its
+`people` and `accounts` hold them already, kilobytes to read); a night whose report is missing,
+unreadable or says nothing of them is counted from its snapshot instead, all such nights in one
+query. Tonight's run, not stored yet while its workbook is written, comes from its summary and
+takes the place of a stored night of the same date.
+
+The lists are the columns in the order the nights used them (the decision tables', or a rules
+file's, SPEC 11): the newest night's first, then any only an earlier night had.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from followup_cli.core import money
+from followup_cli.core.account_status import ACCOUNT_STATUSES, PAID_IN_FULL
+from followup_cli.core.default_rules import DEFAULT_RULES
+from followup_cli.core.errors import InputFileError, UsageError
+from followup_cli.nightly.earlier_output import UNREADABLE, check_columns, first_line
+from followup_cli.nightly.history import Snapshot, snapshots
+from followup_cli.outputs.summary import Summary
+
+AS_OF = "as_of"
+# The account statuses that can owe, in the summary's order; Paid in Full never does.
+OWING = tuple(status for status in ACCOUNT_STATUSES if status != PAID_IN_FULL)
+_REPORT_LIMIT = 64 << 20  # a run report is kilobytes; a file this big is not one
+
+
+def owed_column(status: str) -> str:
+    """The trends column of the money owed by accounts of `status`."""
+    return f"Owed ({status})"
+
+
+@dataclass(frozen=True)
+class Night:
+    """One night's figures: people per list (in the night's order) and cents owed per status."""
+
+    as_of: dt.date
+    people: tuple[tuple[str, int], ...]
+    owed_cents: tuple[tuple[str, int], ...]
+
+
+def figures(history: Path, tonight: Summary | None = None) -> pl.DataFrame:
+    """One row per night, oldest first: `as_of`, the people on each list, then the money owed
+    per owing account status (`Owed (Due)`, ...), exact two-place decimals. `tonight` (the run
+    writing its workbook) is a night of its own, replacing a stored one of its date."""
+    stored = [s for s in snapshots(history) if tonight is None or s.as_of != tonight.as_of]
+    if not stored and tonight is None:
+        raise UsageError(f"--history {history}: no snapshots there (as_of=YYYY-MM-DD folders)")
+    nights = [night for night in map(_from_report, stored) if night is not None]
+    counted = {night.as_of for night in nights}
+    nights += _from_snapshots([s for s in stored if s.as_of not in counted], history)
+    if tonight is not None:
+        nights.append(_from_summary(tonight))
+    nights.sort(key=lambda night: night.as_of)
+    return _table(nights)
+
+
+def _from_summary(s: Summary) -> Night:
+    owed = {status: cents for status, _accounts, cents in s.accounts}
+    return Night(s.as_of, s.follow_up, tuple((status, owed.get(status, 0)) for status in OWING))
+
+
+def _from_report(snapshot: Snapshot) -> Night | None:
+    """The night's figures from its run report; None when it cannot tell them."""
+    try:
+        with snapshot.report.open("rb") as handle:
+            document = json.loads(handle.read(_REPORT_LIMIT + 1)[:_REPORT_LIMIT])
+        people = document["people"]["by_follow_up_status"]
+        accounts = document["accounts"]["by_account_status"]
+        return Night(
+            snapshot.as_of,
+            tuple((str(name), _count(count)) for name, count in people.items()),
+            tuple((status, _cents(accounts.get(status, {}).get("owed", "0"))) for status in OWING),
+        )
+    except (OSError, ValueError, TypeError, KeyError, AttributeError, InvalidOperation):
+        return None
+
+
+def _count(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError("a count is an integer")
+    return value
+
+
+def _cents(text: Any) -> int:
+    """The report's money ("106.00") as cents, exactly."""
+    cents = Decimal(str(text)) * 100
+    if cents != cents.to_integral_value():
+        raise ValueError("not whole cents")
+    return int(cents)
+
+
+def _from_snapshots(found: list[Snapshot], history: Path) -> list[Night]:
+    """The figures of nights without a usable report, counted from their snapshots at once."""
+    if not found:
+        return []
+    balance_cents = (pl.col("balance").cast(pl.Decimal(38, 2)) * -100).cast(pl.Int64)
+    rows = pl.concat(
+        [
+            _scan(s, history).select(
+                pl.lit(s.as_of, dtype=pl.Date).alias(AS_OF),
+                pl.col("follow_up_status", "account_status"),
+                pl.when(pl.col("balance") < 0).then(balance_cents).otherwise(0).alias("owed"),
+            )
+            for s in found
+        ]
+    )
+    try:
+        people, owed = pl.collect_all(
+            [
+                rows.group_by(AS_OF, "follow_up_status").len("people"),
+                rows.group_by(AS_OF, "account_status").agg(pl.col("owed").sum()),
+            ]
+        )
+    except UNREADABLE as exc:
+        raise InputFileError(
+            f"--history {history}: the snapshots of {found[0].as_of} to {found[-1].as_of} "
+            f"cannot be read ({first_line(exc)}); reconcile those nights again with --history"
+        ) from exc
+    nights = []
+    for s in found:
+        mine = people.filter(pl.col(AS_OF) == s.as_of).sort(_in_default_order)
+        cents = dict(owed.filter(pl.col(AS_OF) == s.as_of).select("account_status", "owed").rows())
+        nights.append(
+            Night(
+                s.as_of,
+                tuple(mine.select("follow_up_status", "people").rows()),
+                tuple((status, int(cents.get(status) or 0)) for status in OWING),
+            )
+        )
+    return nights
+
+
+# A snapshot does not say its lists' order: the defaults' first, then any other by name.
+_in_default_order = pl.col("follow_up_status").replace_strict(
+    {name: f"{index:03d}" for index, name in enumerate(DEFAULT_RULES.list_order)},
+    default=pl.lit("999 ") + pl.col("follow_up_status"),
+    return_dtype=pl.String,
+)
+
+
+def _scan(snapshot: Snapshot, history: Path) -> pl.LazyFrame:
+    advice = f"move {snapshot.folder} out of {history}, or reconcile {snapshot.as_of} again"
+    try:
+        schema = pl.read_parquet_schema(snapshot.output)
+    except UNREADABLE as exc:
+        raise InputFileError(
+            f"{snapshot.output}: cannot be read as a snapshot ({first_line(exc)}); {advice}"
+        ) from exc
+    check_columns(snapshot.output, schema, advice)
+    return pl.scan_parquet(snapshot.output)
+
+
+def _table(nights: list[Night]) -> pl.DataFrame:
+    """The nights as one wide table: a column per list (newest night's order first, then the
+    lists only earlier nights had), zero where a night had nobody on it."""
+    lists = list(dict.fromkeys(name for night in reversed(nights) for name, _ in night.people))
+    long = pl.DataFrame(
+        [
+            (night.as_of, name, value)
+            for night in nights
+            for name, value in (*night.people, *((owed_column(s), c) for s, c in night.owed_cents))
+        ],
+        schema={AS_OF: pl.Date, "column": pl.String, "value": pl.Int64},
+        orient="row",
+    )
+    dates = pl.DataFrame({AS_OF: [night.as_of for night in nights]}, schema={AS_OF: pl.Date})
+    wide = dates.join(
+        long.pivot(on="column", index=AS_OF, values="value", aggregate_function="sum"),
+        on=AS_OF,
+        how="left",
+    )
+    owed = [owed_column(status) for status in OWING]
+    return wide.select(
+        pl.col(AS_OF),
+        *(_column(wide, name).fill_null(0).cast(pl.Int64).alias(name) for name in lists),
+        *(money.as_decimal(_column(wide, name).fill_null(0)).alias(name) for name in owed),
+    )
+
+
+def _column(frame: pl.DataFrame, name: str) -> pl.Expr:
+    return pl.col(name) if name in frame.columns else pl.lit(0, dtype=pl.Int64)
