@@ -20,7 +20,7 @@ SAMPLE_ARGS = ("reconcile", "--data", str(SAMPLE), "--as-of", "2024-07-31")
 MONEY = "#,##0.00;[Red]-#,##0.00"
 
 # The sample's follow-up lists as the README's walk-through gives them, in the decision
-# tables' order (customers, prospects, then the catch-all Unclassified).
+# tables' order (the customer table, its catch-all Unclassified 9th, then the prospects').
 SAMPLE_LISTS = [
     ("Collections Customer", 1),
     ("Delinquent Customer", 1),
@@ -30,13 +30,13 @@ SAMPLE_LISTS = [
     ("Drop-In", 1),
     ("Canceled Customer", 1),
     ("Expired Customer", 1),
+    ("Unclassified", 1),
     ("Trial Booked", 1),
     ("Trial Show - No Sale", 1),
     ("Trial No Show", 1),
     ("Referral", 1),
     ("Web Lead", 1),
     ("Lead", 1),
-    ("Unclassified", 1),
 ]
 
 

@@ -147,10 +147,10 @@ class RuleSet:
 
     @property
     def list_order(self) -> tuple[str, ...]:
-        """Every list, as the summary and the workbook show them: the customer lists but the
-        last, the prospect lists, then the customers nothing else matched."""
-        customers = [s for s in self.customer_statuses if s != self.unclassified]
-        return _unique([*customers, *self.prospect_statuses, self.unclassified])
+        """Every list in the decision tables' order (SPEC 9): the customer table, its catch-all
+        (Unclassified) included, then the prospect table. The one order of the terminal
+        summary, the run report, the metrics and the workbook's sheets and Summary rows."""
+        return _unique([*self.customer_statuses, *self.prospect_statuses])
 
 
 def _unique(names: object) -> tuple[str, ...]:

@@ -29,8 +29,8 @@ from followup_cli.reading.csv_header import csv_header
 from followup_cli.reading.csv_reader import read_csv
 from followup_cli.reading.loading import PARQUET_READ_ERRORS, cannot_be_read
 
-# The default decision tables' order, the customers' catch-all last: the order of the
-# workbook's list sheets (a rules file gives its own: RuleSet.list_order).
+# The default decision tables' order (customer table, Unclassified included, then prospect
+# table): the order of every list everywhere (a rules file gives its own: RuleSet.list_order).
 LIST_ORDER = DEFAULT_RULES.list_order
 
 

@@ -22,7 +22,7 @@ UNCLASSIFIED_SHOWN = 5
 class Summary:
     as_of: dt.date
     people: int
-    follow_up: tuple[tuple[str, int], ...]  # every status, in precedence order
+    follow_up: tuple[tuple[str, int], ...]  # every list, in RuleSet.list_order
     accounts: tuple[tuple[str, int, int], ...]  # status, accounts, cents owed
     owed_cents: int
     tables: tuple[TableCount, ...]
@@ -71,10 +71,7 @@ def summarise(
     return Summary(
         as_of=as_of,
         people=result.people,
-        follow_up=tuple(
-            (status, follow_counts.get(status, 0))
-            for status in dict.fromkeys((*rules.customer_statuses, *rules.prospect_statuses))
-        ),
+        follow_up=tuple((status, follow_counts.get(status, 0)) for status in rules.list_order),
         accounts=tuple((s, *by_status.get(s, (0, 0))) for s in ACCOUNT_STATUSES),
         owed_cents=sum(owed for _, owed in by_status.values()),
         tables=result.counts,
