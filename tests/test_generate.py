@@ -68,7 +68,9 @@ def test_rows_per_person(folders: dict[str, Path], fmt: str) -> None:
     for name, table in TABLES.items():
         path = folders[fmt] / f"{name}.{fmt}"
         frame = pl.read_csv(path, infer_schema=False) if fmt == "csv" else pl.read_parquet(path)
-        assert frame.columns == list(table.column_names)
+        # customers also carry home_club, phone and email (issue 22), which the rules ignore
+        extra = ["home_club", "phone", "email"] if name == "customers" else []
+        assert frame.columns == [*table.column_names, *extra]
         assert frame.height == rows[name]
 
 

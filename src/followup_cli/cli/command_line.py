@@ -60,6 +60,7 @@ def request_from(given: Mapping[str, Any]) -> JobRequest:
             carry=listed("carry"),
             raw_text=bool(given.get("raw_text")),
             bom=bool(given.get("bom")),
+            split_by=text("split_by"),
         ),
         records=Records(
             report=path("report"),

@@ -141,6 +141,17 @@ def reconcile(
             show_default=False,
         ),
     ] = None,
+    split_by: Annotated[
+        str | None,
+        typer.Option(
+            "--split-by",
+            metavar="COLUMN",
+            help="Write one output file per value of this customers-file column, beside -o "
+            "(lists-Downtown.xlsx, ...; people without a value in lists-no-COLUMN.xlsx). "
+            "Example: -o lists.xlsx --split-by home_club",
+            show_default=False,
+        ),
+    ] = None,
     raw_text: Annotated[
         bool,
         typer.Option(

@@ -42,6 +42,7 @@ class Delivery:
     fmt: str
     sheets: Sheets | None = None
     count: int | None = None
+    split: tuple[str, str | None] | None = None  # --split-by: the column and this file's value
 
     @property
     def height(self) -> int:
@@ -52,26 +53,27 @@ class Delivery:
 
 
 def deliver(
-    output: Delivery, rejects: Delivery, changed: Delivery | None, lists: Lists
+    outputs: list[Delivery], rejects: Delivery, changed: Delivery | None, lists: Lists
 ) -> tuple[list[run_report.OutputFile], bool]:
-    """Write the output, rejects and changes files as one set (SPEC 6: all of them or none);
-    what was written, for the report, and whether an earlier run's rejects file was removed.
-    CSV text is guarded against spreadsheet formulas unless --raw-text (SPEC 9)."""
-    chosen = [output] + ([rejects] if rejects.height else []) + ([changed] if changed else [])
+    """Write the output (one file, or one per value of --split-by), rejects and changes files
+    as one set (SPEC 6: all of them or none); what was written, for the report, and whether an
+    earlier run's rejects file was removed. CSV text is guarded against spreadsheet formulas
+    unless --raw-text (SPEC 9)."""
+    chosen = [*outputs] + ([rejects] if rejects.height else []) + ([changed] if changed else [])
     files: list[tuple[Path | None, Fill]] = []
     for part in chosen:
         rows = part.rows
         if part.fmt == "csv" and not lists.raw_text:
             rows = guard_formulas(rows.lazy())
         files.append((part.path, frame_writer(rows, part.fmt, bom=lists.bom, sheets=part.sheets)))
-    names = ["output", "rejects", "changes"] if rejects.height else ["output", "changes"]
+    names = ["output"] * len(outputs) + (["rejects"] if rejects.height else []) + ["changes"]
     # A rejects file from an earlier run beside a clean output would send someone to fix rows
     # that are no longer bad. Only a file with the rejects header is removed, and only when the
     # rest of the set is written.
     stale = not rejects.height and rejects.path is not None and is_rejects_file(rejects.path)
     write_together(files, remove=[rejects.path] if stale and rejects.path else [])
     written = [
-        run_report.written_file(name, part.path, part.fmt, part.height)
+        run_report.written_file(name, part.path, part.fmt, part.height, part.split)
         for name, part in zip(names, chosen, strict=False)
     ]
     # The report is JSON in UTF-8: a file name with other bytes is recorded escaped (\xe9).

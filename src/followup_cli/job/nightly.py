@@ -25,7 +25,7 @@ from followup_cli.core.errors import (
     FollowupError,
     InputFileError,
 )
-from followup_cli.job import backfill
+from followup_cli.job import backfill, split
 from followup_cli.job.deliver import (
     Delivery,
     RefusedRecord,
@@ -148,7 +148,7 @@ def _reconcile(
         # run (SPEC 10) means no more than a bucket's rows in memory.
         whole = (
             bool(plan.carried) or plan.order is not None or plan.fmt == "xlsx" or before is not None
-        )
+        ) or plan.split is not None
         result = _read(record, request, plan, step, kept)
         # A carried value no output can hold is emptied or cut, said as a warning.
         rows, listed = _rows(plan, result, whole, lambda said: record.warn(health.OTHER, said))
@@ -160,7 +160,7 @@ def _reconcile(
         stale = _write(record, request, plan, result, (rows, listed), changed)
         if later is not None:
             backfill.say(record, later, health.BACKFILL)
-        record.summary = _summary(plan, result, listed)
+        record.summary = _summary(plan, result, listed, record.outputs)
         record.finish(EXIT_REJECTED_ROWS if result.rejects.height else EXIT_OK)
         if history is not None:
             _store(record, history, result.output if whole else result.streamed, said)
@@ -303,8 +303,12 @@ def _write(
     changes = None
     if changed is not None:
         changes = Delivery(changed, plan.changes, output_format(plan.changes, None))
+    outputs = [Delivery(rows, plan.destination, plan.fmt, sheets, listed)]
+    if plan.split is not None:  # SPEC 9: one file per value, beside -o, in the same set
+        records = request.records
+        outputs = split.deliveries(plan, result, rows, sheets, [records.report, records.metrics])
     record.outputs, stale = deliver(
-        Delivery(rows, plan.destination, plan.fmt, sheets, listed),
+        outputs,
         Delivery(result.rejects, plan.rejects, "csv"),
         changes,
         request.lists,
@@ -325,8 +329,13 @@ def _with_trends(record: run_report.RunRecord, history: Path | None, sheets: She
         return sheets
 
 
-def _summary(plan: Plan, result: RunResult, listed: int) -> Summary:
+def _summary(
+    plan: Plan, result: RunResult, listed: int, written: list[run_report.OutputFile]
+) -> Summary:
     where = str(plan.destination) if plan.destination else "standard output"
+    if plan.split is not None:
+        files = [o.path for o in written if o.kind == "output" and o.path is not None]
+        where = split.described(plan.split.column, files)
     if plan.statuses:
         where += f" ({listed:,} of {result.people:,} people: {', '.join(plan.statuses)})"
     rejects = plan.rejects if result.rejects.height else None

@@ -19,6 +19,7 @@ from followup_cli.job.deliver import check_changes_destination, check_records
 from followup_cli.job.record_folders import make_record_folders
 from followup_cli.job.request import JobRequest
 from followup_cli.job.rules import settings_for
+from followup_cli.job.split import SplitBy, split_column
 from followup_cli.nightly import report as run_report
 from followup_cli.outputs.destinations import (
     beside,
@@ -49,6 +50,7 @@ class Plan:
     customers: Path | None
     carried: dict[str, str]
     order: SortOrder | None
+    split: SplitBy | None = None  # --split-by: one output file per value
 
 
 def read_plan(record: run_report.RunRecord, request: JobRequest) -> Plan:
@@ -81,6 +83,7 @@ def read_plan(record: run_report.RunRecord, request: JobRequest) -> Plan:
     customers = record.located["customers"]
     carried = _carried(request, customers)
     order = sort_order(request.lists.sort, (*OUTPUT_COLUMNS, *carried))
+    split = split_column(request.lists.split_by, customers, destination)
     return Plan(
         as_of=as_of,
         settings=settings,
@@ -94,6 +97,7 @@ def read_plan(record: run_report.RunRecord, request: JobRequest) -> Plan:
         customers=customers,
         carried=carried,
         order=order,
+        split=split,
     )
 
 

@@ -64,13 +64,15 @@ class Outputs:
 @dataclass(frozen=True, kw_only=True)
 class Lists:
     """What is asked of the lists (SPEC 9): which, in what order, with which customers-file
-    columns, and how CSV text is written."""
+    columns, how CSV text is written, and the customers-file column whose every value gets an
+    output file of its own (`split_by`, beside the output)."""
 
     status: tuple[str, ...] = ()
     sort: str | None = None
     carry: tuple[str, ...] = ()
     raw_text: bool = False
     bom: bool = False
+    split_by: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -117,6 +119,7 @@ class JobRequest:
             "status": list(lists.status) or None,
             "sort": lists.sort,
             "carry": list(lists.carry) or None,
+            "split_by": lists.split_by,
             "raw_text": lists.raw_text,
             "bom": lists.bom,
             "quiet": self.quiet,

@@ -41,6 +41,7 @@ class OutputFile:
     format: str
     rows: int
     sha256: str | None = None  # None: not a regular file (standard output, a FIFO)
+    split: tuple[str, str | None] | None = None  # --split-by: the column and the file's value
 
 
 @dataclass
@@ -201,6 +202,8 @@ def _output(o: OutputFile) -> dict[str, Any]:
         "format": o.format,
         "rows": o.rows,
         "sha256": o.sha256,
+        # Only in a run with --split-by: which value's people the file holds (null: no value).
+        **({} if o.split is None else {"split_by": {"column": o.split[0], "value": o.split[1]}}),
     }
 
 
@@ -209,12 +212,19 @@ def _rejects_path(record: RunRecord) -> str | None:
     return str(written[0].path) if written else None
 
 
-def written_file(kind: str, path: Path | None, fmt: str, rows: int) -> OutputFile:
-    """An output file as the report lists it; only a regular file this run replaced has a
-    checksum to give (/dev/stdout sent to a file with `>>` holds more than this run wrote)."""
+def written_file(
+    kind: str,
+    path: Path | None,
+    fmt: str,
+    rows: int,
+    split: tuple[str, str | None] | None = None,
+) -> OutputFile:
+    """An output file as the report lists it (with its --split-by value, when split); only a
+    regular file this run replaced has a checksum to give (/dev/stdout sent to a file with
+    `>>` holds more than this run wrote)."""
     regular = path is not None and path.is_file() and not is_special(path)
     digest = sha256_of(path) if path is not None and regular else None
-    return OutputFile(kind, path, fmt, rows, digest)
+    return OutputFile(kind, path, fmt, rows, digest, split)
 
 
 def encode(report: dict[str, Any]) -> bytes:

@@ -6,7 +6,9 @@ which targets are special (a device, FIFO or /dev/stdout written in place, never
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
+import re
 import stat
 import sys
 import tempfile
@@ -76,6 +78,58 @@ def beside(output: Path | None, suffix: str, fallback: str) -> Path:
     if output is None or is_special(output):
         return Path(fallback)
     return output.with_name(f"{output.stem}{suffix}")
+
+
+# --split-by (SPEC 9): a value in a file name keeps only what every file system takes, in a
+# length every one allows; the rest of the name is the output's own.
+_NOT_IN_FILE_NAMES = re.compile(r"[^A-Za-z0-9._-]+")
+SPLIT_VALUE_CHARACTERS = 60
+_TAG_CHARACTERS = 6
+# Names the run's other files take beside the output (out-rejects.csv, out-changes.csv).
+_TAKEN_BESIDE = ("rejects", "changes")
+
+
+def split_paths(output: Path, column: str, values: list[str | None]) -> dict[str | None, Path]:
+    """One file per value beside `output` (`lists.xlsx` and Downtown: `lists-Downtown.xlsx`),
+    people without a value (None) in `lists-no-<column>.xlsx`. A value is made safe: each run
+    of characters outside A-Z a-z 0-9 . _ - becomes `_`, dots, dashes and underscores are
+    trimmed from the ends, and it is cut to SPLIT_VALUE_CHARACTERS. Names are distinct even
+    where case does not count (macOS, Windows): when values share a safe name, or a value's
+    safe name is empty or one the run's other files use, a short hash of the value as written
+    is added (`lists-downtown-3fa2c1.xlsx`); in a group the first value, in sorted order, that
+    is its own safe name keeps the plain one. The same values always give the same names."""
+    no_value = f"no-{_safe(column) or 'value'}"
+    present = sorted(v for v in set(values) if v is not None)
+    plain = {v: _safe(v) for v in present}
+    sharing: dict[str, int] = {}
+    for name in plain.values():
+        sharing[name.lower()] = sharing.get(name.lower(), 0) + 1
+    taken = {*_TAKEN_BESIDE, no_value.lower()}
+    named: dict[str | None, str] = {None: no_value} if None in values else {}
+    kept_plain: set[str] = set()
+    for value in present:
+        name, key = plain[value], plain[value].lower()
+        alone = sharing[key] == 1 or (name == value and key not in kept_plain)
+        if name and key not in taken and alone:
+            kept_plain.add(key)
+            named[value] = name
+        else:
+            named[value] = f"{name or 'value'}-{_tag(value, _TAG_CHARACTERS)}"
+    if len({name.lower() for name in named.values()}) < len(named):
+        # A value that looks like another's name with its hash: every value gets a long hash.
+        named = {v: (no_value if v is None else f"{_safe(v)}-{_tag(v, 16)}") for v in named}
+    return {
+        v: output.with_name(f"{output.stem}-{name}{output.suffix}") for v, name in named.items()
+    }
+
+
+def _safe(value: str) -> str:
+    cut = _NOT_IN_FILE_NAMES.sub("_", value).strip("._-")[:SPLIT_VALUE_CHARACTERS]
+    return cut.strip("._-")
+
+
+def _tag(value: str, characters: int) -> str:
+    return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:characters]
 
 
 def check_destinations(output: Path | None, rejects: Path, inputs: list[Path]) -> None:

@@ -94,11 +94,14 @@ def sort_rows(output: pl.DataFrame, order: SortOrder | None) -> pl.DataFrame:
     )
 
 
-def carried_columns(customers: Path, requested: Sequence[str]) -> dict[str, str]:
+def carried_columns(
+    customers: Path, requested: Sequence[str], option: str = "--carry"
+) -> dict[str, str]:
     """--carry names matched to the customers file's header: output name -> name in the file.
 
     Names are matched as the contract's columns are (`normalise_name`), and the output column is
     named by the same key, so `Phone` in the file and `--carry phone` give a `phone` column.
+    `option` is the one a refusal names (--split-by reads its column the same way).
     """
     wanted = [name.strip() for name in requested if name.strip()]
     if not wanted:
@@ -110,16 +113,16 @@ def carried_columns(customers: Path, requested: Sequence[str]) -> dict[str, str]
     for name in wanted:
         key = normalise_name(name)
         if key in OUTPUT_COLUMNS:
-            raise UsageError(f"--carry {name}: {key} is in the output already")
+            raise UsageError(f"{option} {name}: {key} is in the output already")
         if key not in by_key:
             has = ", ".join(n for n in header if n not in _LINES) or "no columns"
             raise UsageError(
-                f"--carry {name}: {customers.name} has no such column (its columns: {has})"
+                f"{option} {name}: {customers.name} has no such column (its columns: {has})"
             )
         dtype = types.get(by_key[key])
         if dtype is not None and not _carriable(dtype):
             raise UsageError(
-                f"--carry {name}: {customers.name} stores {by_key[key]} as {dtype}, which has "
+                f"{option} {name}: {customers.name} stores {by_key[key]} as {dtype}, which has "
                 f"no one-cell form in CSV or a workbook; carry a text, number, date or "
                 f"true/false column, or export this one as text"
             )

@@ -44,6 +44,9 @@ ORIGINS = (
     ("website", 4.0), ("online", 3.0), ("web lead", 2.0), ("instagram", 7.0),
     ("facebook", 5.0), ("phone", 6.0), ("corporate", 3.0), (None, 5.0),
 )  # fmt: skip
+# A club of three branches (issue 22: one output set per club); 5% have none on file.
+HOME_CLUBS = (("Downtown", 45.0), ("Riverside", 30.0), ("Uptown", 20.0), (None, 5.0))
+PHONE_MISSING, EMAIL_MISSING = 0.10, 0.15
 PERSONAS = (
     (PROSPECT, 30.0), (MEMBER, 38.0), (FORMER_MEMBER, 12.0), (PACK, 7.0), (USED_PACK, 5.0),
     (DROP_IN, 4.0), (RENEWAL, 4.0),
@@ -81,6 +84,8 @@ def make_people(customers: int, rng: Random) -> pl.LazyFrame:
             pick(rng.uniform(i, "events"), CUSTOMER_EVENTS, pl.Int64).alias("n_customer_events"),
             pick(rng.uniform(i, "origin"), ORIGINS, pl.String).alias("origin"),
             _name(rng).alias("name"),
+            pick(rng.uniform(i, "home club"), HOME_CLUBS, pl.String).alias("home_club"),
+            _phone(rng).alias("phone"),
         )
         .with_columns(
             pl.when(prospect).then(0).otherwise(pl.col("n_agreements")).alias("n_agreements"),
@@ -90,6 +95,7 @@ def make_people(customers: int, rng: Random) -> pl.LazyFrame:
             .alias("n_events"),
             _start().alias("start"),
             _member_missed().alias("member_missed"),
+            _email(rng).alias("email"),
         )
         .drop("u_first", "u_missed", "n_prospect_events", "n_customer_events")
     )
@@ -105,6 +111,29 @@ def _name(rng: Random) -> pl.Expr:
             from_list(rng.below(i, "surname", len(SURNAMES)), SURNAMES),
         )
     )
+
+
+def _phone(rng: Random) -> pl.Expr:
+    """A number from the 555-0100 to 555-0199 range kept for fiction; 10% have none."""
+    i = pl.col("i")
+    number = pl.format("555-01{}", rng.below(i, "phone", 100).cast(pl.String).str.zfill(2))
+    return pl.when(rng.uniform(i, "no phone") >= PHONE_MISSING).then(number)
+
+
+def _email(rng: Random) -> pl.Expr:
+    """first.last@example.com from the name, accents dropped (Zoë: zoe); 15% have none, and
+    neither has a person without a name."""
+    i = pl.col("i")
+    plain = (
+        pl.col("name")
+        .str.normalize("NFKD")
+        .str.to_lowercase()
+        .str.replace_all("ł", "l", literal=True)  # letters NFKD keeps whole (Łukasz, Søren)
+        .str.replace_all("ø", "o", literal=True)
+        .str.replace_all(r"[^a-z ]", "")
+        .str.replace(" ", ".", literal=True)
+    )
+    return pl.when(rng.uniform(i, "no email") >= EMAIL_MISSING).then(plain + "@example.com")
 
 
 def _start() -> pl.Expr:
@@ -136,6 +165,10 @@ def customers_table(people: pl.LazyFrame) -> pl.LazyFrame:
         "name",
         "origin",
         pl.col("created").cast(pl.Date).alias("created_on"),
+        # Beyond the contract (SPEC 2: ignored by the rules), for --carry and --split-by.
+        "home_club",
+        "phone",
+        "email",
     )
 
 
