@@ -92,7 +92,9 @@ def test_every_command_and_option_has_help_with_an_example() -> None:
     """--help text exists for every command and option, and each carries an example."""
     group = typer.main.get_command(app)
     commands = group.commands
-    assert set(commands) == {"reconcile", "explain", "generate", "changes", "history", "rules"}
+    assert set(commands) == {
+        "reconcile", "explain", "generate", "changes", "history", "trends", "rules"
+    }  # fmt: skip
     for name, command in commands.items():
         assert command.help and "Example:" in command.help, name
         for param in command.params:
@@ -103,7 +105,8 @@ def test_every_command_and_option_has_help_with_an_example() -> None:
 
 
 @pytest.mark.parametrize(
-    "command", [(), ("reconcile",), ("explain",), ("generate",), ("changes",), ("history",)]
+    "command",
+    [(), ("reconcile",), ("explain",), ("generate",), ("changes",), ("history",), ("trends",)],
 )
 def test_help_runs(invoke, command: tuple[str, ...]) -> None:
     """followup [COMMAND] --help prints usage and exits 0."""
