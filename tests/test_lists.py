@@ -52,14 +52,19 @@ def _header(sheet) -> list[str]:
 
 
 def _column(sheet, name: str) -> list[object]:
-    index = _header(sheet).index(name)
+    """A column by the contract's name; the workbook's header is its word (`Customer`)."""
+    from followup_cli.outputs.workbook_sheets import readable
+
+    word = readable(pl.DataFrame(schema=[name])).columns[0]
+    index = _header(sheet).index(word)
     return [row[index] for row in sheet.iter_rows(min_row=2, values_only=True)]
 
 
 def test_workbook_has_a_summary_and_one_sheet_per_list_in_table_order(invoke, tmp_path) -> None:
     """-o x.xlsx: Summary, then each non-empty list in the decision tables' order."""
     _, book = _workbook(invoke, tmp_path)
-    assert book.sheetnames == ["Summary", *(status for status, _ in SAMPLE_LISTS)]
+    owing = ["Owing - Warning", "Owing - Disabled", "Owing - Due"]  # the money call lists
+    assert book.sheetnames == ["Summary", *(status for status, _ in SAMPLE_LISTS), *owing]
     for status, people in SAMPLE_LISTS:
         sheet = book[status]
         assert sheet.max_row - 1 == people, status
@@ -86,12 +91,12 @@ def test_money_dates_and_ids_have_their_formats(invoke, tmp_path) -> None:
     row = next(sheet.iter_rows(min_row=2, max_row=2))
     cells = dict(zip(header, row, strict=True))
     # C-5: balance -8.00, past due 4.00, oldest unpaid 2024-06-28 (README's worked table).
-    assert cells["balance"].value == -8 and cells["balance"].number_format == MONEY
-    assert cells["past_due"].value == 4 and cells["past_due"].number_format == MONEY
-    assert cells["oldest_unpaid_on"].is_date
-    assert cells["oldest_unpaid_on"].value.date().isoformat() == "2024-06-28"
-    assert cells["oldest_unpaid_on"].number_format == "yyyy-mm-dd"
-    assert cells["customer_id"].data_type == "s"
+    assert cells["Balance"].value == -8 and cells["Balance"].number_format == MONEY
+    assert cells["Past due"].value == 4 and cells["Past due"].number_format == MONEY
+    assert cells["Oldest unpaid"].is_date
+    assert cells["Oldest unpaid"].value.date().isoformat() == "2024-06-28"
+    assert cells["Oldest unpaid"].number_format == "yyyy-mm-dd"
+    assert cells["Customer"].data_type == "s"
 
 
 def test_summary_sheet_has_the_figures_and_a_bar_chart(invoke, tmp_path) -> None:
@@ -113,9 +118,9 @@ def test_summary_sheet_has_the_figures_and_a_bar_chart(invoke, tmp_path) -> None
         "Due": 8,
         "Warning": 8,
         "Disabled": 90,
-        "total": 106,
+        "Total": 106,
     }
-    assert accounts["total"].number_format == MONEY
+    assert accounts["Total"].number_format == MONEY
     assert len(summary._charts) == 1
     assert "xl/charts/chart1.xml" in zipfile.ZipFile(path).namelist()
 
@@ -348,9 +353,9 @@ def test_carry_status_and_sort_together_in_the_workbook(invoke, tmp_path) -> Non
         "--sort",
         "days_in_arrears",
     )
-    assert book.sheetnames == ["Summary", "Delinquent Customer"]
+    assert book.sheetnames == ["Summary", "Delinquent Customer", "Owing - Warning"]
     sheet = book["Delinquent Customer"]
-    assert _header(sheet)[-2:] == ["phone", "email"]
+    assert _header(sheet)[-2:] == ["Phone", "Email"]
     assert _column(sheet, "phone") == ["555-0105"]
 
 

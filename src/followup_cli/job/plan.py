@@ -28,7 +28,13 @@ from followup_cli.outputs.destinations import (
     remove_made_folders,
     resolved,
 )
-from followup_cli.outputs.lists import SortOrder, carried_columns, chosen_statuses, sort_order
+from followup_cli.outputs.lists import (
+    SortOrder,
+    carried_columns,
+    chosen_statuses,
+    contact_columns,
+    sort_order,
+)
 from followup_cli.reading.locate import locate_tables, possible_inputs
 
 ON_ERROR = ("reject", "fail")
@@ -81,7 +87,7 @@ def read_plan(record: run_report.RunRecord, request: JobRequest) -> Plan:
         check_changes_destination(changes, destination, rejects, read_too)
     statuses = chosen_statuses(request.lists.status, settings.rules.list_order)
     customers = record.located["customers"]
-    carried = _carried(request, customers)
+    carried = _carried(request, customers, fmt)
     order = sort_order(request.lists.sort, (*OUTPUT_COLUMNS, *carried))
     split = split_column(request.lists.split_by, customers, destination)
     return Plan(
@@ -141,8 +147,11 @@ def _beside_output(request: JobRequest) -> tuple[Path, Path]:
     return rejects, changes
 
 
-def _carried(request: JobRequest, customers: Path | None) -> dict[str, str]:
-    """--carry: the customers-file columns copied into the output, by output column name."""
-    if not request.lists.carry or customers is None:
+def _carried(request: JobRequest, customers: Path | None, fmt: str) -> dict[str, str]:
+    """--carry: the customers-file columns copied into the output, by output column name; a
+    workbook carries the file's phone and email columns too (SPEC 9)."""
+    if customers is None:
         return {}
-    return carried_columns(customers, [c for item in request.lists.carry for c in item.split(",")])
+    asked = [c for item in request.lists.carry for c in item.split(",")]
+    carried = carried_columns(customers, asked) if asked else {}
+    return contact_columns(customers, carried) if fmt == "xlsx" else carried

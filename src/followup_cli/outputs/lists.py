@@ -14,7 +14,7 @@ from pathlib import Path
 import polars as pl
 
 from followup_cli.core.default_rules import DEFAULT_RULES
-from followup_cli.core.errors import UsageError
+from followup_cli.core.errors import InputFileError, UsageError
 from followup_cli.core.formats import format_of
 from followup_cli.core.schema import (
     FILES_OWN_LINE,
@@ -128,6 +128,28 @@ def carried_columns(
             )
         carried[key] = by_key[key]
     return carried
+
+
+# The columns a workbook's lists carry without --carry (SPEC 9), when the customers file has
+# them: what a person phoning members needs.
+CONTACT_COLUMNS = ("phone", "email")
+
+
+def contact_columns(customers: Path, carried: dict[str, str]) -> dict[str, str]:
+    """`carried` and then the contact columns the customers file has (matched as --carry
+    matches names), for a workbook: one it cannot carry is left out, not refused."""
+    try:
+        header = _header(customers)
+    except (OSError, InputFileError, pl.exceptions.PolarsError):
+        return carried  # the run itself says what is wrong with the file, in its own words
+    types = _parquet_types(customers)
+    by_key = {normalise_name(name): name for name in reversed(header) if name not in _LINES}
+    contacts = dict(carried)
+    for key in CONTACT_COLUMNS:
+        dtype = types.get(by_key.get(key, ""))
+        if key in by_key and key not in contacts and (dtype is None or _carriable(dtype)):
+            contacts[key] = by_key[key]
+    return contacts
 
 
 # Line numbers, not columns: the run's own, and an export's own `_line` (ignored).

@@ -24,7 +24,16 @@ if TYPE_CHECKING:
     from xlsxwriter import Workbook
 from followup_cli.outputs.lists import LIST_ORDER
 from followup_cli.outputs.summary import Summary
-from followup_cli.outputs.trends_sheet import trends_sheet
+from followup_cli.outputs.trends_sheet import TRENDS, trends_sheet
+from followup_cli.outputs.workbook_chart import lists_chart
+from followup_cli.outputs.workbook_print import print_setup
+from followup_cli.outputs.workbook_sheets import (
+    call_lists,
+    fitted_widths,
+    owing_counts,
+    readable,
+    shared_widths,
+)
 
 # A sheet holds 1,048,576 rows, one of them the header.
 EXCEL_MAX_DATA_ROWS = 1_048_575
@@ -61,6 +70,7 @@ def check_fits(lists: pl.DataFrame, sheets: Sheets | None = None) -> None:
     """Refuse, before anything is written, a sheet longer than Excel can hold (exit 2)."""
     sizes = lists.group_by("follow_up_status").len().iter_rows()
     too_long = [(f"the {status} list", rows) for status, rows in sizes]
+    too_long += [(f"the {name} sheet", rows) for name, rows in owing_counts(lists)]
     rejects, changes = (sheets.rejects, sheets.changes) if sheets else (None, None)
     too_long += [(f"the {CHANGES} sheet", f.height) for f in (changes,) if f is not None]
     too_long += [(f"the {REJECTED} sheet", f.height) for f in (rejects,) if f is not None]
@@ -117,23 +127,40 @@ def _write_workbook(sink: BinaryIO, lists: pl.DataFrame, sheets: Sheets) -> None
     for status in sheets.order:
         people = lists.filter(pl.col("follow_up_status") == status)
         if people.height:
-            _table_sheet(workbook, sheet_name(status), people)
+            _table_sheet(workbook, sheet_name(status), people, as_of)
+    # The money call lists: who owes the most, to phone them.
+    for name, owing in call_lists(lists):
+        _table_sheet(workbook, _unused_name(workbook, name), owing, as_of)
     if changes is not None:
-        _table_sheet(workbook, CHANGES, changes)
+        _table_sheet(workbook, CHANGES, changes, as_of)
     if rejects is not None and rejects.height:
-        _table_sheet(workbook, REJECTED, rejects)
+        _table_sheet(workbook, REJECTED, rejects, as_of)
     for name, frame in sheets.tables:
-        _table_sheet(workbook, name, frame)
+        _table_sheet(workbook, name, frame, as_of)
     if sheets.trends is not None:
-        trends_sheet(workbook, sheets.trends, _table)
+        print_setup(trends_sheet(workbook, sheets.trends, _table), TRENDS, as_of)
     if not workbook.worksheets():
         _table_sheet(workbook, SUMMARY, lists)  # nothing at all: still a workbook that opens
     workbook.close()
 
 
-def _table_sheet(workbook: Workbook, name: str, frame: pl.DataFrame) -> Any:
+def _unused_name(workbook: Workbook, name: str) -> str:
+    """`name`, or `name (2)`... when a list of a rules file already took it (sheet names are
+    the same whatever their case)."""
+    taken = {sheet.get_name().casefold() for sheet in workbook.worksheets()}
+    candidate, number = name, 1
+    while candidate.casefold() in taken:
+        number += 1
+        candidate = f"{name[: _SHEET_NAME_MAX - 4]} ({number})"
+    return candidate
+
+
+def _table_sheet(
+    workbook: Workbook, name: str, frame: pl.DataFrame, as_of: dt.date | None = None
+) -> Any:
     sheet = workbook.add_worksheet(name)
     _table(workbook, sheet, frame, (0, 0), f"Table_{len(workbook.worksheets())}")
+    print_setup(sheet, name, as_of)
     # Ids such as 1234567 are text on purpose; Excel's green "number stored as text" corner
     # on every one of them would only worry the reader.
     sheet.ignore_errors({"number_stored_as_text": "A1:XFD1048576"})
@@ -141,8 +168,16 @@ def _table_sheet(workbook: Workbook, name: str, frame: pl.DataFrame) -> Any:
 
 
 def _table(
-    workbook: Workbook, sheet: Any, frame: pl.DataFrame, position: tuple[int, int], name: str
+    workbook: Workbook,
+    sheet: Any,
+    frame: pl.DataFrame,
+    position: tuple[int, int],
+    name: str,
+    widths: dict[Any, int] | None = None,
 ) -> None:
+    """`frame` as an Excel table at `position`, its headers in words (workbook_sheets.HEADERS);
+    `widths` (by those words) when the sheet's other tables share its columns."""
+    frame = readable(frame)
     # Excel has no time zones (xlsxwriter refuses an aware time): a carried timestamp with
     # one is written as the time on the clock there.
     frame = frame.with_columns(cs.datetime(time_zone="*").dt.replace_time_zone(None))
@@ -153,39 +188,40 @@ def _table(
         table_name=name,
         dtype_formats=_FORMATS,
         autofilter=True,
-        column_widths=_fitted_widths(frame),
+        column_widths=fitted_widths(frame) if widths is None else widths,
         freeze_panes=(1, 0),
     )
 
 
-# Widths in pixels from the longest text per column, measured by Polars in one pass:
-# xlsxwriter's own autofit walks every cell in Python and took a fifth of the writing time.
-_PIXELS_PER_CHARACTER = 7
-_PADDING_PIXELS = 12
-_FILTER_BUTTON_PIXELS = 20
-_WIDEST_CHARACTERS = 80  # a long reason wraps the view no further than this
-
-
-def _fitted_widths(frame: pl.DataFrame) -> dict[Any, int]:
-    if frame.width == 0:
-        return {}
-    longest = frame.select(
-        pl.col(name).cast(pl.String).str.len_chars().max().fill_null(0).alias(name)
-        if dtype != pl.Date
-        else pl.lit(len("yyyy-mm-dd")).alias(name)
-        for name, dtype in frame.schema.items()
-    ).row(0, named=True)
-    widths: dict[Any, int] = {}
-    for name, dtype in frame.schema.items():
-        characters = longest[name] + (1 if dtype.is_numeric() else 0)  # thousands separator
-        cell = min(characters, _WIDEST_CHARACTERS) * _PIXELS_PER_CHARACTER + _PADDING_PIXELS
-        header = len(name) * _PIXELS_PER_CHARACTER + _PADDING_PIXELS + _FILTER_BUTTON_PIXELS
-        widths[name] = max(cell, header)
-    return widths
-
-
 def _summary_sheet(workbook: Workbook, s: Summary, order: tuple[str, ...]) -> None:
+    """The Summary: people per list (column A and B, the chart's data), the run, money owed
+    per account status and rows per file (columns D on), then the chart."""
     sheet = workbook.add_worksheet(SUMMARY)
+    lists, run, accounts, files = _summary_tables(s, order)
+    files_at = 3 + accounts.height + 2
+    placed = [
+        (lists, (0, 0), "Lists"),
+        (run, (0, 3), "Run"),
+        (accounts, (3, 3), "Accounts"),
+        (files, (files_at, 3), "Files"),
+    ]
+    # The Run, Accounts and Files tables share columns D to H: each gets the widths all three
+    # need, or the last one written would set them (and 1,400,000.00 showed as #####).
+    words = [readable(frame) for frame, _, _ in placed]
+    widths = shared_widths(
+        [(frame, at[1]) for frame, (_, at, _) in zip(words, placed, strict=True)]
+    )
+    for frame, (_, at, name), fitted in zip(words, placed, widths, strict=True):
+        _table(workbook, sheet, frame, at, name, fitted)
+    chart = lists_chart(workbook, SUMMARY, lists.height, s.as_of)
+    sheet.insert_chart(files_at + files.height + 2, 3, chart)
+    print_setup(sheet, SUMMARY, s.as_of)
+
+
+def _summary_tables(
+    s: Summary, order: tuple[str, ...]
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """The Summary's four tables: Lists, Run, Accounts and Files."""
     people = dict(s.follow_up)
     lists = pl.DataFrame(
         {"follow_up_status": list(order), "people": [people.get(x, 0) for x in order]},
@@ -202,7 +238,7 @@ def _summary_sheet(workbook: Workbook, s: Summary, order: tuple[str, ...]) -> No
     ).with_columns(money.as_decimal(pl.col("owed")).alias("owed"))
     accounts = pl.DataFrame(
         [(status, count, owed) for status, count, owed in s.accounts]
-        + [("total", sum(c for _, c, _ in s.accounts), s.owed_cents)],
+        + [("Total", sum(c for _, c, _ in s.accounts), s.owed_cents)],
         schema={"account_status": pl.String, "accounts": pl.Int64, "owed": pl.Int64},
         orient="row",
     ).with_columns(money.as_decimal(pl.col("owed")).alias("owed"))
@@ -217,23 +253,4 @@ def _summary_sheet(workbook: Workbook, s: Summary, order: tuple[str, ...]) -> No
         },
         orient="row",
     )
-    _table(workbook, sheet, lists, (0, 0), "Lists")
-    _table(workbook, sheet, run, (0, 3), "Run")
-    _table(workbook, sheet, accounts, (3, 3), "Accounts")
-    files_at = 3 + accounts.height + 2
-    _table(workbook, sheet, files, (files_at, 3), "Files")
-    chart = workbook.add_chart({"type": "bar"})
-    chart.add_series(
-        {
-            "name": "people",
-            "categories": "=Lists[follow_up_status]",
-            "values": "=Lists[people]",
-            "data_labels": {"value": True},
-        }
-    )
-    chart.set_title({"name": f"People per follow-up list, as of {s.as_of}"})
-    chart.set_legend({"none": True})
-    # A bar chart draws its first category at the bottom; reversed, it reads in table order.
-    chart.set_y_axis({"reverse": True})
-    chart.set_size({"width": 640, "height": 420})
-    sheet.insert_chart(files_at + files.height + 2, 3, chart)
+    return lists, run, accounts, files
