@@ -1,6 +1,6 @@
 """The workbook opened in a real spreadsheet program (issue 22 item 7): LibreOffice Calc in
 headless mode converts a workbook with every sheet this tree makes (Summary, the lists, the
-money call lists, Changes, Rejected rows) to PDF and to CSV, and the test reads back what it
+money call lists, Changes, Rejected rows, Trends) to PDF and to CSV, and the test reads back what it
 drew: the values, a chart with bars and list names, money that fits its column, and a
 200-person list printed one page wide with its header row on every page.
 
@@ -68,7 +68,7 @@ def _soffice(tmp_path: Path, target: str, book: Path, out: Path) -> None:
 
 @pytest.fixture(scope="module")
 def converted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """The workbook of every sheet, its PDF and a folder of one CSV per sheet."""
+    """The workbook of every sheet (Trends too), its PDF and a folder of one CSV per sheet."""
     from typer.testing import CliRunner
 
     from followup_cli.cli.main import app
@@ -77,12 +77,11 @@ def converted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     folder = _exports(tmp_path / "exports")
     previous, book = tmp_path / "june.csv", tmp_path / "lists.xlsx"
     runner = CliRunner()
-    common = ["reconcile", "--data", str(folder), "-q"]
+    # With a history, tonight's workbook has Changes (since June) and Trends (two nights).
+    common = ["reconcile", "--data", str(folder), "-q", "--history", str(tmp_path / "runs")]
     done = runner.invoke(app, [*common, "--as-of", "2024-06-30", "-o", str(previous)])
     assert done.exit_code == 1, done.output  # the bad payment is set aside
-    done = runner.invoke(
-        app, [*common, "--as-of", AS_OF, "-o", str(book), "--previous", str(previous)]
-    )
+    done = runner.invoke(app, [*common, "--as-of", AS_OF, "-o", str(book)])
     assert done.exit_code == 1, done.output
     _soffice(tmp_path, "pdf", book, tmp_path)
     every_sheet = "csv:Text - txt - csv (StarCalc):44,34,76,1,,0,false,true,false,false,false,-1"
@@ -115,7 +114,7 @@ def test_libreoffice_reads_every_sheet_and_its_values(converted: dict[str, Path]
     run's: the biggest debt first on its call list, ids as written, dates as dates."""
     printed = {title for title, _ in _pages(converted["pdf"])}
     expected = {"Summary", "Web Lead", "Delinquent Customer", "Changes", "Rejected rows"}
-    expected |= {"Owing - Warning", "Owing - Disabled", "Owing - Due"}
+    expected |= {"Owing - Warning", "Owing - Disabled", "Owing - Due", "Trends"}
     assert expected <= printed
     disabled = _sheet_csv(converted, "Owing - Disabled")
     assert disabled.columns[:4] == ["Customer", "Name", "Phone", "Email"]
@@ -181,3 +180,10 @@ def test_a_200_person_list_prints_one_page_wide_with_its_header_on_every_page(
     for text in pages:
         assert "Customer" in text and "Email" in text, text[:300]
     assert sum(text.count("L-1") for text in pages) == 100  # L-100 to L-199: every row printed
+
+
+def test_the_trends_sheet_prints_its_nights_in_its_charts(converted: dict[str, Path]) -> None:
+    """Trends: each night in the table and on both charts' axes, as LibreOffice draws them."""
+    (trends,) = [text for title, text in _pages(converted["pdf"]) if title == "Trends"]
+    assert trends.count("2024-06-30") >= 3, trends
+    assert trends.count(AS_OF) >= 3
