@@ -63,8 +63,10 @@ def _carried(out: Path) -> list[Any]:
     if out.suffix == ".xlsx":
         values: list[Any] = []
         for sheet in openpyxl.load_workbook(out).worksheets[1:]:
+            if sheet.title.startswith("Owing - "):
+                continue  # the money call lists repeat people already on a follow-up list
             rows = list(sheet.iter_rows(values_only=True))
-            at = rows[0].index("extra")
+            at = rows[0].index("Extra")  # the workbook's headers are words (issue 22)
             values += [(row[0], row[at]) for row in rows[1:]]
         return [value for _, value in sorted(values, key=lambda pair: int(pair[0][2:]))]
     if out.suffix == ".csv":

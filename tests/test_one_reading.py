@@ -88,6 +88,8 @@ def _output() -> pl.DataFrame:
             "past_due": [Decimal("12.50"), None, Decimal("0"), Decimal("0"), Decimal("0")],
             "oldest_unpaid_on": [dt.date(2024, 1, 31), None, None, dt.date(1999, 12, 31), None],
             "days_in_arrears": [182, None, 0, 9000, None],
+            "last_paid_on": [dt.date(2024, 7, 1), None, dt.date(2020, 2, 29), None, None],
+            "last_visit_on": [None, dt.date(2024, 7, 31), None, None, dt.date(1999, 1, 1)],
             "account_reason": ["overdue", None, "", "x", "y"],
             "data_issues": [0, 2, 0, 1, 0],
             "phone": ["=cmd", "555", None, "+44", "-"],  # a carried column stays text

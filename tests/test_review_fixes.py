@@ -75,16 +75,20 @@ def test_changes_and_history_take_bom(
     assert out.read_bytes().startswith(b"\xef\xbb\xbf")
 
 
-@pytest.mark.parametrize("command", [("changes",), ("history", "C-1")])
-def test_changes_and_history_refuse_xlsx(
-    invoke: Invoke, tmp_path: Path, command: tuple[str, ...]
+@pytest.mark.parametrize(
+    ("command", "sheet"), [(("changes",), "Changes"), (("history", "C-1"), "History")]
+)
+def test_changes_and_history_write_xlsx(
+    invoke: Invoke, tmp_path: Path, command: tuple[str, ...], sheet: str
 ) -> None:
-    """-o x.xlsx for changes or history is a usage error naming the formats they write."""
+    """-o x.xlsx for changes or history writes a one-sheet workbook (issue 22; it was a usage
+    error while the README said they write like reconcile)."""
+    import openpyxl
+
     history = _two_snapshots(invoke, tmp_path)
     result = invoke(*command, "--history", str(history), "-o", str(tmp_path / "ch.xlsx"))
-    assert result.exit_code == 2, result.output
-    assert "csv, parquet" in result.output and "jsonl" in result.output
-    assert not (tmp_path / "ch.xlsx").exists()
+    assert result.exit_code == 0, result.output
+    assert openpyxl.load_workbook(tmp_path / "ch.xlsx").sheetnames == [sheet]
 
 
 # --- 6: --previous reads back what reconcile wrote ------------------------------------------

@@ -52,7 +52,12 @@ def request_from(given: Mapping[str, Any]) -> JobRequest:
             rejects=path("rejects"),
             changes=path("changes"),
             on_error=text("on_error", "reject"),
-            **({"max_rejected": given["max_rejected"]} if given.get("max_rejected") else {}),
+            # An empty --max-rejected is a usage error, not the default: only an absent one is.
+            **(
+                {"max_rejected": given["max_rejected"]}
+                if given.get("max_rejected") is not None
+                else {}
+            ),
         ),
         lists=Lists(
             status=listed("status"),
