@@ -91,14 +91,13 @@ def plant_csv(folder: Path) -> None:
     for name, rows in extra.items():
         path = folder / f"{name}.csv"
         lines = path.read_text().splitlines()
-        if name == "customers":
-            # The plants are written for the contract's 4 columns: empty values for the columns
-            # the generator adds (home_club, phone, email), so each keeps its planted fault.
-            rows = [row + "," * (len(lines[0].split(",")) - 4) for row in rows]
+        # The plants are written for the contract's columns: a customers row gets empty values
+        # for the columns the generator adds (home_club, phone, email), so it keeps its fault.
+        pad = "," * (len(lines[0].split(",")) - 4) if name == "customers" else ""
         if name == "payments":
             # The repeat before its first holder: line 2 now has the id the last line has.
             lines.insert(1, f"{last_payment[0]},{other_last},2024-02-02,5.00,one-off")
-        path.write_text("\n".join([*lines, *rows]) + "\n")
+        path.write_text("\n".join([*lines, *(row + pad for row in rows)]) + "\n")
 
 
 def plant_parquet(folder: Path) -> None:
