@@ -34,6 +34,7 @@ from followup_cli.outputs.workbook_sheets import (
     readable,
     shared_widths,
 )
+from followup_cli.outputs.workbook_values import exact_cells
 
 # A sheet holds 1,048,576 rows, one of them the header.
 EXCEL_MAX_DATA_ROWS = 1_048_575
@@ -181,14 +182,17 @@ def _table(
     # Excel has no time zones (xlsxwriter refuses an aware time): a carried timestamp with
     # one is written as the time on the clock there.
     frame = frame.with_columns(cs.datetime(time_zone="*").dt.replace_time_zone(None))
+    # Numbers of more than 15 digits, dates before March 1900: text (workbook_values).
+    frame, formats, places = exact_cells(frame)
     frame.write_excel(
         workbook,
         sheet,
         position=position,
         table_name=name,
+        column_formats=formats,
         dtype_formats=_FORMATS,
         autofilter=True,
-        column_widths=fitted_widths(frame) if widths is None else widths,
+        column_widths=fitted_widths(frame, places) if widths is None else widths,
         freeze_panes=(1, 0),
     )
 

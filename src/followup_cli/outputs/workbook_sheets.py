@@ -114,9 +114,10 @@ WIDEST_CHARACTERS = 80  # a long reason wraps the view no further than this
 DATE_CHARACTERS = len("yyyy-mm-dd")
 
 
-def fitted_widths(frame: pl.DataFrame) -> dict[Any, int]:
+def fitted_widths(frame: pl.DataFrame, places: dict[str, int] | None = None) -> dict[Any, int]:
     """Each column's width: its header with the filter button, or its widest value as shown
-    (money with thousands separators and two decimals, a minus sign when negative)."""
+    (money with thousands separators and two decimals, or a decimal column's `places`, a minus
+    sign when negative)."""
     if frame.width == 0:
         return {}
     schema = frame.schema
@@ -125,7 +126,7 @@ def fitted_widths(frame: pl.DataFrame) -> dict[Any, int]:
     ).row(0, named=True)
     widths: dict[Any, int] = {}
     for name, dtype in schema.items():
-        characters = _characters(name, dtype, measured)
+        characters = _characters(name, dtype, measured, (places or {}).get(name, 2))
         cell = min(characters, WIDEST_CHARACTERS) * PIXELS_PER_CHARACTER + PADDING_PIXELS
         header = len(name) * PIXELS_PER_CHARACTER + PADDING_PIXELS + FILTER_BUTTON_PIXELS
         widths[name] = max(cell, header)
@@ -141,13 +142,13 @@ def _measures(name: str, dtype: pl.DataType) -> list[pl.Expr]:
     return [column.cast(pl.String).str.len_chars().max().fill_null(0).alias(f"{name}\0len")]
 
 
-def _characters(name: str, dtype: pl.DataType, measured: dict[str, Any]) -> int:
+def _characters(name: str, dtype: pl.DataType, measured: dict[str, Any], places: int) -> int:
     """The widest value of a column in characters, as the workbook shows it."""
     if isinstance(dtype, pl.Date):
         return DATE_CHARACTERS
     if isinstance(dtype, pl.Decimal):  # MONEY_FORMAT: 1,400,000.00 and -1,400,000.00
         ends = (measured[f"{name}\0min"], measured[f"{name}\0max"])
-        return max((len(f"{value:,.2f}") for value in ends if value is not None), default=0)
+        return max((len(f"{value:,.{places}f}") for value in ends if value is not None), default=0)
     if dtype.is_integer():  # General: 1400000
         ends = (measured[f"{name}\0min"], measured[f"{name}\0max"])
         return max((len(str(value)) for value in ends if value is not None), default=0)
