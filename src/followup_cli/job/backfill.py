@@ -17,7 +17,7 @@ import dataclasses
 import datetime as dt
 from pathlib import Path
 
-from followup_cli.job.deliver import check_changes_destination
+from followup_cli.job.deliver import check_changes_destination, check_records
 from followup_cli.job.plan import Plan
 from followup_cli.job.request import JobRequest
 from followup_cli.nightly import history as snapshots
@@ -56,10 +56,25 @@ def beside_later_night(plan: Plan, request: JobRequest, comparing: bool) -> Plan
     changes = dated(plan.changes, plan.as_of)
     assert rejects is not None and changes is not None, "a dated path stays a path"
     check_destinations(destination, rejects, list(plan.inputs))
+    previous = request.records.previous
+    read_too = [*plan.inputs, *([previous] if previous else [])]
     if comparing:
-        previous = request.records.previous
-        read_too = [*plan.inputs, *([previous] if previous else [])]
         check_changes_destination(changes, destination, rejects, read_too)
+    # The dated names are new names: the report and metrics must not be one of them, nor may
+    # one lie in a snapshot folder (a link into --history would overwrite a later night's
+    # snapshot), as the plan checked the names asked for. Refused: nothing written there.
+    r = request.records
+    check_records(
+        r.report,
+        r.metrics,
+        r.history,
+        [
+            ("--output", destination),
+            ("--rejects", rejects),
+            ("--changes", changes if comparing else None),
+        ],
+        read_too,
+    )
     return dataclasses.replace(plan, destination=destination, rejects=rejects, changes=changes)
 
 

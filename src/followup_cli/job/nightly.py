@@ -306,7 +306,9 @@ def _write(
     outputs = [Delivery(rows, plan.destination, plan.fmt, sheets, listed)]
     if plan.split is not None:  # SPEC 9: one file per value, beside -o, in the same set
         records = request.records
-        outputs = split.deliveries(plan, result, rows, sheets, [records.report, records.metrics])
+        outputs = split.deliveries(
+            plan, result, rows, sheets, [records.report, records.metrics], records.history
+        )
     record.outputs, stale = deliver(
         outputs,
         Delivery(result.rejects, plan.rejects, "csv"),

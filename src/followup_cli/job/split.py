@@ -27,7 +27,8 @@ import polars as pl
 
 from followup_cli.core.errors import UsageError
 from followup_cli.core.schema import LINE
-from followup_cli.job.deliver import Delivery
+from followup_cli.job.deliver import Delivery, RefusedRecord
+from followup_cli.nightly.history import check_not_inside
 from followup_cli.outputs.destinations import check_writable, is_special, resolved, split_paths
 from followup_cli.outputs.lists import carried_columns
 from followup_cli.outputs.lists import carry as carry_columns
@@ -75,18 +76,22 @@ def deliveries(
     result: RunResult,
     rows: pl.DataFrame | pl.LazyFrame,
     sheets: Sheets | None,
-    taken: list[Path | None],
+    records: list[Path | None],
+    history: Path | None = None,
 ) -> list[Delivery]:
     """The output's files, one per value, in the order of their values (no value last). Each
-    is checked as -o was (not an input, nor another file of the run such as `taken`, and
-    writable) before any file is written: the names are known only once the values are read."""
+    is checked as -o was (not an input, nor another file of the run, nor the run's report or
+    metrics file `records`, nor inside a snapshot folder of `history`, and writable) before any
+    file is written: the names are known only once the values are read."""
     assert plan.split is not None and plan.destination is not None, "split_column checked"
     everyone = _with_values(plan, result)
     values = sorted(v for v in everyone.get_column(VALUE).unique().to_list() if v is not None)
     if everyone.get_column(VALUE).null_count():
         values.append(None)
     paths = split_paths(plan.destination, plan.split.column, values)
-    _check(paths, list(plan.inputs), [plan.rejects, plan.changes, *taken])
+    _check(paths, list(plan.inputs), [plan.rejects, plan.changes], records)
+    if history is not None:
+        check_not_inside(history, [(OPTION, path) for path in paths.values()])
     held = rows if isinstance(rows, pl.DataFrame) else rows.collect()
     by_person = everyone.select("customer_id", VALUE)
     kept = held.join(by_person, on="customer_id", how="left", maintain_order="left")
@@ -141,11 +146,23 @@ def _club_sheets(plan: Plan, result: RunResult, sheets: Sheets, people: pl.DataF
     return dataclasses.replace(sheets, summary=summary, changes=changes)
 
 
-def _check(paths: dict[str | None, Path], inputs: list[Path], taken: list[Path | None]) -> None:
+def _check(
+    paths: dict[str | None, Path],
+    inputs: list[Path],
+    taken: list[Path | None],
+    records: list[Path | None],
+) -> None:
     """Refuse, before anything is written, a club's file that would overwrite an input or
-    another file of the run (exit 2), or that cannot be written (a folder by that name)."""
+    another file of the run (exit 2), or that cannot be written (a folder by that name). One
+    that is the run's report or metrics file refuses them too (RefusedRecord): the failed
+    run's report must not replace the club's list an earlier night wrote there."""
     read = {resolved("input", path) for path in inputs}
     others = {resolved("a file of the run", path) for path in taken if path is not None}
+    recorded = {
+        resolved("a record of the run", path): path
+        for path in records
+        if path is not None and not is_special(path)
+    }
     for value, path in paths.items():
         where = resolved(OPTION, path)
         shown = "no value" if value is None else repr(value)
@@ -153,6 +170,11 @@ def _check(paths: dict[str | None, Path], inputs: list[Path], taken: list[Path |
             raise UsageError(
                 f"{OPTION}: the file for {shown}, {path}, is one of the input files; "
                 f"give -o another name"
+            )
+        if where in recorded:
+            raise RefusedRecord(
+                f"{OPTION}: the file for {shown}, {path}, is also the run's report or metrics "
+                f"file {recorded[where]}; give -o or them another name"
             )
         if where in others:
             raise UsageError(
