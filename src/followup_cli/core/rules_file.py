@@ -13,8 +13,8 @@ from __future__ import annotations
 import difflib
 import re
 import tomllib
+import unicodedata
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 from typing import Literal
 
 from followup_cli.core.errors import UsageError
@@ -82,6 +82,12 @@ CATALOGUE: dict[str, Condition] = {
 ALERTS = ("canceled", "expired")
 STATUS_FORBIDDEN = "[]:*?/\\"
 STATUS_MAX = 31
+MONEY_MAX_CENTS = 10**10 - 1  # the largest amount an export may hold (reading.parsing.MAX_UNITS)
+# The surcharge, from the file or --surcharge: far above any real fee; keeps every sum in range.
+SURCHARGE_MAX_CENTS = 1_000_000_00
+# The workbook's own sheets (and Excel's reserved History): a list named so would be a second
+# sheet of that name, which Excel refuses whatever the case.
+STATUS_RESERVED = ("Summary", "Changes", "Rejected rows", "Trends", "History")
 ACCOUNT_KEYS = {
     "warning_after_days": (0, 365),
     "disabled_after_months": (1, 24),
@@ -185,6 +191,8 @@ def parse(text: str, name: str) -> RuleSet:
         problems.append(f"version: {version!r} is not supported; this followup reads version 1")
     account = _account(document.get("account", {}), problems)
     tables = {table: _table(document, table, problems) for table in TABLES}
+    if not problems:  # every rule read, so each is numbered as in the file
+        _one_spelling(tables, problems)
     if problems:
         raise RulesRefused(name, problems)
     return RuleSet(account, tables["customer"], tables["prospect"])
@@ -218,7 +226,7 @@ def _account(section: object, problems: list[str]) -> AccountRules:
             if got is not None:
                 values[key] = got
     if "surcharge" in section:
-        cents = _money(section["surcharge"], 0, "account.surcharge", problems)
+        cents = _money(section["surcharge"], 0, "account.surcharge", problems, SURCHARGE_MAX_CENTS)
         if cents is not None:
             values["surcharge_cents"] = cents
     return AccountRules(**values)
@@ -237,16 +245,26 @@ def _integer(
     return value
 
 
-def _money(value: object, low_cents: int, where: str, problems: list[str]) -> int | None:
+def _money(
+    value: object,
+    low_cents: int,
+    where: str,
+    problems: list[str],
+    high_cents: int = MONEY_MAX_CENTS,
+) -> int | None:
     text = value.strip() if isinstance(value, str) else None
-    try:
-        amount = Decimal(text) if text and re.fullmatch(r"\d+(\.\d{1,2})?", text) else None
-    except InvalidOperation:
-        amount = None
-    if amount is None:
+    # ASCII digits only, and the cents counted exactly: Decimal's 28 digits rounded a 31-digit
+    # amount, and an amount past 64-bit cents stopped the run with an internal error.
+    found = re.fullmatch(r"([0-9]+)(?:\.([0-9]{1,2}))?", text or "")
+    if found is None:
         problems.append(f'{where}: {value!r} is not money; write it as text, like "1.00"')
         return None
-    cents = int(amount * 100)
+    cents = int(found[1]) * 100 + int((found[2] or "0").ljust(2, "0"))
+    if cents > high_cents:
+        problems.append(
+            f"{where}: {text} is too large (at most {high_cents // 100:,}.{high_cents % 100:02d})"
+        )
+        return None
     if cents < low_cents:
         problems.append(f"{where}: {text} is below the least allowed, {low_cents / 100:.2f}")
         return None
@@ -323,8 +341,13 @@ def _status(value: object, where: str, problems: list[str]) -> str | None:
     if value is None:
         problems.append(f"{where} status: missing (the list's name)")
         return None
-    if not isinstance(value, str) or not 1 <= len(value.strip()) <= STATUS_MAX:
-        problems.append(f"{where} status: {value!r} must be 1 to {STATUS_MAX} characters")
+    # Excel counts a sheet name's characters in UTF-16: an emoji is two of its 31.
+    if not isinstance(value, str) or not 1 <= _excel_length(value.strip()) <= STATUS_MAX:
+        wide = isinstance(value, str) and _excel_length(value) != len(value)
+        wide_note = " (Excel counts an emoji as 2)" if wide else ""
+        problems.append(
+            f"{where} status: {value!r} must be 1 to {STATUS_MAX} characters{wide_note}"
+        )
         return None
     bad = sorted({c for c in value if c in STATUS_FORBIDDEN})
     if bad or value != value.strip():
@@ -334,7 +357,38 @@ def _status(value: object, where: str, problems: list[str]) -> str | None:
             f" (each list can become a workbook sheet; none of [ ] : * ? / \\)"
         )
         return None
+    if any(unicodedata.category(c) == "Cc" for c in value) or value[0] == "'" or value[-1] == "'":
+        problems.append(
+            f"{where} status: {value!r} may not contain control characters (tab, new line) "
+            f"nor start or end with ' (each list can become a workbook sheet)"
+        )
+        return None
+    if value.casefold() in (name.casefold() for name in STATUS_RESERVED):
+        problems.append(
+            f"{where} status: {value!r} is taken (any case): the workbook's own sheets are "
+            f"Summary, Changes, Rejected rows and Trends, and Excel keeps History"
+        )
+        return None
     return value
+
+
+def _excel_length(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _one_spelling(tables: dict[Table, tuple[RuleSpec, ...]], problems: list[str]) -> None:
+    """A list is one name: two statuses the same but for case would be two lists and two
+    workbook sheets Excel takes for one."""
+    first: dict[str, tuple[str, str]] = {}
+    for table in TABLES:
+        for number, rule in enumerate(tables[table], start=1):
+            where = f"{table}[{number}]"
+            spelled, there = first.setdefault(rule.status.casefold(), (rule.status, where))
+            if spelled != rule.status:
+                problems.append(
+                    f"{where} status: {rule.status!r} differs from {spelled!r} ({there}) only in "
+                    f"case; spell one list one way"
+                )
 
 
 def _params(

@@ -11,6 +11,7 @@ from fractions import Fraction
 
 from followup_cli.core.errors import UsageError
 from followup_cli.core.money import cents_text
+from followup_cli.core.rules_file import SURCHARGE_MAX_CENTS as MAX_SURCHARGE_CENTS
 from followup_cli.nightly.reject_limits import parse_percent
 from followup_cli.reading.parsing import amount_cents
 
@@ -19,8 +20,6 @@ from followup_cli.reading.parsing import amount_cents
 # plausibility check, and every month and billing date computed from it, stays a date.
 FIRST_AS_OF = dt.date(1900, 1, 1)
 LAST_AS_OF = dt.date(7899, 12, 31)
-
-MAX_SURCHARGE_CENTS = 1_000_000_00  # far above any real fee; keeps every sum well in range
 
 
 def as_of_date(value: str | dt.date | None, option: str = "--as-of") -> dt.date:

@@ -4,6 +4,8 @@ reconciles. Reading the bytes is here; checking them is `core.rules_file`'s pure
 from __future__ import annotations
 
 import hashlib
+import os
+import stat
 from decimal import Decimal
 from pathlib import Path
 
@@ -13,6 +15,9 @@ from followup_cli.core.ledger import LedgerSettings
 from followup_cli.core.rules_file import RuleSet, RulesRefused, parse
 from followup_cli.job import options
 
+# Far above any real file: the defaults are 4 KiB, a thousand rules about 70 KiB.
+RULES_LIMIT = 2**20
+
 
 def read_rules(path: Path | None) -> tuple[RuleSet, dict[str, str] | None]:
     """The rules in force and what the run report records of them ({path, sha256}; None for
@@ -20,22 +25,43 @@ def read_rules(path: Path | None) -> tuple[RuleSet, dict[str, str] | None]:
     if path is None:
         return DEFAULT_RULES, None
     shown = str(path)
+    data = _rules_bytes(Path(path), shown)
     try:
-        data = Path(path).read_bytes()
-    except FileNotFoundError:
-        raise UsageError(
-            f"--rules {shown}: no such file (`followup rules init` writes one)"
-        ) from None
-    except IsADirectoryError:
-        raise UsageError(f"--rules {shown}: is a folder, not a rules file") from None
-    except OSError as error:
-        raise UsageError(f"--rules {shown}: cannot be read ({error.strerror})") from None
-    try:
-        text = data.decode("utf-8")
+        # A BOM, as Windows Notepad saves UTF-8, is not part of the TOML (tomllib refuses it).
+        text = data.decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError as error:
         raise RulesRefused(shown, [f"byte {error.start}: not UTF-8 text (TOML is UTF-8)"]) from None
     rules = parse(text, shown)
     return rules, {"path": shown, "sha256": hashlib.sha256(data).hexdigest()}
+
+
+def _rules_bytes(path: Path, shown: str) -> bytes:
+    """The file's bytes: a regular file only, as the exports (a FIFO blocked the run until a
+    writer came, /dev/zero never ended), and no more than RULES_LIMIT."""
+    try:
+        mode = path.stat().st_mode
+        if stat.S_ISDIR(mode):
+            raise UsageError(f"--rules {shown}: is a folder, not a rules file")
+        if not stat.S_ISREG(mode):
+            raise UsageError(
+                f"--rules {shown}: not a regular file (a pipe, device or socket); "
+                f"save the rules to a file first"
+            )
+        handle = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+        with os.fdopen(handle, "rb") as source:
+            data = source.read(RULES_LIMIT + 1)
+    except FileNotFoundError:
+        raise UsageError(
+            f"--rules {shown}: no such file (`followup rules init` writes one)"
+        ) from None
+    except OSError as error:
+        raise UsageError(f"--rules {shown}: cannot be read ({error.strerror})") from None
+    if len(data) > RULES_LIMIT:
+        raise UsageError(
+            f"--rules {shown}: more than {RULES_LIMIT // 2**20} MiB, too big for a rules file; "
+            f"is it the right file?"
+        )
+    return data
 
 
 def settings_for(
