@@ -3,6 +3,7 @@ would use them): each test failed on the code before its fix."""
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from pathlib import Path
@@ -169,3 +170,59 @@ def test_a_file_saved_with_a_bom_reads_as_without(invoke, tmp_path) -> None:
     plain_code, _ = _run(invoke, tmp_path, DEFAULT_TEXT, "plain.csv")
     assert plain_code == 0
     assert (tmp_path / "bom.csv").read_bytes() == (tmp_path / "plain.csv").read_bytes()
+
+
+# --- the Trends table -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["as_of", "Owed (Due)", "owed (warning)"])
+def test_a_list_named_as_a_trends_column_is_refused(name, invoke, tmp_path) -> None:
+    """A list is a column of the Trends table: 'as_of' stopped a nightly run with --history and
+    a workbook with an internal error (DuplicateError), and so did 'Owed (Due)'."""
+    text = _renamed("Lead", name)
+    problems = _problems(text)
+    assert len(problems) == 1 and "a column of the Trends table" in problems[0], problems
+    rules = tmp_path / "rules.toml"
+    rules.write_text(text)
+    done = invoke(
+        "reconcile", "--data", str(SAMPLE), "--as-of", "2024-07-31", "-q", "--rules", str(rules),
+        "--history", str(tmp_path / "history"), "-o", str(tmp_path / "out.xlsx"),
+    )  # fmt: skip
+    assert done.exit_code == 2 and "internal error" not in done.output, done.output
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        (("people", "by_follow_up_status", "Lead"), 10**30),
+        (("people", "by_follow_up_status", "Lead"), -5),
+        (("accounts", "by_account_status", "Warning", "owed"), "1e999"),
+        (("accounts", "by_account_status", "Warning", "owed"), "9" * 35 + ".99"),
+        (("accounts", "by_account_status", "Warning", "owed"), "-3.00"),
+    ],
+)
+def test_a_report_with_figures_no_run_writes_is_counted_from_its_snapshot(
+    path, value, invoke, tmp_path
+) -> None:
+    """A damaged report.json with a 31-digit figure was an internal error (exit 3); one with
+    a negative count was shown as it was. Either is now counted from the night's snapshot."""
+    history = tmp_path / "history"
+    for day in ("2024-07-30", "2024-07-31"):
+        done = invoke(
+            "reconcile", "--data", str(SAMPLE), "--as-of", day, "-q", "--history", str(history),
+            "-o", str(tmp_path / f"{day}.csv"),
+        )  # fmt: skip
+        assert done.exit_code == 0, done.output
+    before = invoke("trends", "--history", str(history))
+    assert before.exit_code == 0, before.output
+    report = history / "as_of=2024-07-30" / "report.json"
+    document = json.loads(report.read_text())
+    *parents, key = path
+    place = document
+    for step in parents:
+        place = place[step]
+    place[key] = value
+    report.write_text(json.dumps(document))
+    after = invoke("trends", "--history", str(history))
+    assert after.exit_code == 0, after.output
+    assert after.stdout == before.stdout

@@ -86,8 +86,10 @@ MONEY_MAX_CENTS = 10**10 - 1  # the largest amount an export may hold (reading.p
 # The surcharge, from the file or --surcharge: far above any real fee; keeps every sum in range.
 SURCHARGE_MAX_CENTS = 1_000_000_00
 # The workbook's own sheets (and Excel's reserved History): a list named so would be a second
-# sheet of that name, which Excel refuses whatever the case.
+# sheet of that name, which Excel refuses whatever the case. And the Trends table's own columns
+# (nightly.trends: as_of, Owed (Due), ...), where a list is a column too.
 STATUS_RESERVED = ("Summary", "Changes", "Rejected rows", "Trends", "History")
+TRENDS_COLUMNS = ("as_of", "Owed (Due)", "Owed (Warning)", "Owed (Disabled)")
 ACCOUNT_KEYS = {
     "warning_after_days": (0, 365),
     "disabled_after_months": (1, 24),
@@ -367,6 +369,12 @@ def _status(value: object, where: str, problems: list[str]) -> str | None:
         problems.append(
             f"{where} status: {value!r} is taken (any case): the workbook's own sheets are "
             f"Summary, Changes, Rejected rows and Trends, and Excel keeps History"
+        )
+        return None
+    if value.casefold() in (name.casefold() for name in TRENDS_COLUMNS):
+        problems.append(
+            f"{where} status: {value!r} is taken (any case): a column of the Trends table "
+            f"(as_of, then the lists, then Owed (Due), Owed (Warning), Owed (Disabled))"
         )
         return None
     return value

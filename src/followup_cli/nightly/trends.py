@@ -87,15 +87,25 @@ def _from_report(snapshot: Snapshot) -> Night | None:
         return None
 
 
+# A report's figure past these is not one a run wrote (its table is 64-bit): the night is
+# counted from its snapshot instead (a 31-digit number was an internal error).
+_MOST = 2**62
+
+
 def _count(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError("a count is an integer")
+    if not 0 <= value <= _MOST:
+        raise ValueError("not a count of people")
     return value
 
 
 def _cents(text: Any) -> int:
     """The report's money ("106.00") as cents, exactly."""
-    cents = Decimal(str(text)) * 100
+    amount = Decimal(str(text))
+    if not amount.is_finite() or not 0 <= amount <= _MOST // 100:
+        raise ValueError("not an amount owed")
+    cents = amount * 100
     if cents != cents.to_integral_value():
         raise ValueError("not whole cents")
     return int(cents)
