@@ -175,10 +175,11 @@ def test_a_file_saved_with_a_bom_reads_as_without(invoke, tmp_path) -> None:
 # --- the Trends table -----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["as_of", "Owed (Due)", "owed (warning)"])
+@pytest.mark.parametrize("name", ["as_of", "Night", "Owed (Due)", "owed (warning)"])
 def test_a_list_named_as_a_trends_column_is_refused(name, invoke, tmp_path) -> None:
     """A list is a column of the Trends table: 'as_of' stopped a nightly run with --history and
-    a workbook with an internal error (DuplicateError), and so did 'Owed (Due)'."""
+    a workbook with an internal error (DuplicateError), and so did 'Owed (Due)'; 'Night' (as_of
+    on the sheet) with exit 3, "column 'Night' is duplicate"."""
     text = _renamed("Lead", name)
     problems = _problems(text)
     assert len(problems) == 1 and "a column of the Trends table" in problems[0], problems

@@ -87,9 +87,9 @@ MONEY_MAX_CENTS = 10**10 - 1  # the largest amount an export may hold (reading.p
 SURCHARGE_MAX_CENTS = 1_000_000_00
 # The workbook's own sheets (and Excel's reserved History): a list named so would be a second
 # sheet of that name, which Excel refuses whatever the case. And the Trends table's own columns
-# (nightly.trends: as_of, Owed (Due), ...), where a list is a column too.
+# (nightly.trends: as_of, Owed (Due), ...; as_of is Night on the sheet), where a list is a column.
 STATUS_RESERVED = ("Summary", "Changes", "Rejected rows", "Trends", "History")
-TRENDS_COLUMNS = ("as_of", "Owed (Due)", "Owed (Warning)", "Owed (Disabled)")
+TRENDS_COLUMNS = ("as_of", "Night", "Owed (Due)", "Owed (Warning)", "Owed (Disabled)")
 ACCOUNT_KEYS = {
     "warning_after_days": (0, 365),
     "disabled_after_months": (1, 24),
@@ -374,7 +374,8 @@ def _status(value: object, where: str, problems: list[str]) -> str | None:
     if value.casefold() in (name.casefold() for name in TRENDS_COLUMNS):
         problems.append(
             f"{where} status: {value!r} is taken (any case): a column of the Trends table "
-            f"(as_of, then the lists, then Owed (Due), Owed (Warning), Owed (Disabled))"
+            f"(as_of, Night on its sheet, then the lists, then Owed (Due), Owed (Warning), "
+            f"Owed (Disabled))"
         )
         return None
     return value
