@@ -112,3 +112,30 @@ def test_club_file_that_is_the_report_keeps_the_earlier_list(
     assert "is also the run's report or metrics file" in done.stderr
     assert club.read_text() == "yesterday's Downtown list\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["lists-Downtown.csv"]
+
+
+@pytest.mark.parametrize("command", [["init"], ["show"], ["check", "rules.toml"]])
+def test_rules_commands_on_a_full_disk_say_so_in_one_sentence(
+    tmp_path: Path, command: list[str]
+) -> None:
+    (tmp_path / "rules.toml").write_bytes(
+        subprocess.run(
+            [sys.executable, "-m", "followup_cli", "rules", "init"],
+            capture_output=True,
+            check=True,
+        ).stdout
+    )
+    with open("/dev/full", "wb") as full:
+        done = subprocess.run(
+            [sys.executable, "-m", "followup_cli", "rules", *command],
+            cwd=tmp_path,
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert done.returncode == 3
+    assert done.stderr == (
+        "followup: error: standard output cannot be written (No space left on device)\n"
+    )

@@ -3,7 +3,6 @@ option every command that reconciles takes."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -13,6 +12,7 @@ from followup_cli.cli import app as shared
 from followup_cli.core.default_rules import DEFAULT_TEXT
 from followup_cli.core.rules_file import RuleSet, RuleSpec
 from followup_cli.job.rules import read_rules
+from followup_cli.outputs.writing import write_stdout
 
 RulesOpt = Annotated[
     Path | None,
@@ -44,7 +44,7 @@ def init() -> None:
 
         followup rules init > rules.toml
     """
-    sys.stdout.write(DEFAULT_TEXT)
+    write_stdout(DEFAULT_TEXT.encode())
 
 
 @rules_app.command("check")
@@ -59,7 +59,7 @@ def check(
         followup rules check rules.toml
     """
     rules, recorded = read_rules(file)
-    sys.stdout.write(shown(rules, recorded))
+    write_stdout(shown(rules, recorded).encode())
 
 
 @rules_app.command("show")
@@ -72,7 +72,7 @@ def show(rules_file: RulesOpt = None) -> None:
         followup rules show --rules rules.toml
     """
     rules, recorded = read_rules(rules_file)
-    sys.stdout.write(shown(rules, recorded))
+    write_stdout(shown(rules, recorded).encode())
 
 
 def shown(rules: RuleSet, recorded: dict[str, str] | None) -> str:

@@ -112,7 +112,7 @@ def _write_directly(path: Path | None, fill: Fill) -> None:
     if path is None:
         buffer = io.BytesIO()
         fill(buffer)
-        _write_stdout(buffer.getvalue())
+        write_stdout(buffer.getvalue())
         return
     try:
         # Appending, when /dev/stdout leads to a regular file, keeps what `>>` asked for and
@@ -250,7 +250,7 @@ def _unwritable(path: Path, exc: BaseException) -> OutputError:
     return OutputError(f"{path}: cannot be written ({reason}); no file was created or changed")
 
 
-def _write_stdout(data: bytes) -> None:
+def write_stdout(data: bytes) -> None:
     try:
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
