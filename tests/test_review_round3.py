@@ -227,3 +227,11 @@ def test_a_report_with_figures_no_run_writes_is_counted_from_its_snapshot(
     after = invoke("trends", "--history", str(history))
     assert after.exit_code == 0, after.output
     assert after.stdout == before.stdout
+
+
+def test_explain_says_no_unpaid_charge_instead_of_none(invoke) -> None:
+    """C-2 of the sample owes nothing: the Warning rule's figure read '(None)'."""
+    done = invoke("explain", "C-2", "--data", str(SAMPLE), "--as-of", "2024-07-31")
+    assert done.exit_code == 0, done.output
+    assert "None" not in done.output
+    assert "more than 7 days in arrears (no unpaid charge)" in done.output

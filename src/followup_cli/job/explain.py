@@ -209,7 +209,8 @@ def _account_rules(
             if oldest is not None
             else "no unpaid charge"
         ),
-        WARNING: f"more than {warning} days in arrears ({days})",
+        WARNING: f"more than {warning} days in arrears "
+        + (f"({days})" if days is not None else "(no unpaid charge)"),
         DUE: f"owed, {warning} days or fewer in arrears",
     }
     return tuple(
