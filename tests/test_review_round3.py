@@ -235,3 +235,33 @@ def test_explain_says_no_unpaid_charge_instead_of_none(invoke) -> None:
     assert done.exit_code == 0, done.output
     assert "None" not in done.output
     assert "more than 7 days in arrears (no unpaid charge)" in done.output
+
+
+def test_a_fifo_in_place_of_a_nights_report_does_not_block_trends(invoke, tmp_path) -> None:
+    """trends opened each night's report.json as it was: a FIFO there waited for a writer."""
+    history = tmp_path / "history"
+    for day in ("2024-07-30", "2024-07-31"):
+        done = invoke(
+            "reconcile", "--data", str(SAMPLE), "--as-of", day, "-q", "--history", str(history),
+            "-o", str(tmp_path / f"{day}.csv"),
+        )  # fmt: skip
+        assert done.exit_code == 0, done.output
+    before = invoke("trends", "--history", str(history))
+    report = history / "as_of=2024-07-30" / "report.json"
+    report.unlink()
+    os.mkfifo(report)
+    result: list[object] = []
+    worker = threading.Thread(
+        target=lambda: result.append(invoke("trends", "--history", str(history)))
+    )
+    worker.daemon = True
+    worker.start()
+    worker.join(60)
+    if worker.is_alive():  # the old code blocked in open(); unblock it so the test can end
+        with open(report, "wb"):
+            pass
+        worker.join(60)
+        pytest.fail("trends waited on a FIFO")
+    after = result[0]
+    assert after.exit_code == 0, after.output  # type: ignore[attr-defined]
+    assert after.stdout == before.stdout  # type: ignore[attr-defined]

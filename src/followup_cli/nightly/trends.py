@@ -28,6 +28,7 @@ from followup_cli.core.default_rules import DEFAULT_RULES
 from followup_cli.core.errors import InputFileError, UsageError
 from followup_cli.nightly.earlier_output import UNREADABLE, check_columns, first_line
 from followup_cli.nightly.history import Snapshot, snapshots
+from followup_cli.outputs.destinations import read_regular
 from followup_cli.outputs.summary import Summary
 
 AS_OF = "as_of"
@@ -73,9 +74,12 @@ def _from_summary(s: Summary) -> Night:
 
 def _from_report(snapshot: Snapshot) -> Night | None:
     """The night's figures from its run report; None when it cannot tell them."""
+    # A regular file only: a FIFO put there blocked the run until a writer came.
+    data = read_regular(snapshot.report, _REPORT_LIMIT)
+    if data is None or len(data) > _REPORT_LIMIT:
+        return None
     try:
-        with snapshot.report.open("rb") as handle:
-            document = json.loads(handle.read(_REPORT_LIMIT + 1)[:_REPORT_LIMIT])
+        document = json.loads(data)
         people = document["people"]["by_follow_up_status"]
         accounts = document["accounts"]["by_account_status"]
         return Night(
