@@ -76,7 +76,7 @@ def test_changes_and_history_take_bom(
 
 
 @pytest.mark.parametrize(
-    ("command", "sheet"), [(("changes",), "Changes"), (("history", "C-1"), "History")]
+    ("command", "sheet"), [(("changes",), "Changes"), (("history", "C-1"), "Status history")]
 )
 def test_changes_and_history_write_xlsx(
     invoke: Invoke, tmp_path: Path, command: tuple[str, ...], sheet: str

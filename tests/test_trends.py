@@ -192,7 +192,7 @@ def test_history_writes_a_workbook(tmp_path: Path, runs: Path, invoke: Invoke) -
     out = tmp_path / "c5.xlsx"
     _ok(invoke("history", "C-5", "--history", str(runs), "-o", str(out)))
     csv = pl.read_csv(_ok(invoke("history", "C-5", "--history", str(runs))).stdout.encode())
-    page, rows = _table_sheet(out, "History")
+    page, rows = _table_sheet(out, "Status history")
     assert len(rows) == csv.height + 1 >= 2
     for row, expected in zip(rows[1:], csv.iter_rows(named=True), strict=True):
         assert row[0] == dt.datetime.fromisoformat(expected["from"])

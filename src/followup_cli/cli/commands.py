@@ -178,7 +178,7 @@ def trends_command(
     _write_list(frame, destination, fmt, True, bom, Sheets(as_of, trends=frame))
 
 
-HISTORY = "History"
+HISTORY = "Status history"  # not "History": Excel reserves that sheet name
 LIST_FORMATS = ("csv", "parquet", "jsonl", "xlsx")
 
 

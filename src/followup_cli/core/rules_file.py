@@ -85,6 +85,10 @@ STATUS_MAX = 31
 MONEY_MAX_CENTS = 10**10 - 1  # the largest amount an export may hold (reading.parsing.MAX_UNITS)
 # The surcharge, from the file or --surcharge: far above any real fee; keeps every sum in range.
 SURCHARGE_MAX_CENTS = 1_000_000_00
+# Every rule's condition and reason are evaluated for every person (a when/then chain), so the
+# cost grows with the rules: 2,000 rules took 4.5 GB at 20,000 people. A gym's tables are a
+# dozen rules; this many is far beyond any and keeps the cost a small multiple of the defaults.
+MAX_RULES_PER_TABLE = 64
 # The workbook's own sheets (and Excel's reserved History): a list named so would be a second
 # sheet of that name, which Excel refuses whatever the case. And the Trends table's own columns
 # (nightly.trends: as_of, Owed (Due), ...; as_of is Night on the sheet), where a list is a column.
@@ -280,6 +284,12 @@ def _table(document: dict[str, object], table: Table, problems: list[str]) -> tu
         return ()
     if not isinstance(rules, list) or not all(isinstance(rule, dict) for rule in rules):
         problems.append(f"{table}: must be rules written as [[{table}]]")
+        return ()
+    if len(rules) > MAX_RULES_PER_TABLE:
+        problems.append(
+            f"{table}: {len(rules):,} rules; a table holds at most {MAX_RULES_PER_TABLE} "
+            f"(each rule is evaluated for every person)"
+        )
         return ()
     checked: list[RuleSpec | None] = [
         _rule(rule, table, f"{table}[{number}]", problems)

@@ -43,10 +43,10 @@ DESCENDING_BY_DEFAULT = frozenset({"days_in_arrears", "past_due", "data_issues"}
 def chosen_statuses(requested: Sequence[str], lists: Sequence[str] = LIST_ORDER) -> tuple[str, ...]:
     """--status names, matched case-insensitively and trimmed, as the statuses' own spelling;
     `lists` are the rules file's (SPEC 11), the defaults' without one."""
-    by_key = {status.lower(): status for status in lists}
+    by_key = {status.casefold(): status for status in lists}
     chosen = []
     for name in requested:
-        status = by_key.get(" ".join(name.split()).lower())
+        status = by_key.get(" ".join(name.split()).casefold())
         if status is None:
             valid = ", ".join(f'"{s}"' for s in lists)
             raise UsageError(f"--status {name!r} is not a follow-up list; choose from {valid}")
