@@ -21,6 +21,7 @@ import pytest
 
 from followup_cli.outputs.workbook_chart import BAR_COLOUR
 from tests.conftest import SAMPLE
+from tests.libreoffice import convert
 
 NEEDED = ("soffice", "pdftoppm", "pdftotext", "pdfinfo")
 MISSING = [tool for tool in NEEDED if shutil.which(tool) is None]
@@ -49,23 +50,6 @@ def _exports(folder: Path) -> Path:
     return folder
 
 
-def _soffice(tmp_path: Path, target: str, book: Path, out: Path) -> None:
-    out.mkdir(exist_ok=True)
-    # A profile of the test's own: another LibreOffice running on the machine does not share it.
-    profile = (tmp_path / "profile").as_uri()
-    done = subprocess.run(
-        [
-            *("soffice", f"-env:UserInstallation={profile}", "--headless"),
-            *("--convert-to", target, "--outdir", str(out), str(book)),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-
-
 @pytest.fixture(scope="module")
 def converted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """The workbook of every sheet (Trends too), its PDF and a folder of one CSV per sheet."""
@@ -83,9 +67,9 @@ def converted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     assert done.exit_code == 1, done.output  # the bad payment is set aside
     done = runner.invoke(app, [*common, "--as-of", AS_OF, "-o", str(book)])
     assert done.exit_code == 1, done.output
-    _soffice(tmp_path, "pdf", book, tmp_path)
+    convert(book, "pdf", tmp_path, tmp_path)
     every_sheet = "csv:Text - txt - csv (StarCalc):44,34,76,1,,0,false,true,false,false,false,-1"
-    _soffice(tmp_path, every_sheet, book, tmp_path / "csv")
+    convert(book, every_sheet, tmp_path / "csv", tmp_path)
     return {"book": book, "pdf": tmp_path / "lists.pdf", "csv": tmp_path / "csv"}
 
 

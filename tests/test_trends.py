@@ -20,6 +20,7 @@ import pytest
 
 from followup_cli.core.account_status import DISABLED, DUE, WARNING
 from tests.conftest import SAMPLE
+from tests.libreoffice import convert
 
 NIGHTS = ("2024-07-29", "2024-07-30", "2024-07-31")
 OWING = (DUE, WARNING, DISABLED)
@@ -214,12 +215,7 @@ SOFFICE = shutil.which("soffice")
 def test_libreoffice_draws_the_trends_charts(tmp_path: Path, runs: Path, invoke: Invoke) -> None:
     out = tmp_path / "trends.xlsx"
     _ok(invoke("trends", "--history", str(runs), "-o", str(out)))
-    profile = (tmp_path / "lo-profile").as_uri()  # its own: another soffice may be running
-    subprocess.run(
-        [str(SOFFICE), f"-env:UserInstallation={profile}", "--headless",
-         "--convert-to", "pdf", "--outdir", str(tmp_path), str(out)],
-        check=True, capture_output=True, timeout=180,
-    )  # fmt: skip
+    convert(out, "pdf", tmp_path, tmp_path)
     text = subprocess.run(
         ["pdftotext", "-layout", str(tmp_path / "trends.pdf"), "-"],
         check=True, capture_output=True, text=True, timeout=60,

@@ -16,7 +16,6 @@ from __future__ import annotations
 import datetime as dt
 import io
 import shutil
-import subprocess
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ import pytest
 
 from followup_cli.outputs.workbook import Sheets, write_workbook
 from tests.conftest import SAMPLE
+from tests.libreoffice import convert
 
 DAY = "2024-07-31"
 CARD = 4_111_111_111_111_111  # 16 digits, below 2**53: Excel shows 4111111111111110
@@ -174,19 +174,8 @@ def test_the_changes_and_history_sheets_keep_every_digit_and_early_date() -> Non
 def test_libreoffice_reads_every_digit(book: Path, tmp_path: Path) -> None:
     """What a spreadsheet program shows: LibreOffice converts the list sheet to CSV as it
     displays it."""
-    profile = (tmp_path / "profile").as_uri()
     sheet = "csv:Text - txt - csv (StarCalc):44,34,76,1,,0,false,true,false,false,false,-1"
-    done = subprocess.run(
-        [
-            *("soffice", f"-env:UserInstallation={profile}", "--headless"),
-            *("--convert-to", sheet, "--outdir", str(tmp_path / "csv"), str(book)),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
+    convert(book, sheet, tmp_path / "csv", tmp_path)
     rows: dict[str, dict[str, str]] = {}
     for path in (tmp_path / "csv").glob("lists-*.csv"):
         frame = pl.read_csv(path, infer_schema=False, truncate_ragged_lines=True)
