@@ -4,7 +4,6 @@ reconciles. Reading the bytes is here; checking them is `core.rules_file`'s pure
 from __future__ import annotations
 
 import hashlib
-import os
 import stat
 from decimal import Decimal
 from pathlib import Path
@@ -14,6 +13,7 @@ from followup_cli.core.errors import UsageError
 from followup_cli.core.ledger import LedgerSettings
 from followup_cli.core.rules_file import RuleSet, RulesRefused, parse
 from followup_cli.job import options
+from followup_cli.outputs.destinations import read_regular
 
 # Far above any real file: the defaults are 4 KiB, a thousand rules about 70 KiB.
 RULES_LIMIT = 2**20
@@ -40,22 +40,22 @@ def _rules_bytes(path: Path, shown: str) -> bytes:
     writer came, /dev/zero never ended), and no more than RULES_LIMIT."""
     try:
         mode = path.stat().st_mode
-        if stat.S_ISDIR(mode):
-            raise UsageError(f"--rules {shown}: is a folder, not a rules file")
-        if not stat.S_ISREG(mode):
-            raise UsageError(
-                f"--rules {shown}: not a regular file (a pipe, device or socket); "
-                f"save the rules to a file first"
-            )
-        handle = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
-        with os.fdopen(handle, "rb") as source:
-            data = source.read(RULES_LIMIT + 1)
     except FileNotFoundError:
         raise UsageError(
             f"--rules {shown}: no such file (`followup rules init` writes one)"
         ) from None
     except OSError as error:
         raise UsageError(f"--rules {shown}: cannot be read ({error.strerror})") from None
+    if stat.S_ISDIR(mode):
+        raise UsageError(f"--rules {shown}: is a folder, not a rules file")
+    if not stat.S_ISREG(mode):
+        raise UsageError(
+            f"--rules {shown}: not a regular file (a pipe, device or socket); "
+            f"save the rules to a file first"
+        )
+    data = read_regular(path, RULES_LIMIT)
+    if data is None:  # gone, unreadable or swapped for something else since
+        raise UsageError(f"--rules {shown}: cannot be read")
     if len(data) > RULES_LIMIT:
         raise UsageError(
             f"--rules {shown}: more than {RULES_LIMIT // 2**20} MiB, too big for a rules file; "
