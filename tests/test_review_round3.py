@@ -28,6 +28,22 @@ def _renamed(old: str, new: str) -> str:
     return DEFAULT_TEXT.replace(f'status = "{old}"', f'status = "{new}"')
 
 
+def _not_waiting_on(fifo: Path, call, what: str):
+    """`call()` in a thread, which must return without a writer at `fifo` (the old code blocked
+    in open(); then the FIFO is opened for writing so that the test can end)."""
+    result: list[object] = []
+    worker = threading.Thread(target=lambda: result.append(call()))
+    worker.daemon = True
+    worker.start()
+    worker.join(60)
+    if worker.is_alive():
+        with open(fifo, "wb"):
+            pass
+        worker.join(60)
+        pytest.fail(f"{what} waited on a FIFO")
+    return result[0]
+
+
 def _run(invoke, tmp_path: Path, rules_text: str, output: str = "out.xlsx") -> tuple[int, str]:
     rules = tmp_path / "rules.toml"
     rules.write_text(rules_text, encoding="utf-8")
@@ -134,17 +150,7 @@ def test_digits_of_other_scripts_are_not_money() -> None:
 def test_a_fifo_is_refused_at_once_instead_of_waiting_for_a_writer(invoke, tmp_path) -> None:
     fifo = tmp_path / "rules.toml"
     os.mkfifo(fifo)
-    result: list[object] = []
-    worker = threading.Thread(target=lambda: result.append(invoke("rules", "check", str(fifo))))
-    worker.daemon = True
-    worker.start()
-    worker.join(60)
-    if worker.is_alive():  # the old code blocked in open(); unblock it so the test can end
-        with open(fifo, "wb"):
-            pass
-        worker.join(60)
-        pytest.fail("rules check waited on a FIFO")
-    done = result[0]
+    done = _not_waiting_on(fifo, lambda: invoke("rules", "check", str(fifo)), "rules check")
     assert done.exit_code == 2  # type: ignore[attr-defined]
     assert "not a regular file" in done.output  # type: ignore[attr-defined]
 
@@ -250,18 +256,6 @@ def test_a_fifo_in_place_of_a_nights_report_does_not_block_trends(invoke, tmp_pa
     report = history / "as_of=2024-07-30" / "report.json"
     report.unlink()
     os.mkfifo(report)
-    result: list[object] = []
-    worker = threading.Thread(
-        target=lambda: result.append(invoke("trends", "--history", str(history)))
-    )
-    worker.daemon = True
-    worker.start()
-    worker.join(60)
-    if worker.is_alive():  # the old code blocked in open(); unblock it so the test can end
-        with open(report, "wb"):
-            pass
-        worker.join(60)
-        pytest.fail("trends waited on a FIFO")
-    after = result[0]
+    after = _not_waiting_on(report, lambda: invoke("trends", "--history", str(history)), "trends")
     assert after.exit_code == 0, after.output  # type: ignore[attr-defined]
     assert after.stdout == before.stdout  # type: ignore[attr-defined]
