@@ -37,9 +37,6 @@ REFERRAL = "Referral"
 WEB_LEAD = "Web Lead"
 LEAD = "Lead"
 
-WEB_ORIGINS = ("web", "website", "online", "web lead")
-
-
 ORDER = "_order"  # a row's place in the "most recent" ordering of its table, across all people
 
 

@@ -31,10 +31,7 @@ from followup_cli.core.schema import CUST
 # surcharge) are defined once, in account_status.py and ledger.py; the arithmetic on them
 # here is independent.
 PAID_IN_FULL, DUE, WARNING, DISABLED = account_status.ACCOUNT_STATUSES
-WARNING_AFTER_DAYS = account_status.WARNING_AFTER_DAYS
 DEFAULT_SURCHARGE_CENTS = ledger.LedgerSettings().surcharge_cents
-# relativedelta clips: 2023-12-31 -> 2024-02-29
-DISABLED_AFTER = relativedelta(months=account_status.DISABLED_AFTER_MONTHS)
 WEEKDAYS = (MO, TU, WE, TH, FR)
 
 
