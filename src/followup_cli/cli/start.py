@@ -3,28 +3,19 @@ SIGINT, SIGTERM and SIGHUP, so that Ctrl-C in the first few tenths of a second e
 with one line and exit 130 instead of a KeyboardInterrupt traceback from inside an import.
 
 Only when this process is the command (the console script or `python -m followup_cli`): a
-notebook or a test that imports the command-line module keeps its own Ctrl-C. Nothing but
-`signal` and `sys` (built into the interpreter) is imported here, so the handler is in place
-within a millisecond of the command's own code starting; `main()` then hands over to
-`signals.install_early`, and each command to `signals.handled`. What remains is the
-interpreter's own start-up (about 10 ms), before any of the project's code runs.
+notebook or a test that imports the command-line module keeps its own Ctrl-C. The handler is
+`outputs.signals.install_early`, whose module imports only the standard library, so it is in
+place within milliseconds of the command's own code starting; each command then installs
+`signals.handled`. What remains is the interpreter's own start-up (about 10 ms), before any of
+the project's code runs.
 """
 
 from __future__ import annotations
 
-import signal
 import sys
 
-_HANDLED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-
-
-def _stop_early(signum: int, _frame: object) -> None:
-    # Nothing has been written yet: no file to remove, one line, 128 + signum. SystemExit
-    # leaves the interpreter quietly even from inside an import.
-    name = signal.Signals(signum).name
-    sys.stderr.write(f"followup: error: interrupted by {name}; no partial file was left\n")
-    sys.stderr.flush()
-    raise SystemExit(128 + signum)
+# Only the standard library behind this import (signals is written to stay so).
+from followup_cli.outputs import signals
 
 
 def _is_the_command() -> bool:
@@ -36,7 +27,4 @@ def _is_the_command() -> bool:
 
 
 if _is_the_command():
-    for _signum in _HANDLED:
-        # A signal the parent ignores stays ignored (nohup).
-        if signal.getsignal(_signum) is not signal.SIG_IGN:
-            signal.signal(_signum, _stop_early)
+    signals.install_early()
