@@ -30,7 +30,7 @@ from .conftest import SAMPLE
 FOLLOWUP = Path(sys.executable).with_name("followup")
 RAY = Path(sys.executable).with_name("ray")
 AS_OF = "2024-07-31"
-RUN_SECONDS = 120  # a guard against a hang only; every run here takes seconds
+RUN_SECONDS = 240  # a guard against a hang only; every run here takes seconds
 
 
 def run_cli(*args: str) -> tuple[int, str]:
@@ -188,22 +188,24 @@ def one_error_sentence(stderr: str) -> str:
 
 
 class Cluster:
-    def __init__(self, home: Path, port: int, client_port: int) -> None:
-        self.home, self.port, self.client_port = home, port, client_port
+    def __init__(self, home: Path, port: int, client_port: int, logs: Path) -> None:
+        self.home, self.port, self.client_port, self.logs = home, port, client_port, logs
+
+    def log_tail(self, lines: int = 15) -> str:
+        """The last lines of the head's client-server logs: what Ray said when a `ray://` run
+        did not finish."""
+        said = []
+        logs = self.logs.glob("session_2*/logs/ray_client_server*")  # not session_latest
+        for log in sorted(logs):
+            tail = log.read_text(errors="replace").splitlines()[-lines:]
+            said.append(f"--- {log.name}\n" + "\n".join(tail))
+        return "\n".join(said) or "(no ray_client_server logs)"
 
 
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[Cluster]:
-    """A stock Ray cluster: `ray start --head` in a HOME whose ~/.ray/auth_token makes it
-    require that token (as a machine that ever ran Ray has), stopped after the tests by
-    ending the `ray start --block` process this fixture started (never `ray stop`, which stops
-    every Ray on the machine)."""
-    base = Path(tempfile.mkdtemp(prefix="fu-ray-", dir="/tmp"))  # short: Ray's socket paths
-    home = base / "home"
-    (home / ".ray").mkdir(parents=True)
-    (home / ".ray" / "auth_token").write_text(secrets.token_hex(32))
+def start_head(base: Path, home: Path) -> tuple[subprocess.Popen[bytes], Cluster]:
+    """`ray start --head --block` in a folder of its own, listening on 127.0.0.1 only."""
     started_in = base / "head"
-    started_in.mkdir()
+    started_in.mkdir(exist_ok=True)
     port, client_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
     env["HOME"] = str(home)
@@ -218,6 +220,7 @@ def cluster() -> Iterator[Cluster]:
             "--block",
             f"--port={port}",
             f"--ray-client-server-port={client_port}",
+            "--node-ip-address=127.0.0.1",
             "--num-cpus=1",
             "--include-dashboard=false",
             "--disable-usage-stats",
@@ -229,24 +232,81 @@ def cluster() -> Iterator[Cluster]:
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
+    return head, Cluster(home, port, client_port, base / "ray")
+
+
+def stop_head(head: subprocess.Popen[bytes]) -> None:
+    head.send_signal(signal.SIGTERM)  # --block: Ray stops what it started
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert head.poll() is None, "ray start --head ended"
-            assert time.monotonic() < deadline, "ray start --head did not listen in 60 s"
-            try:
-                with socket.create_connection(("127.0.0.1", client_port), timeout=1):
-                    break
-            except OSError:
-                time.sleep(0.5)
-        yield Cluster(home, port, client_port)
-    finally:
-        head.send_signal(signal.SIGTERM)  # --block: Ray stops what it started
+        head.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(head.pid, signal.SIGKILL)
+        head.wait()
+
+
+def answers_ray_clients(head: subprocess.Popen[bytes], cluster: Cluster) -> str:
+    """Why the head does not yet serve a `ray://` client, or "" once a bare Ray client has
+    connected, run a task and left (Ray's own start-up, before any of followup's runs)."""
+    deadline = time.monotonic() + 60
+    while True:
+        if head.poll() is not None:
+            return "ray start --head ended"
+        if time.monotonic() > deadline:
+            return "ray start --head did not listen in 60 s"
         try:
-            head.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(head.pid, signal.SIGKILL)
-            head.wait()
+            with socket.create_connection(("127.0.0.1", cluster.client_port), timeout=1):
+                break
+        except OSError:
+            time.sleep(0.5)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    env["HOME"] = str(cluster.home)
+    env["RAY_AUTH_MODE"] = "token"
+    probe = (
+        "import ray, sys; ray.init(sys.argv[1], logging_level='ERROR'); "
+        "assert ray.get(ray.remote(lambda: 1).remote()) == 1; ray.shutdown()"
+    )
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", probe, f"ray://127.0.0.1:{cluster.client_port}"],
+            env=env, capture_output=True, text=True, timeout=150, check=False,
+        )  # fmt: skip
+    except subprocess.TimeoutExpired:
+        return "a bare ray:// client did not finish in 150 s"
+    return "" if done.returncode == 0 else f"a bare ray:// client failed: {done.stderr[-500:]}"
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Cluster]:
+    """A stock Ray cluster: `ray start --head` in a HOME whose ~/.ray/auth_token makes it
+    require that token (as a machine that ever ran Ray has), stopped after the tests by
+    ending the `ray start --block` process this fixture started (never `ray stop`, which stops
+    every Ray on the machine).
+
+    CI once saw a `ray://` run wait two minutes on a head that never served it (Ray's client
+    server, not followup: the plain address passed on the same head). So the head is first
+    shown to serve a bare Ray client, and started again, once, if it does not."""
+    base = Path(tempfile.mkdtemp(prefix="fu-ray-", dir="/tmp"))  # short: Ray's socket paths
+    home = base / "home"
+    (home / ".ray").mkdir(parents=True)
+    (home / ".ray" / "auth_token").write_text(secrets.token_hex(32))
+    heads = []
+    try:
+        why = []
+        for _ in range(2):
+            head, ready = start_head(base, home)
+            heads.append(head)
+            reason = answers_ray_clients(head, ready)
+            if not reason:
+                break
+            why.append(f"{reason}\n{ready.log_tail()}")
+            stop_head(head)
+        else:
+            pytest.fail("a Ray head for the tests never served ray:// clients:\n" + "\n".join(why))
+        yield ready
+    finally:
+        for head in heads:
+            if head.poll() is None:
+                stop_head(head)
         shutil.rmtree(base, ignore_errors=True)
 
 
@@ -266,12 +326,16 @@ def test_a_ray_start_cluster_is_joined_with_its_token(
     cluster that requires the token on file, with RAY_AUTH_MODE unset, from another folder
     than the cluster's, and writes one pass's bytes (`-o` relative to where it runs)."""
     port = cluster.client_port if scheme else cluster.port
-    done = followup(
-        "reconcile", "--data", str(SAMPLE), "--as-of", AS_OF, "-o", "out.csv", "-q",
-        "--engine", "ray", "--ray-address", f"{scheme}127.0.0.1:{port}", "--buckets", "2",
-        cwd=tmp_path, home=cluster.home,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
+    try:
+        done = followup(
+            "reconcile", "--data", str(SAMPLE), "--as-of", AS_OF, "-o", "out.csv", "-q",
+            "--engine", "ray", "--ray-address", f"{scheme}127.0.0.1:{port}", "--buckets", "2",
+            cwd=tmp_path, home=cluster.home,
+        )  # fmt: skip
+    except subprocess.TimeoutExpired as exc:
+        wrote = (tmp_path / "out.csv").exists()
+        pytest.fail(f"no end in {exc.timeout} s (out.csv written: {wrote})\n{cluster.log_tail()}")
+    assert done.returncode == 0, f"{done.stderr}\n{cluster.log_tail()}"
     assert (tmp_path / "out.csv").read_bytes() == one_pass_sample
     assert not list(tmp_path.glob(f"{work_folder.WORK_PREFIX}*"))
 
