@@ -203,7 +203,9 @@ def _check(
     outputs = [LINE, *kept, *([KEY] if is_customers else [CUST])]
     collected = collect(rows.select(*outputs, flagged.alias("_flagged")), raw)
     if repeats is None:
-        hashes = id_hashes(collected.get_column(table.key.name))
+        key = table.key.name
+        plain = whole_column.case_of(figures, key) == "upper"
+        hashes = id_hashes(collected.get_column(key), plain_upper=plain)
         lines = repeated.candidates(pl.DataFrame([collected.get_column(LINE), hashes]))
         repeats = repeated.confirmed(raw, lines)
     problem = pl.col("_flagged")
