@@ -17,6 +17,19 @@ from followup_cli.reading.run import load
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_data"
 AS_OF = dt.date(2024, 7, 31)
+# SPEC 5's ten output columns, in order, spelt out from the spec (not read from the code).
+SPEC_COLUMNS = [
+    "customer_id",
+    "name",
+    "customer_type",
+    "follow_up_status",
+    "reason",
+    "account_status",
+    "balance",
+    "past_due",
+    "oldest_unpaid_on",
+    "days_in_arrears",
+]
 
 HEADERS = {
     "customers": "customer_id,name,origin,created_on",

@@ -16,20 +16,7 @@ import pytest
 
 from followup_cli.core.default_rules import DEFAULT_RULES
 from followup_cli.core.schema import CUST, OUTPUT_COLUMNS
-from tests.conftest import AS_OF, SAMPLE, reconcile_rows
-
-CONTRACT = (
-    "customer_id",
-    "name",
-    "customer_type",
-    "follow_up_status",
-    "reason",
-    "account_status",
-    "balance",
-    "past_due",
-    "oldest_unpaid_on",
-    "days_in_arrears",
-)
+from tests.conftest import AS_OF, SAMPLE, SPEC_COLUMNS, reconcile_rows
 
 # C-1 a customer, C-2 a prospect, C-3 nothing at all, C-4 only events that are no visit.
 BOUNDARIES = {
@@ -74,7 +61,7 @@ def _dates(frame: pl.DataFrame) -> dict[str, tuple[str | None, str | None]]:
 
 
 def test_the_two_dates_come_right_after_the_contract_columns() -> None:
-    assert OUTPUT_COLUMNS[:12] == (*CONTRACT, "last_paid_on", "last_visit_on")
+    assert OUTPUT_COLUMNS[:12] == (*SPEC_COLUMNS, "last_paid_on", "last_visit_on")
     assert OUTPUT_COLUMNS[12:] == ("account_reason", "data_issues")
 
 
@@ -109,7 +96,7 @@ def test_every_format_has_the_two_dates(
     assert result.exit_code == 1, result.output  # P-4 is rejected
     if fmt == "csv":
         lines = target.read_text().splitlines()
-        assert lines[0].split(",")[:12] == [*CONTRACT, "last_paid_on", "last_visit_on"]
+        assert lines[0].split(",")[:12] == [*SPEC_COLUMNS, "last_paid_on", "last_visit_on"]
         frame = pl.read_csv(target, infer_schema=False)
     elif fmt == "parquet":
         frame = pl.read_parquet(target)
@@ -120,7 +107,7 @@ def test_every_format_has_the_two_dates(
         assert [r["last_paid_on"] for r in records] == [v[0] for v in EXPECTED.values()]
         assert [r["last_visit_on"] for r in records] == [v[1] for v in EXPECTED.values()]
         frame = pl.DataFrame(records)
-    assert frame.columns[:12] == [*CONTRACT, "last_paid_on", "last_visit_on"]
+    assert frame.columns[:12] == [*SPEC_COLUMNS, "last_paid_on", "last_visit_on"]
     assert _dates(frame) == EXPECTED
 
 

@@ -13,21 +13,9 @@ import pytest
 
 from followup_cli.core.errors import OutputError
 from followup_cli.outputs import writing as output
-from tests.conftest import SAMPLE
+from tests.conftest import SAMPLE, SPEC_COLUMNS
 
 GOLDEN = Path(__file__).parent / "golden" / "sample_2024-07-31.csv"
-SPEC_COLUMNS = [
-    "customer_id",
-    "name",
-    "customer_type",
-    "follow_up_status",
-    "reason",
-    "account_status",
-    "balance",
-    "past_due",
-    "oldest_unpaid_on",
-    "days_in_arrears",
-]
 SAMPLE_ARGS = ("reconcile", "--data", str(SAMPLE), "--as-of", "2024-07-31", "-q")
 
 

@@ -17,23 +17,11 @@ from pathlib import Path
 import openpyxl
 import polars as pl
 
-from tests.conftest import SAMPLE, write_exports
+from tests.conftest import SAMPLE, SPEC_COLUMNS, write_exports
 
 AS_OF = "2024-07-31"
 SAMPLE_ARGS = ("reconcile", "--data", str(SAMPLE), "--as-of", AS_OF, "-q")
 CUSTOMERS = "customer_id,name,origin,created_on,Phone,EMAIL"
-CONTRACT = [
-    "customer_id",
-    "name",
-    "customer_type",
-    "follow_up_status",
-    "reason",
-    "account_status",
-    "balance",
-    "past_due",
-    "oldest_unpaid_on",
-    "days_in_arrears",
-]
 WORDS = [
     "Customer",
     "Name",
@@ -141,7 +129,7 @@ def test_headers_are_words_in_the_workbook_and_the_contracts_names_in_the_csv(
     assert invoke(*SAMPLE_ARGS, "-o", str(csv_path)).exit_code == 0
     book = openpyxl.load_workbook(book_path)
     assert _header(book["Active Customer"])[: len(WORDS)] == WORDS
-    assert pl.read_csv(csv_path).columns[: len(CONTRACT)] == CONTRACT
+    assert pl.read_csv(csv_path).columns[: len(SPEC_COLUMNS)] == SPEC_COLUMNS
     summary = _header(book["Summary"])
     assert summary[:2] == ["Follow-up list", "People"]
     assert "Rejected rows" in summary
