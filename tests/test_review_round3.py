@@ -44,6 +44,18 @@ def _not_waiting_on(fifo: Path, call, what: str):
     return result[0]
 
 
+def _two_nights(invoke, tmp_path: Path) -> Path:
+    """A --history folder of the sample's nights 2024-07-30 and 2024-07-31."""
+    history = tmp_path / "history"
+    for day in ("2024-07-30", "2024-07-31"):
+        done = invoke(
+            "reconcile", "--data", str(SAMPLE), "--as-of", day, "-q", "--history", str(history),
+            "-o", str(tmp_path / f"{day}.csv"),
+        )  # fmt: skip
+        assert done.exit_code == 0, done.output
+    return history
+
+
 def _run(invoke, tmp_path: Path, rules_text: str, output: str = "out.xlsx") -> tuple[int, str]:
     rules = tmp_path / "rules.toml"
     rules.write_text(rules_text, encoding="utf-8")
@@ -213,13 +225,7 @@ def test_a_report_with_figures_no_run_writes_is_counted_from_its_snapshot(
 ) -> None:
     """A damaged report.json with a 31-digit figure was an internal error (exit 3); one with
     a negative count was shown as it was. Either is now counted from the night's snapshot."""
-    history = tmp_path / "history"
-    for day in ("2024-07-30", "2024-07-31"):
-        done = invoke(
-            "reconcile", "--data", str(SAMPLE), "--as-of", day, "-q", "--history", str(history),
-            "-o", str(tmp_path / f"{day}.csv"),
-        )  # fmt: skip
-        assert done.exit_code == 0, done.output
+    history = _two_nights(invoke, tmp_path)
     before = invoke("trends", "--history", str(history))
     assert before.exit_code == 0, before.output
     report = history / "as_of=2024-07-30" / "report.json"
@@ -245,13 +251,7 @@ def test_explain_says_no_unpaid_charge_instead_of_none(invoke) -> None:
 
 def test_a_fifo_in_place_of_a_nights_report_does_not_block_trends(invoke, tmp_path) -> None:
     """trends opened each night's report.json as it was: a FIFO there waited for a writer."""
-    history = tmp_path / "history"
-    for day in ("2024-07-30", "2024-07-31"):
-        done = invoke(
-            "reconcile", "--data", str(SAMPLE), "--as-of", day, "-q", "--history", str(history),
-            "-o", str(tmp_path / f"{day}.csv"),
-        )  # fmt: skip
-        assert done.exit_code == 0, done.output
+    history = _two_nights(invoke, tmp_path)
     before = invoke("trends", "--history", str(history))
     report = history / "as_of=2024-07-30" / "report.json"
     report.unlink()
