@@ -86,6 +86,18 @@ def test_a_column_without_a_one_cell_form_is_a_usage_error(
     assert not out.exists()
 
 
+def _reconcile_bytes(*args: bytes) -> tuple[subprocess.CompletedProcess[bytes], str]:
+    """`followup reconcile --as-of DAY ARGS` with arguments as bytes (names that are not UTF-8),
+    and its standard error as text."""
+    done = subprocess.run(
+        [os.fsencode(FOLLOWUP), b"reconcile", b"--as-of", DAY.encode(), *args],
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    return done, done.stderr.decode("utf-8", "replace")
+
+
 def test_a_data_folder_whose_name_is_not_utf8(tmp_path: Path) -> None:
     """--data caf\\xe9: exit 3 with one sentence naming the folder, and the run report written."""
     folder = os.path.join(os.fsencode(tmp_path), b"caf\xe9")
@@ -95,24 +107,14 @@ def test_a_data_folder_whose_name_is_not_utf8(tmp_path: Path) -> None:
             os.fsencode(SAMPLE / f"{table}.csv"), os.path.join(folder, table.encode() + b".csv")
         )
     report = tmp_path / "run.json"
-    done = subprocess.run(
-        [
-            os.fsencode(FOLLOWUP),
-            b"reconcile",
-            b"--data",
-            folder,
-            b"--as-of",
-            DAY.encode(),
-            b"-o",
-            os.fsencode(tmp_path / "out.csv"),
-            b"--report",
-            os.fsencode(report),
-        ],
-        capture_output=True,
-        timeout=120,
-        check=False,
+    done, err = _reconcile_bytes(
+        b"--data",
+        folder,
+        b"-o",
+        os.fsencode(tmp_path / "out.csv"),
+        b"--report",
+        os.fsencode(report),
     )
-    err = done.stderr.decode("utf-8", "replace")
     assert done.returncode == 3, err
     assert "internal error" not in err and "caf\\xe9" in err and "not valid UTF-8" in err
     recorded = json.loads(report.read_text(encoding="utf-8"))
@@ -124,24 +126,14 @@ def test_a_payments_file_whose_name_is_not_utf8(tmp_path: Path) -> None:
     data = _sample(tmp_path / "d")
     payments = os.path.join(os.fsencode(tmp_path), b"pay\xe9.csv")
     shutil.copy(os.fsencode(data / "payments.csv"), payments)
-    done = subprocess.run(
-        [
-            os.fsencode(FOLLOWUP),
-            b"reconcile",
-            b"--data",
-            os.fsencode(data),
-            b"--as-of",
-            DAY.encode(),
-            b"--payments",
-            payments,
-            b"-o",
-            os.fsencode(tmp_path / "out.csv"),
-        ],
-        capture_output=True,
-        timeout=120,
-        check=False,
+    done, err = _reconcile_bytes(
+        b"--data",
+        os.fsencode(data),
+        b"--payments",
+        payments,
+        b"-o",
+        os.fsencode(tmp_path / "out.csv"),
     )
-    err = done.stderr.decode("utf-8", "replace")
     assert done.returncode == 3, err
     assert "internal error" not in err and "pay\\xe9.csv" in err and "--payments" in err
 
