@@ -166,12 +166,10 @@ def followup(
 ) -> subprocess.CompletedProcess[str]:
     """The installed command, as a person runs it: its own process, HOME and folder, and no
     RAY_AUTH_MODE (a stock shell)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
-    env["HOME"] = str(home)
     return subprocess.run(
         [str(FOLLOWUP), *args],
         cwd=cwd,
-        env=env,
+        env=ray_env(home),
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -192,26 +190,35 @@ class Cluster:
         self.home, self.port, self.client_port, self.logs = home, port, client_port, logs
 
     def log_tail(self, lines: int = 15) -> str:
-        """The last lines of the head's client-server logs: what Ray said when a `ray://` run
-        did not finish."""
+        """The last lines of the Ray Client server's log: what Ray said when a `ray://` run did
+        not finish."""
         said = []
-        logs = self.logs.glob("session_2*/logs/ray_client_server*")  # not session_latest
-        for log in sorted(logs):
+        for log in sorted(self.logs.glob("client-server.*")):
             tail = log.read_text(errors="replace").splitlines()[-lines:]
             said.append(f"--- {log.name}\n" + "\n".join(tail))
-        return "\n".join(said) or "(no ray_client_server logs)"
+        return "\n".join(said) or "(no client-server log)"
 
 
-def start_head(base: Path, home: Path) -> tuple[subprocess.Popen[bytes], Cluster]:
-    """`ray start --head --block` in a folder of its own, listening on 127.0.0.1 only."""
-    started_in = base / "head"
-    started_in.mkdir(exist_ok=True)
-    port, client_port = free_port(), free_port()
+def ray_env(home: Path) -> dict[str, str]:
+    """A stock shell's environment (no RAY_ settings) with `home` as HOME."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
     env["HOME"] = str(home)
-    # The head starts a Python process per ray:// client and gives it 30 s to answer, which a
-    # 2-core machine running other tests sometimes missed: the cluster's setting, not ours.
-    env["RAY_CLIENT_SERVER_CHECK_CHANNEL_TIMEOUT_S"] = "120"
+    return env
+
+
+def start_cluster(base: Path, home: Path) -> tuple[list[subprocess.Popen[bytes]], Cluster]:
+    """`ray start --head --block` in a folder of its own, and a Ray Client server for it.
+
+    The head's own client server (`--ray-client-server-port`) starts a Python process per
+    `ray://` client, with Linux's parent-death signal tied to the thread that started it; on
+    CI that process sometimes died before it said a word and the client waited two minutes
+    (twice, with two fresh heads, in one fresh-clone run). Ray's single-process client server
+    (`python -m ray.util.client.server --mode legacy`) speaks the same protocol to the client
+    without those processes: followup's `ray://` join is what is tested, not Ray's spawning.
+    """
+    started_in = base / "head"
+    started_in.mkdir(exist_ok=True)
+    port, unused_proxy, client_port = free_port(), free_port(), free_port()
     head = subprocess.Popen(
         [
             str(RAY),
@@ -219,7 +226,7 @@ def start_head(base: Path, home: Path) -> tuple[subprocess.Popen[bytes], Cluster
             "--head",
             "--block",
             f"--port={port}",
-            f"--ray-client-server-port={client_port}",
+            f"--ray-client-server-port={unused_proxy}",
             "--node-ip-address=127.0.0.1",
             "--num-cpus=1",
             "--include-dashboard=false",
@@ -227,40 +234,53 @@ def start_head(base: Path, home: Path) -> tuple[subprocess.Popen[bytes], Cluster
             f"--temp-dir={base / 'ray'}",
         ],
         cwd=started_in,
-        env=env,
+        env=ray_env(home),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
-    return head, Cluster(home, port, client_port, base / "ray")
+    logs = base / "logs"
+    logs.mkdir(exist_ok=True)
+    server_env = ray_env(home) | {"RAY_AUTH_MODE": "token"}  # as `ray start` sets for its own
+    with (logs / f"client-server.{port}.log").open("wb") as log:
+        server = subprocess.Popen(
+            [
+                sys.executable, "-m", "ray.util.client.server", "--mode", "legacy",
+                "--host", "127.0.0.1", "--port", str(client_port),
+                "--address", f"127.0.0.1:{port}",
+            ],
+            cwd=started_in, env=server_env, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+    return [server, head], Cluster(home, port, client_port, logs)
 
 
-def stop_head(head: subprocess.Popen[bytes]) -> None:
-    head.send_signal(signal.SIGTERM)  # --block: Ray stops what it started
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM (`ray start --block` then stops what it started), SIGKILL after a minute."""
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
     try:
-        head.wait(timeout=60)
+        process.wait(timeout=60)
     except subprocess.TimeoutExpired:
-        os.killpg(head.pid, signal.SIGKILL)
-        head.wait()
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
 
 
-def answers_ray_clients(head: subprocess.Popen[bytes], cluster: Cluster) -> str:
-    """Why the head does not yet serve a `ray://` client, or "" once a bare Ray client has
+def answers_ray_clients(processes: list[subprocess.Popen[bytes]], cluster: Cluster) -> str:
+    """Why the cluster does not yet serve a `ray://` client, or "" once a bare Ray client has
     connected, run a task and left (Ray's own start-up, before any of followup's runs)."""
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 90
     while True:
-        if head.poll() is not None:
-            return "ray start --head ended"
+        if any(process.poll() is not None for process in processes):
+            return "ray start --head or the client server ended"
         if time.monotonic() > deadline:
-            return "ray start --head did not listen in 60 s"
+            return "the client server did not listen in 90 s"
         try:
             with socket.create_connection(("127.0.0.1", cluster.client_port), timeout=1):
                 break
         except OSError:
             time.sleep(0.5)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
-    env["HOME"] = str(cluster.home)
-    env["RAY_AUTH_MODE"] = "token"
     probe = (
         "import ray, sys; ray.init(sys.argv[1], logging_level='ERROR'); "
         "assert ray.get(ray.remote(lambda: 1).remote()) == 1; ray.shutdown()"
@@ -268,7 +288,8 @@ def answers_ray_clients(head: subprocess.Popen[bytes], cluster: Cluster) -> str:
     try:
         done = subprocess.run(
             [sys.executable, "-c", probe, f"ray://127.0.0.1:{cluster.client_port}"],
-            env=env, capture_output=True, text=True, timeout=150, check=False,
+            env=ray_env(cluster.home) | {"RAY_AUTH_MODE": "token"},
+            capture_output=True, text=True, timeout=150, check=False,
         )  # fmt: skip
     except subprocess.TimeoutExpired:
         return "a bare ray:// client did not finish in 150 s"
@@ -278,35 +299,34 @@ def answers_ray_clients(head: subprocess.Popen[bytes], cluster: Cluster) -> str:
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Cluster]:
     """A stock Ray cluster: `ray start --head` in a HOME whose ~/.ray/auth_token makes it
-    require that token (as a machine that ever ran Ray has), stopped after the tests by
-    ending the `ray start --block` process this fixture started (never `ray stop`, which stops
-    every Ray on the machine).
-
-    CI once saw a `ray://` run wait two minutes on a head that never served it (Ray's client
-    server, not followup: the plain address passed on the same head). So the head is first
-    shown to serve a bare Ray client, and started again, once, if it does not."""
+    require that token (as a machine that ever ran Ray has), with a Ray Client server (see
+    `start_cluster`), stopped after the tests by ending the processes this fixture started
+    (never `ray stop`, which stops every Ray on the machine). It is first shown to serve a
+    bare Ray client, and started again, once, if it does not."""
     base = Path(tempfile.mkdtemp(prefix="fu-ray-", dir="/tmp"))  # short: Ray's socket paths
     home = base / "home"
     (home / ".ray").mkdir(parents=True)
     (home / ".ray" / "auth_token").write_text(secrets.token_hex(32))
-    heads = []
+    started: list[subprocess.Popen[bytes]] = []
     try:
         why = []
         for _ in range(2):
-            head, ready = start_head(base, home)
-            heads.append(head)
-            reason = answers_ray_clients(head, ready)
+            processes, ready = start_cluster(base, home)
+            started += processes
+            reason = answers_ray_clients(processes, ready)
             if not reason:
                 break
             why.append(f"{reason}\n{ready.log_tail()}")
-            stop_head(head)
+            for process in processes:
+                stop(process)
         else:
-            pytest.fail("a Ray head for the tests never served ray:// clients:\n" + "\n".join(why))
+            pytest.fail(
+                "a Ray cluster for the tests never served ray:// clients:\n" + "\n".join(why)
+            )
         yield ready
     finally:
-        for head in heads:
-            if head.poll() is None:
-                stop_head(head)
+        for process in started:
+            stop(process)
         shutil.rmtree(base, ignore_errors=True)
 
 
