@@ -39,6 +39,17 @@ def id_hashes(ids: pl.Series, *, plain_upper: bool = False) -> pl.Series:
     return ids.hash(ID_SEED).zip_with(present, pl.Series([None], dtype=pl.UInt64)).alias(KEY_HASH)
 
 
+def id_hash(ids: pl.Expr, *, plain_upper: bool = False) -> pl.Expr:
+    """`id_hashes` as an expression, for a query that streams the rows: the same hash of each
+    id. Without `plain_upper` every id is hashed folded, which for a column of plain ids is the
+    id as it is, so the two agree on every column."""
+    text = ids.cast(pl.String)
+    if not plain_upper:
+        text = normalise_id(text).str.to_uppercase()
+    present = text.is_not_null() & (text.str.len_bytes() > 0)
+    return pl.when(present).then(text.hash(ID_SEED)).alias(KEY_HASH)
+
+
 @dataclass(frozen=True)
 class TableCount:
     """How every row read from one file was used: read = used + rejected + left_out."""

@@ -97,15 +97,18 @@ def read_and_validate(
     overrides: Mapping[str, Path | None],
     as_of: dt.date,
     without: Collection[str] = (),
+    *,
+    payment_ids: bool = True,
 ) -> tuple[Validated, dict[str, float], dict[str, RawTable]]:
-    """`load`, also handing back each table as read (for the summary and the run report)."""
+    """`load`, also handing back each table as read (for the summary and the run report);
+    `payment_ids` as `validation.validate`'s."""
     timings: dict[str, float] = {}
     started = time.perf_counter()
     located = locate_tables(data_dir, overrides, without)
     raw = {name: read_table(TABLES[name], located[name]) for name in TABLES}
     timings["read"] = time.perf_counter() - started
     started = time.perf_counter()
-    validated = validate(raw, as_of)
+    validated = validate(raw, as_of, payment_ids=payment_ids)
     timings["validate"] = time.perf_counter() - started
     return validated, timings, raw
 
@@ -121,7 +124,10 @@ def run(
     """Read, validate and reconcile, reporting each stage's name to `progress` as it starts."""
     step = progress or (lambda _stage: None)
     step("read")
-    validated, timings, raw = read_and_validate(data_dir, overrides, as_of, without)
+    # The payments' own ids are left out of the tables: the rules never read them.
+    validated, timings, raw = read_and_validate(
+        data_dir, overrides, as_of, without, payment_ids=False
+    )
     output, lines = reconciled(validated, as_of, settings, stopwatch(timings, step))
     tally = Tally.of(validated, as_of)
     return RunResult.held(
