@@ -1,5 +1,5 @@
 """The command tunes Polars' allocator before Polars is loaded (cli/start.py): freed memory is
-given back within 250 ms, which lowers a large run's peak (docs/performance.md). Measured by
+given back sooner, which lowers a large run's peak (docs/performance.md). Measured by
 `make bench`, not here; these tests hold the setting's when, where and whose."""
 
 from __future__ import annotations
@@ -7,6 +7,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+
+import pytest
 
 from followup_cli.cli import start
 
@@ -35,8 +37,33 @@ def test_the_command_sets_the_allocator_before_polars_is_loaded() -> None:
 
 def test_a_setting_of_the_persons_own_is_kept() -> None:
     assert _probe("/usr/local/bin/followup", _RJEM_MALLOC_CONF="narenas:1") == "'narenas:1' False"
-    # Even an empty one: the person asked for jemalloc's defaults.
-    assert _probe("/usr/local/bin/followup", _RJEM_MALLOC_CONF="") == "'' False"
+    mine = "dirty_decay_ms:500,muzzy_decay_ms:1000,narenas:2"
+    assert _probe("/usr/local/bin/followup", _RJEM_MALLOC_CONF=mine) == f"{mine!r} False"
+
+
+@pytest.mark.parametrize(
+    "inherited",
+    [
+        "",
+        # What `import polars` in a parent process (a scheduler, `make bench`) leaves there.
+        "dirty_decay_ms:500,muzzy_decay_ms:1000",
+        "dirty_decay_ms:500,muzzy_decay_ms:1000,dirty_decay_ms:500,muzzy_decay_ms:1000",
+    ],
+)
+def test_polars_own_default_passed_on_is_not_a_persons_setting(inherited: str) -> None:
+    tuned = "'dirty_decay_ms:250,muzzy_decay_ms:0' False"
+    assert _probe("/usr/local/bin/followup", _RJEM_MALLOC_CONF=inherited) == tuned
+
+
+def test_importing_polars_still_sets_what_the_command_recognises() -> None:
+    """POLARS_DEFAULT is what this Polars puts there: if a Polars upgrade changes it, the
+    command would take it for a person's setting and leave the allocator untuned."""
+    code = "import os, polars; print(os.environ['_RJEM_MALLOC_CONF'])"
+    environ = {k: v for k, v in os.environ.items() if k != start.ALLOCATOR_VARIABLE}
+    found = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=environ
+    ).stdout.strip()
+    assert found == start.POLARS_DEFAULT
 
 
 def test_a_program_importing_the_command_keeps_its_allocator() -> None:
@@ -51,3 +78,6 @@ def test_tune_allocator_only_fills_a_gap() -> None:
     given = {"_RJEM_MALLOC_CONF": "dirty_decay_ms:0"}
     start.tune_allocator(given)
     assert given == {"_RJEM_MALLOC_CONF": "dirty_decay_ms:0"}
+    polars = {"_RJEM_MALLOC_CONF": start.POLARS_DEFAULT}
+    start.tune_allocator(polars)
+    assert polars == {"_RJEM_MALLOC_CONF": "dirty_decay_ms:250,muzzy_decay_ms:0"}
