@@ -1,8 +1,10 @@
 """Repeated ids (SPEC 2): a row whose agreement, payment, event or customer id an earlier line
 of its table has is set aside, naming that first line. Ids are hashed once (`id_hashes`),
 equal hashes are only candidates, and the candidates' ids are read again from the file and
-compared as matched (`normalise_id`), so a hash collision never sets a row aside. One pass
-finds them in `validation`; --buckets finds the candidates across buckets in its first pass
+compared as matched (`normalise_id`), so a hash collision never sets a row aside. Usually
+the whole-column figures prove there is none to find (`whole_column.ids_distinct`: as many
+distinct ids as rows, all in one case) and no row is hashed. One pass finds them in
+`validation`; --buckets finds the candidates across buckets in its first pass
 and hands validation the result."""
 
 from __future__ import annotations

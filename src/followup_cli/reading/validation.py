@@ -194,7 +194,7 @@ def _check(
     id either (its hash is taken in the same pass, for the repeated-id check).
     """
     table = raw.table
-    figures = _figures(raw)
+    figures = _figures(raw, distinct_key=repeats is None)
     values, flags = _typed(raw, figures, as_of)
     rows = within_calendar(raw).select(pl.col(LINE), *values, *flags)
     is_customers = known is None
@@ -214,6 +214,8 @@ def _check(
     verdicts = [pl.col(flag.meta.output_name()) for flag in flags]
     flagged = pl.any_horizontal([*verdicts, *whole_row, pl.lit(False)]).fill_null(True)
     outputs = [LINE, *kept, *([KEY] if is_customers else [CUST])]
+    if repeats is None and whole_column.ids_distinct(figures, key):
+        repeats = pl.DataFrame(schema=repeated.REPEATS_SCHEMA)  # proven: no id is repeated
     hashing = repeats is None
     plain = whole_column.case_of(figures, key) == "upper"
     hashed = [id_hash(pl.col(key), plain_upper=plain)] if hashing else []
@@ -280,12 +282,15 @@ def _with_customers(
     return rows, present
 
 
-def _figures(raw: RawTable) -> whole_column.Figures:
+def _figures(raw: RawTable, *, distinct_key: bool = False) -> whole_column.Figures:
     """The whole-column figures of every column (one pass; Parquet answers most from its
-    metadata), and a second pass for id columns that need a second look."""
+    metadata), and a second pass for id columns that need a second look. `distinct_key`:
+    also whether the table's own ids are all distinct as written (`whole_column.distinct`)."""
     typed = raw.format == "parquet"
     columns = [(c, raw.schema[c.name]) for c in raw.table.columns]
     wanted = [figure for c, dtype in columns for figure in whole_column.summary(c, dtype, typed)]
+    if distinct_key:
+        wanted += whole_column.distinct(raw.table.key.name)
     frame = within_calendar(raw)  # a smallest date of year -5,000,000 is not a Python date
     figures = collect(frame.select(wanted), raw).row(0, named=True)
     again = [figure for c, _ in columns for figure in whole_column.second_look(c, figures)]

@@ -16,6 +16,7 @@ from typing import Any
 import polars as pl
 
 from followup_cli.core.schema import Column, Kind
+from followup_cli.core.tables import ID_SEED
 from followup_cli.reading.parsing import (
     EARLIEST_DATE,
     MAX_COUNT,
@@ -82,6 +83,28 @@ def second_look(column: Column, figures: Figures) -> list[pl.Expr]:
     if figures.get(f"{name}:not_upper") is not True:
         return []
     return [pl.col(name).str.contains(_NOT_PLAIN["lower"]).any().alias(f"{name}:not_lower")]
+
+
+def distinct(name: str) -> list[pl.Expr]:
+    """How many rows, and how many distinct hashes of the ids as written (`ids_distinct`)."""
+    written = pl.col(name).cast(pl.String).hash(ID_SEED)
+    return [pl.len().alias(f"{name}:rows"), written.n_unique().alias(f"{name}:distinct")]
+
+
+def ids_distinct(figures: Figures, name: str) -> bool:
+    """Whether the figures prove that no two rows hold the same id as matched, so no row is
+    a repeat (SPEC 2) and the ids need not be hashed and compared row by row.
+
+    As many distinct hashes as rows means no two ids are written alike (nor two missing),
+    and ids all in one case (`case_of`) are matched as written, so none are matched alike
+    either. Otherwise (a repeat, ids in mixed case, or two ids whose hashes collide) the ids
+    are compared row by row, as before."""
+    rows = figures.get(f"{name}:rows")
+    return (
+        rows is not None
+        and figures.get(f"{name}:distinct") == rows
+        and case_of(figures, name) is not None
+    )
 
 
 def case_of(figures: Figures, name: str) -> IdCase | None:
