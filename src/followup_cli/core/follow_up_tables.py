@@ -51,7 +51,37 @@ class _Pick:
     latest: bool = True
 
 
-def _picked(ordered: pl.LazyFrame, picks: list[_Pick]) -> pl.LazyFrame:
+# The rows `_picked` sorts at a time, and the most parts it cuts a table into: sorting a part
+# at a time holds one part's sorted copy, not the table's (at 1,000,000 customers, 4,518,080
+# events: 0.34 -> 0.14 GB of working memory, and 0.84 -> 0.74 s, the parts fitting the cache
+# better); each part is one more scan of the table, hence the cap.
+PART_ROWS = 1_000_000
+MOST_PARTS = 16
+
+
+def _picked(rows: pl.LazyFrame, by: list[str], picks: list[_Pick]) -> pl.LazyFrame:
+    """Per person, each pick's value: the value of the matching row that comes last (`latest`)
+    or first in the order of `by`.
+
+    Only a person's own rows are ever compared, so the rows are cut by ranges of cust_idx
+    into parts of about PART_ROWS rows, each part sorted and picked on its own; a person's
+    rows all fall in one part.
+    """
+    count, top = rows.select(pl.len(), pl.col(CUST).max()).collect().row(0)
+    parts = min(MOST_PARTS, max(1, -(-count // PART_ROWS)))
+    if parts == 1 or top is None:
+        return _picked_in_order(rows.sort(by), picks)
+    width = -(-(top + 1) // parts)
+    person = pl.col(CUST)
+    # Rows of no one (none in validated tables) are a part of their own, as one pass's group.
+    ranges = [person.is_null()]
+    ranges += [person.is_between(part * width, (part + 1) * width - 1) for part in range(parts)]
+    return pl.concat(
+        [_picked_in_order(rows.filter(part).sort(by), picks).collect() for part in ranges]
+    ).lazy()
+
+
+def _picked_in_order(ordered: pl.LazyFrame, picks: list[_Pick]) -> pl.LazyFrame:
     """Per person, each pick's value, from `ordered` (one global ordering, ORDER).
 
     Each pick is a position: the greatest (or least) ORDER among the person's matching rows,
@@ -105,7 +135,7 @@ def agreement_facts(agreements: pl.LazyFrame, thresholds: tuple[int, ...] = (1,)
         _Pick("inactive_id", "agreement_id", status == "inactive"),
         _Pick("inactive_alert", "alert", status == "inactive"),
     ]
-    return _picked(agreements.sort("purchase_date", "agreement_id"), picks).with_columns(
+    return _picked(agreements, ["purchase_date", "agreement_id"], picks).with_columns(
         # One row per person with an agreement: after a left join, its absence says "prospect".
         pl.lit(True).alias("has_agreement")
     )
@@ -138,8 +168,8 @@ def event_facts(events: pl.LazyFrame, as_of: dt.date, visits: bool = False) -> p
             _Pick(f"attended_event_{what}", value, attended)
             for what, value in (("id", "event_id"), ("kind", "kind"))
         ]
-    ordered = events.filter(pl.col("outcome") != "canceled").sort("starts_at", "event_id")
-    found = _picked(ordered, picks)
+    kept = events.filter(pl.col("outcome") != "canceled")
+    found = _picked(kept, ["starts_at", "event_id"], picks)
     if not visits:
         return found
     return found.with_columns(
