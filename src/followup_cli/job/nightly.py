@@ -163,7 +163,7 @@ def _reconcile(
         record.summary = _summary(plan, result, listed, record.outputs)
         record.finish(EXIT_REJECTED_ROWS if result.rejects.height else EXIT_OK)
         if history is not None:
-            _store(record, history, result.output if whole else result.streamed, said)
+            _store(record, history, result.output if whole else result.streamed, said, plan)
     late = signals.noted_late()
     if late is not None:
         # For the run report; the line for the person comes from the command's guard.
@@ -344,17 +344,33 @@ def _summary(
     return summarise(result, plan.as_of, rejects, where, plan.settings.rules)
 
 
+def _delivered_whole(record: run_report.RunRecord, plan: Plan) -> tuple[Path, str] | None:
+    """The output file and its SHA-256 when it holds every output row, as the snapshot holds
+    them (Parquet; no list kept, no sort, no carried column, no split), so the snapshot can
+    be a copy of it rather than the rows written a second time (0.2 s at 1M people)."""
+    if plan.fmt != "parquet" or plan.statuses or plan.order is not None:
+        return None
+    if plan.carried or plan.split is not None:
+        return None
+    for written in record.outputs:
+        if written.kind == "output" and written.path is not None and written.sha256:
+            return written.path, written.sha256
+    return None
+
+
 def _store(
     record: run_report.RunRecord,
     history: Path,
     rows: pl.DataFrame | pl.LazyFrame,
     said: Said,
+    plan: Plan,
 ) -> None:
     """After the output set is in place: a snapshot is a run that was delivered. Failing here
     cannot take the set back, so the exit code stays the reconciliation's."""
     assert record.as_of is not None, "the plan set it"
+    report = run_report.encode(run_report.document(record))
     try:
-        snapshots.store(history, record.as_of, rows, run_report.encode(run_report.document(record)))
+        snapshots.store(history, record.as_of, rows, report, _delivered_whole(record, plan))
     except FollowupError as exc:
         record.warn(health.SNAPSHOT_NOT_STORED, [str(exc)])
         said.problems.append(f"{exc}; the output files were written")

@@ -45,6 +45,8 @@ from followup_cli.outputs.destinations import (
     remove_made_folders,
     resolved,
 )
+from followup_cli.outputs.serialise import frame_writer
+from followup_cli.reading.fingerprint import sha256_of
 
 SNAPSHOT_FILE = "followup.parquet"
 REPORT_FILE = "report.json"
@@ -185,11 +187,20 @@ def as_of_of(path: Path) -> dt.date | None:
 
 
 def store(
-    history: Path, as_of: dt.date, output: pl.DataFrame | pl.LazyFrame, report: bytes
+    history: Path,
+    as_of: dt.date,
+    output: pl.DataFrame | pl.LazyFrame,
+    report: bytes,
+    written: tuple[Path, str] | None = None,
 ) -> Path:
     """Write this run's snapshot, replacing one of the same as-of date as a whole (rows not
     in memory, streamed after a bucketed run, are streamed into it). Call it inside
-    `locked(history)`."""
+    `locked(history)`.
+
+    The snapshot holds `output` as the Parquet output file would (`serialise`), so when the
+    run delivered exactly these rows as Parquet, `written` (that file and its SHA-256) is
+    copied instead of writing the rows again; a copy whose SHA-256 differs (the file changed
+    since) is replaced by the rows written out."""
     target = history / f"as_of={as_of.isoformat()}"
     # The run's own staging folder: a name no other run uses, removed with all in it.
     staging_root = history / f"{snapshot_folder.INCOMING}-{uuid.uuid4().hex}"
@@ -203,7 +214,7 @@ def store(
     try:
         staging = staging_root / target.name
         staging.mkdir()  # with the umask's permissions, as a folder the user made
-        output.lazy().sink_parquet(staging / SNAPSHOT_FILE)
+        _snapshot_rows(staging / SNAPSHOT_FILE, output, written)
         (staging / REPORT_FILE).write_bytes(report)
         for name in (SNAPSHOT_FILE, REPORT_FILE):
             with (staging / name).open("rb") as handle:
@@ -222,6 +233,21 @@ def store(
         if os.path.lexists(target) or not os.path.lexists(staging_root / snapshot_folder.REPLACED):
             shutil.rmtree(staging_root, ignore_errors=True)
     return target
+
+
+def _snapshot_rows(
+    target: Path, output: pl.DataFrame | pl.LazyFrame, written: tuple[Path, str] | None
+) -> None:
+    """The snapshot's Parquet file: a copy of the delivered output when it holds these very
+    rows (checked by its SHA-256), else the rows written as the Parquet output is."""
+    if written is not None:
+        source, digest = written
+        with contextlib.suppress(OSError):  # gone or unreadable: write the rows instead
+            shutil.copyfile(source, target)
+            if sha256_of(target) == digest:
+                return
+    with target.open("wb") as sink:
+        frame_writer(output, "parquet")(sink)
 
 
 def between(
