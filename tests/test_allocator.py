@@ -48,6 +48,8 @@ def test_a_setting_of_the_persons_own_is_kept() -> None:
         # What `import polars` in a parent process (a scheduler, `make bench`) leaves there.
         "dirty_decay_ms:500,muzzy_decay_ms:1000",
         "dirty_decay_ms:500,muzzy_decay_ms:1000,dirty_decay_ms:500,muzzy_decay_ms:1000",
+        # A parent with POLARS_THP=1 (Polars adds these two after its default).
+        "dirty_decay_ms:500,muzzy_decay_ms:1000,thp:always,metadata_thp:always",
     ],
 )
 def test_polars_own_default_passed_on_is_not_a_persons_setting(inherited: str) -> None:
@@ -60,10 +62,16 @@ def test_importing_polars_still_sets_what_the_command_recognises() -> None:
     command would take it for a person's setting and leave the allocator untuned."""
     code = "import os, polars; print(os.environ['_RJEM_MALLOC_CONF'])"
     environ = {k: v for k, v in os.environ.items() if k != start.ALLOCATOR_VARIABLE}
+    environ.pop("POLARS_THP", None)
     found = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=environ
     ).stdout.strip()
     assert found == start.POLARS_DEFAULT
+    environ["POLARS_THP"] = "1"
+    found = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=environ
+    ).stdout.strip()
+    assert found == f"{start.POLARS_DEFAULT},{start.POLARS_THP}"
 
 
 def test_a_program_importing_the_command_keeps_its_allocator() -> None:

@@ -100,3 +100,17 @@ def test_a_matching_file_is_copied_byte_for_byte(tmp_path: Path) -> None:
     )
     # The rows given are empty: only the copy can have put these bytes there.
     assert (folder / history.SNAPSHOT_FILE).read_bytes() == expected
+
+
+def test_a_device_in_the_output_files_place_is_not_copied(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Replaced since by a link to a device, the output is not read: /dev/zero never ends.
+    (The copy is only recorded here, so a regression fails instead of filling the disk.)"""
+    copied: list[str] = []
+    monkeypatch.setattr(history.shutil, "copyfile", lambda source, _target: copied.append(source))
+    output = tmp_path / "out.parquet"
+    output.symlink_to("/dev/zero")
+    folder = history.store(tmp_path / "h", AS_OF, _rows(), b"{}\n", (output, "0" * 64))
+    assert copied == []
+    assert (folder / history.SNAPSHOT_FILE).read_bytes() == _expected(tmp_path)

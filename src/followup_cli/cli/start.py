@@ -43,6 +43,8 @@ ALLOCATOR_SETTINGS = "dirty_decay_ms:250,muzzy_decay_ms:0"
 # What `import polars` puts in front of the variable (polars/__init__.py, polars 2.1), and so
 # exports to every process started after it: not a person's choice.
 POLARS_DEFAULT = "dirty_decay_ms:500,muzzy_decay_ms:1000"
+# ... followed by these when POLARS_THP=1 (which Polars adds again itself, when it loads here).
+POLARS_THP = "thp:always,metadata_thp:always"
 
 
 def tune_allocator(environ: MutableMapping[str, str] = os.environ) -> None:
@@ -52,6 +54,7 @@ def tune_allocator(environ: MutableMapping[str, str] = os.environ) -> None:
     given = environ.get(ALLOCATOR_VARIABLE, "")
     while given.startswith(POLARS_DEFAULT):
         given = given.removeprefix(POLARS_DEFAULT).removeprefix(",")
+        given = given.removeprefix(POLARS_THP).removeprefix(",")
     if not given.strip(", "):
         environ[ALLOCATOR_VARIABLE] = ALLOCATOR_SETTINGS
 

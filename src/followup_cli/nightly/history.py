@@ -21,6 +21,7 @@ import datetime as dt
 import os
 import re
 import shutil
+import stat
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -238,14 +239,18 @@ def store(
 def _snapshot_rows(
     target: Path, output: pl.DataFrame | pl.LazyFrame, written: tuple[Path, str] | None
 ) -> None:
-    """The snapshot's Parquet file: a copy of the delivered output when it holds these very
-    rows (checked by its SHA-256), else the rows written as the Parquet output is."""
+    """The snapshot's Parquet file: a copy of the delivered output file, when it is still the
+    regular file whose SHA-256 the run report gives, else the rows written as the Parquet
+    output writes them. (The report's checksum is taken from the file once it is in place: a
+    file another process put there before that would be the one reported and copied.)"""
     if written is not None:
         source, digest = written
         with contextlib.suppress(OSError):  # gone or unreadable: write the rows instead
-            shutil.copyfile(source, target)
-            if sha256_of(target) == digest:
-                return
+            # Never a device or FIFO put in its place since (a copy of /dev/zero never ends).
+            if stat.S_ISREG(os.stat(source).st_mode):
+                shutil.copyfile(source, target)
+                if sha256_of(target) == digest:
+                    return
     with target.open("wb") as sink:
         frame_writer(output, "parquet")(sink)
 
