@@ -267,6 +267,17 @@ def ours(
     return command
 
 
+def ours_both_rule_sets(fmt: str, folder: Path, out: Path, differ_12: str) -> list[Contender]:
+    """Ours over one format's exports, with the default rules and with the 12-rule file, each
+    run writing its report for the stage times (`report-<fmt>[-12].json`)."""
+    found = []
+    for rules, label, suffix in ((None, "", ""), (RULES_12, ", 12 rules" + differ_12, "-12")):
+        report = out / f"report-{fmt.lower()}{suffix}.json"
+        command = ours(folder, out / "ours.parquet", rules, report)
+        found.append(Contender(f"ours, {fmt}{label}", command, report))
+    return found
+
+
 def child(name: str, *args: str) -> list[str]:
     return [sys.executable, str(Path(__file__).resolve()), "--child", name, *args]
 
@@ -875,30 +886,12 @@ def main(argv: list[str]) -> int:
     # load from elsewhere on the machine falls on all of them alike.
     head_to_head = measure_rounds(
         [
-            Contender(
-                "ours, Parquet",
-                ours(parquet, out / "ours.parquet", report=out / "report-parquet.json"),
-                out / "report-parquet.json",
-            ),
-            Contender(
-                "ours, Parquet, 12 rules" + differ_12,
-                ours(parquet, out / "ours.parquet", RULES_12, out / "report-parquet-12.json"),
-                out / "report-parquet-12.json",
-            ),
+            *ours_both_rule_sets("Parquet", parquet, out, differ_12),
             Contender(
                 "DuckDB SQL, Parquet" + differ,
                 child("duckdb", str(parquet), str(out / "d.parquet")),
             ),
-            Contender(
-                "ours, CSV",
-                ours(csv, out / "ours.parquet", report=out / "report-csv.json"),
-                out / "report-csv.json",
-            ),
-            Contender(
-                "ours, CSV, 12 rules" + differ_12,
-                ours(csv, out / "ours.parquet", RULES_12, out / "report-csv-12.json"),
-                out / "report-csv-12.json",
-            ),
+            *ours_both_rule_sets("CSV", csv, out, differ_12),
             Contender(
                 "DuckDB SQL, CSV" + differ,
                 child("duckdb", str(csv), str(out / "d.parquet"), "csv"),

@@ -24,25 +24,20 @@ ID_SEED = 20240731
 _NOT_PLAIN_UPPER = r"^\s|\s$|[^\x00-\x7F]|[a-z]"
 
 
-def id_hashes(ids: pl.Series, *, plain_upper: bool = False) -> pl.Series:
+def id_hashes(ids: pl.Series) -> pl.Series:
     """The one hash of ids, for finding repeated ids (validation) and placing a person's rows
     in a bucket (--buckets): u64, null for a missing or empty id (one no row can be matched
-    by). Equal hashes are only candidates; the ids are compared with `normalise_id`.
-
-    `plain_upper`: the caller has proven every id trimmed ASCII without a lower-case letter
-    (validation's whole-column figures), so they are not searched for one again."""
-    if ids.dtype != pl.String:
-        ids = ids.cast(pl.String)
-    if not plain_upper and ids.str.contains(_NOT_PLAIN_UPPER).any():
-        ids = normalise_id(ids).str.to_uppercase()
-    present = ids.is_not_null() & (ids.str.len_bytes() > 0)
-    return ids.hash(ID_SEED).zip_with(present, pl.Series([None], dtype=pl.UInt64)).alias(KEY_HASH)
+    by). Equal hashes are only candidates; the ids are compared with `normalise_id`."""
+    text = ids.cast(pl.String)
+    plain_upper = not text.str.contains(_NOT_PLAIN_UPPER).any()
+    return pl.select(id_hash(pl.lit(text), plain_upper=plain_upper)).to_series()
 
 
 def id_hash(ids: pl.Expr, *, plain_upper: bool = False) -> pl.Expr:
-    """`id_hashes` as an expression, for a query that streams the rows: the same hash of each
-    id. Without `plain_upper` every id is hashed folded, which for a column of plain ids is the
-    id as it is, so the two agree on every column."""
+    """`id_hashes` as an expression, for a query that streams the rows. `plain_upper`: the
+    caller has proven every id trimmed ASCII without a lower-case letter (validation's
+    whole-column figures), so each is hashed as written; otherwise every id is hashed folded,
+    which for a plain id is the id as written, so both give every id the same hash."""
     text = ids.cast(pl.String)
     if not plain_upper:
         text = normalise_id(text).str.to_uppercase()

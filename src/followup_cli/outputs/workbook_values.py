@@ -77,9 +77,7 @@ def _longer_than_excel(frame: pl.DataFrame, ends: dict[str, tuple[Any, Any]]) ->
         if low is None or not (dtype.is_integer() or isinstance(dtype, pl.Decimal)):
             continue
         # Below 10^(15 - places) in size, no value can have more than 15 digits.
-        bound = Decimal(10) ** (
-            EXCEL_DIGITS - (dtype.scale if isinstance(dtype, pl.Decimal) else 0)
-        )
+        bound = Decimal(10) ** (EXCEL_DIGITS - _scale(dtype))
         if max(abs(Decimal(low)), abs(Decimal(high))) >= bound:
             maybe.append(name)
     if not maybe:

@@ -194,13 +194,13 @@ def _check(
     id either (its hash is taken in the same pass, for the repeated-id check).
     """
     table = raw.table
+    key = table.key.name
     figures = _figures(raw, distinct_key=repeats is None)
     values, flags = _typed(raw, figures, as_of)
     rows = within_calendar(raw).select(pl.col(LINE), *values, *flags)
     is_customers = known is None
     if is_customers:
-        rows = rows.with_columns(normalise_id(pl.col(table.key.name)).alias(KEY))
-    key = table.key.name
+        rows = rows.with_columns(normalise_id(pl.col(key)).alias(KEY))
     left_out = {"customer_id"} if not is_customers else set()
     if not keep_key:
         left_out.add(key)
@@ -216,9 +216,10 @@ def _check(
     outputs = [LINE, *kept, *([KEY] if is_customers else [CUST])]
     if repeats is None and whole_column.ids_distinct(figures, key):
         repeats = pl.DataFrame(schema=repeated.REPEATS_SCHEMA)  # proven: no id is repeated
-    hashing = repeats is None
-    plain = whole_column.case_of(figures, key) == "upper"
-    hashed = [id_hash(pl.col(key), plain_upper=plain)] if hashing else []
+    hashed = []
+    if repeats is None:
+        plain = whole_column.case_of(figures, key) == "upper"
+        hashed.append(id_hash(pl.col(key), plain_upper=plain))
     collected = collect(rows.select(*outputs, *hashed, flagged.alias("_flagged")), raw)
     if repeats is None:
         lines = repeated.candidates(collected.select(LINE, KEY_HASH))

@@ -16,7 +16,7 @@ from typing import Any
 import polars as pl
 
 from followup_cli.core.schema import Column, Kind
-from followup_cli.core.tables import ID_SEED
+from followup_cli.core.tables import id_hash
 from followup_cli.reading.parsing import (
     EARLIEST_DATE,
     MAX_COUNT,
@@ -87,7 +87,7 @@ def second_look(column: Column, figures: Figures) -> list[pl.Expr]:
 
 def distinct(name: str) -> list[pl.Expr]:
     """How many rows, and how many distinct hashes of the ids as written (`ids_distinct`)."""
-    written = pl.col(name).cast(pl.String).hash(ID_SEED)
+    written = id_hash(pl.col(name), plain_upper=True)  # as written: missing ones all null
     return [pl.len().alias(f"{name}:rows"), written.n_unique().alias(f"{name}:distinct")]
 
 
