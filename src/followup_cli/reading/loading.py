@@ -7,7 +7,11 @@ the 1-based row number of a Parquet file, so a rejected value can be found in th
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import re
+import time
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +19,8 @@ import polars as pl
 
 from followup_cli.core.errors import InputFileError
 from followup_cli.core.formats import EXPORT_EXTENSIONS
-from followup_cli.core.schema import LINE, REJECT_SCHEMA, Table, normalise_name
+from followup_cli.core.schema import LINE, REJECT_SCHEMA, TABLES, Table, normalise_name
+from followup_cli.reading.csv_header import csv_header
 from followup_cli.reading.csv_reader import make_room_for_line, read_csv
 
 
@@ -49,6 +54,11 @@ class RawTable:
     def rows_read(self) -> int:
         return self.rows + self.structural_rejects.height
 
+    def without_rows(self) -> RawTable:
+        """This table as read with its rows let go: what the summary and the run report read
+        (counts, columns, the rows that could not be split), without a CSV file's text."""
+        return dataclasses.replace(self, frame=pl.LazyFrame(schema=self.schema), unknown_frame=None)
+
 
 def empty_rejects() -> pl.DataFrame:
     return pl.DataFrame(schema=REJECT_SCHEMA)
@@ -70,6 +80,77 @@ def read_table(table: Table, path: Path | None) -> RawTable:
     frame, structural = read_csv(path, table.key.name)
     header = tuple(c for c in frame.columns if c != LINE)
     return _raw(table, path, fmt, frame.lazy(), frame.height, structural, header)
+
+
+class Exports(Mapping[str, RawTable]):
+    """The run's tables, each read when first asked for, so that validation holds one CSV
+    file's text at a time: a CSV file is split into text columns in memory, and at 1,000,000
+    customers the four files' text together was 1.5 GB of the run's 2.8 GB peak. `done(name)`
+    lets a table's rows go once validated (`RawTable.without_rows`).
+
+    Every file's header is read and checked up front, in the tables' order, so a missing or
+    repeated column is still named before any row is read; a Parquet file is only scanned,
+    so it is read up front too.
+    """
+
+    def __init__(self, located: Mapping[str, Path | None]) -> None:
+        self._located = dict(located)
+        self._read: dict[str, RawTable] = {}
+        self.reading = 0.0  # seconds spent reading rows, whenever it happened
+        self._estimates: dict[str, int] = {}
+        for name, path in self._located.items():
+            if path is not None and EXPORT_EXTENSIONS.get(path.suffix.lower()) == "csv":
+                look_at_header(TABLES[name], path)
+                self._estimates[name] = _estimated_rows(path)
+            else:
+                self._read[name] = self._read_now(name)  # a Parquet file is only scanned
+
+    def __getitem__(self, name: str) -> RawTable:
+        if name not in self._read:
+            self._read[name] = self._read_now(name)
+        return self._read[name]
+
+    def _read_now(self, name: str) -> RawTable:
+        started = time.perf_counter()
+        try:
+            return read_table(TABLES[name], self._located[name])
+        finally:
+            self.reading += time.perf_counter() - started
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._located)
+
+    def __len__(self) -> int:
+        return len(self._located)
+
+    def rows(self, name: str) -> int:
+        """How many rows the table has, before it is read (estimated for a CSV file not yet
+        split): for reading the largest last."""
+        held = self._read.get(name)
+        return held.rows if held is not None else self._estimates[name]
+
+    def done(self, name: str) -> None:
+        """The table's rows are not needed again: let them go (its counts stay)."""
+        if name in self._read:
+            self._read[name] = self._read[name].without_rows()
+
+
+def look_at_header(table: Table, path: Path) -> None:
+    """Refuse a CSV file for its header as `read_table` would, without reading its rows."""
+    names = [LINE, *csv_header(path)]
+    _select_columns(table, path, pl.LazyFrame(schema=dict.fromkeys(names, pl.String)))
+
+
+_SAMPLE = 1 << 16
+
+
+def _estimated_rows(path: Path) -> int:
+    """A CSV file's rows estimated from its size and the length of its first lines."""
+    with path.open("rb") as handle:
+        size = os.fstat(handle.fileno()).st_size
+        sample = handle.read(_SAMPLE)
+    lines = sample.count(b"\n")
+    return size * lines // len(sample) if lines else 1  # no line break: one long row
 
 
 def _raw(

@@ -22,7 +22,7 @@ from followup_cli.reading import repeats as repeated
 from followup_cli.reading import whole_column
 from followup_cli.reading.calendar_bounds import AS_STORED, beyond_calendar, within_calendar
 from followup_cli.reading.file_query import collect
-from followup_cli.reading.loading import PARQUET_READ_ERRORS, RawTable
+from followup_cli.reading.loading import PARQUET_READ_ERRORS, Exports, RawTable
 from followup_cli.reading.parsing import parse, parse_once_per_value
 from followup_cli.reading.row_checks import cut, quoted, row_checks
 from followup_cli.reading.unsplit import structural_rejects, unsplit_names
@@ -65,7 +65,7 @@ class _Customers:
 
 
 def validate(
-    raw: dict[str, RawTable],
+    raw: Mapping[str, RawTable],
     as_of: dt.date,
     repeats: Mapping[str, pl.DataFrame] | None = None,
     *,
@@ -81,6 +81,8 @@ def validate(
     `in_reject_order`). `payment_ids` False leaves the payments' own ids out of the payments
     table: the rules never read them (only `explain` shows them), and at 10,000,000 customers
     they are 1.4 GB of memory. They are still checked, and a repeated one still set aside.
+
+    Given `Exports`, each table is read as it comes, and its rows are let go once validated.
     """
     given = repeats or {}
     people = _customers(raw["customers"], as_of)
@@ -90,7 +92,7 @@ def validate(
     # The largest table last, so that the others' working memory does not come on top of its
     # kept rows (the peak at 1M people); results are put back in the tables' order.
     found = {}
-    for name in sorted(OTHERS, key=lambda name: raw[name].rows):
+    for name in sorted(OTHERS, key=lambda name: _rows(raw, name)):
         keep_key = payment_ids or name != "payments"
         checked = _check(
             raw[name], as_of, people.known, given.get(name), people.known_case, keep_key=keep_key
@@ -99,6 +101,8 @@ def validate(
         count = _count(raw[name], checked.good.height, kept[name].height, checked)
         found[name] = count, *_rejects(raw[name], checked, as_of, people)
         del checked
+        if isinstance(raw, Exports):
+            raw.done(name)
     for name in OTHERS:
         count, table_rejects, refs = found[name]
         counts.append(count)
@@ -125,6 +129,10 @@ def validate(
         rejected_people=pl.concat(rejected_people).drop_nulls(REF),
         as_of=as_of,
     )
+
+
+def _rows(raw: Mapping[str, RawTable], name: str) -> int:
+    return raw.rows(name) if isinstance(raw, Exports) else raw[name].rows
 
 
 def _customers(raw: RawTable, as_of: dt.date) -> _Customers:

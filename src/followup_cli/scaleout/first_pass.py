@@ -70,17 +70,7 @@ def split(
                 repeats[name] = _repeated_ids(raw, _ids_folder(work / name))
         # The rows are on disk now; keep what the summary and the report read, and let a CSV
         # file's rows go before the next file is read.
-        inputs[name] = RawTable(
-            raw.table,
-            raw.path,
-            raw.format,
-            pl.LazyFrame(schema=raw.schema),
-            raw.schema,
-            raw.rows,
-            raw.structural_rejects,
-            raw.header,
-            raw.unknown_columns,
-        )
+        inputs[name] = raw.without_rows()
         del raw
     return Plan(work, buckets, as_of, settings, shapes, repeats, occupied(work, buckets)), inputs
 
