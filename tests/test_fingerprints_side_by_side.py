@@ -77,3 +77,20 @@ def test_the_first_changed_input_in_order_is_named(tmp_path: Path) -> None:
     _rewrite_keeping_size_and_time(paths[2])
     with pytest.raises(fingerprint.InputChangedError, match=r"agreements\.csv: changed while"):
         fingerprint.verify(marks)
+
+
+def test_a_rewrite_in_an_earlier_input_is_named_before_a_later_one_that_grew(
+    tmp_path: Path,
+) -> None:
+    """The earlier input's bytes changed (size and time kept), a later one grew: the earlier
+    is named, as when each file was checked in turn (size and time, then bytes)."""
+    paths = _files(tmp_path)
+    marks = fingerprint.take_all(paths)
+    _rewrite_keeping_size_and_time(paths[0])
+    with paths[2].open("ab") as grown:
+        grown.write(b"one more line\n")
+    with pytest.raises(fingerprint.InputChangedError, match=r"customers\.csv: changed while"):
+        fingerprint.verify(marks)
+    paths[0].unlink()  # gone now: still the first named
+    with pytest.raises(fingerprint.InputChangedError, match=r"customers\.csv: changed while"):
+        fingerprint.verify(marks)

@@ -7,6 +7,7 @@ the as-of day are counted, not kept, whenever the repeated ids are known before 
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import polars as pl
@@ -20,6 +21,7 @@ from followup_cli.reading.locate import locate_tables
 from followup_cli.reading.repeats import FIRST_LINE
 from followup_cli.reading.run import read_and_validate
 from followup_cli.reading.validation import validate
+from followup_cli.synthetic.generate import generate
 
 from .conftest import AS_OF, HEADERS, write_exports
 
@@ -80,9 +82,11 @@ def test_one_csv_file_is_held_at_a_time(tmp_path: Path, monkeypatch: pytest.Monk
 
 
 def test_headers_are_checked_before_any_row_is_read(tmp_path: Path) -> None:
-    """A required column missing from a later file is still named before any file's rows are
-    split, in the tables' order, as when every file was read first."""
+    """A required column missing from a later file is named before any file's rows are split,
+    and of two such files the first in the tables' order (docs/decisions.md)."""
     folder = _folder(tmp_path)
+    customers = folder / "customers.csv"  # a byte that is not UTF-8 in its rows: not read yet
+    customers.write_bytes(customers.read_bytes() + b"C-9,Zo\xff,web,2024-01-01\n")
     (folder / "events.csv").write_text("event_id,starts_at,kind,outcome\nE-1,2024-07-01,class,\n")
     (folder / "payments.csv").write_text("payment_id,paid_on,amount,kind\nP-1,2024-01-05,1,x\n")
     located = locate_tables(folder, {})
@@ -133,3 +137,25 @@ def test_a_repeat_dated_after_the_as_of_day_is_still_set_aside(tmp_path: Path) -
         validated.payments.sort(LINE if LINE in validated.payments.columns else "paid_on")
     )
     assert found.counts == validated.counts
+
+
+def test_reading_parquet_up_front_is_counted_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Parquet files are scanned when the exports are looked at; that time is the read stage's
+    once, and validation's time is what remains (it was counted twice: read 2x, validate < 0)."""
+    folder = tmp_path / "parquet"
+    generate(50, folder, fmt="parquet")
+    scanning = loading._scan_parquet
+
+    def slow(path: Path) -> tuple[pl.LazyFrame, int]:
+        time.sleep(0.25)
+        return scanning(path)
+
+    monkeypatch.setattr(loading, "_scan_parquet", slow)
+    started = time.perf_counter()
+    _, timings, _ = read_and_validate(folder, {}, AS_OF)
+    whole = time.perf_counter() - started
+    assert timings["read"] >= 1.0  # the four slowed scans
+    assert timings["validate"] >= 0
+    assert timings["read"] + timings["validate"] <= whole

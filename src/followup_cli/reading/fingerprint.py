@@ -69,6 +69,11 @@ def take_all(paths: Iterable[Path]) -> dict[Path, Fingerprint]:
 
 def verify(fingerprints: dict[Path, Fingerprint]) -> None:
     """Raise InputChangedError if any input differs from its fingerprint (size, time or bytes)."""
+    # Size and time can survive a rewrite (`touch -r`, a copy with preserved times, a
+    # coarse-grained file system), so the bytes themselves are checked too. Every file is
+    # hashed first (side by side), then each is judged in turn, so the file named is the first
+    # in the inputs' order that changed in any way, as when they were checked one by one.
+    digests = _side_by_side(_sha256_or_none, list(fingerprints))
     for path, first in fingerprints.items():
         try:
             now = path.stat()
@@ -76,12 +81,15 @@ def verify(fingerprints: dict[Path, Fingerprint]) -> None:
             raise _changed(path) from None
         if (now.st_size, now.st_mtime_ns) != (first.bytes, first.mtime_ns):
             raise _changed(path)
-    # Size and time can survive a rewrite (`touch -r`, a copy with preserved times, a
-    # coarse-grained file system), so the bytes themselves are checked too.
-    digests = _side_by_side(sha256_of, list(fingerprints))
-    for path, first in fingerprints.items():
         if digests[path] != first.sha256:
             raise _changed(path)
+
+
+def _sha256_or_none(path: Path) -> str | None:
+    try:
+        return sha256_of(path)
+    except OSError:
+        return None  # gone or unreadable now: changed
 
 
 def _side_by_side(work: Callable[[Path], T], paths: list[Path]) -> dict[Path, T]:

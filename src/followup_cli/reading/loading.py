@@ -90,8 +90,8 @@ class Exports(Mapping[str, RawTable]):
     validated (`RawTable.without_rows`).
 
     Every file's header is read and checked up front, in the tables' order, so a missing or
-    repeated column is still named before any row is read; a Parquet file is only scanned,
-    so it is read up front too.
+    repeated column is named before any file's rows are read (which broken file is named
+    first: docs/decisions.md); a Parquet file is only scanned, so it is read up front too.
     """
 
     def __init__(self, located: Mapping[str, Path | None]) -> None:
