@@ -241,7 +241,7 @@ def _check(
         repeats = repeated.confirmed(raw, lines)
     elif present is not None:
         # The repeated ids are known before the pass: rows that passed but did not exist on
-        # the as-of day are counted, not kept (at 1M people, 150 MB not copied at the peak).
+        # the as-of day are counted, not kept (no copy of the used rows is made after it).
         problem = pl.col("_flagged") | pl.col(LINE).is_in(repeats.get_column(LINE).implode())
         collected = collect(query.filter(problem | present), raw)
         present = None
