@@ -94,17 +94,27 @@ class Exports(Mapping[str, RawTable]):
     first: docs/decisions.md); a Parquet file is only scanned, so it is read up front too.
     """
 
-    def __init__(self, located: Mapping[str, Path | None]) -> None:
+    def __init__(
+        self, located: Mapping[str, Path | None], held: Mapping[str, RawTable] | None = None
+    ) -> None:
         self._located = dict(located)
-        self._read: dict[str, RawTable] = {}
+        self._read: dict[str, RawTable] = dict(held or {})
         self.reading = 0.0  # seconds spent reading rows, whenever it happened
         self._estimates: dict[str, int] = {}
         for name, path in self._located.items():
+            if name in self._read:
+                continue
             if path is not None and EXPORT_EXTENSIONS.get(path.suffix.lower()) == "csv":
                 look_at_header(TABLES[name], path)
                 self._estimates[name] = _estimated_rows(path)
             else:
                 self._read[name] = self._read_now(name)  # a Parquet file is only scanned
+
+    @classmethod
+    def held(cls, tables: Mapping[str, RawTable]) -> Exports:
+        """Tables read already (a bucket's): nothing is read, and letting one go drops only
+        this mapping's hold on its rows."""
+        return cls({name: table.path for name, table in tables.items()}, held=tables)
 
     def __getitem__(self, name: str) -> RawTable:
         if name not in self._read:

@@ -4,8 +4,8 @@ equal hashes are only candidates, and the candidates' ids are read again from th
 compared as matched (`normalise_id`), so a hash collision never sets a row aside. Usually
 the whole-column figures prove there is none to find (`whole_column.ids_distinct`: as many
 distinct ids as rows, all in one case) and no row is hashed. One pass finds them in
-`validation`; --buckets finds the candidates across buckets in its first pass
-and hands validation the result."""
+`validation`; --buckets finds the candidates across buckets in its first pass and hands
+validation the result."""
 
 from __future__ import annotations
 

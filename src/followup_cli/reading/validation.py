@@ -5,7 +5,7 @@ line, record_id, column, value, reason) and the command decides what to do with 
 read is accounted for: used, rejected, or left out because it lies after the as-of date.
 
 One streaming pass per table computes the typed values and a true/false verdict per check; the
-reasons' text is built afterwards, from the file, for the few rows set aside.
+reasons' text is built afterwards, from the file, for the few rows set aside (`reject_reasons`).
 """
 
 from __future__ import annotations
@@ -18,14 +18,15 @@ import polars as pl
 
 from followup_cli.core.schema import CUST, LINE, REJECT_COLUMNS, TABLES, normalise_id
 from followup_cli.core.tables import ID, KEY, KEY_HASH, REF, TableCount, Validated, id_hash
+from followup_cli.reading import reject_reasons, whole_column
 from followup_cli.reading import repeats as repeated
-from followup_cli.reading import whole_column
-from followup_cli.reading.calendar_bounds import AS_STORED, beyond_calendar, within_calendar
+from followup_cli.reading.calendar_bounds import within_calendar
 from followup_cli.reading.file_query import collect
 from followup_cli.reading.loading import PARQUET_READ_ERRORS, Exports, RawTable
 from followup_cli.reading.parsing import parse, parse_once_per_value
-from followup_cli.reading.row_checks import cut, quoted, row_checks
-from followup_cli.reading.unsplit import structural_rejects, unsplit_names
+from followup_cli.reading.reject_reasons import POSITION
+from followup_cli.reading.row_checks import row_checks
+from followup_cli.reading.unsplit import unsplit_names
 
 # The date that says whether a row existed yet on the as-of day.
 DATED = {"customers": "created_on", "agreements": "purchase_date", "payments": "paid_on"}
@@ -34,7 +35,6 @@ OTHERS = ("agreements", "payments", "events")
 # The rejects' order (SPEC 6): by table, line, then column. `validate(..., ordered=False)`
 # leaves these on, unsorted, for --buckets to sort every part once (`in_reject_order`).
 TABLE_RANK = "_table"
-POSITION = "_position"
 _RANKS = {name: rank for rank, name in enumerate(TABLES)}
 
 
@@ -70,6 +70,11 @@ class _Customers:
     rejects: pl.DataFrame
     refs: pl.DataFrame  # LINE, KEY of the customers set aside
 
+    @property
+    def on_file(self) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """What another table's rejected rows are explained against: known, refused."""
+        return self.known, self.refused
+
 
 def validate(
     raw: Mapping[str, RawTable],
@@ -91,33 +96,39 @@ def validate(
 
     Given `Exports`, each table is read as it comes, and its rows are let go once validated.
     """
+    tables = raw if isinstance(raw, Exports) else Exports.held(raw)
     given = repeats or {}
-    people = _customers(raw["customers"], as_of)
+    people = _customers(tables["customers"], as_of)
     kept = {"customers": people.kept}
     counts, rejects = [people.count], [people.rejects]
     named, who = [people.refs.select(pl.col(KEY).alias(REF))], [people.refs.rename({KEY: REF})]
     # The largest table last, so that the others' working memory does not come on top of its
     # kept rows (the peak at 1M people); results are put back in the tables' order.
     found = {}
-    for name in sorted(OTHERS, key=lambda name: _rows(raw, name)):
+    for name in sorted(OTHERS, key=tables.rows):
+        table = tables[name]
         keep_key = payment_ids or name != "payments"
         checked = _check(
-            raw[name], as_of, people.known, given.get(name), people.known_case, keep_key=keep_key
+            table, as_of, people.known, given.get(name), people.known_case, keep_key=keep_key
         )
         kept[name] = checked.used()
-        count = _count(raw[name], checked.good_rows, kept[name].height, checked)
-        found[name] = count, *_rejects(raw[name], checked, as_of, people)
-        del checked
-        if isinstance(raw, Exports):
-            raw.done(name)
+        count = _count(table, checked.good_rows, kept[name].height, checked)
+        found[name] = (
+            count,
+            *reject_reasons.rejects(table, checked.bad_lines, as_of, people.on_file),
+        )
+        del checked, table
+        tables.done(name)
     for name in OTHERS:
         count, table_rejects, refs = found[name]
         counts.append(count)
         rejects.append(table_rejects)
         named.append(refs.select(REF))
         who.append(refs)
-    rejected_people = [_named_by(raw[name], refs) for name, refs in zip(TABLES, who, strict=True)]
-    for table in raw.values():
+    rejected_people = [
+        _named_by(tables[name], refs) for name, refs in zip(TABLES, who, strict=True)
+    ]
+    for table in tables.values():
         unsplit = unsplit_names(table)
         named.append(unsplit.select(REF))
         rejected_people.append(_named_by(table, unsplit))
@@ -138,10 +149,6 @@ def validate(
     )
 
 
-def _rows(raw: Mapping[str, RawTable], name: str) -> int:
-    return raw.rows(name) if isinstance(raw, Exports) else raw[name].rows
-
-
 def _customers(raw: RawTable, as_of: dt.date) -> _Customers:
     """The customers table checked: those existing on the as-of day numbered in file order."""
     checked = _check(raw, as_of)
@@ -151,7 +158,7 @@ def _customers(raw: RawTable, as_of: dt.date) -> _Customers:
     known = everyone.select(
         KEY, pl.col("customer_id").alias(ID), pl.col(LINE).alias("_customer_line")
     ).join(customers.select(KEY, CUST), on=KEY, how="left")
-    rejects, refs = _rejects(raw, checked, as_of)
+    table_rejects, refs = reject_reasons.rejects(raw, checked.bad_lines, as_of)
     refused = (
         pl.concat([refs, unsplit_names(raw).select(LINE, pl.col(KEY))])
         .drop_nulls(KEY)
@@ -164,7 +171,7 @@ def _customers(raw: RawTable, as_of: dt.date) -> _Customers:
         known_case=whole_column.id_case(everyone.get_column("customer_id")),
         refused=refused,
         count=_count(raw, everyone.height, customers.height, checked),
-        rejects=rejects,
+        rejects=table_rejects,
         refs=refs,
     )
 
@@ -231,22 +238,21 @@ def _check(
     outputs = [LINE, *kept, *([KEY] if is_customers else [CUST])]
     if repeats is None and whole_column.ids_distinct(figures, key):
         repeats = pl.DataFrame(schema=repeated.REPEATS_SCHEMA)  # proven: no id is repeated
-    query = rows.select(*outputs, flagged.alias("_flagged"))
+    hashed = []
     if repeats is None:
-        # Hashed in the same select: without `keep_key` the id is not among the outputs.
         plain = whole_column.case_of(figures, key) == "upper"
-        hashed = id_hash(pl.col(key), plain_upper=plain)
-        collected = collect(rows.select(*outputs, hashed, flagged.alias("_flagged")), raw)
-        lines = repeated.candidates(collected.select(LINE, KEY_HASH))
-        repeats = repeated.confirmed(raw, lines)
-    elif present is not None:
+        hashed.append(id_hash(pl.col(key), plain_upper=plain))
+    query = rows.select(*outputs, *hashed, flagged.alias("_flagged"))
+    if repeats is not None and present is not None:
         # The repeated ids are known before the pass: rows that passed but did not exist on
         # the as-of day are counted, not kept (no copy of the used rows is made after it).
-        problem = pl.col("_flagged") | pl.col(LINE).is_in(repeats.get_column(LINE).implode())
-        collected = collect(query.filter(problem | present), raw)
+        repeat = pl.col(LINE).is_in(repeats.get_column(LINE).implode())
+        query = query.filter(pl.col("_flagged") | repeat | present)
         present = None
-    else:
-        collected = collect(query, raw)
+    collected = collect(query, raw)
+    if repeats is None:
+        lines = repeated.candidates(collected.select(LINE, KEY_HASH))
+        repeats = repeated.confirmed(raw, lines)
     problem = pl.col("_flagged")
     if repeats.height:
         problem |= pl.col(LINE).is_in(repeats.get_column(LINE).implode())
@@ -338,103 +344,3 @@ def _distinct_values(raw: RawTable) -> dict[str, pl.DataFrame]:
     except PARQUET_READ_ERRORS:
         found = [collect(query, raw) for query in queries]  # names the file that failed
     return dict(zip(names, found, strict=True))
-
-
-def _rejects(
-    raw: RawTable, checked: _Checked, as_of: dt.date, people: _Customers | None = None
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """One rejects row per refused value of the bad rows, with a reason a person can act on
-    (unsorted, with POSITION: see `in_reject_order`), and the person each bad row names (line,
-    REF; KEY for the customers table).
-
-    The reasons are the same `parse` expressions as the main pass, evaluated again on these
-    few rows only, plus the whole-row checks (repeated id, unknown customer, impossible pair).
-    """
-    structural = structural_rejects(raw).with_columns(pl.lit(-1, dtype=pl.Int64).alias(POSITION))
-    if checked.bad_lines.height == 0:  # the usual case: no need to read the file again
-        refs = pl.DataFrame(schema={LINE: pl.Int64, REF if people else KEY: pl.String})
-        return structural, refs
-    rows = collect(raw.frame.join(checked.bad_lines.lazy(), on=LINE, how="inner"), raw)
-    rows, beyond = beyond_calendar(raw, rows)
-    typed = raw.format == "parquet"
-    parsed = {
-        c.name: parse(c, raw.schema[c.name], raw.file_label, typed, as_of)
-        for c in raw.table.columns
-    }
-    rows = rows.with_columns(
-        *[p.value.alias(f"_value_{name}") for name, p in parsed.items()],
-        *[p.reason.alias(f"_why_{name}") for name, p in parsed.items()],
-    )
-    rows = _reasons(raw, rows, beyond, people)
-    per_column = [
-        _column_rejects(raw, rows, position, name, name in beyond)
-        for position, name in enumerate(c.name for c in raw.table.columns)
-    ]
-    rejects = pl.concat([structural, *per_column])
-    refs = rows.select(LINE, REF) if REF in rows.columns else rows.select(LINE, KEY)
-    return rejects, refs
-
-
-def _reasons(
-    raw: RawTable, rows: pl.DataFrame, beyond: dict[str, pl.Expr], people: _Customers | None
-) -> pl.DataFrame:
-    """Each column's reason (`_why_<column>`): a date beyond the calendar first, then its
-    value's own reason, a repeated id, and the whole-row checks (unknown customer, ...)."""
-    key = raw.table.key.name
-    rows = rows.with_columns(normalise_id(pl.col(f"_value_{key}")).alias(KEY))
-    overrides: dict[str, list[pl.Expr]] = {
-        key: [
-            pl.when(pl.col(repeated.FIRST_LINE).is_not_null()).then(
-                pl.format(
-                    "duplicate {} '{}': line {} has it already; this later row is set aside",
-                    pl.lit(key),
-                    quoted(pl.col(f"_value_{key}")),
-                    pl.col(repeated.FIRST_LINE),
-                )
-            )
-        ]
-    }
-    if people is not None:
-        rows = (
-            rows.with_columns(normalise_id(pl.col("_value_customer_id")).alias(REF))
-            .join(people.known.drop(ID), left_on=REF, right_on=KEY, how="left")
-            .join(people.refused, left_on=REF, right_on=KEY, how="left")
-        )
-    for name, reason in beyond.items():  # the value itself is the reason: said first
-        overrides.setdefault(name, []).insert(0, reason)
-
-    def value(name: str) -> pl.Expr:
-        return pl.col(f"_value_{name}")
-
-    for check in row_checks(raw.table.name) if people is not None else []:
-        refused_when = check.refused_when(value).fill_null(False)
-        overrides.setdefault(check.column, []).append(
-            pl.when(refused_when).then(check.reason(value))
-        )
-    return rows.with_columns(
-        pl.coalesce(*reasons, pl.col(f"_why_{name}")).alias(f"_why_{name}")
-        for name, reasons in overrides.items()
-    )
-
-
-def _column_rejects(
-    raw: RawTable, rows: pl.DataFrame, position: int, name: str, beyond: bool
-) -> pl.DataFrame:
-    """The rejects rows of one column: the bad rows with a reason there."""
-    key = raw.table.key.name
-    written = _as_text(pl.col(name), raw.schema[name])
-    if beyond:  # a date beyond the calendar: the number the file stores
-        written = pl.coalesce(pl.col(f"{AS_STORED}{name}"), written)
-    return rows.filter(pl.col(f"_why_{name}").is_not_null()).select(
-        pl.lit(raw.file_label).alias("file"),
-        pl.col(LINE).alias("line"),
-        cut(_as_text(pl.col(key), raw.schema[key])).alias("record_id"),
-        pl.lit(name).alias("column"),
-        cut(written).alias("value"),
-        cut(pl.col(f"_why_{name}")).alias("reason"),
-        pl.lit(position, dtype=pl.Int64).alias(POSITION),
-    )
-
-
-def _as_text(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
-    return expr if dtype == pl.String else expr.cast(pl.String)
