@@ -229,7 +229,9 @@ def _decimals(dtype: pl.Decimal, good: bool) -> st.SearchStrategy[Decimal]:
             st.sampled_from([e for e in edges if -largest <= e <= largest]),
             st.integers(-largest, largest),
         )
-    return units.map(lambda n: Decimal(n).scaleb(-scale))
+    # From text, not scaleb: scaleb rounds to the context's 28 digits, and a Decimal(38, 20)
+    # edge of 10**28 units came back with 19 places, not the 20 its column writes.
+    return units.map(lambda n: Decimal(f"{n}E-{scale}"))
 
 
 _WORDS = ["", "  ", "bogus", "Ann", " padded ", "=1+2", "x" * 1001, "é", "C-1", "c-1"]
