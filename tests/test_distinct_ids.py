@@ -1,9 +1,10 @@
 """Repeated ids (SPEC 2) proven absent from the whole-column figures (issue 23).
 
-The figures pass counts the distinct hashes of each table's ids as written; as many as rows,
-with the ids all in one case, proves that no row repeats another's id, and the per-row
-hashing and comparing is skipped (0.15 GB less at the peak at 1,000,000 customers). Anything
-else (a repeat, mixed case, missing ids, a hash collision) is compared row by row."""
+The figures' second look asks whether each table's ids as written stand in strictly
+increasing order (shorter first, then byte order: `P-1`, `P-2`, ... `P-10`); in order, with
+the ids all in one case, proves that no row repeats another's id, and the per-row hashing and
+comparing is skipped. Anything else (another order, a repeat, mixed case, missing ids) is
+compared row by row."""
 
 from __future__ import annotations
 
@@ -21,13 +22,13 @@ from .conftest import AS_OF, write_exports
 @pytest.mark.parametrize(
     ("figures", "proven"),
     [
-        ({"p:rows": 3, "p:distinct": 3, "p:not_upper": False}, True),
-        ({"p:rows": 3, "p:distinct": 3, "p:not_upper": True, "p:not_lower": False}, True),
-        # Mixed case: `P-1` and `p-1` are distinct as written, one id as matched.
-        ({"p:rows": 3, "p:distinct": 3, "p:not_upper": True, "p:not_lower": True}, False),
-        ({"p:rows": 3, "p:distinct": 2, "p:not_upper": False}, False),  # a repeat, or a collision
-        ({"p:not_upper": False}, False),  # not counted (a bucket is given its repeats)
-        ({"p:rows": 3, "p:distinct": 3}, False),  # number ids: no case figure, compared
+        ({"p:in_order": True, "p:not_upper": False}, True),
+        ({"p:in_order": True, "p:not_upper": True, "p:not_lower": False}, True),
+        # Mixed case: `P-1` and `p-2` in order as written, yet `P-1` and `p-1` could both be.
+        ({"p:in_order": True, "p:not_upper": True, "p:not_lower": True}, False),
+        ({"p:in_order": False, "p:not_upper": False}, False),  # a repeat, or another order
+        ({"p:not_upper": False}, False),  # not asked (a bucket is given its repeats)
+        ({"p:in_order": True}, False),  # no case figure: not text, compared
     ],
 )
 def test_what_proves_the_ids_distinct(figures: dict[str, object], proven: bool) -> None:
@@ -81,18 +82,32 @@ def test_anything_unproven_is_compared_row_by_row(
     assert found.get_column("line").to_list() == repeats
 
 
-def test_colliding_hashes_fall_back_to_comparing_the_ids(
+@pytest.mark.parametrize(
+    ("ids", "ordered"),
+    [
+        (["P-1", "P-2", "P-10", "P-11"], True),  # shorter first, then byte order
+        (["P-001", "P-002", "P-010"], True),  # one width
+        (["A"], True),
+        (["P-1", "P-10", "P-2"], False),  # byte order alone: distinct, but not proven
+        (["P-2", "P-1"], False),
+        (["P-1", "P-1"], False),  # a repeat is never "after" itself
+        (["P-1", None, "P-1"], False),  # a missing id breaks the chain, not skipped
+        ([None], False),
+        ([], True),  # no two rows alike
+    ],
+)
+def test_which_ids_stand_in_order(ids: list[str | None], ordered: bool) -> None:
+    frame = pl.DataFrame({"id": ids}, schema={"id": pl.String})
+    assert frame.select(whole_column.in_order(pl.col("id"))).item() is ordered
+
+
+def test_distinct_ids_out_of_order_are_compared_and_kept(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Distinct ids whose hashes collide in the figures are not taken for repeats: the proof
-    fails, and the row-by-row comparison finds none."""
-
-    def colliding(name: str) -> list[pl.Expr]:
-        return [pl.len().alias(f"{name}:rows"), pl.lit(1, pl.UInt32).alias(f"{name}:distinct")]
-
-    monkeypatch.setattr(whole_column, "distinct", colliding)
+    """Ids in another order are not taken for repeats: the proof fails, and the row-by-row
+    comparison finds none."""
     hashed = _counting_hashes(monkeypatch)
-    tables, _, _ = read_and_validate(_folder(tmp_path, ["P-1", "P-2", "P-3"]), {}, AS_OF)
+    tables, _, _ = read_and_validate(_folder(tmp_path, ["P-2", "P-10", "P-1"]), {}, AS_OF)
     assert "payment_id" in hashed
     assert tables.rejects.height == 0 and tables.payments.height == 3
 

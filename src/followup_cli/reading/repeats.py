@@ -2,8 +2,8 @@
 of its table has is set aside, naming that first line. Ids are hashed once (`id_hashes`),
 equal hashes are only candidates, and the candidates' ids are read again from the file and
 compared as matched (`normalise_id`), so a hash collision never sets a row aside. Usually
-the whole-column figures prove there is none to find (`whole_column.ids_distinct`: as many
-distinct ids as rows, all in one case) and no row is hashed. One pass finds them in
+the whole-column figures prove there is none to find (`whole_column.ids_distinct`: the ids
+listed in order, all in one case) and no row is hashed. One pass finds them in
 `validation`; --buckets finds the candidates across buckets in its first pass and hands
 validation the result."""
 

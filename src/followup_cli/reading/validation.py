@@ -316,16 +316,16 @@ def _with_customers(
 
 def _figures(raw: RawTable, *, distinct_key: bool = False) -> whole_column.Figures:
     """The whole-column figures of every column (one pass; Parquet answers most from its
-    metadata), and a second pass for id columns that need a second look. `distinct_key`:
-    also whether the table's own ids are all distinct as written (`whole_column.distinct`)."""
+    metadata), and a second pass for what needs a second look. `distinct_key`: also whether
+    the table's own ids are in order, so all distinct as written (`whole_column.in_order`)."""
     typed = raw.format == "parquet"
     columns = [(c, raw.schema[c.name]) for c in raw.table.columns]
     wanted = [figure for c, dtype in columns for figure in whole_column.summary(c, dtype, typed)]
-    if distinct_key:
-        wanted += whole_column.distinct(raw.table.key.name)
     frame = within_calendar(raw)  # a smallest date of year -5,000,000 is not a Python date
     figures = collect(frame.select(wanted), raw).row(0, named=True)
     again = [figure for c, _ in columns for figure in whole_column.second_look(c, figures)]
+    if distinct_key:
+        again += whole_column.order_look(raw.table.key.name, figures)
     if again:
         figures |= collect(frame.select(again), raw).row(0, named=True)
     return figures

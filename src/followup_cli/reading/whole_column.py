@@ -16,7 +16,6 @@ from typing import Any
 import polars as pl
 
 from followup_cli.core.schema import Column, Kind
-from followup_cli.core.tables import id_hash
 from followup_cli.reading.parsing import (
     EARLIEST_DATE,
     MAX_COUNT,
@@ -85,26 +84,38 @@ def second_look(column: Column, figures: Figures) -> list[pl.Expr]:
     return [pl.col(name).str.contains(_NOT_PLAIN["lower"]).any().alias(f"{name}:not_lower")]
 
 
-def distinct(name: str) -> list[pl.Expr]:
-    """How many rows, and how many distinct hashes of the ids as written (`ids_distinct`)."""
-    written = id_hash(pl.col(name), plain_upper=True)  # as written: missing ones all null
-    return [pl.len().alias(f"{name}:rows"), written.n_unique().alias(f"{name}:distinct")]
+def in_order(ids: pl.Expr) -> pl.Expr:
+    """Whether every id is present and comes after the row before it, shorter ids first and
+    ids of one length in byte order: so no two are written alike. Exports listed in id order
+    (`P-1`, `P-2`, ... `P-10`, or ids of one width) pass; any other order only fails the test."""
+    text = ids.cast(pl.String)
+    length, before = text.str.len_bytes(), text.shift(1)
+    later = (length > length.shift(1)) | ((length == length.shift(1)) & (text > before))
+    # The first row has none before it; a missing id makes the comparison null, not true.
+    # No rows: none to compare (and an empty first() is null).
+    present = text.first().is_not_null() | (pl.len() == 0)
+    return (later.slice(1).all(ignore_nulls=False) & present).fill_null(False)
+
+
+def order_look(name: str, figures: Figures) -> list[pl.Expr]:
+    """For a table's own ids that may all be plain, whether they are in order (`in_order`).
+
+    Asked in the second look, not the first: comparing a row with the one before cannot be
+    streamed, so the query holds the column it reads (0.19 GB for 9.8M payment ids, where
+    counting distinct ids in the first look held a 0.5 GB hash table)."""
+    if figures.get(f"{name}:not_upper") is None:  # not text, or not counted (a bucket)
+        return []
+    return [in_order(pl.col(name)).alias(f"{name}:in_order")]
 
 
 def ids_distinct(figures: Figures, name: str) -> bool:
     """Whether the figures prove that no two rows hold the same id as matched, so no row is
     a repeat (SPEC 2) and the ids need not be hashed and compared row by row.
 
-    As many distinct hashes as rows means no two ids are written alike (nor two missing),
-    and ids all in one case (`case_of`) are matched as written, so none are matched alike
-    either. Otherwise (a repeat, ids in mixed case, or two ids whose hashes collide) the ids
-    are compared row by row, as before."""
-    rows = figures.get(f"{name}:rows")
-    return (
-        rows is not None
-        and figures.get(f"{name}:distinct") == rows
-        and case_of(figures, name) is not None
-    )
+    Ids in strictly increasing order are all written differently, and ids all in one case
+    (`case_of`) are matched as written, so none are matched alike either. Otherwise (ids in
+    another order, a repeat, ids in mixed case or padded) they are compared row by row."""
+    return figures.get(f"{name}:in_order") is True and case_of(figures, name) is not None
 
 
 def case_of(figures: Figures, name: str) -> IdCase | None:
