@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
+import weakref
 
 import polars as pl
 import pytest
@@ -46,3 +48,27 @@ def test_run_reconciles_through_reconcile(monkeypatch: pytest.MonkeyPatch) -> No
     assert list(result.timings) == ["read", "validate", "ledger", "statuses"]
     tables, _ = load(SAMPLE, {}, AS_OF)
     assert_frame_equal(result.output, reconcile(tables, AS_OF, LedgerSettings()).collect())
+
+
+def test_handed_tables_give_the_same_facts_and_are_let_go() -> None:
+    """Tables handed over (`Validated.hand_over`, as one pass and each bucket do) give the
+    facts the kept tables give, and the pipeline holds none of them once the facts are out:
+    the one-pass run's memory peak depends on it (issue 23)."""
+    tables, _ = load(SAMPLE, {}, AS_OF)
+    kept = pipeline.people_facts(tables, AS_OF, LedgerSettings()).collect()
+    gone = [weakref.ref(tables.events), weakref.ref(tables.payments)]
+    handed = tables.hand_over()
+    del tables
+    facts = pipeline.people_facts(handed, AS_OF, LedgerSettings()).collect()
+    assert_frame_equal(facts, kept)
+    gc.collect()
+    assert [ref() for ref in gone] == [None, None]
+    with pytest.raises(KeyError):
+        handed.take("events")
+
+
+def test_handed_tables_are_refused_at_another_day() -> None:
+    """Handing the tables over keeps the day they were cut at."""
+    tables, _ = load(SAMPLE, {}, AS_OF)
+    with pytest.raises(ValueError, match="validated as of 2024-07-31"):
+        reconcile(tables.hand_over(), dt.date(2024, 8, 31), LedgerSettings())

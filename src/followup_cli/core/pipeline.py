@@ -15,28 +15,38 @@ from followup_cli.core.default_rules import DEFAULT_RULES
 from followup_cli.core.ledger import LedgerSettings, accounts, last_payments
 from followup_cli.core.rules_file import RuleSet
 from followup_cli.core.schema import CUST, OUTPUT_COLUMNS
-from followup_cli.core.tables import Validated
+from followup_cli.core.tables import Handed, Validated
 
 
-def people_facts(tables: Validated, as_of: dt.date, settings: LedgerSettings) -> pl.LazyFrame:
+def people_facts(
+    tables: Validated | Handed, as_of: dt.date, settings: LedgerSettings
+) -> pl.LazyFrame:
     """One row per person with every fact the rules read (ledger, agreements, events), in
-    cust_idx order."""
-    tables.check_as_of(as_of)
-    agreements = tables.agreements.lazy()
-    ledger = accounts(agreements, tables.payments.lazy(), as_of, settings)
-    people = tables.customers.height
-    facts = [
-        followup.agreement_facts(agreements, conditions.session_thresholds(settings.rules)),
-        ledger,
-        last_payments(tables.payments.lazy(), as_of),
-        followup.event_facts(tables.events.lazy(), as_of, conditions.needs_visits(settings.rules)),
-        tables.data_issues.lazy(),
-    ]
+    cust_idx order.
+
+    The events' facts first, then the agreements' and payments': with tables handed over
+    (`Validated.hand_over`), each table goes as soon as its facts are computed, so the events
+    (the largest table) are not held while the ledger works (1M customers: the run's peak
+    1.15 -> 0.95 GB, at no cost in time: the two halves each use every core)."""
+    held = tables if isinstance(tables, Handed) else tables.hand_over()
+    held.check_as_of(as_of)
+    customers = held.take("customers")
+    needs = conditions.needs_visits(settings.rules)
+    events = followup.event_facts(held.take("events").lazy(), as_of, needs).collect()
+    agreements, payments = held.take("agreements").lazy(), held.take("payments").lazy()
+    thresholds = conditions.session_thresholds(settings.rules)
+    found = pl.collect_all(
+        [
+            followup.agreement_facts(agreements, thresholds),
+            accounts(agreements, payments, as_of, settings),
+            last_payments(payments, as_of),
+        ]
+    )
+    del agreements, payments
+    found += [events, held.take("data_issues")]
+    people = customers.height
     return (
-        pl.concat(
-            [tables.customers, *[_per_person(found, people) for found in pl.collect_all(facts)]],
-            how="horizontal",
-        )
+        pl.concat([customers, *[_per_person(facts, people) for facts in found]], how="horizontal")
         .lazy()
         .with_columns(pl.col("has_agreement").fill_null(False))
     )
@@ -57,7 +67,11 @@ Stage = Callable[[str], AbstractContextManager[None]]
 
 
 def reconcile(
-    tables: Validated, as_of: dt.date, settings: LedgerSettings, *, stage: Stage | None = None
+    tables: Validated | Handed,
+    as_of: dt.date,
+    settings: LedgerSettings,
+    *,
+    stage: Stage | None = None,
 ) -> pl.LazyFrame:
     """The labelled output, one row per person in the customers file's order.
 

@@ -93,8 +93,41 @@ class Validated:
         """Refuse to reconcile these tables as of another day than the one they were cut at:
         a later day would silently miss what was bought or paid in between, an earlier one
         would count agreements and payments that did not exist yet."""
-        if self.as_of is not None and as_of != self.as_of:
-            raise ValueError(
-                f"these tables were validated as of {self.as_of}, not {as_of}: "
-                f"validate them again for another day"
-            )
+        _check_cut(self.as_of, as_of)
+
+    def hand_over(self) -> Handed:
+        """The tables the rules read, for `pipeline` to let go of one by one (`Handed`)."""
+        return Handed(self)
+
+
+def _check_cut(cut: dt.date | None, as_of: dt.date) -> None:
+    if cut is not None and as_of != cut:
+        raise ValueError(
+            f"these tables were validated as of {cut}, not {as_of}: "
+            f"validate them again for another day"
+        )
+
+
+class Handed:
+    """The tables the rules read, each taken once: `pipeline.people_facts` lets a table go as
+    soon as the facts read from it are computed. A caller that hands its tables over and keeps
+    no other reference to them (one pass, a bucket) frees them on the way, 0.2 GB at the peak
+    of 1M customers; one that keeps its `Validated` gets the same facts and frees nothing."""
+
+    def __init__(self, tables: Validated) -> None:
+        self.as_of = tables.as_of
+        self._left: dict[str, pl.DataFrame] = {
+            "customers": tables.customers,
+            "agreements": tables.agreements,
+            "payments": tables.payments,
+            "events": tables.events,
+            "data_issues": tables.data_issues,
+        }
+
+    def check_as_of(self, as_of: dt.date) -> None:
+        """As `Validated.check_as_of`."""
+        _check_cut(self.as_of, as_of)
+
+    def take(self, name: str) -> pl.DataFrame:
+        """The table `name`, no longer held here."""
+        return self._left.pop(name)

@@ -18,7 +18,7 @@ from followup_cli.core import pipeline
 from followup_cli.core.ledger import LedgerSettings
 from followup_cli.core.pipeline import Stage
 from followup_cli.core.schema import CUST, LINE, TABLES
-from followup_cli.core.tables import TableCount, Validated
+from followup_cli.core.tables import Handed, TableCount, Validated
 from followup_cli.reading.loading import Exports, RawTable
 from followup_cli.reading.locate import locate_tables
 from followup_cli.reading.validation import validate
@@ -128,12 +128,14 @@ def run(
     validated, timings, raw = read_and_validate(
         data_dir, overrides, as_of, without, payment_ids=False
     )
-    output, lines = reconciled(validated, as_of, settings, stopwatch(timings, step))
-    tally = Tally.of(validated, as_of)
+    tally, rejects, lines = Tally.of(validated, as_of), validated.rejects, customer_lines(validated)
+    tables = validated.hand_over()
+    del validated  # so each table goes once its facts are computed (`Handed`)
+    output = reconciled(tables, as_of, settings, stopwatch(timings, step))
     return RunResult.held(
         output,
         lines,
-        validated.rejects,
+        rejects,
         counts=tally.counts,
         timings=timings,
         inputs=raw,
@@ -142,14 +144,18 @@ def run(
 
 
 def reconciled(
-    validated: Validated, as_of: dt.date, settings: LedgerSettings, stage: Stage
-) -> tuple[pl.DataFrame, pl.Series]:
-    """The labelled output of validated tables, and each row's line in the customers file:
-    the one composition of the core's pipeline, for one pass and for each bucket (SPEC 10)."""
-    labelled = pipeline.reconcile(validated, as_of, settings, stage=stage)
+    tables: Handed, as_of: dt.date, settings: LedgerSettings, stage: Stage
+) -> pl.DataFrame:
+    """The labelled output of validated tables, in cust_idx order: the one composition of
+    the core's pipeline, for one pass and for each bucket (SPEC 10)."""
+    labelled = pipeline.reconcile(tables, as_of, settings, stage=stage)
     with stage("statuses"):
-        output = labelled.collect()
-    return output, validated.customers.sort(CUST).get_column(LINE)
+        return labelled.collect()
+
+
+def customer_lines(tables: Validated) -> pl.Series:
+    """Each person's line in the customers file, in cust_idx order (the output's order)."""
+    return tables.customers.select(pl.col(LINE).sort_by(CUST)).to_series()
 
 
 @dataclass(frozen=True)

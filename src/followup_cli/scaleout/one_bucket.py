@@ -9,7 +9,7 @@ import polars as pl
 
 from followup_cli.core.schema import TABLES
 from followup_cli.reading.loading import RawTable
-from followup_cli.reading.run import Tally, reconciled, stopwatch
+from followup_cli.reading.run import Tally, customer_lines, reconciled, stopwatch
 from followup_cli.reading.validation import validate
 from followup_cli.scaleout.plan import BucketResult, Plan, TableShape
 
@@ -31,7 +31,10 @@ def reconcile_bucket(plan: Plan, bucket: int) -> BucketResult:
         validated = validate(
             raw, plan.as_of, repeats=plan.repeats, ordered=False, payment_ids=False
         )
-    output, lines = reconciled(validated, plan.as_of, plan.settings, stage)
+    tally, rejects = Tally.of(validated, plan.as_of), validated.rejects
+    lines, tables = customer_lines(validated), validated.hand_over()
+    del validated  # so each table goes once its facts are computed (`Handed`)
+    output = reconciled(tables, plan.as_of, plan.settings, stage)
     plan.outputs.mkdir(parents=True, exist_ok=True)
     ranges = output.with_columns(lines, (lines // OUTPUT_LINES).alias(RANGE))
     if output.height == 0:  # still one file, which says what the output's columns are
@@ -40,8 +43,8 @@ def reconcile_bucket(plan: Plan, bucket: int) -> BucketResult:
         part.write_ipc(plan.outputs / f"r{int(number):06d}-b{bucket:05d}.arrow", compression="lz4")
     return BucketResult(
         bucket=bucket,
-        rejects=validated.rejects,
-        tally=Tally.of(validated, plan.as_of),
+        rejects=rejects,
+        tally=tally,
         people=output.height,
         timings=timings,
     )
