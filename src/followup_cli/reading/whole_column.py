@@ -108,6 +108,54 @@ def order_look(name: str, figures: Figures) -> list[pl.Expr]:
     return [in_order(pl.col(name)).alias(f"{name}:in_order")]
 
 
+class IdsInOrder:
+    """`ids_distinct`'s proof taken a slice of a column at a time, for a pass that streams
+    the rows (the buckets' first pass, SPEC 10): every slice `in_order`, each one's first id
+    after the last id before it, and the ids of all the slices in one case (`case_of`)."""
+
+    def __init__(self) -> None:
+        self._last: bytes | None = None
+        self._not_upper = self._not_lower = False
+        self.failed = False
+
+    def add(self, ids: pl.Series) -> bool:
+        """Take the next slice; False once the proof has failed (no need to read on)."""
+        if self.failed or ids.len() == 0:
+            return not self.failed
+        col, frame = pl.col("id"), ids.cast(pl.String).to_frame("id")
+        found = frame.select(
+            in_order(col).alias("in_order"),
+            col.first().alias("first"),
+            col.last().alias("last"),
+            col.str.contains(_NOT_PLAIN["upper"]).any().alias("not_upper"),
+        ).row(0, named=True)
+        if found["not_upper"] and not self._not_upper and self._last is not None:
+            # Ids not all in upper case after slices that were: whether those were in lower
+            # case was not asked, so the proof is not taken (the ids are compared instead).
+            self.failed = True
+            return False
+        self._not_upper |= found["not_upper"]
+        if self._not_upper:  # only then can the case be the lower one (as in `second_look`)
+            lower = col.str.contains(_NOT_PLAIN["lower"]).any()
+            self._not_lower |= frame.select(lower).item()
+        if not found["in_order"] or (self._not_upper and self._not_lower):
+            self.failed = True
+            return False
+        # Both present (in_order proves no id missing), and ASCII (one case), so bytes order
+        # as the slices' own comparisons do.
+        first, last = found["first"].encode(), found["last"].encode()
+        if self._last is not None and (len(first), first) <= (len(self._last), self._last):
+            self.failed = True
+            return False
+        self._last = last
+        return True
+
+    @property
+    def proven(self) -> bool:
+        """Whether every slice taken so far holds distinct ids as matched."""
+        return not self.failed
+
+
 def ids_distinct(figures: Figures, name: str) -> bool:
     """Whether the figures prove that no two rows hold the same id as matched, so no row is
     a repeat (SPEC 2) and the ids need not be hashed and compared row by row.

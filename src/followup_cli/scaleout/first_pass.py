@@ -5,7 +5,9 @@ own id, any other row by the customer it names, the id hashed as every id is has
 share a bucket.
 
 Only one check crosses buckets: an agreement, payment or event id repeated under two
-customers. The first pass also writes each row's line and the hash of its own id into files by
+customers. When a table's ids, read alone first, stand in order in one case, none repeats
+(`_ids_in_order`, one pass's proof taken a slice at a time) and nothing more is done.
+Otherwise the first pass also writes each row's line and the hash of its own id into files by
 that hash, so one small pass per id bucket finds the lines whose hash repeats; their ids are
 then compared exactly (`repeats.confirmed`), and validation is handed every repeat and its
 first line. A reference to an unknown customer never crosses: the id it names hashes to the
@@ -29,6 +31,7 @@ from followup_cli.core.ledger import LedgerSettings
 from followup_cli.core.schema import LINE, TABLES, normalise_id
 from followup_cli.core.tables import KEY_HASH, id_hashes
 from followup_cli.reading import repeats as repeated
+from followup_cli.reading import whole_column
 from followup_cli.reading.file_query import naming_the_file
 from followup_cli.reading.loading import RawTable, read_table
 from followup_cli.reading.parsing import parse
@@ -63,7 +66,12 @@ def split(
         shapes[name] = _shape(raw)
         with naming_the_file(raw):
             person = _id_hashes(raw, "customer_id")
-            ids = None if name == "customers" else _id_hashes(raw, table.key.name)
+            ids = None
+            if name != "customers":
+                if _ids_in_order(raw):
+                    repeats[name] = pl.DataFrame(schema=repeated.REPEATS_SCHEMA)
+                else:
+                    ids = _id_hashes(raw, table.key.name)
             _sink(raw.frame, person, buckets, work / name, ids)
             _split_structural(raw, buckets, work / name)
             if ids is not None:
@@ -90,6 +98,21 @@ def occupied(work: Path, buckets: int) -> tuple[int, ...]:
                 if number.isdigit() and int(number) < buckets:
                     found.add(int(number))
     return tuple(sorted(found))
+
+
+def _ids_in_order(raw: RawTable) -> bool:
+    """Whether the table's own ids, read alone in slices, prove that no id repeats, as one
+    pass's figures do (`whole_column.ids_distinct`): then the first pass neither hashes nor
+    writes them, and no repeat is looked for (10,000,000 customers: 10 s of a 73 s run). It
+    stops at the first slice that fails; ids not written as text are hashed as before."""
+    key = raw.table.key.name
+    if raw.schema[key] != pl.String:
+        return False
+    proof = whole_column.IdsInOrder()
+    raw.frame.select(key).sink_batches(
+        lambda rows: not proof.add(rows.get_column(key)), chunk_size=CHUNK_ROWS
+    )
+    return proof.proven
 
 
 def _shape(raw: RawTable) -> TableShape:
