@@ -362,6 +362,10 @@ def _native(name: str, values: list[Any], dtype: Any, kind: Kind) -> pl.Series:
         naive = pl.Series(name, values, dtype=pl.Datetime(dtype.time_unit))
         if dtype.time_zone is None:
             return naive
+        # A zoned timestamp on the calendar's first or last day is refused as beyond the
+        # calendar (its local time may fall a day further: calendar_bounds), a reason text
+        # without a zone cannot give; the row is refused either way.
+        assume(all(v is None or dt.date.min < v.date() < dt.date.max for v in values))
         zoned = naive.dt.replace_time_zone(
             dtype.time_zone, ambiguous="earliest", non_existent="null"
         )
