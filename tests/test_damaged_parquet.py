@@ -203,6 +203,33 @@ def test_a_timestamp_beyond_the_calendar_is_a_rejected_row(
     assert reason.startswith(f"implausible date {stored} milliseconds from 1970-01-01: {where} ")
 
 
+@pytest.mark.parametrize(
+    ("day", "where", "edge"),
+    [
+        pytest.param(days_from_civil(1, 1, 1), "before", "0001-01-02", id="first-day"),
+        pytest.param(days_from_civil(9999, 12, 31), "after", "9999-12-30", id="last-day"),
+    ],
+)
+def test_a_zoned_timestamp_on_the_calendars_last_day_is_beyond_it(
+    tmp_path: Path, day: int, where: str, edge: str
+) -> None:
+    """A timestamp with a time zone keeps a day from either end of the calendar (its local
+    time may fall a day further): 0001-01-01 12:00 UTC is refused as beyond the calendar,
+    where the same time without a zone is only a placeholder date (test_native_types leaves
+    these days out of its comparison with text for that reason)."""
+    stored = day * 86_400_000 + 12 * 3_600_000
+    events = with_value("events", "starts_at", 6, stored, pl.Datetime("ms", "UTC"))
+    out = tmp_path / "o.csv"
+    code, stderr = reconcile(folder(tmp_path, events=events), out, ())
+    assert code == 1, stderr
+    [(file, line, column, _value, reason)] = rejects(out)
+    assert (file, line, column) == ("events.parquet", "6", "starts_at")
+    assert reason == (
+        f"implausible date {stored} milliseconds from 1970-01-01: {where} {edge}, "
+        "beyond the calendar; a damaged export?"
+    )
+
+
 @pytest.mark.parametrize("options", MODES)
 def test_statistics_that_lie_do_not_hide_a_date_beyond_the_calendar(
     tmp_path: Path, options: tuple[str, ...]
