@@ -210,7 +210,7 @@ def test_a_timestamp_beyond_the_calendar_is_a_rejected_row(
         pytest.param(days_from_civil(9999, 12, 31), "after", "9999-12-30", id="last-day"),
     ],
 )
-def test_a_zoned_timestamp_on_the_calendars_last_day_is_beyond_it(
+def test_a_zoned_timestamp_on_the_calendars_first_or_last_day_is_beyond_it(
     tmp_path: Path, day: int, where: str, edge: str
 ) -> None:
     """A timestamp with a time zone keeps a day from either end of the calendar (its local

@@ -45,6 +45,20 @@ def test_what_proves_the_ids_distinct(figures: dict[str, object], proven: bool) 
     assert whole_column.ids_distinct(figures, "p") is proven
 
 
+@pytest.mark.parametrize(
+    ("figures", "asked"),
+    [
+        ({"p:nulls": 0, "p:not_upper": False}, True),
+        ({"p:nulls": 0, "p:not_upper": True}, True),  # may still be all lower case
+        ({"p:nulls": 2, "p:not_upper": False}, False),  # a missing id: cannot be proven
+        ({"p:nulls": 0}, False),  # not text
+    ],
+)
+def test_when_the_order_of_the_ids_is_asked(figures: dict[str, object], asked: bool) -> None:
+    """Only for text ids without a missing one: asking holds the whole column."""
+    assert bool(whole_column.order_look("p", figures)) is asked
+
+
 def _folder(tmp_path: Path, payment_ids: list[str]) -> Path:
     customers = ["C-1,Ann,web,2024-01-01", "C-2,Bob,web,2024-01-01"]
     payments = [f"{pid},C-1,2024-0{1 + n}-05,30.00,one-off" for n, pid in enumerate(payment_ids)]
@@ -229,19 +243,26 @@ def _repeat_searches(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         (["P-1", "P-3", "P-2", "P-4", "P-5", "P-6", "P-7"], ["payments"], []),  # on the cut
     ],
 )
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
 def test_buckets_skip_the_repeat_search_only_when_the_ids_are_in_order(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     payment_ids: list[str],
     searched: list[str],
     repeats: list[int],
+    fmt: str,
 ) -> None:
     """Read in slices of two rows, ids in order skip the first pass's hashing and repeat
     search; a repeat or another order anywhere is searched, and buckets set aside what one
-    pass sets aside."""
+    pass sets aside: from a CSV file and from a Parquet file (streamed in batches)."""
     monkeypatch.setattr(first_pass, "CHUNK_ROWS", 2)
     found = _repeat_searches(monkeypatch)
     folder = _folder(tmp_path, payment_ids)
+    if fmt == "parquet":
+        pl.read_csv(folder / "payments.csv", infer_schema=False).with_columns(
+            pl.col("paid_on").str.to_date(), pl.col("amount").str.to_decimal(scale=2)
+        ).write_parquet(folder / "payments.parquet", row_group_size=3)
+        (folder / "payments.csv").unlink()
     one = single_pass(folder, {}, AS_OF, LedgerSettings())
     with buckets.run(
         folder, {}, AS_OF, LedgerSettings(), Scale("3"), beside=tmp_path / "o.csv"
@@ -250,4 +271,5 @@ def test_buckets_skip_the_repeat_search_only_when_the_ids_are_in_order(
         assert split.output.equals(one.output)
     assert [t for t in found if t == "payments"] == searched
     duplicates = one.rejects.filter(pl.col("reason").str.starts_with("duplicate payment_id"))
-    assert duplicates.get_column("line").to_list() == repeats
+    rows = repeats if fmt == "csv" else [line - 1 for line in repeats]  # no header row
+    assert duplicates.get_column("line").to_list() == rows

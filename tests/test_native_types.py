@@ -362,14 +362,15 @@ def _native(name: str, values: list[Any], dtype: Any, kind: Kind) -> pl.Series:
         naive = pl.Series(name, values, dtype=pl.Datetime(dtype.time_unit))
         if dtype.time_zone is None:
             return naive
-        # A zoned timestamp on the calendar's first or last day is refused as beyond the
-        # calendar (its local time may fall a day further: calendar_bounds), a reason text
-        # without a zone cannot give; the row is refused either way.
-        assume(all(v is None or dt.date.min < v.date() < dt.date.max for v in values))
         zoned = naive.dt.replace_time_zone(
             dtype.time_zone, ambiguous="earliest", non_existent="null"
         )
         assume(zoned.null_count() == naive.null_count())  # not a wall time skipped by DST
+        # A zoned timestamp stored (in UTC) on the calendar's first or last day is refused as
+        # beyond the calendar (its local time may fall a day further: calendar_bounds), a
+        # reason text without a zone cannot give; the row is refused either way.
+        stored = zoned.dt.convert_time_zone("UTC").dt.date()
+        assume(stored.is_between(dt.date.min, dt.date.max, closed="none").all())
         return zoned
     return pl.Series(name, values, dtype=dtype)
 

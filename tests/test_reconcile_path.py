@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import weakref
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -13,7 +14,12 @@ from polars.testing import assert_frame_equal
 from followup_cli.core import pipeline
 from followup_cli.core.ledger import LedgerSettings
 from followup_cli.core.pipeline import reconcile
+from followup_cli.core.schema import TABLE_NAMES
+from followup_cli.core.tables import Validated
+from followup_cli.reading import run as run_module
 from followup_cli.reading.run import load, run
+from followup_cli.scaleout import buckets, one_bucket
+from followup_cli.scaleout.buckets import Scale
 from tests.conftest import AS_OF, SAMPLE
 
 
@@ -63,7 +69,7 @@ def test_handed_tables_give_the_same_facts_and_are_let_go() -> None:
     assert_frame_equal(facts, kept)
     gc.collect()
     assert [ref() for ref in gone] == [None, None]
-    with pytest.raises(KeyError):
+    with pytest.raises(RuntimeError, match="taken already"):
         handed.take("events")
 
 
@@ -72,3 +78,44 @@ def test_handed_tables_are_refused_at_another_day() -> None:
     tables, _ = load(SAMPLE, {}, AS_OF)
     with pytest.raises(ValueError, match="validated as of 2024-07-31"):
         reconcile(tables.hand_over(), dt.date(2024, 8, 31), LedgerSettings())
+
+
+def _alive_when_labelled(monkeypatch: pytest.MonkeyPatch, module: object) -> list[list[str]]:
+    """For each `label` call (the statuses, after the rule facts), which of the tables that
+    `module`'s `validate` returned are still alive."""
+    refs: list[dict[str, weakref.ref[pl.DataFrame]]] = []
+    alive: list[list[str]] = []
+    real_validate, real_label = module.validate, pipeline.label  # type: ignore[attr-defined]
+
+    def validating(*args: object, **kwargs: object) -> Validated:
+        tables = real_validate(*args, **kwargs)
+        refs.append({name: weakref.ref(getattr(tables, name)) for name in TABLE_NAMES})
+        return tables  # type: ignore[no-any-return]
+
+    def labelling(*args: object, **kwargs: object) -> pl.LazyFrame:
+        gc.collect()
+        alive.append([name for name, ref in refs[-1].items() if ref() is not None])
+        return real_label(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(module, "validate", validating)
+    monkeypatch.setattr(pipeline, "label", labelling)
+    return alive
+
+
+def test_one_pass_holds_no_table_once_the_facts_are_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    """run() hands its tables over and keeps no reference: by the statuses, none is held."""
+    alive = _alive_when_labelled(monkeypatch, run_module)
+    run(SAMPLE, {}, AS_OF, LedgerSettings())
+    assert alive == [[]]
+
+
+def test_a_bucket_holds_no_table_once_the_facts_are_out(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Each bucket does the same (and lets its rows as read go after validation)."""
+    alive = _alive_when_labelled(monkeypatch, one_bucket)
+    with buckets.run(
+        SAMPLE, {}, AS_OF, LedgerSettings(), Scale("2"), beside=tmp_path / "o.csv"
+    ) as split:
+        assert split.people == 18
+    assert alive == [[], []]

@@ -129,5 +129,7 @@ class Handed:
         _check_cut(self.as_of, as_of)
 
     def take(self, name: str) -> pl.DataFrame:
-        """The table `name`, no longer held here."""
+        """The table `name`, no longer held here: tables are handed over for one use."""
+        if name not in self._left:
+            raise RuntimeError(f"the {name} table was taken already: hand tables over once")
         return self._left.pop(name)

@@ -31,6 +31,7 @@ def reconcile_bucket(plan: Plan, bucket: int) -> BucketResult:
         validated = validate(
             raw, plan.as_of, repeats=plan.repeats, ordered=False, payment_ids=False
         )
+    del raw  # the bucket's rows as read, in memory: not needed past validation
     tally, rejects = Tally.of(validated, plan.as_of), validated.rejects
     lines, tables = customer_lines(validated), validated.hand_over()
     del validated  # so each table goes once its facts are computed (`Handed`)
