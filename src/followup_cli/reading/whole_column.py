@@ -118,15 +118,20 @@ class IdsInOrder:
     of either case (`1-2`, then `p-3`) are not taken as proven, only compared."""
 
     def __init__(self) -> None:
-        self._last: bytes | None = None
+        self._last: bytes | None = None  # the last id of the slices taken, while proven
         self._not_upper = self._not_lower = False
-        self.failed = False
+        self.proven = True  # whether every slice taken so far holds distinct ids as matched
 
     def add(self, ids: pl.Series) -> bool:
         """Take the next slice; False once the proof has failed (no need to read on)."""
-        if self.failed or ids.len() == 0:
-            return not self.failed
-        col, frame = pl.col("id"), ids.cast(pl.String).to_frame("id")
+        if self.proven and ids.len() > 0:
+            self.proven = self._follows(ids.cast(pl.String).to_frame("id"))
+        return self.proven
+
+    def _follows(self, frame: pl.DataFrame) -> bool:
+        """Whether the slice `frame` keeps the proof: in order, after the last slice, and in
+        the case of every slice before it."""
+        col = pl.col("id")
         found = frame.select(
             in_order(col).alias("in_order"),
             col.first().alias("first"),
@@ -136,28 +141,19 @@ class IdsInOrder:
         if found["not_upper"] and not self._not_upper and self._last is not None:
             # Ids not all in upper case after slices that were: whether those were in lower
             # case was not asked, so the proof is not taken (the ids are compared instead).
-            self.failed = True
             return False
         self._not_upper |= found["not_upper"]
         if self._not_upper:  # only then can the case be the lower one (as in `second_look`)
-            lower = col.str.contains(_NOT_PLAIN["lower"]).any()
-            self._not_lower |= frame.select(lower).item()
+            self._not_lower |= frame.select(col.str.contains(_NOT_PLAIN["lower"]).any()).item()
         if not found["in_order"] or (self._not_upper and self._not_lower):
-            self.failed = True
             return False
         # Both present (in_order proves no id missing), and ASCII (one case), so bytes order
         # as the slices' own comparisons do.
         first, last = found["first"].encode(), found["last"].encode()
         if self._last is not None and (len(first), first) <= (len(self._last), self._last):
-            self.failed = True
             return False
         self._last = last
         return True
-
-    @property
-    def proven(self) -> bool:
-        """Whether every slice taken so far holds distinct ids as matched."""
-        return not self.failed
 
 
 def ids_distinct(figures: Figures, name: str) -> bool:
