@@ -89,3 +89,64 @@ def test_each_new_list_of_the_12_rule_file_is_carved_from_the_default_list_after
     }
     assert added == bench.CARVED_FROM
     assert len(added) == 3
+
+
+def test_the_nightly_options_timed_are_all_four_the_issue_names(
+    bench: ModuleType, tmp_path: Path
+) -> None:
+    """Issue 23's third target is for history, report, metrics and changes against the previous
+    night: the timed command carries each, and the bare one of its pair none of them."""
+    options = bench.nightly_options(tmp_path)
+    assert options[::2] == ["--history", "--changes", "--report", "--metrics"]
+    assert bench.TARGETS.nightly_options == 1.10
+
+
+def _runs(bench: ModuleType, label: str, walls: list[float]) -> Any:
+    return bench.Result(label, 1, [bench.Run(wall, 100.0, {}) for wall in walls])
+
+
+def test_what_the_nightly_options_add_is_the_median_of_each_rounds_own_ratio(
+    bench: ModuleType,
+) -> None:
+    """Round by round: 1.05, 1.12, 1.08 -> 8% (met); a pair at 1.11 in the middle misses."""
+    bare = _runs(bench, "ours, Parquet, Parquet output, no options", [4.0, 4.0, 5.0])
+    night = _runs(bench, "ours, Parquet, Parquet output, nightly options", [4.2, 4.48, 5.4])
+    csv_bare = _runs(bench, "ours, Parquet, CSV output, no options", [4.0, 4.0, 4.0])
+    csv_night = _runs(bench, "ours, Parquet, CSV output, nightly options", [4.0, 4.44, 4.8])
+    text, met, missed = bench.nightly_target([(bare, night), (csv_bare, csv_night)])
+    assert (met, missed) == (1, 1)
+    assert "Parquet output +8.0% (+5.0 to +12.0%) (target at most 10%: met)" in text
+    assert "CSV output +11.0% (+0.0 to +20.0%) (target at most 10%: MISSED)" in text
+
+
+def test_the_nightly_pairs_run_and_compare_with_the_previous_night(
+    bench: ModuleType, tmp_path: Path
+) -> None:
+    """The bench's own commands on a small export: each nightly run compares with the night
+    the history was given, and writes its changes (check_nightly refuses anything less)."""
+    data = tmp_path / "data"
+    made = bench.run_child(
+        [*bench.followup_command(), "generate", "--customers", "2000", "--out", str(data), "-q"]
+    )
+    assert made.wall > 0
+    contenders = bench.nightly_pairs(data, tmp_path)
+    assert [c.label.split(", ")[2:] for c in contenders] == [
+        ["Parquet output", "no options"],
+        ["Parquet output", "nightly options"],
+        ["CSV output", "no options"],
+        ["CSV output", "nightly options"],
+    ]
+    for contender in contenders:
+        bench.run_child(contender.command)
+    bench.check_nightly(tmp_path)
+    # The bare run of each pair has none of the options, not even the report.
+    for bare in contenders[::2]:
+        assert not {"--history", "--changes", "--report", "--metrics"} & set(bare.command)
+    for fmt in bench.NIGHTLY_OUTPUTS:
+        night = tmp_path / f"nightly-{fmt}"
+        assert (night / f"plain.{fmt}").is_file()
+        snapshots = sorted(p.name for p in (night / "history").iterdir() if p.is_dir())
+        assert snapshots == ["as_of=2024-07-30", "as_of=2024-07-31"]
+    (tmp_path / "nightly-csv" / "changes.csv").write_text("customer_id\n")
+    with pytest.raises(SystemExit, match="wrote no changes"):
+        bench.check_nightly(tmp_path)

@@ -17,7 +17,12 @@ maximum resident set, from `wait4`) and rows read per second:
   columns' types declared), copied to a Parquet file;
 - the event-sourced replay (`followup_cli.core.oracle`) on the first 20,000 customers, timed
   around the replay alone and scaled to the full number of customers;
-- the floor: Polars reading the same Parquet columns and nothing else.
+- the floor: Polars reading the same Parquet columns and nothing else;
+- the nightly options (issue 23's third target): ours over the Parquet exports with neither
+  report nor any other option, then with all the nightly job's (`--history` holding the
+  previous night's snapshot, so the changes are computed and written, `--report` and
+  `--metrics`), with a Parquet output and with a CSV output; what they add is the median of
+  the rounds' own ratios.
 
 The table is printed and written to `bench-data/results.md` with the machine's facts (at
 another size than issue 23's 1,000,000 customers, to `results-N.md`, and each size's outputs
@@ -102,6 +107,7 @@ class Targets:
     peak_mb_csv: int
     buckets_vs_one_pass: float
     one_pass_peak_mb: int
+    nightly_options: float  # with them / without, at most
 
 
 TARGETS = Targets(
@@ -112,6 +118,7 @@ TARGETS = Targets(
     peak_mb_csv=1_500,
     buckets_vs_one_pass=1.25,
     one_pass_peak_mb=8_000,
+    nightly_options=1.10,
 )
 
 
@@ -265,6 +272,90 @@ def ours(
     if report is not None:
         command += ["--report", str(report)]
     return command
+
+
+# The night before the benchmark's: the previous snapshot the nightly options compare with.
+PREVIOUS_NIGHT = AS_OF - dt.timedelta(days=1)
+NIGHTLY_OUTPUTS = {"parquet": "Parquet", "csv": "CSV"}  # extension: as said
+
+
+def nightly_options(night: Path) -> list[str]:
+    """All the options of the nightly job (SPEC 8), their files in `night`: the history (which
+    `seed_history` gave the previous night), the changes file, the run report and metrics."""
+    return [
+        "--history",
+        str(night / "history"),
+        "--changes",
+        str(night / "changes.csv"),
+        "--report",
+        str(night / "report.json"),
+        "--metrics",
+        str(night / "followup.prom"),
+    ]
+
+
+def seed_history(folder: Path, night: Path) -> None:
+    """`night`'s history, holding the previous night's snapshot alone (made afresh)."""
+    shutil.rmtree(night, ignore_errors=True)
+    night.mkdir(parents=True)
+    command = [*followup_command(), "reconcile", "--data", str(folder)]
+    command += ["--as-of", PREVIOUS_NIGHT.isoformat(), "-q", "-o", str(night / "previous.parquet")]
+    run_child([*command, "--history", str(night / "history")])
+
+
+def nightly_pairs(folder: Path, out: Path) -> list[Contender]:
+    """For each output format, ours without any option (no report either) and with all the
+    nightly job's, each pair with a history of its own holding the previous night."""
+    found = []
+    for fmt, name in NIGHTLY_OUTPUTS.items():
+        night = out / f"nightly-{fmt}"
+        seed_history(folder, night)
+        bare = ours(folder, night / f"plain.{fmt}")
+        found.append(Contender(f"ours, Parquet, {name} output, no options", bare))
+        command = [*ours(folder, night / f"followup.{fmt}"), *nightly_options(night)]
+        found.append(Contender(f"ours, Parquet, {name} output, nightly options", command))
+    return found
+
+
+def check_nightly(out: Path) -> None:
+    """The nightly runs did what they are timed for: each compared with the previous night
+    (its report says so) and wrote a changes file with people in it."""
+    for fmt in NIGHTLY_OUTPUTS:
+        night = out / f"nightly-{fmt}"
+        report = json.loads((night / "report.json").read_text())
+        previous = (report.get("previous") or {}).get("as_of")
+        if previous != PREVIOUS_NIGHT.isoformat() or not report.get("transitions"):
+            raise SystemExit(f"bench: the nightly run ({night}) did not compare with {previous}")
+        changed = pl.scan_csv(night / "changes.csv").select(pl.len()).collect().item()
+        if not changed:
+            raise SystemExit(f"bench: the nightly run ({night}) wrote no changes")
+        say(f"nightly options, {fmt} output: compared with {previous}, {changed:,} people moved")
+
+
+def nightly_target(pairs: list[tuple[Result, Result]]) -> tuple[str, int, int]:
+    """What the nightly options add, by output format, with issue 23's target (10% at most),
+    and how many of those targets are met and missed."""
+    said = []
+    for bare, night in pairs:
+        ratio = paired_ratio(night, bare)
+        each = sorted(a.wall / b.wall for a, b in zip(night.runs, bare.runs, strict=True))
+        spread = f"{(each[0] - 1) * 100:+.1f} to {(each[-1] - 1) * 100:+.1f}%"
+        output = night.label.split(", ")[2]
+        said.append(
+            (
+                f"{output} {(ratio - 1) * 100:+.1f}% ({spread})",
+                verdict(ratio, TARGETS.nightly_options),
+            )
+        )
+    target = f"{(TARGETS.nightly_options - 1) * 100:.0f}%"
+    text = (
+        "The nightly options (--history holding the previous night, --changes, --report, "
+        "--metrics) add, median of the rounds' own ratios: "
+        + ", ".join(f"{what} (target at most {target}: {v})" for what, v in said)
+        + "."
+    )
+    verdicts = [v for _, v in said]
+    return text, verdicts.count("met"), verdicts.count("MISSED")
 
 
 def ours_both_rule_sets(fmt: str, folder: Path, out: Path, differ_12: str) -> list[Contender]:
@@ -897,11 +988,15 @@ def main(argv: list[str]) -> int:
                 child("duckdb", str(csv), str(out / "d.parquet"), "csv"),
             ),
             Contender("floor: Polars reads the columns", child("floor", str(parquet))),
+            *nightly_pairs(parquet, out),
         ],
         input_rows,
         runs,
     )
-    ours_pq, ours_pq12, duck, ours_csv, ours_csv12, duck_csv, floor = head_to_head
+    ours_pq, ours_pq12, duck, ours_csv, ours_csv12, duck_csv, floor = head_to_head[:7]
+    nights = head_to_head[7:]
+    check_nightly(out)
+    nightly = nightly_target(list(zip(nights[::2], nights[1::2], strict=True)))
     replay = measure(
         f"reference replay ({replay_people:,} customers, scaled)",
         replay_rows,
@@ -910,7 +1005,7 @@ def main(argv: list[str]) -> int:
         scale=n / replay_people,
         timed_inside=True,
     )
-    results = [ours_pq, ours_pq12, ours_csv, ours_csv12, duck, duck_csv, replay, floor]
+    results = [ours_pq, ours_pq12, ours_csv, ours_csv12, duck, duck_csv, replay, floor, *nights]
     replay_agrees = all(r.reported.get("agrees") for r in replay.runs)
     big: Result | None = None
     if args.big:
@@ -952,6 +1047,7 @@ def main(argv: list[str]) -> int:
             floor,
         ),
     ]
+    goals.append(nightly)
     met = sum(v for _, v, _ in goals)
     missed = sum(v for _, _, v in goals)
     notes = [
