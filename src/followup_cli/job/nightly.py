@@ -33,7 +33,7 @@ from followup_cli.job.deliver import (
 )
 from followup_cli.job.outcome import JobOutcome, Said, Transition
 from followup_cli.job.plan import Plan, read_plan
-from followup_cli.job.previous import previous_run
+from followup_cli.job.previous import EarlierOutput, previous_run
 from followup_cli.job.records import write_record
 from followup_cli.job.request import JobRequest
 from followup_cli.nightly import changes as change_log
@@ -273,12 +273,14 @@ def _refuse_payments_missing_in_effect(result: RunResult, without: tuple[str, ..
 
 
 def _compare(
-    record: run_report.RunRecord, plan: Plan, before: pl.DataFrame | None, result: RunResult
+    record: run_report.RunRecord, plan: Plan, before: EarlierOutput | None, result: RunResult
 ) -> pl.DataFrame | None:
     """The changes since the previous run, when there is one to compare with."""
     if before is None:
         return None
-    changed = change_log.changes(before, result.output, record.previous_as_of, plan.as_of)
+    changed = change_log.changes(
+        before.compared_rows(), result.output, record.previous_as_of, plan.as_of
+    )
     record.transitions = change_log.transitions(changed)
     return changed
 

@@ -21,34 +21,30 @@ _OPTIONAL_TEXT = ("name", "reason")
 UNREADABLE = (OSError, pl.exceptions.PolarsError, pl.exceptions.PanicException)
 
 
-def read_output(path: Path) -> pl.DataFrame:
-    """An output file followup wrote (CSV, Parquet or JSON Lines), with the output's types."""
-    fmt = format_of(path)
-    if not path.is_file():
-        raise InputFileError(f"{path}: no such file (given for --previous)")
+_ADVICE = "pass a file that followup reconcile wrote"
+
+
+def read_output(path: Path, compared_only: bool = False) -> pl.DataFrame:
+    """An output file followup wrote (CSV, Parquet or JSON Lines), with the output's types;
+    `compared_only`: only the columns a comparison reads (REQUIRED), all that a run keeps of
+    the night before (of a million people's output, 0.2 GB whole)."""
+    fmt = _format(path)
     try:
         if fmt == "parquet":
-            frame = pl.read_parquet(path)
+            scan = pl.scan_parquet(path)
+            if compared_only:
+                scan = scan.select(_compared(scan.collect_schema().names()))
+            frame = scan.collect()
         elif fmt == "jsonl":
             frame = pl.read_ndjson(path, infer_schema_length=None)
-        elif fmt == "csv":
+            if compared_only:
+                frame = frame.select(_compared(frame.columns))
+        else:
             # Every column as text first: ids such as 007 must not become numbers. Without the
             # formula guard's ' (unless --raw-text wrote it), `'@18` would not match `@18`.
-            frame = unguard_formulas(pl.read_csv(path, infer_schema=False))
-        elif fmt == "xlsx":
-            raise UsageError(
-                f"--previous {path}: a workbook is not read back (its lists may be filtered "
-                f"and its cells formatted); pass the run's CSV, Parquet or JSON Lines output, "
-                f"or keep runs with --history"
-            )
-        else:
-            raise InputFileError(
-                f"{path}: unknown file type {path.suffix!r}; a previous output ends in "
-                f".csv, .parquet or .jsonl"
-            )
-        check_columns(
-            path, frame.schema, "pass a file that followup reconcile wrote", _OPTIONAL_TEXT
-        )
+            columns = _compared(_csv_header(path)) if compared_only else None
+            frame = unguard_formulas(pl.read_csv(path, infer_schema=False, columns=columns))
+        check_columns(path, frame.schema, _ADVICE, _OPTIONAL_TEXT)
         absent = [name for name in _OPTIONAL_TEXT if name not in frame.columns]
         return frame.with_columns(
             *_typed(frame), *(pl.lit(None, dtype=pl.String).alias(name) for name in absent)
@@ -57,6 +53,53 @@ def read_output(path: Path) -> pl.DataFrame:
         raise
     except UNREADABLE as exc:
         raise _not_an_output(path, exc) from exc
+
+
+def check_output(path: Path) -> None:
+    """What `read_output` would refuse that can be seen without reading the rows: no such
+    file, a format not read back, and (from a Parquet file's footer or a CSV file's header)
+    columns that are not an output's. Checked before any work; the rows are read when
+    compared."""
+    fmt = _format(path)
+    try:
+        if fmt == "parquet":
+            schema = pl.read_parquet_schema(path)
+        elif fmt == "csv":
+            schema = pl.Schema(dict.fromkeys(_csv_header(path), pl.String()))
+        else:
+            return  # JSON Lines says its columns only row by row
+        check_columns(path, schema, _ADVICE, _OPTIONAL_TEXT)
+    except (InputFileError, UsageError):
+        raise
+    except UNREADABLE as exc:
+        raise _not_an_output(path, exc) from exc
+
+
+def _format(path: Path) -> str:
+    """The format of a previous output, refused when it is not one read back or not a file."""
+    fmt = format_of(path)
+    if not path.is_file():
+        raise InputFileError(f"{path}: no such file (given for --previous)")
+    if fmt == "xlsx":
+        raise UsageError(
+            f"--previous {path}: a workbook is not read back (its lists may be filtered "
+            f"and its cells formatted); pass the run's CSV, Parquet or JSON Lines output, "
+            f"or keep runs with --history"
+        )
+    if fmt not in ("parquet", "jsonl", "csv"):
+        raise InputFileError(
+            f"{path}: unknown file type {path.suffix!r}; a previous output ends in "
+            f".csv, .parquet or .jsonl"
+        )
+    return fmt
+
+
+def _csv_header(path: Path) -> list[str]:
+    return pl.read_csv(path, n_rows=0, infer_schema=False).columns
+
+
+def _compared(names: list[str]) -> list[str]:
+    return [name for name in REQUIRED if name in names]
 
 
 def check_columns(
