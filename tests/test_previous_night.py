@@ -6,7 +6,7 @@ the nightly job's peak at a million people from 0.95 to 1.2 GB)."""
 from __future__ import annotations
 
 import datetime as dt
-import shutil
+import os
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
@@ -238,7 +238,8 @@ def test_the_previous_night_is_read_after_the_reconciliation(
 def test_a_previous_file_that_is_not_an_output_is_refused_before_any_work(
     invoke: Invoke, generated: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Its footer (Parquet) or header (CSV) says so: refused before the exports are read."""
+    """Its footer (Parquet), header (CSV) or first line (JSON Lines) says so: refused before
+    the exports are read."""
     reconciled: list[bool] = []
     reconcile = job.run
     monkeypatch.setattr(job, "run", lambda *a, **k: reconciled.append(True) or reconcile(*a, **k))
@@ -246,7 +247,9 @@ def test_a_previous_file_that_is_not_an_output_is_refused_before_any_work(
     pl.DataFrame({"customer_id": ["C-1"], "total": [3]}).write_parquet(foreign)
     text = tmp_path / "foreign.csv"
     text.write_text("customer_id,follow_up_status\nC-1,Lead\n")
-    for path in (foreign, text):
+    lines = tmp_path / "events.jsonl"  # an export, not an output
+    lines.write_text('{"event_id": "E-1", "customer_id": "C-1"}\n')
+    for path in (foreign, text, lines):
         result = _night(invoke, generated, tmp_path, DAY2, "--previous", str(path))
         assert result.exit_code == 3, result.stderr
         assert f"{path}: not a followup output (no column" in result.stderr
@@ -254,11 +257,18 @@ def test_a_previous_file_that_is_not_an_output_is_refused_before_any_work(
     assert not (tmp_path / f"out-{DAY2}.csv").exists()
 
 
+@pytest.mark.parametrize("change", ["grown", "same size and time", "gone"])
 def test_a_previous_night_changed_during_the_run_is_refused(
-    invoke: Invoke, generated: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    invoke: Invoke,
+    generated: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    change: str,
 ) -> None:
-    """Checked before the work, read after it: a file rewritten in between would be compared
-    unchecked, so the run stops, nothing written, as for a changed export."""
+    """Checked before the work, read after it: a file rewritten in between (even to the same
+    size, its modified time put back, as `cp -p` or `touch -r` leave it) would be compared
+    unchecked, so the run stops, nothing written, as for an export that changed; a file gone
+    is named as gone."""
     first = tmp_path / "first"
     first.mkdir()
     assert _night(invoke, generated, first, DAY1).exit_code == 0
@@ -267,12 +277,49 @@ def test_a_previous_night_changed_during_the_run_is_refused(
 
     def run(*args: Any, **kwargs: Any) -> Any:
         found = reconcile(*args, **kwargs)
-        shutil.copyfile(previous, tmp_path / "copy.csv")
-        previous.write_text(previous.read_text() + previous.read_text().splitlines()[-1] + "\n")
+        text = previous.read_text()
+        if change == "grown":
+            previous.write_text(text + text.splitlines()[-1] + "\n")
+        elif change == "same size and time":
+            times = os.stat(previous)
+            moved = text.replace("Active Customer", "Active Custumer", 1)
+            assert moved != text and len(moved) == len(text)
+            previous.write_text(moved)
+            os.utime(previous, ns=(times.st_atime_ns, times.st_mtime_ns))
+        else:
+            previous.unlink()
         return found
 
     monkeypatch.setattr(job, "run", run)
     result = _night(invoke, generated, tmp_path, DAY2, "--previous", str(previous))
-    assert result.exit_code != 0
-    assert f"{previous}: changed during the run; run again" in result.stderr
+    assert result.exit_code == 3, result.stderr
+    if change == "gone":
+        assert f"{previous}: no such file (given for --previous)" in result.stderr
+    else:
+        assert f"{previous}: changed while reading; run again" in result.stderr
     assert not (tmp_path / f"out-{DAY2}.csv").exists()
+
+
+def test_a_balance_that_is_not_money_is_refused_whoever_moved() -> None:
+    """`followup changes` compares two snapshots as they are stored: a balance column of text
+    is refused even when nobody with a bad balance moved (as when every column went through
+    the join)."""
+    night = pl.DataFrame(
+        {
+            "customer_id": ["C-1", "C-2"],
+            "name": ["A", "B"],
+            "follow_up_status": ["Lead", "Lead"],
+            "account_status": [None, None],
+            "balance": ["1.00", "abc"],
+            "reason": ["r", "r"],
+        },
+        schema_overrides={"account_status": pl.String},
+    )
+    tonight = night.with_columns(
+        pl.when(pl.col("customer_id") == "C-1")
+        .then(pl.lit("Drop-In"))
+        .otherwise("follow_up_status")
+        .alias("follow_up_status")
+    )
+    with pytest.raises(pl.exceptions.InvalidOperationError):
+        changes(night.lazy(), tonight.lazy(), None, None)

@@ -22,7 +22,8 @@ maximum resident set, from `wait4`) and rows read per second:
   report nor any other option, then with all the nightly job's (`--history` holding the
   previous night's snapshot, so the changes are computed and written, `--report` and
   `--metrics`), with a Parquet output and with a CSV output; what they add is the median of
-  the rounds' own ratios.
+  the rounds' own ratios. From the second round on, a nightly run also replaces the snapshot
+  its own earlier round stored for the same night (a rerun of the night, as cron's retry).
 
 The table is printed and written to `bench-data/results.md` with the machine's facts (at
 another size than issue 23's 1,000,000 customers, to `results-N.md`, and each size's outputs

@@ -13,36 +13,31 @@ from followup_cli.core.errors import UsageError
 from followup_cli.nightly import history as snapshots
 from followup_cli.nightly import report as run_report
 from followup_cli.nightly.earlier_output import check_output, read_output
-from followup_cli.reading.fingerprint import InputChangedError, sha256_of
+from followup_cli.reading.fingerprint import Fingerprint, sha256_of, take, verify
 from followup_cli.reading.locate import shown
 
 
 @dataclass(frozen=True)
 class EarlierOutput:
     """The previous output, checked before any work (`check_output`) and read when compared:
-    held through the run, a million people's output added 0.2 GB to the nightly job's peak."""
+    held through the run, a million people's output added 0.2 GB to the nightly job's peak.
+    Its fingerprint (size, modified time, SHA-256) is taken first and checked again once it is
+    read, as the exports' are: a file rewritten in between is refused, not compared."""
 
     path: Path
-    stamp: tuple[int, int]  # size and modified time when checked
+    fingerprint: Fingerprint
 
     @classmethod
     def checked(cls, path: Path) -> EarlierOutput:
-        check_output(path)
-        return cls(path, _stamp(path))
+        check_output(path)  # a path that is not a file is named here, before it is hashed
+        return cls(path, take(path))
 
     def compared_rows(self) -> pl.DataFrame:
-        """The columns a comparison reads; refused if the file changed since it was checked."""
-        if _stamp(self.path) != self.stamp:
-            raise InputChangedError(f"{self.path}: changed during the run; run again")
-        return read_output(self.path, compared_only=True)
-
-
-def _stamp(path: Path) -> tuple[int, int]:
-    try:
-        found = path.stat()
-    except OSError:
-        return (-1, -1)  # gone: changed
-    return (found.st_size, found.st_mtime_ns)
+        """The columns a comparison reads (InputChangedError if the file changed since it
+        was checked, before or while it was read)."""
+        rows = read_output(self.path, compared_only=True)
+        verify({self.path: self.fingerprint})
+        return rows
 
 
 def previous_run(

@@ -47,9 +47,11 @@ _COMPARED = ("customer_id", "name", "follow_up_status", "account_status", "balan
 
 
 def _held(frame: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
-    if isinstance(frame, pl.DataFrame):
-        return frame.select(_COMPARED)
-    return frame.select(_COMPARED).collect()
+    """The compared columns, the balance as money (a run's is already: nothing to do), so that
+    a balance that is not money is refused whoever moved."""
+    return (
+        frame.lazy().select(_COMPARED).with_columns(pl.col("balance").cast(MONEY_DTYPE)).collect()
+    )
 
 
 def _keys(frame: pl.DataFrame, position: str) -> pl.LazyFrame:
@@ -109,8 +111,8 @@ def changes(
             pl.col("follow_up_status").alias("to_status"),
             pl.col("account_status_prev").alias("from_account_status"),
             pl.col("account_status").alias("to_account_status"),
-            pl.col("balance_prev").cast(MONEY_DTYPE).alias("previous_balance"),
-            pl.col("balance").cast(MONEY_DTYPE),
+            pl.col("balance_prev").alias("previous_balance"),
+            pl.col("balance"),
             pl.when(here).then(pl.col("reason")).otherwise(pl.lit(GONE_REASON)).alias("reason"),
         )
         .collect()

@@ -57,9 +57,9 @@ def read_output(path: Path, compared_only: bool = False) -> pl.DataFrame:
 
 def check_output(path: Path) -> None:
     """What `read_output` would refuse that can be seen without reading the rows: no such
-    file, a format not read back, and (from a Parquet file's footer or a CSV file's header)
-    columns that are not an output's. Checked before any work; the rows are read when
-    compared."""
+    file, a format not read back, and (from a Parquet file's footer, a CSV file's header or a
+    JSON Lines file's first line, which followup writes with every key) columns that are not
+    an output's. Checked before any work; the rows are read when compared."""
     fmt = _format(path)
     try:
         if fmt == "parquet":
@@ -67,7 +67,7 @@ def check_output(path: Path) -> None:
         elif fmt == "csv":
             schema = pl.Schema(dict.fromkeys(_csv_header(path), pl.String()))
         else:
-            return  # JSON Lines says its columns only row by row
+            schema = pl.read_ndjson(path, n_rows=1, infer_schema_length=1).schema
         check_columns(path, schema, _ADVICE, _OPTIONAL_TEXT)
     except (InputFileError, UsageError):
         raise
