@@ -264,10 +264,14 @@ def followup_command() -> list[str]:
 
 
 def ours(
-    folder: Path, out: Path, rules: Path | None = None, report: Path | None = None
+    folder: Path,
+    out: Path,
+    rules: Path | None = None,
+    report: Path | None = None,
+    as_of: dt.date = AS_OF,
 ) -> list[str]:
     command = [*followup_command(), "reconcile", "--data", str(folder)]
-    command += ["--as-of", AS_OF.isoformat(), "-q", "-o", str(out)]
+    command += ["--as-of", as_of.isoformat(), "-q", "-o", str(out)]
     if rules is not None:
         command += ["--rules", str(rules)]
     if report is not None:
@@ -299,9 +303,8 @@ def seed_history(folder: Path, night: Path) -> None:
     """`night`'s history, holding the previous night's snapshot alone (made afresh)."""
     shutil.rmtree(night, ignore_errors=True)
     night.mkdir(parents=True)
-    command = [*followup_command(), "reconcile", "--data", str(folder)]
-    command += ["--as-of", PREVIOUS_NIGHT.isoformat(), "-q", "-o", str(night / "previous.parquet")]
-    run_child([*command, "--history", str(night / "history")])
+    previous = ours(folder, night / "previous.parquet", as_of=PREVIOUS_NIGHT)
+    run_child([*previous, "--history", str(night / "history")])
 
 
 def nightly_pairs(folder: Path, out: Path) -> list[Contender]:
@@ -334,14 +337,15 @@ def check_nightly(out: Path) -> None:
 
 
 def nightly_target(pairs: list[tuple[Result, Result]]) -> tuple[str, int, int]:
-    """What the nightly options add, by output format, with issue 23's target (10% at most),
-    and how many of those targets are met and missed."""
+    """What the nightly options add, by output format (`nightly_pairs`' order: one pair of
+    results per NIGHTLY_OUTPUTS), with issue 23's target (10% at most), and how many of those
+    targets are met and missed."""
     said = []
-    for bare, night in pairs:
+    for name, (bare, night) in zip(NIGHTLY_OUTPUTS.values(), pairs, strict=True):
         ratio = paired_ratio(night, bare)
         each = sorted(a.wall / b.wall for a, b in zip(night.runs, bare.runs, strict=True))
         spread = f"{(each[0] - 1) * 100:+.1f} to {(each[-1] - 1) * 100:+.1f}%"
-        output = night.label.split(", ")[2]
+        output = f"{name} output"
         said.append(
             (
                 f"{output} {(ratio - 1) * 100:+.1f}% ({spread})",

@@ -13,6 +13,7 @@ import polars as pl
 
 from followup_cli.core.money import MONEY_DTYPE
 from followup_cli.core.schema import normalise_id
+from followup_cli.nightly.earlier_output import REQUIRED
 
 CHANGE_COLUMNS = (
     "customer_id",
@@ -42,16 +43,10 @@ def match_id(column: str = "customer_id") -> pl.Expr:
     return normalise_id(pl.col(column))
 
 
-# What a comparison reads of each run (the rest of an output is not compared).
-_COMPARED = ("customer_id", "name", "follow_up_status", "account_status", "balance", "reason")
-
-
 def _held(frame: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
     """The compared columns, the balance as money (a run's is already: nothing to do), so that
     a balance that is not money is refused whoever moved."""
-    return (
-        frame.lazy().select(_COMPARED).with_columns(pl.col("balance").cast(MONEY_DTYPE)).collect()
-    )
+    return frame.lazy().select(REQUIRED).with_columns(pl.col("balance").cast(MONEY_DTYPE)).collect()
 
 
 def _keys(frame: pl.DataFrame, position: str) -> pl.LazyFrame:
@@ -95,8 +90,8 @@ def changes(
     joined = pl.DataFrame(
         [
             here_at,
-            *(now.get_column(name).gather(here_at) for name in _COMPARED),
-            *(then.get_column(name).gather(there_at).alias(f"{name}_prev") for name in _COMPARED),
+            *(now.get_column(name).gather(here_at) for name in REQUIRED),
+            *(then.get_column(name).gather(there_at).alias(f"{name}_prev") for name in REQUIRED),
         ]
     )
     here = pl.col(_POS).is_not_null()
