@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from followup_cli.core import conditions
+from followup_cli.core import conditions, frames
 from followup_cli.core.default_rules import DEFAULT_RULES
 from followup_cli.core.first_match import Rule, first_match
 from followup_cli.core.first_match import verdicts as rule_verdicts
@@ -102,13 +102,14 @@ def _picked_in_order(ordered: pl.LazyFrame, picks: list[_Pick]) -> pl.LazyFrame:
         )
         .collect()
     )
-    return positions.select(
-        CUST,
-        *[
-            rows.get_column(pick.value).gather(positions.get_column(pick.name)).alias(pick.name)
+    values = frames.gathered(
+        rows,
+        (
+            pl.col(pick.value).gather(positions.get_column(pick.name)).alias(pick.name)
             for pick in picks
-        ],
-    ).lazy()
+        ),
+    )
+    return pl.DataFrame([positions.get_column(CUST), *values.get_columns()]).lazy()
 
 
 def agreement_facts(agreements: pl.LazyFrame, thresholds: tuple[int, ...] = (1,)) -> pl.LazyFrame:

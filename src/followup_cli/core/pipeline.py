@@ -9,7 +9,7 @@ from contextlib import AbstractContextManager
 
 import polars as pl
 
-from followup_cli.core import conditions, money
+from followup_cli.core import conditions, frames, money
 from followup_cli.core import follow_up_tables as followup
 from followup_cli.core.default_rules import DEFAULT_RULES
 from followup_cli.core.ledger import LedgerSettings, accounts, last_payments
@@ -59,7 +59,7 @@ def _per_person(facts: pl.DataFrame, people: int) -> pl.DataFrame:
     rows = pl.repeat(None, people, dtype=pl.UInt32, eager=True).scatter(
         facts.get_column(CUST), pl.int_range(facts.height, dtype=pl.UInt32, eager=True)
     )
-    return facts.drop(CUST).select(pl.all().gather(rows))
+    return frames.without(facts, CUST).select(pl.all().gather(rows))
 
 
 # A stage of the run, timed by whoever passes it: `stage("ledger")` wraps the ledger's work.

@@ -11,6 +11,7 @@ import datetime as dt
 
 import polars as pl
 
+from followup_cli.core import frames
 from followup_cli.core.money import MONEY_DTYPE
 from followup_cli.core.schema import normalise_id
 from followup_cli.nightly.earlier_output import REQUIRED
@@ -87,13 +88,9 @@ def changes(
     )
     # A person new tonight has no place in the previous run, one gone none in this: nulls.
     here_at, there_at = moved.get_column(_POS), moved.get_column(_PREV_POS)
-    joined = pl.DataFrame(
-        [
-            here_at,
-            *(now.get_column(name).gather(here_at) for name in REQUIRED),
-            *(then.get_column(name).gather(there_at).alias(f"{name}_prev") for name in REQUIRED),
-        ]
-    )
+    here_rows = frames.gathered(now, [pl.col(REQUIRED).gather(here_at)])
+    there_rows = frames.gathered(then, [pl.col(REQUIRED).gather(there_at).name.suffix("_prev")])
+    joined = pl.DataFrame([here_at, *here_rows.get_columns(), *there_rows.get_columns()])
     here = pl.col(_POS).is_not_null()
     return (
         joined.lazy()

@@ -14,7 +14,7 @@ from typing import Any
 
 import polars as pl
 
-from followup_cli.core import pipeline
+from followup_cli.core import frames, pipeline
 from followup_cli.core.ledger import LedgerSettings
 from followup_cli.core.pipeline import Stage
 from followup_cli.core.schema import CUST, LINE, TABLES
@@ -60,7 +60,7 @@ class RunResult:
     def output(self) -> pl.DataFrame:
         """The whole output in memory, for what needs every row at once (a sort, a workbook,
         a comparison): after a bucketed run, collected on first use."""
-        return self._whole.drop(LINE)
+        return frames.without(self._whole, LINE)
 
     @property
     def customer_lines(self) -> pl.Series:
