@@ -239,3 +239,26 @@ def test_several_rows_broken_in_a_100k_export(damage: dict[str, list[Step]]) -> 
             **{name: mutate(base[name], steps) for name, steps in damage.items()},
         }
     )
+
+
+def test_two_zero_bytes_in_a_100k_payments_file_are_rejects_not_a_panic() -> None:
+    """The example the test above found: a NUL inserted at the start of line 2 and another in
+    the first field of line 1705. The two rows, filtered out of the file's many chunks, made
+    Polars 2.1 panic while their rejects were written (exit 3, "internal error")."""
+    base = export_100k()
+    payments = mutate(base["payments"], [("insert", 65507, b"\x00", 0), ("field", 43, b"\x00", 0)])
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "exports"
+        data.mkdir()
+        for name, content in {**base, "payments": payments}.items():
+            (data / f"{name}.csv").write_bytes(content)
+        rejects = Path(tmp) / "rejects.csv"
+        args = ["reconcile", "--data", str(data), "--as-of", AS_OF.isoformat()]
+        out = Path(tmp) / "out.csv"
+        result = RUNNER.invoke(app, [*args, "-o", str(out), "--rejects", str(rejects)], env=ENV)
+        assert result.exit_code == 1, result.stderr
+        found = pl.read_csv(rejects, infer_schema=False)
+    assert found.get_column("file").to_list() == ["payments.csv", "payments.csv"]
+    assert found.get_column("line").to_list() == ["2", "1705"]
+    assert set(found.get_column("column")) == {"payment_id"}
+    assert all("zero byte (NUL)" in reason for reason in found.get_column("reason"))
