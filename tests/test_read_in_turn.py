@@ -20,7 +20,7 @@ from followup_cli.reading.loading import Exports, read_table
 from followup_cli.reading.locate import locate_tables
 from followup_cli.reading.repeats import FIRST_LINE
 from followup_cli.reading.run import read_and_validate
-from followup_cli.reading.validation import validate
+from followup_cli.reading.validation import in_turn, validate
 from followup_cli.synthetic.generate import generate
 
 from .conftest import AS_OF, HEADERS, write_exports
@@ -61,15 +61,16 @@ def test_one_csv_file_is_held_at_a_time(tmp_path: Path, monkeypatch: pytest.Monk
     monkeypatch.setattr(loading, "read_table", read)
     monkeypatch.setattr(Exports, "done", done)
     validated, _, raw = read_and_validate(_folder(tmp_path), {}, AS_OF)
-    # The largest last (payments, 4 rows), the rest in the tables' order among equals.
+    # CSV files the largest first (payments, 4 rows), the rest in the tables' order among
+    # equals: no table's kept rows lie under the largest file's text.
     assert steps == [
         "read customers",
+        "read payments",
+        "done payments",
         "read agreements",
         "done agreements",
         "read events",
         "done events",
-        "read payments",
-        "done payments",
     ]
     # What is handed on keeps every count, and the customers' rows (for --carry, explain).
     assert raw["customers"].frame.collect().height == 3
@@ -79,6 +80,27 @@ def test_one_csv_file_is_held_at_a_time(tmp_path: Path, monkeypatch: pytest.Monk
             {"agreements": AGREEMENTS, "payments": PAYMENTS}.get(name, EVENTS)
         )
     assert validated.payments.height == 2
+
+
+def _as_parquet(folder: Path, names: tuple[str, ...]) -> None:
+    for name in names:
+        csv = folder / f"{name}.csv"
+        pl.read_csv(csv, infer_schema=False).write_parquet(folder / f"{name}.parquet")
+        csv.unlink()
+
+
+def test_parquet_tables_go_after_csv_ones_and_largest_last(tmp_path: Path) -> None:
+    """A Parquet file holds no text in memory: the largest goes last, so that the others'
+    working memory is not on top of its kept rows; CSV files go first, the largest first."""
+    everything = _folder(tmp_path / "all")
+    _as_parquet(everything, ("agreements", "payments", "events"))
+    # payments 4 rows, agreements and events 2 each: the tables' order among equals.
+    assert in_turn(Exports(locate_tables(everything, {}))) == ["agreements", "events", "payments"]
+    mixed = _folder(tmp_path / "mixed")
+    _as_parquet(mixed, ("agreements", "payments"))
+    assert in_turn(Exports(locate_tables(mixed, {}))) == ["events", "agreements", "payments"]
+    text = _folder(tmp_path / "text")
+    assert in_turn(Exports(locate_tables(text, {}))) == ["payments", "agreements", "events"]
 
 
 def test_headers_are_checked_before_any_row_is_read(tmp_path: Path) -> None:

@@ -140,6 +140,11 @@ class Exports(Mapping[str, RawTable]):
         held = self._read.get(name)
         return held.rows if held is not None else self._estimates[name]
 
+    def is_text(self, name: str) -> bool:
+        """Whether the table's rows are (or will be) split into text in memory: a CSV file."""
+        held = self._read.get(name)
+        return held.format == "csv" if held is not None else name in self._estimates
+
     def done(self, name: str) -> None:
         """The table's rows are not needed again: let them go (its counts stay)."""
         if name in self._read:

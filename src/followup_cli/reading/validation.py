@@ -102,10 +102,9 @@ def validate(
     kept = {"customers": people.kept}
     counts, rejects = [people.count], [people.rejects]
     named, who = [people.refs.select(pl.col(KEY).alias(REF))], [people.refs.rename({KEY: REF})]
-    # The largest table last, so that the others' working memory does not come on top of its
-    # kept rows (the peak at 1M people); results are put back in the tables' order.
+    # Results are put back in the tables' order.
     found = {}
-    for name in sorted(OTHERS, key=tables.rows):
+    for name in in_turn(tables):
         table = tables[name]
         keep_key = payment_ids or name != "payments"
         checked = _check(
@@ -147,6 +146,23 @@ def validate(
         rejected_people=pl.concat(rejected_people).drop_nulls(REF),
         as_of=as_of,
     )
+
+
+def in_turn(tables: Exports) -> list[str]:
+    """The order the tables other than customers are validated in, for the run's peak memory.
+
+    A CSV file is split into text in memory, the most validation ever holds (at 1,000,000
+    customers the payments' text 0.4 GB, with their typed pass 0.85 GB): CSV tables go
+    first, the largest first, so that no other table's kept rows lie under that text (the
+    CSV run's live peak 1.91 -> 1.64 GB). A Parquet file is only scanned: those go after,
+    the largest last, so that the others' working memory does not come on top of its kept
+    rows. Among tables of one size, the tables' order."""
+    text = [name for name in OTHERS if tables.is_text(name)]
+    scanned = [name for name in OTHERS if not tables.is_text(name)]
+    return [
+        *sorted(text, key=lambda name: -tables.rows(name)),
+        *sorted(scanned, key=tables.rows),
+    ]
 
 
 def _customers(raw: RawTable, as_of: dt.date) -> _Customers:
