@@ -13,7 +13,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from followup_cli.core.errors import InputFileError
-from followup_cli.reading.csv_reader import read_csv
+from followup_cli.reading.csv_reader import (
+    _NO_RAGGED,
+    _ragged_rejects,
+    _set_aside_zero_bytes,
+    read_csv,
+)
 from followup_cli.synthetic.generate import generate
 from tests.conftest import HEADERS, write_exports
 from tests.test_bad_input import BASE, Invoke, flat, output_of, rows_per_file, run, with_rows
@@ -309,3 +314,26 @@ def test_a_line_inside_a_value_may_close_one_value_and_open_the_next(tmp_path: P
     frame, structural = read_csv(path, "id")
     assert frame.select("id", "a", "b").rows() == [("K1", "x\ny", "z\nw"), ("K2", "p", "q")]
     assert structural.height == 0
+
+
+def test_zero_bytes_in_rows_of_a_many_chunk_frame_are_set_aside() -> None:
+    """Rows with a NUL filtered out of values in three chunks beside a line column of one
+    keep an empty chunk between them, over which Polars 2.1's pl.format panicked ("assertion
+    failed: i < self.len()") while their rejects were written; the fuzz test met it at
+    100,000 customers."""
+
+    def chunk(start: int) -> pl.DataFrame:
+        ids = [f"P-{i}" for i in range(start, start + 10)]
+        ids = [f"\x00{i}" if i in ("P-0", "P-25") else i for i in ids]
+        return pl.DataFrame({"payment_id": ids, "kind": ["recurring"] * 10})
+
+    values = pl.concat([chunk(0), chunk(10), chunk(20)], rechunk=False)
+    line = pl.Series("_line", range(2, 32), dtype=pl.Int64)
+    frame = pl.DataFrame([line, *values.get_columns()])  # as the fast path makes it
+    assert [c.n_chunks() for c in frame.get_columns()] == [1, 3, 3]
+    path = Path("payments.csv")
+    kept, rejects = _set_aside_zero_bytes(path, frame, _ragged_rejects(path, _NO_RAGGED), True)
+    assert kept.height == 28
+    assert rejects.get_column("line").to_list() == [2, 27]
+    assert rejects.get_column("column").to_list() == ["payment_id", "payment_id"]
+    assert rejects.get_column("value").to_list() == ["\\x00P-0,recurring", "\\x00P-25,recurring"]

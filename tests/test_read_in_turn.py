@@ -91,7 +91,8 @@ def _as_parquet(folder: Path, names: tuple[str, ...]) -> None:
 
 def test_parquet_tables_go_after_csv_ones_and_largest_last(tmp_path: Path) -> None:
     """A Parquet file holds no text in memory: the largest goes last, so that the others'
-    working memory is not on top of its kept rows; CSV files go first, the largest first."""
+    working memory is not on top of its kept rows; CSV files this run splits go first, the
+    largest first."""
     everything = _folder(tmp_path / "all")
     _as_parquet(everything, ("agreements", "payments", "events"))
     # payments 4 rows, agreements and events 2 each: the tables' order among equals.
@@ -101,6 +102,9 @@ def test_parquet_tables_go_after_csv_ones_and_largest_last(tmp_path: Path) -> No
     assert in_turn(Exports(locate_tables(mixed, {}))) == ["events", "agreements", "payments"]
     text = _folder(tmp_path / "text")
     assert in_turn(Exports(locate_tables(text, {}))) == ["payments", "agreements", "events"]
+    # A bucket's tables are held already, their text split: the largest last, as Parquet's.
+    held = {name: read_table(TABLES[name], path) for name, path in locate_tables(text, {}).items()}
+    assert in_turn(Exports.held(held)) == ["agreements", "events", "payments"]
 
 
 def test_headers_are_checked_before_any_row_is_read(tmp_path: Path) -> None:

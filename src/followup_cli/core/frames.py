@@ -17,10 +17,13 @@ import polars as pl
 
 
 def without(frame: pl.DataFrame, *names: str) -> pl.DataFrame:
-    """`frame` less the columns `names` (each must be there), the others shared, not copied."""
-    missing = set(names) - set(frame.columns)
-    assert not missing, f"no such columns: {sorted(missing)}"
-    return pl.DataFrame([column for column in frame.get_columns() if column.name not in names])
+    """`frame` less the columns `names` (each must be there, as for `drop`), the others
+    shared, not copied; as many rows as `frame`, even with no column left."""
+    missing = sorted(set(names) - set(frame.columns))
+    if missing:
+        raise pl.exceptions.ColumnNotFoundError(f"no such columns: {missing}")
+    kept = [column for column in frame.get_columns() if column.name not in names]
+    return pl.DataFrame(kept) if kept else frame.drop(*names)  # nothing left to copy
 
 
 def gathered(frame: pl.DataFrame, columns: Iterable[pl.Expr]) -> pl.DataFrame:

@@ -166,10 +166,10 @@ def _set_aside_zero_bytes(
         (pl.coalesce(found) + 1).alias("_nul_at"),
         row.alias("_nul_row"),
     )
-    # One chunk, as in `_by_grammar`: the rows with a NUL, filtered out of a large file, come
-    # in many chunks, over which Polars 2.1 panics in pl.format beside str.replace_all
-    # (`_shown`): "assertion failed: i < self.len()" (a 100,000-customer payments file with
-    # two NULs, found by the fuzz test).
+    # One chunk, as in `_by_grammar`: the rows with a NUL, filtered out of a large file whose
+    # line column is one chunk and values many, keep empty chunks between the non-empty ones,
+    # over which Polars 2.1's pl.format panics ("assertion failed: i < self.len()"; a
+    # 100,000-customer payments file with two NULs, found by the fuzz test).
     with_nul = marked.filter(pl.col("_nul_column").is_not_null()).rechunk()
     if not with_nul.height:
         return frame.drop(RAW, strict=False), rejects

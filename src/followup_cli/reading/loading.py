@@ -136,14 +136,15 @@ class Exports(Mapping[str, RawTable]):
 
     def rows(self, name: str) -> int:
         """How many rows the table has, before it is read (estimated for a CSV file not yet
-        split): for reading the largest last."""
+        split): for choosing the order the tables are read in (`validation.in_turn`)."""
         held = self._read.get(name)
         return held.rows if held is not None else self._estimates[name]
 
     def is_text(self, name: str) -> bool:
-        """Whether the table's rows are (or will be) split into text in memory: a CSV file."""
-        held = self._read.get(name)
-        return held.format == "csv" if held is not None else name in self._estimates
+        """Whether this mapping splits the table's rows into text in memory when asked for
+        them: a CSV file (read or not yet). Not a table held already (a bucket's), a Parquet
+        file, or one run --without."""
+        return name in self._estimates
 
     def done(self, name: str) -> None:
         """The table's rows are not needed again: let them go (its counts stay)."""

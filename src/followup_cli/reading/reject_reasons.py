@@ -44,8 +44,9 @@ def rejects(
     if bad_lines.height == 0:  # the usual case: no need to read the file again
         refs = pl.DataFrame(schema={LINE: pl.Int64, REF if people else KEY: pl.String})
         return structural, refs
-    # One chunk: the bad rows of a large file come in many chunks, over which Polars 2.1 can
-    # panic in its text functions (see `csv_reader._set_aside_zero_bytes`); they are few.
+    # One chunk: rows filtered out of a large file can keep empty chunks between the others,
+    # over which Polars 2.1's pl.format (the reasons) panics (see
+    # `csv_reader._set_aside_zero_bytes`). Bad rows are usually few; a copy of them is cheap.
     rows = collect(raw.frame.join(bad_lines.lazy(), on=LINE, how="inner"), raw).rechunk()
     rows, beyond = beyond_calendar(raw, rows)
     typed = raw.format == "parquet"
