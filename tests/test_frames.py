@@ -88,3 +88,20 @@ def test_run_output_shares_the_held_rows_columns() -> None:
     # Collecting the held rows keeps their chunks; a copy would have made one of each.
     assert [c.n_chunks() for c in output.get_columns()] == [5, 5, 5, 5]
     assert result.customer_lines.to_list() == list(range(2, 202))
+
+
+def test_aligned_leaves_a_frame_chunked_alike_and_mends_one_that_is_not() -> None:
+    """Rows filtered out of values in three chunks beside a line of one keep an empty chunk,
+    over which Polars 2.1's pl.format panics; `aligned` rechunks only such a frame."""
+    values = frames.without(_chunked(parts=3, rows=10), "line")
+    assert frames.aligned(values) is values  # chunked alike: not copied
+    # The line first, as the CSV fast path makes its frame.
+    line = pl.Series("line", range(2, 32))
+    frame = pl.DataFrame([line, *values.get_columns()])
+    picked = frame.filter(pl.col("line").is_in([3, 27]))
+    assert picked.get_column("id").chunk_lengths() == [1, 0, 1]
+    mended = frames.aligned(picked)
+    assert [c.n_chunks() for c in mended.get_columns()] == [1] * 5
+    shown = mended.select(pl.format("{} at {}", pl.col("id"), pl.col("line")))
+    assert shown.to_series().to_list() == ["C-0-1 at 3", "C-2-5 at 27"]
+    assert frames.aligned(pl.DataFrame()).shape == (0, 0)

@@ -26,6 +26,20 @@ def without(frame: pl.DataFrame, *names: str) -> pl.DataFrame:
     return pl.DataFrame(kept) if kept else frame.drop(*names)  # nothing left to copy
 
 
+def aligned(frame: pl.DataFrame) -> pl.DataFrame:
+    """`frame` safe for Polars 2.1's text functions: as it is when its columns are chunked
+    alike with no empty chunk, else rechunked. An eager filter of a frame whose columns are
+    chunked differently (a line column of one chunk beside values in many) leaves empty
+    chunks between the others, over which `pl.format` panics ("assertion failed: i <
+    self.len()"); a frame collected by the streaming engine is chunked alike and is not
+    copied."""
+    lengths = [column.chunk_lengths() for column in frame.get_columns()]
+    alike = all(chunks == lengths[0] for chunks in lengths)
+    if not lengths or (alike and (len(lengths[0]) == 1 or 0 not in lengths[0])):
+        return frame
+    return frame.rechunk()
+
+
 def gathered(frame: pl.DataFrame, columns: Iterable[pl.Expr]) -> pl.DataFrame:
     """`columns`, expressions over `frame` that each gather rows from it (`pl.col(c).gather(at)`,
     a null index giving a null), computed together in one in-memory query."""

@@ -29,6 +29,7 @@ from typing import TypeVar
 
 import polars as pl
 
+from followup_cli.core import frames
 from followup_cli.core.schema import FILES_OWN_LINE, LINE, normalise_name
 from followup_cli.reading import csv_fast_path
 from followup_cli.reading.csv_grammar import (
@@ -166,11 +167,11 @@ def _set_aside_zero_bytes(
         (pl.coalesce(found) + 1).alias("_nul_at"),
         row.alias("_nul_row"),
     )
-    # One chunk, as in `_by_grammar`: the rows with a NUL, filtered out of a large file whose
-    # line column is one chunk and values many, keep empty chunks between the non-empty ones,
-    # over which Polars 2.1's pl.format panics ("assertion failed: i < self.len()"; a
-    # 100,000-customer payments file with two NULs, found by the fuzz test).
-    with_nul = marked.filter(pl.col("_nul_column").is_not_null()).rechunk()
+    # The fast path's line column is one chunk, its values many: the rows with a NUL filtered
+    # out of a large file keep empty chunks between the others, over which Polars 2.1's
+    # pl.format panics (`frames.aligned`; a 100,000-customer payments file with two NULs,
+    # found by the fuzz test).
+    with_nul = frames.aligned(marked.filter(pl.col("_nul_column").is_not_null()))
     if not with_nul.height:
         return frame.drop(RAW, strict=False), rejects
     set_aside = with_nul.select(

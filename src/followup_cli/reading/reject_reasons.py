@@ -11,6 +11,7 @@ import datetime as dt
 
 import polars as pl
 
+from followup_cli.core import frames
 from followup_cli.core.schema import LINE, normalise_id
 from followup_cli.core.tables import ID, KEY, REF
 from followup_cli.reading import repeats as repeated
@@ -44,10 +45,8 @@ def rejects(
     if bad_lines.height == 0:  # the usual case: no need to read the file again
         refs = pl.DataFrame(schema={LINE: pl.Int64, REF if people else KEY: pl.String})
         return structural, refs
-    # One chunk: rows filtered out of a large file can keep empty chunks between the others,
-    # over which Polars 2.1's pl.format (the reasons) panics (see
-    # `csv_reader._set_aside_zero_bytes`). Bad rows are usually few; a copy of them is cheap.
-    rows = collect(raw.frame.join(bad_lines.lazy(), on=LINE, how="inner"), raw).rechunk()
+    # The reasons are built with pl.format, which panics over empty chunks (`frames.aligned`).
+    rows = frames.aligned(collect(raw.frame.join(bad_lines.lazy(), on=LINE, how="inner"), raw))
     rows, beyond = beyond_calendar(raw, rows)
     typed = raw.format == "parquet"
     parsed = {
