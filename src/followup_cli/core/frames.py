@@ -1,4 +1,4 @@
-"""Two moves of whole frames that Polars 2's eager API makes dearer than they need be.
+"""Whole frames as Polars 2's eager API makes them dearer or less safe than they need be.
 
 A frame collected by the streaming engine comes in many chunks, and a column added to it
 afterwards (a row's line, a Series computed apart) in others. On a frame whose columns are
@@ -6,7 +6,9 @@ chunked differently an eager `DataFrame.drop` rechunks every column it keeps, a 
 and 0.15 GB for a million people's output, made three times by a nightly run); taking the
 columns as they are copies nothing. And the rule facts' picks, each value gathered from a
 column of a million rows through an eager select, took 0.03 s a part where one in-memory
-query takes 0.017 s (docs/performance.md, round five's third pass).
+query takes 0.017 s (docs/performance.md, round five's third pass). Rows filtered out of a
+frame chunked differently keep empty chunks, over which Polars 2.1's `pl.format` panics
+(`aligned`): every rejects reason built from such rows goes through it.
 """
 
 from __future__ import annotations

@@ -74,13 +74,10 @@ def _by_grammar(
     split = split_fields(body.filter(pl.col(RAW).str.strip_chars() != ""), width)
     split, runaway = _join_multi_line(body, split, key_index, width)
     frame = _columns(split.filter(pl.col("_ok")), names)
-    # One chunk first: over a column of many chunks (a filter of a large file), Polars 2.1
-    # panics in pl.format when one argument went through str.replace_all ("assertion failed:
-    # i < self.len()"); the 100,000-row export with two extra-field rows showed it.
-    bad = (
-        split.filter(~pl.col("_ok"))
-        .rechunk()
-        .select(LINE, RAW, field_count_reason(pl.col(RAW), width).alias("reason"))
+    # The reasons are built with pl.format, which panics over empty chunks (`frames.aligned`;
+    # the 100,000-row export with two extra-field rows showed it).
+    bad = frames.aligned(split.filter(~pl.col("_ok"))).select(
+        LINE, RAW, field_count_reason(pl.col(RAW), width).alias("reason")
     )
     return frame, pl.concat([bad, runaway]).sort(LINE)
 
