@@ -32,12 +32,14 @@ def write(path: Path, text: str) -> Path:
     return path
 
 
-def by_grammar(path: Path, key: str | None, monkeypatch: pytest.MonkeyPatch) -> object:
+def by_grammar(
+    path: Path, key: str | None, monkeypatch: pytest.MonkeyPatch, words: tuple[str, ...] = ()
+) -> object:
     """read_csv with the fast path switched off: the grammar splits every line."""
     with monkeypatch.context() as patched:
-        patched.setattr(csv_fast_path, "plain_rows", lambda _path: None)
+        patched.setattr(csv_fast_path, "plain_rows", lambda _path, _words=None: None)
         try:
-            return read_csv(path, key)
+            return read_csv(path, key, words)
         except Exception as exc:  # compared by type and message below
             return (type(exc).__name__, str(exc))
 
@@ -125,6 +127,20 @@ def test_the_fast_reader_agrees_with_the_grammar(
     assert structural.height == 0
     assert fast.schema == frame.schema
     assert fast.equals(frame)
+    # The columns read as categories (a table's dates, amounts and words) are categories by
+    # either path, and hold the same text.
+    fast, _ = read_csv(path, "id", ("x", "y"))
+    slow = by_grammar(path, "id", monkeypatch, ("x", "y"))
+    assert isinstance(slow, tuple) and isinstance(slow[0], pl.DataFrame), slow
+    assert fast.schema.names() == slow[0].schema.names()
+    for name, dtype in fast.schema.items():
+        assert isinstance(dtype, pl.Categorical) == (name.strip().lower() in ("x", "y"))
+        assert isinstance(slow[0].schema[name], pl.Categorical) == isinstance(dtype, pl.Categorical)
+    assert as_text(fast).equals(as_text(slow[0]))
+
+
+def as_text(frame: pl.DataFrame) -> pl.DataFrame:
+    return frame.with_columns(pl.col(pl.Categorical).cast(pl.String))
 
 
 _STATUS = pl.Enum(["active", "collections", "inactive", "suspended"])

@@ -3,20 +3,20 @@ multi-threaded reader when that is provably the grammar's split."""
 
 from __future__ import annotations
 
-import mmap
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 
 from followup_cli.core.errors import InputFileError
-from followup_cli.core.schema import LINE
+from followup_cli.core.schema import LINE, normalise_name
 from followup_cli.reading.csv_header import csv_header
-from followup_cli.reading.csv_lines import check_encoding
+from followup_cli.reading.csv_lines import bytes_in, check_encoding
 
 
-def plain_rows(path: Path) -> pl.DataFrame | None:
+def plain_rows(path: Path, words: Mapping[str, pl.DataType] | None = None) -> pl.DataFrame | None:
     """The file split by Polars' own multi-threaded reader, when that is provably the grammar's
     split: no double quote and no carriage return anywhere (so every line break ends a row and
     every comma separates), and every line after the header has exactly the header's number
@@ -25,6 +25,9 @@ def plain_rows(path: Path) -> pl.DataFrame | None:
     The reader refuses a line with too many fields; a line with too few (or a blank one)
     would be padded, so the file's size is checked instead: it must be exactly the header,
     the values' bytes, one comma between each two fields and a line break after each row.
+
+    `words` gives the columns (by normalised name) read straight into another type than text,
+    a categorical one (`csv_reader.read_csv`): the same values, four bytes a row.
     """
     check_encoding(path)
     layout = _layout(path)
@@ -39,13 +42,18 @@ def plain_rows(path: Path) -> pl.DataFrame | None:
     if len(names) < 2 or layout.first_row_commas not in (None, len(names) - 1):
         return None
     fields = [f"_field_{i}" for i in range(len(names))]
+    given = words or {}
+    schema = {
+        field: given.get(normalise_name(name), pl.String)
+        for field, name in zip(fields, names, strict=True)
+    }
     try:
         frame = pl.read_csv(
             path,
             has_header=False,
             skip_rows=1,
             quote_char=None,
-            schema=dict.fromkeys(fields, pl.String),
+            schema=schema,
             truncate_ragged_lines=False,
             raise_if_empty=False,
             encoding="utf8",
@@ -54,7 +62,7 @@ def plain_rows(path: Path) -> pl.DataFrame | None:
         # A panic too: this is only the fast path, and the grammar's path names the problem.
         return None
     rows = frame.height
-    values = frame.select(pl.sum_horizontal(pl.all().str.len_bytes().sum())).item() if rows else 0
+    values = frame.select(pl.sum_horizontal(_bytes(frame.schema))).item() if rows else 0
     if layout.header_end + 1 + values + rows * len(names) != layout.size:
         return None
     return (
@@ -62,6 +70,18 @@ def plain_rows(path: Path) -> pl.DataFrame | None:
         .with_columns(pl.col(LINE).cast(pl.Int64))
         .rename(dict(zip(fields, names, strict=True)))
     )
+
+
+def _bytes(schema: pl.Schema) -> list[pl.Expr]:
+    """Each column's values' bytes, summed as 64-bit numbers: a column's lengths are 32-bit,
+    whose own sum wraps past 4 GiB (and the file would take the slow path for no reason)."""
+    return [
+        (pl.col(name).str if dtype == pl.String else pl.col(name).cat)
+        .len_bytes()
+        .cast(pl.UInt64)
+        .sum()
+        for name, dtype in schema.items()
+    ]
 
 
 @dataclass(frozen=True)
@@ -79,18 +99,18 @@ def _layout(path: Path) -> _Layout | None:
     try:
         with path.open("rb") as handle:
             size = os.fstat(handle.fileno()).st_size
-            if size == 0:
+            # Looked for by reading, not through a memory map (`csv_lines.bytes_in`).
+            if size == 0 or bytes_in(path, (b'"', b"\r")):
                 return None
-            with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as view:
-                if view.find(b'"') != -1 or view.find(b"\r") != -1:
-                    return None
-                header_end = view.find(b"\n")
-                if header_end == -1 or view[size - 1 : size] != b"\n":
-                    return None
-                # Polars makes a column name for every field of the first row before it
-                # compares them with the schema: 20 MB of commas took 8 GB and 12 s.
-                row_end = view.find(b"\n", header_end + 1)
-                commas = view[header_end + 1 : row_end].count(b",") if row_end != -1 else None
+            header = handle.readline()
+            handle.seek(size - 1)
+            if not header.endswith(b"\n") or handle.read(1) != b"\n":
+                return None
+            # Polars makes a column name for every field of the first row before it
+            # compares them with the schema: 20 MB of commas took 8 GB and 12 s.
+            handle.seek(len(header))
+            row = handle.readline()
+            commas = row.count(b",") if row.endswith(b"\n") else None
     except OSError:
         return None  # the general path names the problem
-    return _Layout(size, header_end, commas)
+    return _Layout(size, len(header) - 1, commas)

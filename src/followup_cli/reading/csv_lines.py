@@ -3,8 +3,8 @@ line break (a lone carriage return too) ending a line, no quoting."""
 
 from __future__ import annotations
 
-import mmap
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 import polars as pl
@@ -17,14 +17,37 @@ BOM = b"\xef\xbb\xbf"
 
 
 def holds_zero_byte(path: Path) -> bool:
+    return b"\x00" in bytes_in(path, (b"\x00",))
+
+
+_SCAN_BYTES = 1 << 20  # read at a time by `bytes_in`
+
+
+def bytes_in(path: Path, wanted: Iterable[bytes]) -> frozenset[bytes]:
+    """Which of the single bytes `wanted` the file holds, read a megabyte at a time (and no
+    further once all are found).
+
+    Not through a memory map: the pages of a mapped file count in the process's resident
+    memory while they are looked at, and each file was looked at just before its rows were
+    read, when the file before it had been let go but not yet given back: looking at the
+    1,000,000-customer payments file added 0.43 GB to the run's peak."""
+    looked_for = set(wanted)
+    found: set[bytes] = set()
+    buffer = bytearray(_SCAN_BYTES)
     try:
-        with path.open("rb") as handle:
-            if os.fstat(handle.fileno()).st_size == 0:
-                return False
-            with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as view:
-                return view.find(b"\x00") != -1
+        with path.open("rb", buffering=0) as handle:
+            # The file as it was when opened, as a map of it would be: not what is appended.
+            left = os.fstat(handle.fileno()).st_size
+            while looked_for and left > 0 and (size := handle.readinto(buffer)):
+                size = min(size, left)
+                left -= size
+                chunk = buffer if size == _SCAN_BYTES else memoryview(buffer)[:size].tobytes()
+                seen = {byte for byte in looked_for if chunk.find(byte) != -1}
+                found |= seen
+                looked_for -= seen
     except OSError as exc:
         raise InputFileError(f"{path.name}: cannot be read ({exc.strerror})") from exc
+    return frozenset(found)
 
 
 def physical_lines(path: Path) -> pl.DataFrame:
@@ -91,17 +114,8 @@ _NEVER_IN_TEXT = (b"\x1f", b"\x1e", b"\x1d", b"\x1c", b"\x01", b"\x02", b"\x03",
 def _absent_byte(path: Path) -> str | None:
     """A byte the file does not hold, so that reading it as one-column CSV cuts no line; None
     when it holds them all."""
-    try:
-        with path.open("rb") as handle:
-            if os.fstat(handle.fileno()).st_size == 0:
-                return _NEVER_IN_TEXT[0].decode()
-            with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as view:
-                for byte in _NEVER_IN_TEXT:
-                    if view.find(byte) == -1:
-                        return byte.decode()
-    except OSError as exc:
-        raise InputFileError(f"{path.name}: cannot be read ({exc.strerror})") from exc
-    return None
+    held = bytes_in(path, _NEVER_IN_TEXT)
+    return next((byte.decode() for byte in _NEVER_IN_TEXT if byte not in held), None)
 
 
 def check_encoding(path: Path) -> None:

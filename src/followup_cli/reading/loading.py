@@ -22,6 +22,7 @@ from followup_cli.core.formats import EXPORT_EXTENSIONS
 from followup_cli.core.schema import LINE, REJECT_SCHEMA, TABLES, Table, normalise_name
 from followup_cli.reading.csv_header import csv_header
 from followup_cli.reading.csv_reader import make_room_for_line, read_csv
+from followup_cli.reading.parsing import DISTINCT_KINDS
 
 
 @dataclass
@@ -29,7 +30,8 @@ class RawTable:
     """One table as read: the file it came from, its rows, and rows that could not be split.
 
     `frame` is lazy: a Parquet file is scanned, not loaded, so validation streams through it;
-    a CSV file has been split in memory already (see `_read_csv`).
+    a CSV file has been split in memory already (see `read_table`), its dates, amounts and
+    words as categories (`pl.Categorical`), its other values as text.
     """
 
     table: Table
@@ -77,7 +79,8 @@ def read_table(table: Table, path: Path | None) -> RawTable:
     if fmt == "parquet":
         scan, rows = _scan_parquet(path)
         return _raw(table, path, fmt, scan, rows, empty_rejects())
-    frame, structural = read_csv(path, table.key.name)
+    repeating = [c.name for c in table.columns if c.kind in DISTINCT_KINDS]
+    frame, structural = read_csv(path, table.key.name, repeating)
     header = tuple(c for c in frame.columns if c != LINE)
     return _raw(table, path, fmt, frame.lazy(), frame.height, structural, header)
 

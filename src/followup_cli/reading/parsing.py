@@ -78,7 +78,12 @@ def parse(
     from an export).
     """
     if dtype == pl.Null or not typed:
-        raw = pl.col(column.name) if dtype == pl.String else pl.lit(None, dtype=pl.String)
+        if dtype == pl.Null:
+            raw = pl.lit(None, dtype=pl.String)
+        elif dtype == pl.String:
+            raw = pl.col(column.name)
+        else:  # a CSV file's dates, amounts and words come as categories (`read_table`)
+            raw = pl.col(column.name).cast(pl.String)
         return _parse_text(column, raw, as_of)
     timestamp = isinstance(dtype, pl.Datetime)
     if (column.kind is Kind.DATE and dtype == pl.Date) or (
