@@ -17,7 +17,7 @@ import polars as pl
 import pytest
 
 from followup_cli.core.schema import TABLES
-from followup_cli.reading import csv_lines, loading
+from followup_cli.reading import csv_fast_path, csv_lines, loading
 from followup_cli.reading.csv_lines import bytes_in
 from followup_cli.reading.loading import read_table
 from followup_cli.reading.parsing import DISTINCT_KINDS
@@ -166,3 +166,13 @@ def test_bytes_in_finds_a_byte_in_any_chunk(
     assert bytes_in(path, (b"h", b"z")) == {b"h"}
     (tmp_path / "empty.csv").write_bytes(b"")
     assert bytes_in(tmp_path / "empty.csv", (b"\x00",)) == frozenset()
+
+
+def test_the_size_check_sums_past_4_gib() -> None:
+    """The fast path's size check adds the values' lengths as 64-bit numbers: Polars sums a
+    column of 32-bit lengths in 32 bits, which wraps past 4 GiB (such a file would have been
+    split by the grammar, needlessly). 5,000 values of 1 MiB held as one category each."""
+    value = pl.Series("a", ["x" * 2**20], dtype=pl.Categorical).new_from_index(0, 5_000)
+    frame = value.to_frame()
+    total = frame.select(pl.sum_horizontal(csv_fast_path._bytes(frame.schema))).item()
+    assert total == 5_000 * 2**20
