@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from followup_cli.core.errors import InputFileError
+from followup_cli.reading.csv_grammar import field
 from followup_cli.reading.csv_reader import (
     _NO_RAGGED,
     _ragged_rejects,
@@ -325,15 +326,60 @@ def test_zero_bytes_in_rows_of_a_many_chunk_frame_are_set_aside() -> None:
     def chunk(start: int) -> pl.DataFrame:
         ids = [f"P-{i}" for i in range(start, start + 10)]
         ids = [f"\x00{i}" if i in ("P-0", "P-25") else i for i in ids]
-        return pl.DataFrame({"payment_id": ids, "kind": ["recurring"] * 10})
+        return pl.DataFrame({field(0): ids, field(1): ["recurring"] * 10})
 
     values = pl.concat([chunk(0), chunk(10), chunk(20)], rechunk=False)
     line = pl.Series("_line", range(2, 32), dtype=pl.Int64)
     frame = pl.DataFrame([line, *values.get_columns()])  # as the fast path makes it
     assert [c.n_chunks() for c in frame.get_columns()] == [1, 3, 3]
     path = Path("payments.csv")
-    kept, rejects = _set_aside_zero_bytes(path, frame, _ragged_rejects(path, _NO_RAGGED), True)
+    names = ["payment_id", "kind"]
+    kept, rejects = _set_aside_zero_bytes(
+        path, frame, names, _ragged_rejects(path, _NO_RAGGED), True
+    )
     assert kept.height == 28
     assert rejects.get_column("line").to_list() == [2, 27]
     assert rejects.get_column("column").to_list() == ["payment_id", "payment_id"]
     assert rejects.get_column("value").to_list() == ["\\x00P-0,recurring", "\\x00P-25,recurring"]
+
+
+# Names the reader gives columns of its own while it splits a file: a header may hold them.
+_READERS_NAMES = ["_raw", "_parts", "_ok", "_nul_column", "_nul_at", "_nul_row", "_field_0"]
+
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        pytest.param("1,a,b,c,d,e,f,g", id="fast path"),
+        pytest.param('1,"a",b,c,d,e,f,g', id="grammar"),
+        pytest.param("1,a,b,c,d,e,f,g\n2,\x00,b,c,d,e,f,g", id="fast path, a NUL"),
+        pytest.param('1,"a",b,c,d,e,f,g\n2,\x00,b,c,d,e,f,g', id="grammar, a NUL"),
+    ],
+)
+def test_a_header_may_use_the_readers_own_column_names(tmp_path: Path, row: str) -> None:
+    """A column named `_raw` (or any name the reader uses while it splits) is a column like
+    any other: its values under its name, whichever path reads the file. It crashed the run
+    ("internal error", exit 3) or was dropped without a word before."""
+    path = tmp_path / "t.csv"
+    path.write_text("id," + ",".join(_READERS_NAMES) + "\n" + row + "\n")
+    frame, rejects = read_csv(path, "id")
+    assert frame.columns == ["_line", "id", *_READERS_NAMES]
+    assert frame.row(0) == (2, "1", "a", "b", "c", "d", "e", "f", "g")
+    if "\x00" in row:
+        assert rejects.select("line", "column").rows() == [(3, "_raw")]
+    else:
+        assert rejects.is_empty()
+
+
+def test_an_export_column_named_raw_is_an_ignored_column(tmp_path: Path, invoke: Invoke) -> None:
+    """The run goes on, naming the column as not in the contract (a quote in the file: the
+    grammar's path, where the run stopped with an internal error)."""
+    tables = with_rows(customers=['C-99,"Ann",walk-in,2024-01-05'])
+    tables["customers"] = [f"{row},x" for row in tables["customers"]]
+    data = write_exports(tmp_path / "data", tables)
+    path = data / "customers.csv"
+    path.write_text(path.read_text().replace("created_on\n", "created_on,_raw\n", 1))
+    result = run(invoke, data, "-o", str(tmp_path / "out.csv"))
+    assert result.exit_code == 0, result.stderr
+    assert "'_raw'" in result.stderr
+    assert "C-99" in output_of(tmp_path / "out.csv").get_column("customer_id").to_list()

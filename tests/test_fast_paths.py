@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from followup_cli.core import follow_up_tables as followup
 from followup_cli.core.schema import CUST, PAYMENT_KIND, TABLES, Column, Kind
 from followup_cli.reading import csv_fast_path, validation, whole_column
+from followup_cli.reading.csv_grammar import field
 from followup_cli.reading.csv_reader import read_csv
 from followup_cli.reading.loading import read_table
 from followup_cli.reading.parsing import parse
@@ -37,18 +38,27 @@ def by_grammar(
 ) -> object:
     """read_csv with the fast path switched off: the grammar splits every line."""
     with monkeypatch.context() as patched:
-        patched.setattr(csv_fast_path, "plain_rows", lambda _path, _words=None: None)
+        patched.setattr(csv_fast_path, "plain_fields", lambda _path, _words=None: None)
         try:
             return read_csv(path, key, words)
         except Exception as exc:  # compared by type and message below
             return (type(exc).__name__, str(exc))
 
 
+def plain_rows(path: Path) -> pl.DataFrame | None:
+    """The fast reader's rows, their values named by the header as `read_csv` names them."""
+    plain = csv_fast_path.plain_fields(path)
+    if plain is None:
+        return None
+    frame, names = plain
+    return frame.rename({field(at): name for at, name in enumerate(names)})
+
+
 def test_a_clean_export_is_split_by_the_fast_reader(tmp_path: Path) -> None:
     """No quotes, no carriage returns, every row complete: Polars' reader splits the file, with
     physical line numbers and empty values as null, exactly as the grammar would."""
     path = write(tmp_path / "customers.csv", "customer_id,name\nC-1,Ann\nC-2,\n")
-    fast = csv_fast_path.plain_rows(path)
+    fast = plain_rows(path)
     assert fast is not None
     expected = pl.DataFrame(
         {"_line": [2, 3], "customer_id": ["C-1", "C-2"], "name": ["Ann", None]},
@@ -75,7 +85,7 @@ def test_a_clean_export_is_split_by_the_fast_reader(tmp_path: Path) -> None:
 def test_the_fast_reader_declines_what_only_the_grammar_decides(tmp_path: Path, text: str) -> None:
     """Anything but complete rows of plain fields goes to the grammar, which names the bad
     lines; the fast reader never guesses."""
-    assert csv_fast_path.plain_rows(write(tmp_path / "t.csv", text)) is None
+    assert plain_rows(write(tmp_path / "t.csv", text)) is None
 
 
 _FIELDS = st.sampled_from(["a", "", " ", "x y", "é", "1", " C-1 ", "\t", "ß", "_line"])
@@ -118,7 +128,7 @@ def test_the_fast_reader_agrees_with_the_grammar(
     """Whenever the fast reader takes a file, its rows are the grammar's, and nothing is set
     aside by the grammar."""
     path = write(tmp_path / "t.csv", text)
-    fast = csv_fast_path.plain_rows(path)
+    fast = plain_rows(path)
     if fast is None:
         return
     slow = by_grammar(path, "id", monkeypatch)

@@ -12,15 +12,19 @@ import polars as pl
 
 from followup_cli.core.errors import InputFileError
 from followup_cli.core.schema import LINE, normalise_name
+from followup_cli.reading.csv_grammar import field
 from followup_cli.reading.csv_header import csv_header
 from followup_cli.reading.csv_lines import bytes_in, check_encoding
 
 
-def plain_rows(path: Path, words: Mapping[str, pl.DataType] | None = None) -> pl.DataFrame | None:
+def plain_fields(
+    path: Path, words: Mapping[str, pl.DataType] | None = None
+) -> tuple[pl.DataFrame, list[str]] | None:
     """The file split by Polars' own multi-threaded reader, when that is provably the grammar's
     split: no double quote and no carriage return anywhere (so every line break ends a row and
     every comma separates), and every line after the header has exactly the header's number
-    of fields. None means "use the grammar" (`read_csv`'s general path).
+    of fields: the rows (line, then the values named by their place, `field`) and the header's
+    names. None means "use the grammar" (`read_csv`'s general path).
 
     The reader refuses a line with too many fields; a line with too few (or a blank one)
     would be padded, so the file's size is checked instead: it must be exactly the header,
@@ -41,7 +45,7 @@ def plain_rows(path: Path, words: Mapping[str, pl.DataType] | None = None) -> pl
     # (none), which the grammar skips instead.
     if len(names) < 2 or layout.first_row_commas not in (None, len(names) - 1):
         return None
-    fields = [f"_field_{i}" for i in range(len(names))]
+    fields = [field(at) for at in range(len(names))]
     given = words or {}
     schema = {
         field: given.get(normalise_name(name), pl.String)
@@ -65,11 +69,7 @@ def plain_rows(path: Path, words: Mapping[str, pl.DataType] | None = None) -> pl
     values = frame.select(pl.sum_horizontal(_bytes(frame.schema))).item() if rows else 0
     if layout.header_end + 1 + values + rows * len(names) != layout.size:
         return None
-    return (
-        frame.with_row_index(LINE, offset=2)
-        .with_columns(pl.col(LINE).cast(pl.Int64))
-        .rename(dict(zip(fields, names, strict=True)))
-    )
+    return frame.with_row_index(LINE, offset=2).with_columns(pl.col(LINE).cast(pl.Int64)), names
 
 
 def _bytes(schema: pl.Schema) -> list[pl.Expr]:

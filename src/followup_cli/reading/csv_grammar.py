@@ -40,6 +40,13 @@ RAW = "_raw"
 PARTS = "_parts"  # a line's fields as written, in a list
 
 
+def field(at: int) -> str:
+    """The name of the value at place `at` of a row while a file is split: its header name
+    only once the reader's own columns (`_line`, `_raw`, ...) are gone, since a header name
+    may be anything (one of those, or `*` or `^a$`, which pl.col() reads as a pattern)."""
+    return f"_field_{at}"
+
+
 def unquoted(value: pl.Expr) -> pl.Expr:
     """A field's value: a quoted one without its quotes and with "" read as ", empty as null."""
     return (

@@ -39,6 +39,7 @@ from followup_cli.reading.csv_grammar import (
     OPENS,
     PARTS,
     RAW,
+    field,
     field_count_reason,
     split_fields,
     unquoted,
@@ -62,22 +63,27 @@ def read_csv(
     file, let go with the file's rows): the same values, each row four bytes instead of a
     16-byte string view (the 1,000,000-customer payments file: 0.35 GB less), and validation
     judges each distinct value once anyway (`whole_column.per_distinct_value`)."""
-    # Looked for before any frame is made: the mapped file's pages then add to no frame's.
     holds_nul = holds_zero_byte(path)
     repeating = dict.fromkeys(words, pl.Categorical(pl.Categories.random()))
-    plain = csv_fast_path.plain_rows(path, repeating)
+    plain = csv_fast_path.plain_fields(path, repeating)
     if plain is not None:
-        return _set_aside_zero_bytes(path, plain, _ragged_rejects(path, _NO_RAGGED), holds_nul)
-    lines = physical_lines(path)  # a file that is not UTF-8 text is named first
-    names = csv_header(path)
-    frame, structural = _by_grammar(lines.slice(1), names, key)
-    first = frame.width - len(names)  # the values come after the line and the raw line
-    frame = frame.with_columns(
-        pl.nth(first + at).cast(repeating[normalise_name(name)])
-        for at, name in enumerate(names)
-        if normalise_name(name) in repeating
+        frame, names = plain
+        structural = _NO_RAGGED
+    else:
+        lines = physical_lines(path)  # a file that is not UTF-8 text is named first
+        names = csv_header(path)
+        frame, structural = _by_grammar(lines.slice(1), names, key)
+        frame = frame.with_columns(
+            pl.col(field(at)).cast(repeating[normalise_name(name)])
+            for at, name in enumerate(names)
+            if normalise_name(name) in repeating
+        )
+    # The values keep their places' names (`field`) until the reader's own columns are gone:
+    # a header may name a column `_raw` or `_nul_at` too.
+    frame, rejects = _set_aside_zero_bytes(
+        path, frame, names, _ragged_rejects(path, structural), holds_nul
     )
-    return _set_aside_zero_bytes(path, frame, _ragged_rejects(path, structural), holds_nul)
+    return frame.rename({field(at): name for at, name in enumerate(names)}), rejects
 
 
 def _by_grammar(
@@ -129,10 +135,9 @@ def _join_multi_line(
 
 
 def _columns(rows: pl.DataFrame, names: list[str]) -> pl.DataFrame:
-    """The rows' fields as columns named `names`, each value unquoted (line, raw, values)."""
-    # Positional names while splitting: a header name may be anything, `*` or `^a$` included,
-    # which pl.col() would read as a wildcard or a pattern.
-    fields = [f"_field_{i}" for i in range(len(names))]
+    """The rows' fields as columns named by their place (`field`), each value unquoted (line,
+    raw, values)."""
+    fields = [field(at) for at in range(len(names))]
     if len(names) <= _FEW_COLUMNS:
         # Lazy, so the list is read once for all the fields (common subexpressions).
         values = [unquoted(pl.col(PARTS).list.get(i)).alias(n) for i, n in enumerate(fields)]
@@ -141,7 +146,7 @@ def _columns(rows: pl.DataFrame, names: list[str]) -> pl.DataFrame:
         # One expression for all the fields: one per field took seconds at 4,000 columns.
         whole = pl.col(PARTS).list.eval(unquoted(pl.element())).list.to_struct(fields)
         frame = rows.select(LINE, RAW, whole).unnest(PARTS)
-    return frame.rename(dict(zip(fields, names, strict=True)))
+    return frame
 
 
 _RAGGED_SCHEMA = {LINE: pl.Int64, RAW: pl.String, "reason": pl.String}
@@ -154,19 +159,20 @@ _NO_RAGGED = pl.DataFrame(schema=_RAGGED_SCHEMA)
 
 
 def _set_aside_zero_bytes(
-    path: Path, frame: pl.DataFrame, rejects: pl.DataFrame, holds_nul: bool
+    path: Path, frame: pl.DataFrame, names: list[str], rejects: pl.DataFrame, holds_nul: bool
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Rows holding a zero byte (NUL) in any value leave `frame` for `rejects`, naming the
     column and the character: NUL is not text (many tools end a string at it), wherever it is
     in the file and whichever path split it. Other control characters are text like any other.
 
-    `frame` is (line, [raw,] values); the reject's value is the row as written (`raw`, or the
-    values joined by commas: the fast path's files hold no quotes), NUL shown as \\x00."""
-    values = [(i, c) for i, c in enumerate(frame.columns) if c not in (LINE, RAW)]
+    `frame` is (line, [raw,] values named by place, `field`), `names` the header's names; the
+    reject's value is the row as written (`raw`, or the values joined by commas: the fast
+    path's files hold no quotes), NUL shown as \\x00."""
+    values = [(field(at), name) for at, name in enumerate(names)]
     if not holds_nul:
         return frame.drop(RAW, strict=False), rejects
     # A column read as categories (`read_csv`'s words) is looked at as the text it holds.
-    text = [pl.nth(i).cast(pl.String) for i, _ in values]
+    text = [pl.col(place).cast(pl.String) for place, _ in values]
     found = [value.str.find(NUL, literal=True) for value in text]
     row = (
         pl.col(RAW)
