@@ -48,8 +48,8 @@ def plain_fields(
     fields = [field(at) for at in range(len(names))]
     given = words or {}
     schema = {
-        field: given.get(normalise_name(name), pl.String)
-        for field, name in zip(fields, names, strict=True)
+        place: given.get(normalise_name(name), pl.String)
+        for place, name in zip(fields, names, strict=True)
     }
     try:
         frame = pl.read_csv(

@@ -54,9 +54,10 @@ FrameT = TypeVar("FrameT", pl.DataFrame, pl.LazyFrame)
 def read_csv(
     path: Path, key: str | None = None, words: Collection[str] = ()
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Split a CSV file into text columns with physical line numbers, and the lines that could
-    not be split (line, raw, reason). `key` names the table's id column: a line with a value
-    there and the header's number of fields is a row, which a quoted value cannot swallow.
+    """Split a CSV file into columns (text, or categories for `words`) with physical line
+    numbers, and the lines that could not be split (line, raw, reason). `key` names the
+    table's id column: a line with a value there and the header's number of fields is a row,
+    which a quoted value cannot swallow.
 
     `words` names the columns (normalised names) whose values repeat: dates, amounts, words
     of a vocabulary. Those come as categories, not text (`pl.Categorical`, one mapping per
