@@ -16,9 +16,14 @@ from followup_cli.reading.csv_grammar import field
 from followup_cli.reading.csv_header import csv_header
 from followup_cli.reading.csv_lines import bytes_in, check_encoding
 
+# Bytes that send a file to the grammar: a quote (quoted values) or a carriage return.
+NOT_PLAIN = (b'"', b"\r")
+
 
 def plain_fields(
-    path: Path, words: Mapping[str, pl.DataType] | None = None
+    path: Path,
+    words: Mapping[str, pl.DataType] | None = None,
+    held: frozenset[bytes] | None = None,
 ) -> tuple[pl.DataFrame, list[str]] | None:
     """The file split by Polars' own multi-threaded reader, when that is provably the grammar's
     split: no double quote and no carriage return anywhere (so every line break ends a row and
@@ -31,10 +36,12 @@ def plain_fields(
     the values' bytes, one comma between each two fields and a line break after each row.
 
     `words` gives the columns (by normalised name) read straight into another type than text,
-    a categorical one (`csv_reader.read_csv`): the same values, four bytes a row.
+    a categorical one (`csv_reader.read_csv`): the same values, four bytes a row. `held` says
+    which of NOT_PLAIN the file holds when the caller has looked already (one read of the file
+    for every byte it looks for, `csv_lines.bytes_in`).
     """
     check_encoding(path)
-    layout = _layout(path)
+    layout = _layout(path, bytes_in(path, NOT_PLAIN) if held is None else held)
     if layout is None:
         return None
     try:
@@ -91,7 +98,7 @@ class _Layout:
     first_row_commas: int | None  # None: no line break after the first row
 
 
-def _layout(path: Path) -> _Layout | None:
+def _layout(path: Path, held: frozenset[bytes]) -> _Layout | None:
     """Where the file's first lines end, when it may take the fast path: not empty, no quote
     and no carriage return, line 1 ended by a line break and the last line too (Polars
     forgives one extra, empty field on a last line without a line break; the grammar does not).
@@ -99,8 +106,7 @@ def _layout(path: Path) -> _Layout | None:
     try:
         with path.open("rb") as handle:
             size = os.fstat(handle.fileno()).st_size
-            # Looked for by reading, not through a memory map (`csv_lines.bytes_in`).
-            if size == 0 or bytes_in(path, (b'"', b"\r")):
+            if size == 0 or any(byte in held for byte in NOT_PLAIN):
                 return None
             header = handle.readline()
             handle.seek(size - 1)

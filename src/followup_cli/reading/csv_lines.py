@@ -16,10 +16,6 @@ from followup_cli.reading.csv_grammar import RAW
 BOM = b"\xef\xbb\xbf"
 
 
-def holds_zero_byte(path: Path) -> bool:
-    return b"\x00" in bytes_in(path, (b"\x00",))
-
-
 _SCAN_BYTES = 1 << 20  # read at a time by `bytes_in`
 
 

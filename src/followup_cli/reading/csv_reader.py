@@ -45,7 +45,7 @@ from followup_cli.reading.csv_grammar import (
     unquoted,
 )
 from followup_cli.reading.csv_header import csv_header
-from followup_cli.reading.csv_lines import holds_zero_byte, physical_lines
+from followup_cli.reading.csv_lines import bytes_in, physical_lines
 from followup_cli.reading.csv_records import multi_line_records
 
 FrameT = TypeVar("FrameT", pl.DataFrame, pl.LazyFrame)
@@ -64,9 +64,11 @@ def read_csv(
     file, let go with the file's rows): the same values, each row four bytes instead of a
     16-byte string view (the 1,000,000-customer payments file: 0.35 GB less), and validation
     judges each distinct value once anyway (`whole_column.per_distinct_value`)."""
-    holds_nul = holds_zero_byte(path)
+    # One read of the file for a zero byte and for what sends it to the grammar.
+    held = bytes_in(path, (NUL.encode(), *csv_fast_path.NOT_PLAIN))
+    holds_nul = NUL.encode() in held
     repeating = dict.fromkeys(words, pl.Categorical(pl.Categories.random()))
-    plain = csv_fast_path.plain_fields(path, repeating)
+    plain = csv_fast_path.plain_fields(path, repeating, held)
     if plain is not None:
         frame, names = plain
         structural = _NO_RAGGED

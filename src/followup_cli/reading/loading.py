@@ -145,8 +145,8 @@ class Exports(Mapping[str, RawTable]):
         return held.rows if held is not None else self._estimates[name]
 
     def is_text(self, name: str) -> bool:
-        """Whether this mapping splits the table's rows into text in memory when asked for
-        them: a CSV file (read or not yet). Not a table held already (a bucket's), a Parquet
+        """Whether this mapping splits the table's rows into columns in memory when asked
+        for them: a CSV file (read or not yet). Not a table held already (a bucket's), a Parquet
         file, or one run --without."""
         return name in self._estimates
 

@@ -155,10 +155,10 @@ def in_turn(tables: Exports) -> list[str]:
     customers the payments' values 0.5 GB, their typed pass 0.41 GB more): those tables go
     first, the largest (by estimated rows) first, so that no other table's kept rows lie
     under those values (the CSV run's live peak 1.91 -> 1.64 GB, measured when every value
-    was text and the payments' 0.86 GB). A Parquet file is
-    only scanned, and a bucket's tables are held already: those go after, the largest last,
-    so that the others' working memory does not come on top of its kept rows. Among tables
-    of one size, the tables' order."""
+    was text and the payments' 0.86 GB). A Parquet file is only scanned, and a bucket's
+    tables are held already: those go after, the largest last, so that the others' working
+    memory does not come on top of its kept rows. Among tables of one size, the tables'
+    order."""
     text = [name for name in OTHERS if tables.is_text(name)]
     scanned = [name for name in OTHERS if not tables.is_text(name)]
     return [
