@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
+from followup_cli.core.account_status import ACCOUNT_RULE
 from followup_cli.core.ledger import LedgerSettings, accounts
 from followup_cli.core.oracle import (
     AccountReconciled,
@@ -161,7 +162,7 @@ def fast_accounts(history: History) -> pl.DataFrame:
     return (
         accounts(agreements.lazy(), payments.lazy(), as_of, settings)
         .collect()
-        .drop("account_reason")
+        .drop(ACCOUNT_RULE)
         .sort("cust_idx")
     )
 

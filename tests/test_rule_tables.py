@@ -1,9 +1,12 @@
 """The decision tables on small inline frames of facts, without files: follow-up (SPEC 4) via
-`followup.decide()` and the account status table (SPEC 3) via `account_status.account_rules`."""
+`followup.labelled()` and the account status table (SPEC 3) via `account_status.account_rules`;
+and each reason made over the rows its rule decided (`first_match.reasons`) is the one a
+single when/then chain gives."""
 
 from __future__ import annotations
 
 import datetime as dt
+import random
 from typing import Any
 
 import polars as pl
@@ -11,8 +14,14 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from followup_cli.core import follow_up_tables as followup
-from followup_cli.core.account_status import account_reason, account_rules, account_status
-from followup_cli.core.first_match import first_match
+from followup_cli.core.account_status import (
+    ACCOUNT_RULE,
+    account_rule,
+    account_rules,
+    account_status,
+    with_account_reason,
+)
+from followup_cli.core.first_match import Rule, first_match, reasons, rule_number
 
 AS_OF = dt.date(2024, 7, 31)
 
@@ -140,10 +149,86 @@ DECISIONS = [
 
 @pytest.mark.parametrize(("given", "expected"), DECISIONS)
 def test_decide_on_one_row_of_facts(given: dict[str, Any], expected: tuple[str, ...]) -> None:
-    """decide() gives the first matching rule's status and a reason naming what decided."""
+    """labelled() gives the first matching rule's status and a reason naming what decided."""
     has_agreement = expected[0] == "Customer"
-    row = _facts(has_agreement=has_agreement, **given).select(followup.decide()).row(0)
+    row = _labels(_facts(has_agreement=has_agreement, **given)).row(0)
     assert row == expected
+
+
+def _labels(facts: pl.DataFrame) -> pl.DataFrame:
+    return followup.labelled(facts).select("customer_type", "follow_up_status", "reason")
+
+
+def _chunked(rows: list[pl.DataFrame], how: str) -> pl.DataFrame:
+    """One-row frames put together in one chunk, in many (Polars merges some, differently for
+    each column), or side by side from columns in many chunks and in one, as the run's facts
+    are (`pipeline.people_facts`)."""
+    if how == "one chunk":
+        return pl.concat(rows).rechunk()
+    each = pl.concat(rows, rechunk=False)
+    if how == "in many chunks":
+        return each
+    whole = pl.concat(rows).rechunk()
+    columns = [*each.get_columns()[:6], *whole.get_columns()[6:]]
+    return pl.DataFrame(columns)  # as they are: a horizontal concat may rechunk them
+
+
+@pytest.mark.parametrize("how", ["one chunk", "in many chunks", "side by side"])
+def test_labelled_many_rows_in_their_order_as_one_chain_would(how: str) -> None:
+    """Every decision above, each four times, shuffled: each row keeps its own status and
+    reason (the reasons are made rule by rule and put back in the rows' order), the same as
+    one when/then chain over all the rows, however the facts' columns are chunked (Polars
+    2.1's `pl.format` panicked over rows filtered from columns chunked differently)."""
+    rows = [(given, expected) for given, expected in DECISIONS for _ in range(4)]
+    random.Random(5).shuffle(rows)
+    facts = _chunked(
+        [_facts(has_agreement=expected[0] == "Customer", **given) for given, expected in rows],
+        how,
+    )
+    customer, prospect = followup.customer_rules(), followup.prospect_rules()
+    is_customer = pl.col("has_agreement")
+    chain = facts.select(
+        pl.when(is_customer).then(pl.lit("Customer")).otherwise(pl.lit("Prospect")).alias("a"),
+        pl.when(is_customer)
+        .then(first_match(customer, "status"))
+        .otherwise(first_match(prospect, "status"))
+        .alias("b"),
+        pl.when(is_customer)
+        .then(first_match(customer, "reason"))
+        .otherwise(first_match(prospect, "reason"))
+        .alias("c"),
+    )
+    got = _labels(facts)
+    assert got.rows() == [expected for _, expected in rows]
+    assert got.rows() == chain.rows()
+
+
+def test_reasons_are_made_only_for_the_rows_their_rule_decided() -> None:
+    """Each rule's reason is computed over the rows that rule decided and no others (a
+    when/then chain computes every branch for every row); a row no rule decides has none."""
+    frame = pl.DataFrame({"kind": ["word", "day", "none", "word"], "x": ["a", "b", "c", "d"]})
+    seen: list[list[str]] = []
+
+    def shown(values: pl.Series) -> pl.Series:
+        seen.append(values.to_list())
+        return values.str.to_uppercase()
+
+    rules = [
+        Rule("word", pl.col("kind") == "word", pl.format("word {}", pl.col("x"))),
+        Rule(
+            "day",
+            pl.col("kind") == "day",
+            pl.format("day {}", pl.col("x").map_batches(shown, return_dtype=pl.String)),
+        ),
+    ]
+    frame.select(first_match(rules, "reason").alias("reason"))
+    assert sorted(value for values in seen for value in values) == ["a", "b", "c", "d"]
+    seen.clear()
+    numbered = frame.with_columns(rule_number(rules).alias("rule"))
+    assert numbered.get_column("rule").to_list() == [0, 1, None, 0]
+    got = reasons(numbered, rules, "rule")
+    assert got.to_list() == ["word a", "day B", None, "word d"]
+    assert [value for values in seen for value in values] == ["b"]
 
 
 def test_decide_labels_many_rows_at_once() -> None:
@@ -161,7 +246,7 @@ def test_decide_labels_many_rows_at_once() -> None:
             "follow_up_status": ["Active Customer", "Web Lead", "Expired Customer"],
         }
     )
-    assert_frame_equal(facts.select(followup.decide()[:2]), expected)
+    assert_frame_equal(_labels(facts).drop("reason"), expected)
 
 
 ACCOUNTS = [
@@ -216,10 +301,43 @@ def test_account_status_and_reason_from_one_table(
     )
     rules = account_rules(AS_OF)
     assert [rule.status for rule in rules] == ["Paid in Full", "Disabled", "Warning", "Due"]
-    row = figures.select(
-        first_match(rules, "status"),
-        first_match(rules, "reason").alias("reason"),
-        account_status(AS_OF),
-        account_reason(AS_OF),
-    ).row(0)
-    assert row == (status, reason, status, reason)
+    chain = figures.select(
+        first_match(rules, "status").alias("status"), first_match(rules, "reason").alias("reason")
+    )
+    decided = with_account_reason(
+        figures.with_columns(account_status(AS_OF), account_rule(AS_OF)), AS_OF
+    )
+    assert ACCOUNT_RULE not in decided.columns
+    got = decided.select("account_status", "account_reason")
+    assert chain.row(0) == (status, reason)
+    assert got.row(0) == (status, reason)
+
+
+def test_account_reasons_over_accounts_in_several_chunks() -> None:
+    """A bucket's accounts came in four chunks, over which Polars 2.1's streaming engine
+    panicked in `pl.format` once rows were filtered: every account gets its table's reason,
+    in its own row, whatever the chunks (here four of three rows, in a shuffled order)."""
+    pick = random.Random(3)
+    chunks = []
+    for _ in range(4):
+        rows = [pick.choice(ACCOUNTS) for _ in range(3)]
+        chunks.append(
+            pl.DataFrame(
+                {
+                    "balance_cents": [row[0] for row in rows],
+                    "oldest_unpaid_on": [row[1] for row in rows],
+                    "days_in_arrears": [row[2] for row in rows],
+                },
+                schema={
+                    "balance_cents": pl.Int64,
+                    "oldest_unpaid_on": pl.Date,
+                    "days_in_arrears": pl.Int64,
+                },
+            ).with_columns(account_status(AS_OF), account_rule(AS_OF))
+        )
+    accounts = pl.concat(chunks, rechunk=False)
+    assert accounts.n_chunks() == 4
+    got = with_account_reason(accounts, AS_OF).select("account_status", "account_reason")
+    wanted = {(row[0], row[1], row[2]): (row[3], row[4]) for row in ACCOUNTS}
+    figures = accounts.select("balance_cents", "oldest_unpaid_on", "days_in_arrears").rows()
+    assert got.rows() == [wanted[row] for row in figures]

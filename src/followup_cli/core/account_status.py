@@ -14,7 +14,7 @@ import polars as pl
 from followup_cli.core import money
 from followup_cli.core.billing_calendar import add_months
 from followup_cli.core.default_rules import DEFAULT_RULES
-from followup_cli.core.first_match import Rule, first_match
+from followup_cli.core.first_match import Rule, first_match, reasons, rule_number
 from followup_cli.core.rules_file import AccountRules
 
 PAID_IN_FULL = "Paid in Full"
@@ -82,6 +82,24 @@ def account_status(as_of: dt.date, thresholds: AccountRules = DEFAULT_ACCOUNT) -
     return first_match(account_rules(as_of, thresholds), "status").alias("account_status")
 
 
-def account_reason(as_of: dt.date, thresholds: AccountRules = DEFAULT_ACCOUNT) -> pl.Expr:
-    """Why the account status fired, in the figures a manager would check."""
-    return first_match(account_rules(as_of, thresholds), "reason").alias("account_reason")
+# The place in `account_rules` of the rule that decided an account, until its reason is made.
+ACCOUNT_RULE = "_account_rule"
+
+
+def account_rule(as_of: dt.date, thresholds: AccountRules = DEFAULT_ACCOUNT) -> pl.Expr:
+    """ACCOUNT_RULE: which of `account_rules` decided the account (the one `account_status`
+    names), for `with_account_reason`."""
+    return rule_number(account_rules(as_of, thresholds)).alias(ACCOUNT_RULE)
+
+
+def with_account_reason(
+    accounts: pl.DataFrame, as_of: dt.date, thresholds: AccountRules = DEFAULT_ACCOUNT
+) -> pl.DataFrame:
+    """`accounts` (with ACCOUNT_RULE) with account_reason in its place: why the account status
+    fired, in the figures a manager would check. Each rule's text is made over the accounts
+    it decided alone (`first_match.reasons`)."""
+    reason = reasons(accounts, account_rules(as_of, thresholds), ACCOUNT_RULE)
+    place = accounts.get_column_index(ACCOUNT_RULE)
+    return accounts.with_columns(reason.alias("account_reason")).select(
+        [*accounts.columns[:place], "account_reason", *accounts.columns[place + 1 :]]
+    )

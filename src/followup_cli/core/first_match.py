@@ -3,7 +3,9 @@
 The follow-up tables (SPEC 4, `follow_up_tables.py`) and the account status table (SPEC 3,
 `account_status.py`) are both lists of `Rule`s. `first_match` folds a list into one when/then chain,
 so the precedence is the order of the list and the reason falls out of the same table;
-`verdicts` gives every rule's condition as its own column, for `explain`.
+`verdicts` gives every rule's condition as its own column, for `explain`. Over many rows,
+`rule_number` and `reasons` give the same answer while building each rule's reason only for
+the rows that rule decided.
 """
 
 from __future__ import annotations
@@ -41,3 +43,46 @@ def _field(rule: Rule, field: Literal["status", "reason"]) -> pl.Expr:
 def verdicts(rules: Sequence[Rule]) -> list[pl.Expr]:
     """Every rule's condition as a true/false column named for its status."""
     return [rule.when.fill_null(False).alias(rule.status) for rule in rules]
+
+
+def rule_number(rules: Sequence[Rule], first: int = 0) -> pl.Expr:
+    """The place of the first rule whose condition holds, counting from `first`; null if none
+    does. The same rule `first_match` picks."""
+    head, *rest = rules
+    chain: Then | ChainedThen = pl.when(head.when.fill_null(False)).then(_number(first))
+    for place, rule in enumerate(rest, start=first + 1):
+        chain = chain.when(rule.when.fill_null(False)).then(_number(place))
+    return chain.otherwise(None)
+
+
+def _number(place: int) -> pl.Expr:
+    return pl.lit(place, dtype=pl.UInt32)
+
+
+def reasons(frame: pl.DataFrame, rules: Sequence[Rule], number: str) -> pl.Series:
+    """`first_match(rules, "reason")` for every row of `frame`, where the column `number`
+    holds each row's `rule_number(rules)`, a null reason where it is null.
+
+    A when/then chain computes every branch for every row, so `first_match` formats each
+    rule's text for all rows and keeps one (at 1,000,000 people, 15 rules, 0.39 s of text of
+    which 0.05 s is kept). Here each rule's reason is made over the rows it decided alone,
+    and the texts are put back in the rows' order.
+
+    Only the columns the reasons read are taken, in one chunk: Polars 2.1's streaming engine
+    panics in `pl.format` ("assertion failed: i < self.len()") over rows filtered from a
+    frame in several chunks, even chunks alike (a bucket's accounts came in four: 6,735, 32,
+    41 and 6,716 rows), and over columns chunked differently (the facts put side by side)."""
+    place = "_place"
+    read = {number}.union(*(rule.reason.meta.root_names() for rule in rules))
+    columns = frame.select(name for name in frame.columns if name in read).rechunk()
+    rows = columns.lazy().with_row_index(place)
+    parts = [
+        rows.filter(pl.col(number) == at).select(place, rule.reason.alias("reason"))
+        for at, rule in enumerate(rules)
+    ]
+    parts.append(rows.filter(pl.col(number).is_null()).select(place, _NO_REASON))
+    found = pl.concat(pl.collect_all(parts)).sort(place)
+    return found.get_column("reason")
+
+
+_NO_REASON = pl.lit(None, dtype=pl.String).alias("reason")

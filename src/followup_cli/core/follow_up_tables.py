@@ -16,7 +16,7 @@ import polars as pl
 
 from followup_cli.core import conditions, frames
 from followup_cli.core.default_rules import DEFAULT_RULES
-from followup_cli.core.first_match import Rule, first_match
+from followup_cli.core.first_match import Rule, reasons, rule_number
 from followup_cli.core.first_match import verdicts as rule_verdicts
 from followup_cli.core.rules_file import RuleSet
 from followup_cli.core.schema import CUST
@@ -196,8 +196,17 @@ CUSTOMER_STATUSES = DEFAULT_RULES.customer_statuses
 PROSPECT_STATUSES = DEFAULT_RULES.prospect_statuses
 
 
+RULE = "_rule"  # the deciding rule's place in `deciding_rules`
+
+
+def deciding_rules(rules: RuleSet = DEFAULT_RULES) -> list[Rule]:
+    """The customer table's rules, then the prospect table's: the places `decide` numbers."""
+    return [*customer_rules(rules), *prospect_rules(rules)]
+
+
 def decide(rules: RuleSet = DEFAULT_RULES) -> list[pl.Expr]:
-    """customer_type, follow_up_status and reason, from one row of facts per person."""
+    """customer_type and RULE, the place in `deciding_rules` of the rule that decides (null if
+    none does), from one row of facts per person (`labelled` adds the status and reason)."""
     is_customer = pl.col("has_agreement")
     customer, prospect = customer_rules(rules), prospect_rules(rules)
     return [
@@ -206,14 +215,24 @@ def decide(rules: RuleSet = DEFAULT_RULES) -> list[pl.Expr]:
         .otherwise(pl.lit("Prospect"))
         .alias("customer_type"),
         pl.when(is_customer)
-        .then(first_match(customer, "status"))
-        .otherwise(first_match(prospect, "status"))
-        .alias("follow_up_status"),
-        pl.when(is_customer)
-        .then(first_match(customer, "reason"))
-        .otherwise(first_match(prospect, "reason"))
-        .alias("reason"),
+        .then(rule_number(customer))
+        .otherwise(rule_number(prospect, first=len(customer)))
+        .alias(RULE),
     ]
+
+
+def labelled(facts: pl.DataFrame, rules: RuleSet = DEFAULT_RULES) -> pl.DataFrame:
+    """`facts` with customer_type, follow_up_status and reason: the first matching rule's
+    status (SPEC 4), and its reason, made only for the rows that rule decided."""
+    deciding = deciding_rules(rules)
+    statuses = [rule.status for rule in deciding]
+    decided = facts.lazy().with_columns(decide(rules)).collect()
+    return frames.without(decided, RULE).with_columns(
+        decided.get_column(RULE)
+        .replace_strict(range(len(statuses)), statuses, default=None, return_dtype=pl.String)
+        .alias("follow_up_status"),
+        reasons(decided, deciding, RULE),
+    )
 
 
 def verdicts(is_customer: bool, rules: RuleSet = DEFAULT_RULES) -> list[pl.Expr]:

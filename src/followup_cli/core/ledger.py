@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from followup_cli.core.account_status import account_reason, account_status
+from followup_cli.core.account_status import account_rule, account_status
 from followup_cli.core.billing_calendar import billing_date, month_number
 from followup_cli.core.default_rules import DEFAULT_RULES
 from followup_cli.core.rules_file import RuleSet
@@ -109,7 +109,9 @@ def charges(
 def accounts(
     agreements: pl.LazyFrame, payments: pl.LazyFrame, as_of: dt.date, settings: LedgerSettings
 ) -> pl.LazyFrame:
-    """One row per subscriber: the ledger figures in cents and the account status."""
+    """One row per subscriber: the ledger figures in cents, the account status and which rule
+    decided it (`account_status.ACCOUNT_RULE`, which `with_account_reason` turns into the
+    reason once the rows are collected)."""
     # cache(): each of these frames feeds several branches of the plan below, which Polars
     # would otherwise compute once per branch (twice the ledger's time at 100,000 people; the
     # totals alone, read by `owing` and by the figures, cost 0.3 s more at 1M).
@@ -135,9 +137,7 @@ def accounts(
         (pl.lit(as_of) - pl.col("oldest_unpaid_on")).dt.total_days().alias("days_in_arrears"),
     )
     thresholds = settings.rules.account
-    return figures.with_columns(
-        account_status(as_of, thresholds), account_reason(as_of, thresholds)
-    )
+    return figures.with_columns(account_status(as_of, thresholds), account_rule(as_of, thresholds))
 
 
 def last_payments(payments: pl.LazyFrame, as_of: dt.date) -> pl.LazyFrame:

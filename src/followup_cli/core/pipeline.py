@@ -11,6 +11,7 @@ import polars as pl
 
 from followup_cli.core import conditions, frames, money
 from followup_cli.core import follow_up_tables as followup
+from followup_cli.core.account_status import with_account_reason
 from followup_cli.core.default_rules import DEFAULT_RULES
 from followup_cli.core.ledger import LedgerSettings, accounts, last_payments
 from followup_cli.core.rules_file import RuleSet
@@ -43,6 +44,7 @@ def people_facts(
         ]
     )
     del agreements, payments
+    found[1] = with_account_reason(found[1], as_of, settings.rules.account)
     found += [events, held.take("data_issues")]
     people = customers.height
     return (
@@ -77,15 +79,16 @@ def reconcile(
 
     `tables` must have been validated as of the same day (`Validated.as_of`): rows after
     another day were already left out or kept. With `stage`, the ledger and rule facts are
-    computed inside `stage("ledger")` and the returned frame only labels them, so a caller
-    that collects it inside its own `"statuses"` stage can time both.
+    computed inside `stage("ledger")` and the labels inside `stage("statuses")`, and the
+    frame returned holds the output in memory.
     """
     if stage is None:
         return label(people_facts(tables, as_of, settings), settings.rules)
     # Inside the stage: the rule facts are partly computed while the plan is built.
     with stage("ledger"):
-        facts = people_facts(tables, as_of, settings).collect().lazy()
-    return label(facts, settings.rules)
+        facts = people_facts(tables, as_of, settings).collect()
+    with stage("statuses"):
+        return label(facts, settings.rules).collect().lazy()
 
 
 # Output columns that are not a fact's column as it is.
@@ -98,10 +101,10 @@ _OUTPUT = {
 }
 
 
-def label(facts: pl.LazyFrame, rules: RuleSet = DEFAULT_RULES) -> pl.LazyFrame:
-    """The output columns (schema.OUTPUT_COLUMNS) from the facts, with the rules' verdicts."""
-    return (
-        facts.with_columns(followup.decide(rules))
-        .sort(CUST)
-        .select(_OUTPUT.get(name, pl.col(name)) for name in OUTPUT_COLUMNS)
-    )
+def label(facts: pl.LazyFrame | pl.DataFrame, rules: RuleSet = DEFAULT_RULES) -> pl.LazyFrame:
+    """The output columns (schema.OUTPUT_COLUMNS) from the facts, with the rules' verdicts,
+    in cust_idx order. The facts are collected and labelled now (`followup.labelled` makes
+    each reason over the rows its rule decided, not in one query); the columns are selected
+    when the frame returned is collected."""
+    rows = followup.labelled(facts.lazy().sort(CUST).collect(), rules)
+    return rows.lazy().select(_OUTPUT.get(name, pl.col(name)) for name in OUTPUT_COLUMNS)

@@ -148,9 +148,7 @@ def reconciled(
 ) -> pl.DataFrame:
     """The labelled output of validated tables, in cust_idx order: the one composition of
     the core's pipeline, for one pass and for each bucket (SPEC 10)."""
-    labelled = pipeline.reconcile(tables, as_of, settings, stage=stage)
-    with stage("statuses"):
-        return labelled.collect()
+    return pipeline.reconcile(tables, as_of, settings, stage=stage).collect()
 
 
 def customer_lines(tables: Validated) -> pl.Series:
