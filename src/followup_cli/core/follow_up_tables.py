@@ -223,15 +223,18 @@ def decide(rules: RuleSet = DEFAULT_RULES) -> list[pl.Expr]:
 
 def labelled(facts: pl.DataFrame, rules: RuleSet = DEFAULT_RULES) -> pl.DataFrame:
     """`facts` with customer_type, follow_up_status and reason: the first matching rule's
-    status (SPEC 4), and its reason, made only for the rows that rule decided."""
+    status (SPEC 4), and its reason, made only for the rows that rule decided. The facts'
+    columns are shared, not copied (a copy of a million people's facts is 0.1-0.2 GB, at the
+    run's peak)."""
     deciding = deciding_rules(rules)
     statuses = [rule.status for rule in deciding]
-    decided = facts.lazy().with_columns(decide(rules)).collect()
-    return frames.without(decided, RULE).with_columns(
-        decided.get_column(RULE)
-        .replace_strict(range(len(statuses)), statuses, default=None, return_dtype=pl.String)
-        .alias("follow_up_status"),
-        reasons(decided, deciding, RULE),
+    kind, number = facts.lazy().select(decide(rules)).collect().get_columns()
+    status = number.replace_strict(
+        range(len(statuses)), statuses, default=None, return_dtype=pl.String
+    )
+    reason = reasons(pl.DataFrame([*facts.get_columns(), number]), deciding, RULE)
+    return pl.DataFrame(
+        [*facts.get_columns(), kind, status.alias("follow_up_status"), reason.alias("reason")]
     )
 
 
