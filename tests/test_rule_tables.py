@@ -341,3 +341,17 @@ def test_account_reasons_over_accounts_in_several_chunks() -> None:
     wanted = {(row[0], row[1], row[2]): (row[3], row[4]) for row in ACCOUNTS}
     figures = accounts.select("balance_cents", "oldest_unpaid_on", "days_in_arrears").rows()
     assert got.rows() == [wanted[row] for row in figures]
+
+
+def test_a_reason_that_reads_no_column_is_given_to_every_row_its_rule_decided() -> None:
+    """A literal reason is every decided row's, not one row's."""
+    frame = pl.DataFrame({"kind": ["word", "other", "other", "word", "other"]})
+    rules = [
+        Rule("word", pl.col("kind") == "word", pl.format("word {}", pl.col("kind"))),
+        Rule("rest", pl.lit(True), pl.lit("anything else")),
+    ]
+    numbered = frame.with_columns(rule_number(rules).alias("rule"))
+    chain = frame.select(first_match(rules, "reason").alias("reason"))
+    got = reasons(numbered, rules, "rule")
+    assert got.to_list() == chain.get_column("reason").to_list()
+    assert got.to_list() == ["word word", *["anything else"] * 2, "word word", "anything else"]

@@ -84,7 +84,8 @@ def reasons(frame: pl.DataFrame, rules: Sequence[Rule], number: str) -> pl.Serie
         read = list(dict.fromkeys([number, *rule.reason.meta.root_names()]))
         taken = frames.gathered(frame, [pl.col(read).gather(rows)])
         places.append(rows)
-        texts.append(taken.select(rule.reason.alias("reason")).get_column("reason"))
+        # with_columns, not select: a reason that reads no column is repeated for every row.
+        texts.append(taken.with_columns(rule.reason.alias("_reason")).get_column("_reason"))
     undecided = numbers.is_null().arg_true()
     places.append(undecided)
     texts.append(pl.repeat(None, undecided.len(), dtype=pl.String, eager=True))
