@@ -343,15 +343,21 @@ def test_account_reasons_over_accounts_in_several_chunks() -> None:
     assert got.rows() == [wanted[row] for row in figures]
 
 
-def test_a_reason_that_reads_no_column_is_given_to_every_row_its_rule_decided() -> None:
-    """A literal reason is every decided row's, not one row's."""
+@pytest.mark.parametrize("literal_for", ["nobody", "word", "other"])
+def test_a_reason_that_reads_no_column_is_given_to_every_row_its_rule_decided(
+    literal_for: str,
+) -> None:
+    """A literal reason is every decided row's, not one row's, and a literal rule that decides
+    no row moves no other row's reason (it did, in a first version: a fresh-eyes review)."""
     frame = pl.DataFrame({"kind": ["word", "other", "other", "word", "other"]})
     rules = [
+        Rule("first", pl.col("kind") == literal_for, pl.lit("the literal")),
         Rule("word", pl.col("kind") == "word", pl.format("word {}", pl.col("kind"))),
-        Rule("rest", pl.lit(True), pl.lit("anything else")),
+        Rule("rest", pl.lit(True), pl.format("{} else", pl.col("kind"))),
     ]
     numbered = frame.with_columns(rule_number(rules).alias("rule"))
     chain = frame.select(first_match(rules, "reason").alias("reason"))
     got = reasons(numbered, rules, "rule")
     assert got.to_list() == chain.get_column("reason").to_list()
-    assert got.to_list() == ["word word", *["anything else"] * 2, "word word", "anything else"]
+    literal = ["the literal" if kind == literal_for else None for kind in frame["kind"]]
+    assert [text for text in got if text == "the literal"] == [t for t in literal if t]
