@@ -226,7 +226,7 @@ def test_reasons_are_made_only_for_the_rows_their_rule_decided() -> None:
     seen.clear()
     numbered = frame.with_columns(rule_number(rules).alias("rule"))
     assert numbered.get_column("rule").to_list() == [0, 1, None, 0]
-    got = reasons(numbered, rules, "rule")
+    got = reasons(frame, rules, numbered.get_column("rule"))
     assert got.to_list() == ["word a", "day B", None, "word d"]
     assert [value for values in seen for value in values] == ["b"]
 
@@ -285,20 +285,26 @@ ACCOUNTS = [
 ]
 
 
+def _account_figures(rows: list[tuple[Any, ...]]) -> pl.DataFrame:
+    """The ledger's figures an account status is decided from: (balance, oldest, days) rows."""
+    return pl.DataFrame(
+        rows,
+        schema={
+            "balance_cents": pl.Int64,
+            "oldest_unpaid_on": pl.Date,
+            "days_in_arrears": pl.Int64,
+        },
+        orient="row",
+    )
+
+
 @pytest.mark.parametrize(("balance", "oldest", "days", "status", "reason"), ACCOUNTS)
 def test_account_status_and_reason_from_one_table(
     balance: int, oldest: dt.date | None, days: int | None, status: str, reason: str
 ) -> None:
     """Account status and reason are the same table's first match: 7 days is Due, 8 Warning,
     and the oldest unpaid charge plus 2 calendar months is Disabled (05-31 -> 07-31)."""
-    figures = pl.DataFrame(
-        {"balance_cents": [balance], "oldest_unpaid_on": [oldest], "days_in_arrears": [days]},
-        schema={
-            "balance_cents": pl.Int64,
-            "oldest_unpaid_on": pl.Date,
-            "days_in_arrears": pl.Int64,
-        },
-    )
+    figures = _account_figures([(balance, oldest, days)])
     rules = account_rules(AS_OF)
     assert [rule.status for rule in rules] == ["Paid in Full", "Disabled", "Warning", "Due"]
     chain = figures.select(
@@ -322,18 +328,9 @@ def test_account_reasons_over_accounts_in_several_chunks() -> None:
     for _ in range(4):
         rows = [pick.choice(ACCOUNTS) for _ in range(3)]
         chunks.append(
-            pl.DataFrame(
-                {
-                    "balance_cents": [row[0] for row in rows],
-                    "oldest_unpaid_on": [row[1] for row in rows],
-                    "days_in_arrears": [row[2] for row in rows],
-                },
-                schema={
-                    "balance_cents": pl.Int64,
-                    "oldest_unpaid_on": pl.Date,
-                    "days_in_arrears": pl.Int64,
-                },
-            ).with_columns(account_status(AS_OF), account_rule(AS_OF))
+            _account_figures([row[:3] for row in rows]).with_columns(
+                account_status(AS_OF), account_rule(AS_OF)
+            )
         )
     accounts = pl.concat(chunks, rechunk=False)
     assert accounts.n_chunks() == 4
@@ -357,7 +354,7 @@ def test_a_reason_that_reads_no_column_is_given_to_every_row_its_rule_decided(
     ]
     numbered = frame.with_columns(rule_number(rules).alias("rule"))
     chain = frame.select(first_match(rules, "reason").alias("reason"))
-    got = reasons(numbered, rules, "rule")
+    got = reasons(frame, rules, numbered.get_column("rule"))
     assert got.to_list() == chain.get_column("reason").to_list()
     literal = ["the literal" if kind == literal_for else None for kind in frame["kind"]]
     assert [text for text in got if text == "the literal"] == [t for t in literal if t]

@@ -11,7 +11,7 @@ import datetime as dt
 
 import polars as pl
 
-from followup_cli.core import money
+from followup_cli.core import frames, money
 from followup_cli.core.billing_calendar import add_months
 from followup_cli.core.default_rules import DEFAULT_RULES
 from followup_cli.core.first_match import Rule, first_match, reasons, rule_number
@@ -95,11 +95,9 @@ def account_rule(as_of: dt.date, thresholds: AccountRules = DEFAULT_ACCOUNT) -> 
 def with_account_reason(
     accounts: pl.DataFrame, as_of: dt.date, thresholds: AccountRules = DEFAULT_ACCOUNT
 ) -> pl.DataFrame:
-    """`accounts` (with ACCOUNT_RULE) with account_reason in its place: why the account status
+    """`accounts` (with ACCOUNT_RULE) with account_reason instead: why the account status
     fired, in the figures a manager would check. Each rule's text is made over the accounts
     it decided alone (`first_match.reasons`)."""
-    reason = reasons(accounts, account_rules(as_of, thresholds), ACCOUNT_RULE)
-    place = accounts.get_column_index(ACCOUNT_RULE)
-    return accounts.with_columns(reason.alias("account_reason")).select(
-        [*accounts.columns[:place], "account_reason", *accounts.columns[place + 1 :]]
-    )
+    numbers = accounts.get_column(ACCOUNT_RULE)
+    reason = reasons(accounts, account_rules(as_of, thresholds), numbers)
+    return frames.without(accounts, ACCOUNT_RULE).with_columns(reason.alias("account_reason"))

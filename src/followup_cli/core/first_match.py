@@ -61,9 +61,9 @@ def _number(place: int) -> pl.Expr:
     return pl.lit(place, dtype=pl.UInt32)
 
 
-def reasons(frame: pl.DataFrame, rules: Sequence[Rule], number: str) -> pl.Series:
-    """`first_match(rules, "reason")` for every row of `frame`, where the column `number`
-    holds each row's `rule_number(rules)`, a null reason where it is null. Each reason must
+def reasons(frame: pl.DataFrame, rules: Sequence[Rule], numbers: pl.Series) -> pl.Series:
+    """`first_match(rules, "reason")` for every row of `frame`, where `numbers` holds each
+    row's `rule_number(rules)`, a null reason where it is null. Each reason must
     be text worked out row by row from columns named as they are, as every reason of a rules
     file is: one over the whole column (a `max()`, a `shift()`) would be worked out over the
     rule's rows alone.
@@ -80,11 +80,10 @@ def reasons(frame: pl.DataFrame, rules: Sequence[Rule], number: str) -> pl.Serie
     6,716 rows), in its streaming engine and in memory alike. Nor rechunked first: a copy
     of the columns the reasons read (the facts are collected in many chunks) was 0.25 GB
     at the run's peak, at 1,000,000 people and 12 rules."""
-    numbers = frame.get_column(number)
     places, texts = [], []
     for at, rule in enumerate(rules):
         rows = (numbers == at).arg_true()
-        read = list(dict.fromkeys([number, *rule.reason.meta.root_names()]))
+        read = list(dict.fromkeys(rule.reason.meta.root_names()))
         taken = frames.gathered(frame, [pl.col(read).gather(rows)])
         places.append(rows)
         made = taken.select(rule.reason).to_series()

@@ -232,7 +232,7 @@ def labelled(facts: pl.DataFrame, rules: RuleSet = DEFAULT_RULES) -> pl.DataFram
     status = number.replace_strict(
         range(len(statuses)), statuses, default=None, return_dtype=pl.String
     )
-    reason = reasons(pl.DataFrame([*facts.get_columns(), number]), deciding, RULE)
+    reason = reasons(facts, deciding, number)
     return pl.DataFrame(
         [*facts.get_columns(), kind, status.alias("follow_up_status"), reason.alias("reason")]
     )
