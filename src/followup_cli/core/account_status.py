@@ -14,7 +14,7 @@ import polars as pl
 from followup_cli.core import frames, money
 from followup_cli.core.billing_calendar import add_months
 from followup_cli.core.default_rules import DEFAULT_RULES
-from followup_cli.core.first_match import Rule, first_match, reasons, rule_number
+from followup_cli.core.first_match import Rule, reasons, rule_number, rule_status
 from followup_cli.core.rules_file import AccountRules
 
 PAID_IN_FULL = "Paid in Full"
@@ -39,8 +39,8 @@ def disabled_on(months: int = DISABLED_AFTER_MONTHS) -> pl.Expr:
 def account_rules(as_of: dt.date, thresholds: AccountRules = DEFAULT_ACCOUNT) -> list[Rule]:
     """SPEC 3's four statuses as (status, when, reason), first match wins; Due is the rest.
 
-    The one table both `account_status` and `account_reason` come from, and whose verdicts
-    `explain` shows. `thresholds` are the rules file's (the defaults: 7 days, 2 months).
+    The one table `account_status`, `account_rule` and `with_account_reason` read, and whose
+    verdicts `explain` shows. `thresholds` are the rules file's (the defaults: 7 days, 2 months).
     """
     warning, months = thresholds.warning_after_days, thresholds.disabled_after_months
     balance = pl.col("balance_cents")
@@ -78,8 +78,10 @@ def account_rules(as_of: dt.date, thresholds: AccountRules = DEFAULT_ACCOUNT) ->
 
 
 def account_status(as_of: dt.date, thresholds: AccountRules = DEFAULT_ACCOUNT) -> pl.Expr:
-    """SPEC 3's four statuses, first match wins."""
-    return first_match(account_rules(as_of, thresholds), "status").alias("account_status")
+    """SPEC 3's four statuses, first match wins: the status of `account_rule`'s rule (beside
+    it in one query, Polars works each condition out once)."""
+    rules = account_rules(as_of, thresholds)
+    return rule_status(rules, rule_number(rules)).alias("account_status")
 
 
 # The place in `account_rules` of the rule that decided an account, until its reason is made.

@@ -4,8 +4,9 @@ The follow-up tables (SPEC 4, `follow_up_tables.py`) and the account status tabl
 `account_status.py`) are both lists of `Rule`s. `first_match` folds a list into one when/then chain,
 so the precedence is the order of the list and the reason falls out of the same table;
 `verdicts` gives every rule's condition as its own column, for `explain`. Over many rows,
-`rule_number` and `reasons` give the same answer while building each rule's reason only for
-the rows that rule decided.
+`rule_number` (with `rule_status`) and `reasons` give the same answer while building each
+rule's reason only for the rows that rule decided; the run uses those, and `first_match`
+stays the plain definition the tests hold them to.
 """
 
 from __future__ import annotations
@@ -59,6 +60,15 @@ def rule_number(rules: Sequence[Rule], first: int = 0) -> pl.Expr:
 
 def _number(place: int) -> pl.Expr:
     return pl.lit(place, dtype=pl.UInt32)
+
+
+def rule_status(rules: Sequence[Rule], number: pl.Expr) -> pl.Expr:
+    """The status of the rule whose place `number` holds (a `rule_number(rules)`), null where
+    it is null: `first_match(rules, "status")` without a second chain of conditions."""
+    statuses = [rule.status for rule in rules]
+    return number.replace_strict(
+        range(len(statuses)), statuses, default=None, return_dtype=pl.String
+    )
 
 
 def reasons(frame: pl.DataFrame, rules: Sequence[Rule], numbers: pl.Series) -> pl.Series:

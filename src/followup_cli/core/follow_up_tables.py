@@ -16,7 +16,7 @@ import polars as pl
 
 from followup_cli.core import conditions, frames
 from followup_cli.core.default_rules import DEFAULT_RULES
-from followup_cli.core.first_match import Rule, reasons, rule_number
+from followup_cli.core.first_match import Rule, reasons, rule_number, rule_status
 from followup_cli.core.first_match import verdicts as rule_verdicts
 from followup_cli.core.rules_file import RuleSet
 from followup_cli.core.schema import CUST
@@ -232,15 +232,15 @@ def labelled(facts: pl.DataFrame, rules: RuleSet = DEFAULT_RULES) -> pl.DataFram
     columns are shared, not copied (a copy of a million people's facts is 0.1-0.2 GB, at the
     run's peak)."""
     deciding = deciding_rules(rules)
-    statuses = [rule.status for rule in deciding]
-    kind, number = facts.lazy().select(decide(rules)).collect().get_columns()
-    status = number.replace_strict(
-        range(len(statuses)), statuses, default=None, return_dtype=pl.String
+    kind, number, status = (
+        facts.lazy()
+        .select(decide(rules))
+        .with_columns(rule_status(deciding, pl.col(RULE)).alias("follow_up_status"))
+        .collect()
+        .get_columns()
     )
     reason = reasons(facts, deciding, number)
-    return pl.DataFrame(
-        [*facts.get_columns(), kind, status.alias("follow_up_status"), reason.alias("reason")]
-    )
+    return pl.DataFrame([*facts.get_columns(), kind, status, reason.alias("reason")])
 
 
 def verdicts(is_customer: bool, rules: RuleSet = DEFAULT_RULES) -> list[pl.Expr]:
