@@ -29,8 +29,9 @@ def without(frame: pl.DataFrame, *names: str) -> pl.DataFrame:
 
 
 def aligned(frame: pl.DataFrame) -> pl.DataFrame:
-    """`frame` safe for Polars 2.1's text functions: as it is when its columns are chunked
-    alike with no empty chunk, else rechunked. An eager filter of a frame whose columns are
+    """`frame` safe for Polars 2.1's text functions: as it is when it has no columns, or when
+    its columns are chunked alike and either hold one chunk (an empty frame's one chunk
+    included) or no empty chunk; else rechunked. An eager filter of a frame whose columns are
     chunked differently (a line column of one chunk beside values in many) leaves empty
     chunks between the others, over which `pl.format` panics ("assertion failed: i <
     self.len()"); a frame collected by the streaming engine is chunked alike and is not
