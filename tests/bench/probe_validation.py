@@ -35,33 +35,30 @@ from followup_cli.core.schema import CUST, LINE
 from followup_cli.core.tables import ID, KEY
 from followup_cli.reading import validation, whole_column
 from followup_cli.reading.calendar_bounds import within_calendar
-from followup_cli.reading.loading import Exports
+from followup_cli.reading.loading import Exports, RawTable
 from followup_cli.reading.locate import locate_tables
 
 AS_OF = dt.date(2024, 7, 31)
 DATA = Path(__file__).resolve().parents[2] / "bench-data" / "data" / "parquet-1000000-seed0"
 WAYS = ("now", "slices", "whole")
 SLICE_ROWS = 1_000_000
-# What stops an id being used as written (whole_column's test for upper-case ids).
-NOT_UPPER = r"^\s|\s$|[^\x00-\x7F]|[a-z]"
 
 
-def _figures(rows: pl.DataFrame) -> dict[str, Any]:
-    """The figures one read would take from typed rows that still hold the payment ids: what
-    the looks take now, with the customer ids' replaced by how many matched no one."""
-    pid = pl.col("payment_id")
+def _figures(rows: pl.DataFrame, raw: RawTable) -> dict[str, Any]:
+    """The figures one read would take from typed rows that still hold the payment ids: the
+    looks' own (`whole_column.summary`, and `in_order` for the payment ids), with the customer
+    ids' replaced by how many matched no one."""
+    looked = [
+        figure
+        for column in raw.table.columns
+        if column.name != "customer_id"
+        for figure in whole_column.summary(column, rows.schema[column.name], typed=True)
+    ]
+    key = raw.table.key.name
     return rows.select(
-        pid.null_count().alias("id_nulls"),
-        pid.str.len_bytes().min().alias("id_shortest"),
-        pid.str.len_bytes().max().alias("id_longest"),
-        pid.str.contains(NOT_UPPER).any().alias("id_not_upper"),
-        whole_column.in_order(pid).alias("id_in_order"),
+        *looked,
+        whole_column.in_order(pl.col(key)).alias(f"{key}:in_order"),
         pl.col("_customer_line").null_count().alias("unmatched"),
-        pl.col("paid_on").min().alias("first_paid"),
-        pl.col("paid_on").max().alias("last_paid"),
-        pl.col("amount").min().alias("smallest"),
-        pl.col("amount").max().alias("largest"),
-        pl.col("kind").null_count().alias("kind_nulls"),
     ).row(0, named=True)
 
 
@@ -94,7 +91,7 @@ def _ways(exports: Exports) -> dict[str, Callable[[], pl.DataFrame]]:
         parts: list[pl.DataFrame] = []
 
         def take(rows: pl.DataFrame) -> bool:
-            _figures(rows)
+            _figures(rows, raw)
             parts.append(kept(rows, words))
             return False  # read on
 
@@ -104,7 +101,7 @@ def _ways(exports: Exports) -> dict[str, Callable[[], pl.DataFrame]]:
     def whole() -> pl.DataFrame:
         query, words = one_read()
         rows = query.collect()
-        _figures(rows)
+        _figures(rows, raw)
         return kept(rows, words)
 
     return {"now": now, "slices": slices, "whole": whole}

@@ -71,9 +71,9 @@ def changes(
 
     Only ids and statuses go through the join, which finds who moved; their names and balances
     are then taken by their place in each run, and the reason by its place in this one (the
-    previous run's reasons are not read). With every column in the join, the
-    nightly job's peak at a million people was the comparison's (1.13 GB against 0.95 for the
-    rest of the run)."""
+    previous run's reasons are not read). With every column in the join, the nightly job's
+    peak at a million people was the comparison's (1.13 GB against 0.95 for the rest of the
+    run)."""
     now, then = _held(current, REQUIRED), _held(previous, COMPARED_BEFORE)
     moved = (
         _keys(now, _POS)
