@@ -13,6 +13,7 @@ import signal
 import stat
 import subprocess
 import sys
+import textwrap
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -328,6 +329,37 @@ def test_an_ignored_hangup_stays_ignored() -> None:
     with signals.handled():
         assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
         assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+
+
+def test_an_ignored_interrupt_stays_ignored_after_polars_puts_its_own_handler_in() -> None:
+    """A parent that ignores SIGINT (a script's `cmd &`) must see it ignored for the whole run.
+    Importing Polars installs a native SIGINT handler that Python does not see (getsignal still
+    says SIG_IGN), so the kernel's own view of the process is what is checked here."""
+    child = textwrap.dedent(
+        """
+        import signal
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        import polars  # its native handler replaces the ignore behind Python's back
+        from followup_cli.outputs import signals
+
+        def ignored():
+            status = dict(
+                line.split(":\t", 1) for line in open("/proc/self/status").read().splitlines()
+            )
+            return bool(int(status["SigIgn"], 16) >> (signal.SIGINT - 1) & 1)
+
+        before = ignored()
+        with signals.handled():
+            during = ignored()
+        print(before, during, ignored())
+        """
+    )
+    found = subprocess.run(
+        [sys.executable, "-c", child], capture_output=True, text=True, check=True
+    ).stdout.split()
+    # Polars' handler took the place of the ignore; the command ignores the signal again, and
+    # leaves it ignored as the parent asked.
+    assert found == ["False", "True", "True"]
 
 
 def test_ctrl_c_without_a_handler_is_exit_130_without_a_traceback(

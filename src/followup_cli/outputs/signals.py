@@ -156,8 +156,10 @@ def handled() -> Iterator[None]:
     _state.late = None
     previous = {signum: signal.getsignal(signum) for signum in HANDLED}
     for signum, handler in previous.items():
-        if handler is not signal.SIG_IGN:
-            signal.signal(signum, _on_signal)
+        # An ignored signal is ignored again, not only left as Python sees it: importing
+        # Polars (2.x) puts its own native SIGINT handler in place behind Python's back, and
+        # with it a SIGINT that the parent ignored stopped some runs (exit 130, nothing written).
+        signal.signal(signum, _on_signal if handler is not signal.SIG_IGN else signal.SIG_IGN)
     try:
         yield
     finally:
