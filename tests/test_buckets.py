@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -680,6 +681,30 @@ def test_ray_missing_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 # --- Ray --------------------------------------------------------------------------------------
+
+
+def test_a_local_ray_leaves_the_command_its_own_signal_handling() -> None:
+    """Starting Ray puts Ray's SIGTERM handler in place, which ended a run stopped by `timeout`
+    with exit 15 and a stack dump. The command's own handling (exit 143, one line, no partial
+    file) is back while the buckets run and after Ray is shut down. In a process of its own:
+    the session's Ray would be this one's."""
+    child = textwrap.dedent(
+        """
+        import signal
+        from followup_cli.outputs import signals
+        from followup_cli.scaleout import ray_engine
+
+        with signals.handled():
+            with ray_engine.session(None):
+                during = [signal.getsignal(s) is signals._on_signal for s in signals.HANDLED]
+            after = [signal.getsignal(s) is signals._on_signal for s in signals.HANDLED]
+        print(all(during), all(after))
+        """
+    )
+    found = subprocess.run(
+        [sys.executable, "-c", child], capture_output=True, text=True, check=True, timeout=300
+    ).stdout.split()
+    assert found[-2:] == ["True", "True"]
 
 
 @pytest.fixture(scope="session")

@@ -42,6 +42,8 @@ class _State:
     received: int | None = None  # the signal that stopped the run
     files_written: bool = False
     late: int | None = None  # a signal that came after the commit point, not yet reported
+    # While `handled` is under way, the signals the parent ignored (they stay ignored).
+    ignored: frozenset[int] | None = None
 
 
 _state = _State()
@@ -155,17 +157,31 @@ def handled() -> Iterator[None]:
     _state.received, _state.pending, _state.files_written = None, None, False
     _state.late = None
     previous = {signum: signal.getsignal(signum) for signum in HANDLED}
-    for signum, handler in previous.items():
-        # An ignored signal is ignored again, not only left as Python sees it: importing
-        # Polars (2.x) puts its own native SIGINT handler in place behind Python's back, and
-        # with it a SIGINT that the parent ignored stopped some runs (exit 130, nothing written).
-        signal.signal(signum, _on_signal if handler is not signal.SIG_IGN else signal.SIG_IGN)
+    outer = _state.ignored
+    _state.ignored = frozenset(s for s, handler in previous.items() if handler is signal.SIG_IGN)
+    reclaim()
     try:
         yield
     finally:
         remove_temporaries()
+        _state.ignored = outer
         for signum, handler in previous.items():
             signal.signal(signum, signal.SIG_DFL if handler is None else handler)
+
+
+def reclaim() -> None:
+    """Put the command's handling of SIGINT, SIGTERM and SIGHUP (`handled`) back in place, after
+    a native library put its own there: ours, or the ignore the parent asked for. Outside
+    `handled` (the library, a notebook), nothing.
+
+    Importing Polars 2.x installs a SIGINT handler behind Python's back (Python still reports
+    the ignore), with which a SIGINT that the parent ignored stopped some runs (exit 130,
+    nothing written); starting Ray installs its own SIGTERM handler, with which `timeout`
+    ended a run with exit 15 and a stack dump instead of 143 and one line."""
+    if _state.ignored is None or threading.current_thread() is not threading.main_thread():
+        return
+    for signum in HANDLED:
+        signal.signal(signum, signal.SIG_IGN if signum in _state.ignored else _on_signal)
 
 
 @contextlib.contextmanager

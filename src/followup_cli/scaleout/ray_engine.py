@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from followup_cli.core.errors import FollowupError, UsageError
+from followup_cli.outputs import signals
 from followup_cli.scaleout.one_bucket import reconcile_bucket
 from followup_cli.scaleout.plan import BucketResult, Plan
 
@@ -139,11 +140,13 @@ def session(address: str | None) -> Iterator[RayEngine]:
                 f"--engine ray: cannot start {where} ({_first_line(exc)}){token}"
             ) from None
         started = True
+        signals.reclaim()  # Ray's start-up put its own SIGTERM handler in place
     try:
         yield RayEngine(ray)
     finally:
         if started:
             ray.shutdown()
+            signals.reclaim()
 
 
 def _join(address: str) -> str:
