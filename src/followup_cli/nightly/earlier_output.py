@@ -22,6 +22,9 @@ COMPARED_BEFORE = tuple(name for name in REQUIRED if name != "reason")
 # A --previous file may lack the name and reason (they only fill in the changes file's text).
 _OPTIONAL_TEXT = ("name", "reason")
 UNREADABLE = (OSError, pl.exceptions.PolarsError, pl.exceptions.PanicException)
+# Of a JSON Lines output, the most of its first line read to check its keys; a longer line is
+# cut, so the file is refused as not an output (followup's lines are a few hundred bytes).
+FIRST_LINE_LIMIT = 16 * 1024 * 1024
 
 
 _ADVICE = "pass a file that followup reconcile wrote"
@@ -35,19 +38,22 @@ def read_output(path: Path, compared_only: bool = False) -> pl.DataFrame:
     fmt = _format(path)
     try:
         if fmt == "parquet":
-            scan = pl.scan_parquet(path)
+            scan = pl.scan_parquet(path, glob=False)
             if compared_only:
                 scan = scan.select(_compared(scan.collect_schema().names()))
             frame = scan.collect()
         elif fmt == "jsonl":
-            frame = pl.read_ndjson(path, infer_schema_length=None)
+            with path.open("rb") as handle:  # a path would be a pattern: [ ] * ? match
+                frame = pl.read_ndjson(handle, infer_schema_length=None)
             if compared_only:
                 frame = frame.select(_compared(frame.columns))
         else:
             # Every column as text first: ids such as 007 must not become numbers. Without the
             # formula guard's ' (unless --raw-text wrote it), `'@18` would not match `@18`.
             columns = _compared(_csv_header(path)) if compared_only else None
-            frame = unguard_formulas(pl.read_csv(path, infer_schema=False, columns=columns))
+            frame = unguard_formulas(
+                pl.read_csv(path, infer_schema=False, columns=columns, glob=False)
+            )
         check_columns(path, frame.schema, _ADVICE, _OPTIONAL_TEXT)
         expected = COMPARED_BEFORE if compared_only else REQUIRED
         absent = [name for name in _OPTIONAL_TEXT if name in expected and name not in frame.columns]
@@ -68,11 +74,15 @@ def check_output(path: Path) -> None:
     fmt = _format(path)
     try:
         if fmt == "parquet":
-            schema = pl.read_parquet_schema(path)
+            schema = pl.scan_parquet(path, glob=False).collect_schema()
         elif fmt == "csv":
             schema = pl.Schema(dict.fromkeys(_csv_header(path), pl.String()))
         else:
-            schema = pl.read_ndjson(path, n_rows=1, infer_schema_length=1).schema
+            # The first line alone (given an open file, Polars parses every line), read from
+            # the file named: a path would be a pattern, where [ ] * ? match other files.
+            with path.open("rb") as handle:
+                first = handle.readline(FIRST_LINE_LIMIT)
+            schema = pl.read_ndjson(first, infer_schema_length=1).schema
         check_columns(path, schema, _ADVICE, _OPTIONAL_TEXT)
     except (InputFileError, UsageError):
         raise
@@ -100,7 +110,7 @@ def _format(path: Path) -> str:
 
 
 def _csv_header(path: Path) -> list[str]:
-    return pl.read_csv(path, n_rows=0, infer_schema=False).columns
+    return pl.read_csv(path, n_rows=0, infer_schema=False, glob=False).columns
 
 
 def _compared(names: list[str]) -> list[str]:

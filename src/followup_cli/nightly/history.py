@@ -289,11 +289,11 @@ def _scan(snapshot: Snapshot, history: Path) -> pl.LazyFrame:
     """A snapshot to read, its footer checked first: a file written over it (a list, another
     tool's Parquet, a half-copied file) is one sentence naming it, not a failed query plan."""
     try:
-        schema = pl.read_parquet_schema(snapshot.output)
+        schema = pl.scan_parquet(snapshot.output, glob=False).collect_schema()
     except UNREADABLE as exc:
         raise _broken(snapshot, history, exc) from exc
     check_columns(snapshot.output, schema, _advice(snapshot, history))
-    return pl.scan_parquet(snapshot.output)
+    return pl.scan_parquet(snapshot.output, glob=False)
 
 
 def _collected(
@@ -306,7 +306,7 @@ def _collected(
     except UNREADABLE as exc:
         for snapshot in found:
             try:
-                pl.scan_parquet(snapshot.output).select(REQUIRED).collect()
+                pl.scan_parquet(snapshot.output, glob=False).select(REQUIRED).collect()
             except UNREADABLE as broken:
                 raise _broken(snapshot, history, broken) from exc
         raise InputFileError(

@@ -167,13 +167,13 @@ _in_default_order = pl.col("follow_up_status").replace_strict(
 def _scan(snapshot: Snapshot, history: Path) -> pl.LazyFrame:
     advice = f"move {snapshot.folder} out of {history}, or reconcile {snapshot.as_of} again"
     try:
-        schema = pl.read_parquet_schema(snapshot.output)
+        schema = pl.scan_parquet(snapshot.output, glob=False).collect_schema()
     except UNREADABLE as exc:
         raise InputFileError(
             f"{snapshot.output}: cannot be read as a snapshot ({first_line(exc)}); {advice}"
         ) from exc
     check_columns(snapshot.output, schema, advice)
-    return pl.scan_parquet(snapshot.output)
+    return pl.scan_parquet(snapshot.output, glob=False)
 
 
 def _table(nights: list[Night]) -> pl.DataFrame:

@@ -173,7 +173,7 @@ def _parquet_types(customers: Path) -> dict[str, pl.DataType]:
     if format_of(customers) != "parquet":
         return {}
     try:
-        return dict(pl.read_parquet_schema(customers))
+        return dict(pl.scan_parquet(customers, glob=False).collect_schema())
     except (OSError, pl.exceptions.PolarsError):
         return {}  # the run itself reports an unreadable file, with the reason
 
@@ -219,14 +219,14 @@ def _header(customers: Path) -> list[str]:
     CSV file's header by the reader's own function (a header the reader refuses is refused
     here, in the reader's words, before anything else is read)."""
     if format_of(customers) == "parquet":
-        return list(pl.read_parquet_schema(customers))
+        return list(pl.scan_parquet(customers, glob=False).collect_schema())
     return csv_header(customers)
 
 
 def _read_columns(customers: Path, names: list[str]) -> pl.DataFrame:
     """The chosen columns of the customers file as read, with each row's line."""
     if format_of(customers) == "parquet":
-        scan = pl.scan_parquet(customers).select(names)
+        scan = pl.scan_parquet(customers, glob=False).select(names)
         try:
             return (
                 scan.with_row_index(LINE, offset=1)

@@ -61,6 +61,7 @@ def plain_fields(
     try:
         frame = pl.read_csv(
             path,
+            glob=False,  # the file named, even with [ ] * ? in its name
             has_header=False,
             skip_rows=1,
             quote_char=None,

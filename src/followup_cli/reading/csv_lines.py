@@ -58,6 +58,7 @@ def physical_lines(path: Path) -> pl.DataFrame:
         try:
             frame = pl.read_csv(
                 path,
+                glob=False,  # the file named, even with [ ] * ? in its name
                 has_header=False,
                 separator=separator,
                 quote_char=None,

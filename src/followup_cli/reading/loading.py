@@ -284,14 +284,14 @@ def read_failure(exc: BaseException) -> str:
 def _scan_parquet(path: Path) -> tuple[pl.LazyFrame, int]:
     """The file as a lazy scan with 1-based row numbers, and its row count (from metadata)."""
     try:
-        rows = int(pl.scan_parquet(path).select(pl.len()).collect().item())
+        rows = int(pl.scan_parquet(path, glob=False).select(pl.len()).collect().item())
     except (Exception, pl.exceptions.PanicException) as exc:  # several unrelated types
         raise InputFileError(
             f"{path.name}: not a readable Parquet file ({read_failure(exc)}); re-export it"
         ) from exc
-    return make_room_for_line(pl.scan_parquet(path)).with_row_index(LINE, offset=1).with_columns(
-        pl.col(LINE).cast(pl.Int64)
-    ), rows
+    return make_room_for_line(pl.scan_parquet(path, glob=False)).with_row_index(
+        LINE, offset=1
+    ).with_columns(pl.col(LINE).cast(pl.Int64)), rows
 
 
 def _first_line_of(text: str) -> str:

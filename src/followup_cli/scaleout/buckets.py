@@ -233,7 +233,7 @@ def run_buckets(
         timings=timings,
         inputs=inputs,
         newest=tally.newest,
-        unordered=pl.scan_ipc(sorted(plan.outputs.glob("*.arrow"))),
+        unordered=pl.scan_ipc(sorted(plan.outputs.glob("*.arrow")), glob=False),
         buckets=buckets,
     )
     timings["statuses"] += time.perf_counter() - started

@@ -265,7 +265,7 @@ def _repeated_ids(raw: RawTable, folder: Path) -> pl.DataFrame:
         by_bucket.setdefault(path.name.split("-")[0], []).append(path)
 
     def candidates(files: list[Path]) -> pl.DataFrame:
-        found = pl.scan_ipc(files).collect()
+        found = pl.scan_ipc(files, glob=False).collect()
         for path in files:
             path.unlink()
         return repeated.candidates(found)

@@ -35,7 +35,7 @@ def in_line_order(folder: Path) -> pl.LazyFrame:
     ) -> Iterator[pl.DataFrame]:
         left = n_rows
         for number in ranges:
-            rows = pl.scan_ipc(by_range[number]).collect().sort(LINE)
+            rows = pl.scan_ipc(by_range[number], glob=False).collect().sort(LINE)
             if predicate is not None:
                 rows = rows.filter(predicate)
             if columns is not None:

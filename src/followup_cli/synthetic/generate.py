@@ -154,5 +154,9 @@ def _decimal(cents: pl.Expr) -> pl.Expr:
 
 
 def _count_rows(path: Path, fmt: str) -> int:
-    scan = pl.scan_csv(path, infer_schema=False) if fmt == "csv" else pl.scan_parquet(path)
+    scan = (
+        pl.scan_csv(path, infer_schema=False, glob=False)
+        if fmt == "csv"
+        else pl.scan_parquet(path, glob=False)
+    )
     return int(scan.select(pl.len()).collect().item())
