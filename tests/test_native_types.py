@@ -219,9 +219,12 @@ def _decimals(dtype: pl.Decimal, good: bool) -> st.SearchStrategy[Decimal]:
     precision = dtype.precision or 38
     largest = 10**precision - 1
     if good:
-        whole = min(MAX_UNITS, (10 ** (precision - scale) - 1))
+        # Up to MAX_UNITS.99 (the cents of the largest whole amount count too), or the type's
+        # own largest amount if smaller.
+        top = min((MAX_UNITS + 1) * 10**scale - 1, largest)
         step = 10 ** max(scale - 2, 0)  # no third decimal
-        units = st.integers(1, whole * 10**scale // step).map(lambda n: n * step)
+        edge = st.sampled_from([top // step, min(MAX_UNITS * 10**scale, top) // step, 1])
+        units = st.one_of(edge, st.integers(1, top // step)).map(lambda n: n * step)
     else:
         edges = [0, -1, -(10**scale), 10**scale * (MAX_UNITS + 1), largest, -largest]
         if scale > 2:
@@ -563,6 +566,8 @@ def test_a_column_proven_clean_reads_as_every_row_checked(kind: Kind, dtype: pl.
     # The smallest amount the type holds (0.1 at scale 1), and for a count none at all.
     places = dtype.scale or 0 if isinstance(dtype, pl.Decimal) else 0
     step = Decimal(1).scaleb(-places)
+    if kind is Kind.MONEY and places and top == MAX_UNITS:
+        top += 1 - step  # 99,999,999.99 (or .9): the cents of the largest whole amount
     smallest = step if kind is Kind.MONEY else Decimal(0)
     middle = (top / 3).quantize(step, rounding="ROUND_DOWN")
     written = [smallest, middle, top]
@@ -605,6 +610,47 @@ def test_a_count_text_refuses_is_refused_natively_too(tmp_path: Path, sessions: 
             "too large for a number of sessions (at most 999,999,999)",
         )
     ]
+
+
+@pytest.mark.parametrize(
+    ("dtype", "largest"),
+    [
+        (pl.Decimal(18, 2), "99999999.99"),
+        (pl.Decimal(12, 1), "99999999.9"),
+        (pl.Decimal(38, 4), "99999999.9900"),
+        (pl.Int64, "99999999"),
+    ],
+    ids=str,
+)
+def test_the_largest_amount_is_accepted_from_parquet_as_from_text(
+    tmp_path: Path, dtype: pl.DataType, largest: str
+) -> None:
+    """SPEC 6's largest amount is 99,999,999.99, and text is read so. A Parquet decimal of
+    99,999,999.01 to .99 was refused as "too large (at most 99,999,999.99)": its whole units
+    were compared with 99,999,999 as if they were the amount. One more whole unit is refused,
+    from text and from Parquet alike."""
+    beyond = str(int(Decimal(largest)) + 1)
+    amounts = pl.Series([D(largest), D(beyond)], dtype=pl.Decimal(38, 4)).cast(dtype)
+    payments = pl.DataFrame(
+        {
+            "payment_id": ["31", "32"],
+            "customer_id": ["11", "11"],
+            "paid_on": [dt.date(2024, 6, 1)] * 2,
+            "amount": amounts,
+            "kind": ["recurring", "recurring"],
+        }
+    )
+    native = _one_table(tmp_path / "parquet", "payments", payments)
+    written = pl.Series([largest.removesuffix("00"), beyond])  # as text, at most 2 places
+    text = _one_table(tmp_path / "text", "payments", payments.with_columns(amount=written))
+    for table in text.glob("*.parquet"):  # the same exports as CSV
+        pl.read_parquet(table).write_csv(
+            table.with_suffix(".csv"), datetime_format="%Y-%m-%d %H:%M"
+        )
+        table.unlink()
+    too_large = "too large for an amount of money (at most 99,999,999.99)"
+    assert _rejected(native) == [("payments.parquet", 2, "amount", too_large)]
+    assert _rejected(text) == [("payments.csv", 3, "amount", too_large)]  # line 1: header
 
 
 def test_a_blank_customer_reference_in_parquet_is_missing(tmp_path: Path) -> None:

@@ -343,7 +343,9 @@ def _parse_native(
         lowest = "0 or more" if column.allow_zero else "more than 0"
         # The same order of verdicts as text: a sign first, then the size, then zero.
         negative = col < 0
-        huge = col.is_not_null() & ~negative & (wide.is_null() | (wide > MAX_UNITS))
+        # Beyond MAX_UNITS.99, as text is judged: a decimal's cents count (99,999,999.99 is an
+        # amount), so the bound is the next whole unit, not MAX_UNITS.
+        huge = col.is_not_null() & ~negative & (wide.is_null() | (wide >= MAX_UNITS + 1))
         cents = (pl.when(~negative & ~huge).then(wide) * 100).cast(pl.Int64)
         too_small = negative | ((cents == 0) & pl.lit(not column.allow_zero))
         reason = (

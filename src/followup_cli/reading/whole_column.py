@@ -229,7 +229,7 @@ def trusted(column: Column, dtype: pl.DataType, figures: Figures, as_of: dt.date
             return None
     elif column.kind is Kind.MONEY:
         smallest_ok = low >= 0 if column.allow_zero else low > 0
-        if not smallest_ok or high > MAX_UNITS:
+        if not smallest_ok or high >= MAX_UNITS + 1:  # a decimal's largest is MAX_UNITS.99
             return None
     # The bounds are the column's own smallest and largest values, compared as Python numbers,
     # so they cannot wrap; the value is `parse`'s own, which widens a narrow integer (Int8,
