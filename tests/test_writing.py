@@ -230,6 +230,65 @@ def test_a_failure_half_way_through_the_renames_puts_the_first_file_back(tmp_pat
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out-rejects.csv", "out.csv"]
 
 
+def _no_hard_links(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As the kernel's protected_hardlinks does for another user's file (or a file system
+    without hard links): every link refused."""
+
+    def refused(*_args: object, **_kwargs: object) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", refused)
+
+
+def test_without_hard_links_a_failed_set_still_puts_yesterdays_file_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where yesterday's output could not be hard-linked aside, a later file of the set that
+    failed to land made the undo remove the output (yesterday's list gone, and the message
+    said no file was changed). It is kept by a copy now, and put back."""
+    first, second = tmp_path / "out.csv", tmp_path / "out-rejects.csv"
+    first.write_bytes(b"yesterday\n")
+    first.chmod(0o640)
+    _no_hard_links(monkeypatch)
+    real_replace = os.replace
+
+    def second_refused(source: object, target: object) -> None:
+        if Path(str(target)) == second.resolve():
+            raise PermissionError(1, "Operation not permitted")  # a sticky folder's file
+        real_replace(source, target)
+
+    monkeypatch.setattr(os, "replace", second_refused)
+    with pytest.raises(OutputError, match=r"out-rejects\.csv: cannot be written"):
+        write_together([(first, _write(b"today\n")), (second, _write(b"rejects\n"))])
+    assert first.read_bytes() == b"yesterday\n"
+    assert stat.S_IMODE(first.stat().st_mode) == 0o640
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv"]
+
+
+def test_a_previous_file_that_cannot_be_kept_fails_the_set_before_anything_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Neither a link nor a copy of yesterday's rejects file: the set fails naming it, and
+    the output, whose rename would have come first, is not replaced either."""
+    first, second = tmp_path / "out.csv", tmp_path / "out-rejects.csv"
+    first.write_bytes(b"yesterday\n")
+    second.write_bytes(b"old rejects\n")
+    _no_hard_links(monkeypatch)
+    real_copy = shutil.copy2
+
+    def copy_refused(source: object, target: object, **kwargs: object) -> object:
+        if Path(str(source)) == second.resolve():
+            raise PermissionError(13, "Permission denied")
+        return real_copy(source, target, **kwargs)
+
+    monkeypatch.setattr(shutil, "copy2", copy_refused)
+    with pytest.raises(OutputError, match=r"out-rejects\.csv: cannot be written"):
+        write_together([(first, _write(b"today\n")), (second, _write(b"rejects\n"))])
+    assert first.read_bytes() == b"yesterday\n"
+    assert second.read_bytes() == b"old rejects\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out-rejects.csv", "out.csv"]
+
+
 def test_files_to_remove_go_only_with_the_set(tmp_path: Path) -> None:
     """`remove` takes effect when the set lands, and not when it fails."""
     stale = tmp_path / "old-rejects.csv"

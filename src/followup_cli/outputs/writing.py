@@ -14,6 +14,7 @@ import io
 import os
 import re
 import secrets
+import shutil
 import stat
 import sys
 import tempfile
@@ -151,18 +152,22 @@ def _open_directly(path: Path, flags: int) -> int:
 
 def _commit(staged: Sequence[_Staged], remove: Sequence[Path]) -> None:
     """Rename every temporary file into place and remove `remove`; on a failure undo what was
-    done, so the folder holds yesterday's set. The previous version of each file is kept as a
-    hard link until the set is in place (where the file system has no hard links, a failure
-    after the first rename cannot be undone, which is no worse than a plain rename)."""
+    done, so the folder holds yesterday's set. The previous version of each file is kept
+    (`_keep`) before anything is renamed: a previous version that cannot be kept fails the
+    set while nothing has changed, and one that was kept is what a failure puts back."""
     undo: list[tuple[Path, Path | None]] = []  # (target, its previous version or None)
     kept: list[Path] = []
     current: Path = Path()
     try:
+        previous_of: list[Path | None] = []
         for item in staged:
             current = item.shown
             previous = _keep(item.target)
             if previous is not None:
                 kept.append(previous)
+            previous_of.append(previous)
+        for item, previous in zip(staged, previous_of, strict=True):
+            current = item.shown
             os.replace(item.temporary, item.target)
             signals.forget(item.temporary)
             undo.append((item.target, previous))
@@ -191,14 +196,24 @@ def _commit(staged: Sequence[_Staged], remove: Sequence[Path]) -> None:
 
 
 def _keep(target: Path) -> Path | None:
-    """A hard link to the file about to be replaced, or None when there is none to keep."""
+    """The file about to be replaced, kept under a spare name until the set is in place: a
+    hard link, or where none can be made (a file system without them, or the kernel's
+    protected_hardlinks refusing a link to another user's file) a copy. None when there is
+    no file there yet. A file that is there but cannot be kept raises OSError: undoing would
+    otherwise mean removing it (yesterday's output gone, and "nothing changed" said)."""
     spare = _spare_name(target)
     signals.track(spare)
     try:
-        os.link(target, spare, follow_symlinks=False)
-    except OSError:
-        signals.forget(spare)
-        return None
+        try:
+            os.link(target, spare, follow_symlinks=False)
+        except FileNotFoundError:
+            signals.forget(spare)
+            return None
+        except OSError:
+            shutil.copy2(target, spare, follow_symlinks=False)
+    except BaseException:
+        signals.discard(spare)
+        raise
     return spare
 
 
