@@ -209,3 +209,26 @@ def test_the_summary_time_is_the_whole_runs(
     report = json.loads((work / "report.json").read_text())
     assert report["elapsed_seconds"] >= 2.0
     assert took == pytest.approx(report["elapsed_seconds"], abs=0.01)
+
+
+@pytest.mark.parametrize("value", ["NaN", "+Inf", "-Inf", "1e20", "-1e20", "-86400"])
+@pytest.mark.parametrize(
+    "name", ["followup_as_of_timestamp_seconds", "followup_last_success_timestamp_seconds"]
+)
+def test_a_metrics_file_holding_no_time_is_not_kept_and_the_night_recovers(
+    invoke: Invoke, work: Path, name: str, value: str
+) -> None:
+    """A metrics file whose as-of or last success holds no time a run writes (damaged by
+    hand, or by another tool) stopped every later run with "internal error" (exit 3), and was
+    written back as it was, so no night ever recovered. The value is not kept, said as a
+    warning; the run reconciles and the file holds this night's times."""
+    metrics = work / "metrics" / "followup.prom"
+    metrics.write_text(f"# TYPE {name} gauge\n{name} {value}\n")
+    result = reconcile(invoke, work, LATER)
+    assert result.exit_code == 0, result.output
+    assert f"--metrics {metrics}: the file there holds {name}" in result.output
+    assert as_of_gauge(metrics) == dt.date.fromisoformat(LATER)
+    success = metrics_of(metrics)[("followup_last_success_timestamp_seconds", ())]
+    assert abs(success - time.time()) < 3600
+    report = json.loads((work / "report.json").read_text())
+    assert report["exit_code"] == 0

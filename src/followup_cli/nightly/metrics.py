@@ -13,6 +13,7 @@ which is what the "no success for two nights" alert reads.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -84,7 +85,27 @@ def read_previous(path: Path) -> Previous:
                 found.setdefault(family.name, float(family.samples[0].value))
     except (ValueError, UnicodeDecodeError, IndexError, KeyError, TypeError):
         pass  # a damaged file: what was read before the damage is kept, the rest is unknown
-    return Previous(found.get(LAST_SUCCESS), found.get(AS_OF))
+    # A time no run writes (NaN, +Inf, 1e20, before 1970) is not kept: read back as a date it
+    # stopped every later run (and was written back, so none ever recovered).
+    wrong = {name: value for name, value in found.items() if not _a_time(value)}
+    if not wrong:
+        return Previous(found.get(LAST_SUCCESS), found.get(AS_OF))
+    held = ", ".join(f"{name} {value:g}" for name, value in wrong.items())
+    return Previous(
+        None if LAST_SUCCESS in wrong else found.get(LAST_SUCCESS),
+        None if AS_OF in wrong else found.get(AS_OF),
+        warning=f"--metrics {path}: the file there holds {held}, not a time this tool writes; "
+        f"it was not kept",
+    )
+
+
+# The latest time a metric of ours holds: the end of 9999-12-31, the last day a date can be.
+_LATEST = dt.datetime(9999, 12, 31, 23, 59, 59, tzinfo=dt.UTC).timestamp()
+
+
+def _a_time(value: float) -> bool:
+    """Whether `value` is a Unix time a run writes: a finite number from 1970 to 9999."""
+    return math.isfinite(value) and 0 <= value <= _LATEST
 
 
 def registry_for(
