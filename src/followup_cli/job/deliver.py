@@ -46,10 +46,12 @@ class Delivery:
 
     @property
     def height(self) -> int:
-        if isinstance(self.rows, pl.DataFrame):
-            return self.rows.height
-        assert self.count is not None, "streamed rows come with their number"
-        return self.count
+        """The rows the file holds: `count` when given (streamed rows, or a workbook's
+        sheet beside its lists), else the frame's."""
+        if self.count is not None:
+            return self.count
+        assert isinstance(self.rows, pl.DataFrame), "streamed rows come with their number"
+        return self.rows.height
 
 
 def deliver(
@@ -87,9 +89,9 @@ def deliver(
 def check_changes_destination(
     path: Path, output: Path | None, rejects: Path, inputs: list[Path]
 ) -> None:
-    output_format(path, None)  # an unknown extension is a usage error before any work
     if resolved("--changes", path) in {resolved("input", p) for p in inputs}:
         raise UsageError(f"--changes {path} is one of the input files; choose another name")
+    output_format(path, None, "--changes")  # an unknown extension: exit 2 before any work
     check_writable("--changes", path)
     taken = {resolved("--rejects", rejects), *([resolved("--output", output)] if output else [])}
     if resolved("--changes", path) in taken:

@@ -304,7 +304,7 @@ def _write(
         sheets = _with_trends(record, request.records.history, sheets)
     changes = None
     if changed is not None:
-        changes = Delivery(changed, plan.changes, output_format(plan.changes, None))
+        changes = _changes_delivery(changed, plan)
     outputs = [Delivery(rows, plan.destination, plan.fmt, sheets, listed)]
     if plan.split is not None:  # SPEC 9: one file per value, beside -o, in the same set
         records = request.records
@@ -319,6 +319,17 @@ def _write(
     )
     record.stages["write"] = result.timings["write"] = time.perf_counter() - started
     return stale
+
+
+def _changes_delivery(changed: pl.DataFrame, plan: Plan) -> Delivery:
+    """The changes file: its rows, or as a workbook (`--changes NAME.xlsx`) a Changes sheet
+    and no lists, as `followup changes -o NAME.xlsx` writes it."""
+    fmt = output_format(plan.changes, None)
+    if fmt != "xlsx":
+        return Delivery(changed, plan.changes, fmt)
+    no_lists = pl.DataFrame(schema={"follow_up_status": pl.String})
+    sheets = Sheets(plan.as_of, changes=changed)
+    return Delivery(no_lists, plan.changes, fmt, sheets, count=changed.height)
 
 
 def _with_trends(record: run_report.RunRecord, history: Path | None, sheets: Sheets) -> Sheets:

@@ -77,13 +77,13 @@ def read_plan(record: run_report.RunRecord, request: JobRequest) -> Plan:
     fmt = output_format(destination, o.format)
     record.located = locate_tables(data, overrides, without)
     inputs = tuple(path for path in record.located.values() if path is not None)
-    check_destinations(destination, rejects, list(inputs))
+    check_destinations(destination, rejects, [*inputs, *_rules_file(request)])
     if r.previous is not None and resolved("--rejects", rejects) == resolved(
         "--previous", r.previous
     ):
         raise UsageError(f"--rejects {rejects} is the --previous file; choose another name")
     if comparing:
-        read_too = [*inputs, *([r.previous] if r.previous else [])]
+        read_too = [*inputs, *_rules_file(request), *([r.previous] if r.previous else [])]
         check_changes_destination(changes, destination, rejects, read_too)
     statuses = chosen_statuses(request.lists.status, settings.rules.list_order)
     customers = record.located["customers"]
@@ -132,11 +132,17 @@ def check_record_paths(request: JobRequest) -> None:
             ],
             # --previous is read too: only -o may replace it (compare with last night's file,
             # then write tonight's over it).
-            [*inputs, *([r.previous] if r.previous else [])],
+            [*inputs, *_rules_file(request), *([r.previous] if r.previous else [])],
         )
     except BaseException:
         remove_made_folders(made)
         raise
+
+
+def _rules_file(request: JobRequest) -> list[Path]:
+    """The --rules file, read by the run as the exports are: no file of the run may replace
+    it (an output written over it would leave the next night's run without its rules)."""
+    return [request.rules] if request.rules is not None else []
 
 
 def _beside_output(request: JobRequest) -> tuple[Path, Path]:

@@ -24,8 +24,9 @@ FORMATS = OUTPUT_FORMATS  # the name this module always had
 BINARY_FORMATS = ("parquet", "xlsx")
 
 
-def output_format(path: Path | None, requested: str | None) -> str:
-    """--format if given, else the output file's extension, else CSV (standard output)."""
+def output_format(path: Path | None, requested: str | None, option: str = "--output") -> str:
+    """--format if given, else the output file's extension, else CSV (standard output);
+    `option` is the one that named `path`, for the message refusing it."""
     if requested is not None:
         if requested not in FORMATS:
             raise UsageError(f"--format {requested!r}: choose one of {', '.join(FORMATS)}")
@@ -38,7 +39,7 @@ def output_format(path: Path | None, requested: str | None) -> str:
             return "csv"  # `-o /dev/stdout` or a FIFO: as standard output, no extension to read
         if found is None:
             raise UsageError(
-                f"--output {path}: cannot tell the format from "
+                f"{option} {path}: cannot tell the format from "
                 f"{path.suffix or 'no extension'!r}; end the name in .csv, .parquet, .jsonl or "
                 f".xlsx, or pass --format"
             )
