@@ -112,3 +112,37 @@ def test_an_unknown_changes_extension_is_blamed_on_changes(invoke: Invoke, tmp_p
     )  # fmt: skip
     assert result.exit_code == 2, result.output
     assert f"--changes {moves}: cannot tell the format" in result.output
+
+
+def test_a_full_disk_for_the_snapshot_keeps_the_runs_exit_code(
+    invoke: Invoke, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The output set is in place when the snapshot is stored, so a history that cannot take
+    it is a warning (SPEC 8), not a failed run. A full disk there came as Polars' own error,
+    which escaped as "internal error", exit 3, the report `failed` and the metrics saying no
+    success, on a night whose lists were delivered."""
+    from followup_cli.nightly import history
+
+    def full(_rows: object, _fmt: str) -> Callable[[object], None]:
+        def fill(_sink: object) -> None:
+            raise pl.exceptions.ComputeError(
+                "parquet: IO error: No space left on device (os error 28)"
+            )
+
+        return fill
+
+    monkeypatch.setattr(history, "frame_writer", full)
+    report, metrics = tmp_path / "report.json", tmp_path / "followup.prom"
+    result = _reconcile(
+        invoke, "2024-07-31", "-o", str(tmp_path / "out.csv"), "--history",
+        str(tmp_path / "runs"), "--report", str(report), "--metrics", str(metrics),
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    said = f"--history {tmp_path / 'runs'}: cannot be written (No space left on device)"
+    assert said in result.output
+    assert (tmp_path / "out.csv").exists()
+    document = json.loads(report.read_text())
+    assert document["exit_code"] == 0
+    assert document["warnings_by_kind"]["snapshot_not_stored"] == 1
+    assert "followup_last_run_success 1.0" in metrics.read_text()
+    assert not list((tmp_path / "runs").glob("as_of=*"))

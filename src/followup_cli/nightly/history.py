@@ -225,7 +225,8 @@ def store(
         signals.forget(staging_root)
         snapshot_folder.swap_into_place(staging, target, staging_root / snapshot_folder.REPLACED)
         snapshot_folder.sync_folder(history)
-    except OSError as exc:
+    except (OSError, pl.exceptions.PolarsError) as exc:
+        # Polars words a full disk as its own error ("...: No space left on device").
         raise snapshot_folder.unwritable(history, exc) from exc
     finally:
         signals.forget(staging_root)

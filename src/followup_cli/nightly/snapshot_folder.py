@@ -163,8 +163,11 @@ def sync_folder(folder: Path) -> None:
             os.close(handle)
 
 
-def unwritable(history: Path, exc: OSError) -> InputFileError:
+def unwritable(history: Path, exc: Exception) -> InputFileError:
+    """The history cannot take the snapshot: an OS error, or Polars' error wrapping one."""
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    # "...parquet: IO error: No space left on device (os error 28)" -> the OS's own words.
+    reason = re.sub(r"\s*\(os error \d+\)$", "", reason.rsplit("IO error: ", 1)[-1].strip())
     return InputFileError(
-        f"--history {history}: cannot be written ({exc.strerror or exc}); "
-        f"the snapshot was not stored"
+        f"--history {history}: cannot be written ({reason}); the snapshot was not stored"
     )
