@@ -139,6 +139,18 @@ BAD_ROWS = [
         [("events.csv", 3, "starts_at", "2024-07-20 25:00", "not a real calendar date or time")],
     ),
     BadRow(
+        # chrono reads a 60th second as a leap second: 23:59:60 became the next day's 00:00
+        # (a trial on the 31st booked on the 1st), where no such second was.
+        "leap-second",
+        {"events": ["E-2,C-2,2024-07-31 23:59:60,trial,scheduled"]},
+        [("events.csv", 3, "starts_at", "2024-07-31 23:59:60", "not a real calendar date or time")],
+    ),
+    BadRow(
+        "second-sixty-mid-day",
+        {"events": ["E-2,C-2,2024-07-20T12:00:60,trial,attended"]},
+        [("events.csv", 3, "starts_at", "2024-07-20T12:00:60", "not a real calendar date or time")],
+    ),
+    BadRow(
         "negative-payment",
         {"payments": ["P-2,C-1,2024-03-01,-4.00,recurring"]},
         [("payments.csv", 3, "amount", "-4.00", "amount must be more than 0")],

@@ -195,7 +195,9 @@ def _datetime(column: Column, text: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
         .str.replace(r"^(.{10})_{9}$", "$1 00:00:00")
         .str.replace(r"^(.{16})_{3}$", "$1:00")
     )
-    value = pl.when(shaped).then(full.str.to_datetime("%Y-%m-%d %H:%M:%S", strict=False))
+    # A 60th second is no time of day: chrono would read it as a leap second, the next minute.
+    real = shaped & ~full.str.ends_with(":60")
+    value = pl.when(real).then(full.str.to_datetime("%Y-%m-%d %H:%M:%S", strict=False))
     reason = (
         pl.when(text.is_null())
         .then(None)
