@@ -689,3 +689,42 @@ def test_an_implausible_parquet_date_is_the_rows_only_reason(tmp_path: Path) -> 
     )
     assert (file, line, column) == ("agreements.parquet", 1, "purchase_date")
     assert reason.startswith("implausible date 2124-08-01")
+
+
+NUL_REASON = "holds a zero byte (NUL) at character {}"
+
+
+@pytest.mark.parametrize(
+    ("table", "column", "written", "at"),
+    [
+        ("customers", "name", "Lucy\x00Park", 5),
+        ("customers", "origin", "we\x00b", 3),
+        ("customers", "customer_id", "12\x00", 3),
+        ("payments", "customer_id", "\x0011", 1),
+        ("payments", "payment_id", "3\x002", 2),
+        ("payments", "kind", "one-off\x00", 8),
+    ],
+)
+def test_a_zero_byte_in_parquet_text_rejects_the_row_as_in_csv(
+    tmp_path: Path, table: str, column: str, written: str, at: int
+) -> None:
+    """A NUL in a Parquet text value went into the output (exit 0, a raw zero byte in the
+    CSV), where the same row in CSV is rejected: NUL is never text (docs/decisions.md). The
+    row is rejected, naming the column and the character; the value is shown as \\x00."""
+    frame = pl.DataFrame(BASE[table]).with_columns(
+        pl.when(pl.int_range(pl.len()) == 1)
+        .then(pl.lit(written))
+        .otherwise(pl.col(column))
+        .alias(column)
+    )
+    folder = _one_table(tmp_path / "in", table, frame)
+    outcome = _outcome(folder, table)
+    assert not isinstance(outcome, str), outcome
+    output, rejects = outcome
+    own = [r for r in rejects if r[0] == f"{table}.parquet" and r[3] == column]
+    assert [(line, value) for _f, line, _id, _c, value, _r in own] == [
+        (2, written.replace("\x00", "\\x00"))
+    ]
+    assert own[0][5].startswith(NUL_REASON.format(at))
+    assert not any("\x00" in str(v) for row in output.iter_rows() for v in row)
+    assert not any("\x00" in str(v) for row in rejects for v in row)

@@ -97,7 +97,26 @@ def parse(
     raw = pl.col(column.name)
     if dtype != pl.String:
         raw = raw.cast(pl.String)
-    return _parse_text(column, raw, as_of)
+    return _without_zero_bytes(raw, _parse_text(column, raw, as_of))
+
+
+def _without_zero_bytes(raw: pl.Expr, parsed: Parsed) -> Parsed:
+    """A Parquet text value holding a zero byte (NUL) refused, as a CSV row holding one is
+    (`csv_reader`): NUL is not text, and many tools end a string at it."""
+    at = raw.str.find("\x00", literal=True)
+    nul = at.is_not_null()
+    reason = (
+        pl.when(nul)
+        .then(
+            pl.format(
+                "holds a zero byte (NUL) at character {} of its value; text never does "
+                "(many programs end the text there)",
+                at + 1,
+            )
+        )
+        .otherwise(parsed.reason)
+    )
+    return Parsed(pl.when(~nul).then(parsed.value), reason, parsed.refused | nul)
 
 
 FREE_TEXT = frozenset({Kind.TEXT, Kind.KEY, Kind.CUSTOMER_REF})

@@ -85,7 +85,9 @@ def row_checks(table: str) -> list[RowCheck]:
 
 
 def cut(text: pl.Expr) -> pl.Expr:
-    return text.str.slice(0, MAX_REJECT_TEXT)
+    """Text for the rejects file: a zero byte written \\x00 (as the CSV reader shows it), at
+    most MAX_REJECT_TEXT characters."""
+    return text.str.replace_all("\x00", "\\x00", literal=True).str.slice(0, MAX_REJECT_TEXT)
 
 
 def quoted(text: pl.Expr) -> pl.Expr:

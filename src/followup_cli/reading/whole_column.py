@@ -28,12 +28,13 @@ from followup_cli.reading.parsing import (
 
 _ID_KINDS = frozenset({Kind.KEY, Kind.CUSTOMER_REF})
 # What stops a value being used as it is: white space at either end (strip_chars would remove
-# it), anything beyond ASCII (its case folding is not one letter for one letter), and, for ids,
-# a letter of the other case (case folding would change it).
-_PADDED = r"^\s|\s$"
+# it), a zero byte (NUL: refused, never text), anything beyond ASCII (its case folding is not
+# one letter for one letter), and, for ids, a letter of the other case (case folding would
+# change it).
+_PADDED = r"^\s|\s$|\x00"
 _NOT_PLAIN = {
-    "upper": r"^\s|\s$|[^\x00-\x7F]|[a-z]",
-    "lower": r"^\s|\s$|[^\x00-\x7F]|[A-Z]",
+    "upper": r"^\s|\s$|\x00|[^\x00-\x7F]|[a-z]",
+    "lower": r"^\s|\s$|\x00|[^\x00-\x7F]|[A-Z]",
 }
 
 # A table's whole-column figures by `<column>:<figure>`: counts, lengths, flags and the
