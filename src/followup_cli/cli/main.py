@@ -313,6 +313,7 @@ def main() -> None:
         raise SystemExit(128 + signal.SIGINT) from None
     finally:
         report_late_signal()
+        signals.ended()
     raise SystemExit(code if isinstance(code, int) else 0)
 
 

@@ -129,6 +129,17 @@ def _exit_early(signum: int, _frame: FrameType | None) -> None:
     raise SystemExit(128 + signum)
 
 
+def ended() -> None:
+    """The command has ended and its exit code is decided: from here a signal is ignored.
+    Python puts the default action back for its handlers while the interpreter shuts down
+    (an ignored signal it leaves alone), so a signal in that last moment ended a run whose
+    files and report were written with 128 + signum instead of its own exit code."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for signum in HANDLED:
+        signal.signal(signum, signal.SIG_IGN)
+
+
 def remove_temporaries() -> None:
     for path in list(_state.temporaries):
         # A folder is a run's work folder (customer buckets): it goes with everything in it.
