@@ -146,3 +146,32 @@ def test_a_full_disk_for_the_snapshot_keeps_the_runs_exit_code(
     assert document["warnings_by_kind"]["snapshot_not_stored"] == 1
     assert "followup_last_run_success 1.0" in metrics.read_text()
     assert not list((tmp_path / "runs").glob("as_of=*"))
+
+
+@pytest.mark.parametrize("option", ["-o", "--report", "--metrics", "--rejects"])
+def test_a_link_into_a_missing_folder_is_refused_before_any_work(
+    invoke: Invoke, tmp_path: Path, option: str
+) -> None:
+    """A destination that is a link to a file in a folder that does not exist: the files are
+    written where the link leads, yet the check made before any work looked at the link's own
+    folder, so the run did its work and failed at the end (the output set already replaced
+    for --report, exit 3 for -o)."""
+    link = tmp_path / ("out.csv" if option in ("-o", "--rejects") else "record.json")
+    link.symlink_to(tmp_path / "missing" / link.name)
+    names = {"-o": str(tmp_path / "out-real.csv")} if option != "-o" else {}
+    args = [option, str(link), *(("-o", names["-o"]) if names else ())]
+    result = _reconcile(invoke, "2024-07-31", *args)
+    assert result.exit_code == 2, result.output
+    assert f"{option if option != '-o' else '--output'} {link}: it links to a file in" in (
+        result.output
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == [link.name]
+
+
+def test_a_file_in_the_way_of_a_folder_is_named_as_a_file(invoke: Invoke, tmp_path: Path) -> None:
+    """`-o out.csv/x.csv` where out.csv is a file: "the folder out.csv does not exist" sent
+    people looking for a missing folder."""
+    (tmp_path / "out.csv").write_text("yesterday\n")
+    result = _reconcile(invoke, "2024-07-31", "-o", str(tmp_path / "out.csv" / "x.csv"))
+    assert result.exit_code == 2, result.output
+    assert f"{tmp_path / 'out.csv'} is a file, not a folder" in result.output

@@ -174,7 +174,17 @@ def check_writable(option: str, path: Path) -> None:
             raise UsageError(f"{option} {path}: cannot be written (permission denied)")
         return
     folder = path.parent
+    if path.is_symlink():
+        # The file is written where the link leads (the link is kept): that folder must take it.
+        folder = resolved(option, path).parent
+        if not folder.is_dir():
+            raise UsageError(
+                f"{option} {path}: it links to a file in {folder}, which is not a folder "
+                f"that exists; point the link at an existing folder, or give another name"
+            )
     if not folder.is_dir():
+        if folder.exists():
+            raise UsageError(f"{option} {path}: {folder} is a file, not a folder")
         raise UsageError(f"{option} {path}: the folder {folder} does not exist")
     probe_folder(option, path, folder)
 
