@@ -175,3 +175,33 @@ def test_a_file_in_the_way_of_a_folder_is_named_as_a_file(invoke: Invoke, tmp_pa
     result = _reconcile(invoke, "2024-07-31", "-o", str(tmp_path / "out.csv" / "x.csv"))
     assert result.exit_code == 2, result.output
     assert f"{tmp_path / 'out.csv'} is a file, not a folder" in result.output
+
+
+@pytest.mark.parametrize(
+    ("option", "name"),
+    [("-o", "payments.parquet"), ("-o", "Events.CSV"), ("--rejects", "Agreements.CSV")],
+)
+def test_a_file_written_into_the_exports_under_a_tables_name_is_refused(
+    invoke: Invoke, tmp_path: Path, option: str, name: str
+) -> None:
+    """`-o exports/payments.parquet` beside payments.csv was written (exit 0), and every
+    later night stopped at "two files for the payments table" (exit 3)."""
+    import shutil
+
+    data = tmp_path / "exports"
+    shutil.copytree(SAMPLE, data)
+    before = sorted(p.name for p in data.iterdir())
+    args = [option, str(data / name)]
+    if option != "-o":
+        args += ["-o", str(tmp_path / "out.csv")]
+    result = invoke("reconcile", "--data", str(data), "--as-of", "2024-07-31", "-q", *args)
+    assert result.exit_code == 2, result.output
+    assert "the next run would read it as an export" in result.output
+    assert sorted(p.name for p in data.iterdir()) == before
+    # Given by path, that table is not looked for in the folder: the name is free.
+    table = Path(name).stem.lower()
+    given = invoke(
+        "reconcile", "--data", str(data), "--as-of", "2024-07-31", "-q", *args,
+        f"--{table}", str(data / f"{table}.csv"),
+    )  # fmt: skip
+    assert given.exit_code in (0, 1), given.output

@@ -35,7 +35,7 @@ from followup_cli.outputs.lists import (
     contact_columns,
     sort_order,
 )
-from followup_cli.reading.locate import locate_tables, possible_inputs
+from followup_cli.reading.locate import check_not_read_next, locate_tables, possible_inputs
 
 ON_ERROR = ("reject", "fail")
 
@@ -78,6 +78,9 @@ def read_plan(record: run_report.RunRecord, request: JobRequest) -> Plan:
     record.located = locate_tables(data, overrides, without)
     inputs = tuple(path for path in record.located.values() if path is not None)
     check_destinations(destination, rejects, [*inputs, *_rules_file(request)])
+    written = [("--output", destination), ("--rejects", rejects)]
+    for option, path in [*written, *([("--changes", changes)] if comparing else [])]:
+        check_not_read_next(option, path, data, overrides, without)
     if r.previous is not None and resolved("--rejects", rejects) == resolved(
         "--previous", r.previous
     ):

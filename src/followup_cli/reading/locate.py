@@ -85,6 +85,37 @@ def possible_inputs(
     ]
 
 
+def check_not_read_next(
+    option: str,
+    path: Path | None,
+    data_dir: Path,
+    overrides: Mapping[str, Path | None],
+    without: Collection[str] = (),
+) -> None:
+    """Refuse a file the run would write in the exports folder under a table's name
+    (`-o exports/payments.csv` beside payments.parquet): tonight it is no input yet, but every
+    later run would find it there as an export (two files for one table: exit 3 each night, or
+    its rows read as payments)."""
+    if path is None or path.stem.lower() not in TABLES:
+        return
+    if path.suffix.lower() not in EXPORT_EXTENSIONS:
+        return
+    table = path.stem.lower()
+    skipped = {name.strip().lower() for name in without}
+    if overrides.get(table) is not None or table in skipped:
+        return  # that table is not looked for in the folder
+    try:
+        same = path.absolute().parent.resolve() == data_dir.absolute().resolve()
+    except (OSError, RuntimeError):
+        return  # a loop of links: the writer's own checks name it
+    if same:
+        raise UsageError(
+            f"{option} {path} is in the exports folder ({data_dir}) under the {table} "
+            f"table's name: the next run would read it as an export; choose another name "
+            f"or folder"
+        )
+
+
 def _without(names: Collection[str], overrides: Mapping[str, Path | None]) -> set[str]:
     """The tables to run without, checked: known, not customers, not also given by path."""
     skipped = set()
