@@ -153,6 +153,53 @@ def test_followup_trends_as_csv_and_from_snapshots_without_reports(
     assert _ok(invoke("trends", "--history", str(runs))).stdout == from_reports
 
 
+@pytest.mark.parametrize("name", ["Owed (Due)", "as_of", "Night"])
+def test_a_report_naming_a_list_as_a_trends_column_is_not_trusted(
+    tmp_path: Path, runs: Path, invoke: Invoke, name: str
+) -> None:
+    """A stored report (edited, or another tool's) whose people name a list `as_of` or
+    `Owed (Due)` was an internal error (exit 3), or worse, its people summed into the money
+    owed. No run names a list so (the rules refuse it): the night is counted from its
+    snapshot instead, with the same figures as its own report gives."""
+    from_reports = _ok(invoke("trends", "--history", str(runs))).stdout
+    report = runs / f"as_of={NIGHTS[1]}" / "report.json"
+    document = json.loads(report.read_text())
+    people = document["people"]["by_follow_up_status"]
+    first = next(iter(people))
+    people[name] = people.pop(first)
+    report.write_text(json.dumps(document))
+    assert _ok(invoke("trends", "--history", str(runs))).stdout == from_reports
+
+
+def test_a_snapshot_with_a_list_named_as_a_trends_column_leaves_the_sheet_out(
+    tmp_path: Path, runs: Path, invoke: Invoke
+) -> None:
+    """The same name in a snapshot without a report: `followup trends` says which night
+    (exit 3, no traceback), and a run's workbook is written without its Trends sheet, said as
+    a warning, as for any night that cannot be read."""
+    night = runs / f"as_of={NIGHTS[0]}"
+    (night / "report.json").unlink()
+    rows = pl.read_parquet(night / "followup.parquet")
+    first = rows.get_column("follow_up_status")[0]
+    renamed = pl.when(pl.col("follow_up_status") == first).then(pl.lit("Owed (Due)"))
+    rows = rows.with_columns(
+        renamed.otherwise(pl.col("follow_up_status")).alias("follow_up_status")
+    )
+    rows.write_parquet(night / "followup.parquet")
+    result = invoke("trends", "--history", str(runs))
+    assert result.exit_code == 3, result.output
+    assert f"the snapshot of {NIGHTS[0]} has a list named 'Owed (Due)'" in result.output
+    assert "Traceback" not in result.output
+    book = tmp_path / "tonight.xlsx"
+    tonight = invoke(
+        "reconcile", "--data", str(SAMPLE), "--as-of", "2024-08-01", "--history", str(runs),
+        "-o", str(book),
+    )  # fmt: skip
+    assert tonight.exit_code == 0, tonight.output
+    assert "written without its Trends sheet" in tonight.output
+    assert "Trends" not in openpyxl.load_workbook(book).sheetnames
+
+
 def test_followup_trends_refusals(tmp_path: Path, runs: Path, invoke: Invoke) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()

@@ -26,6 +26,7 @@ from followup_cli.core import money
 from followup_cli.core.account_status import ACCOUNT_STATUSES, PAID_IN_FULL
 from followup_cli.core.default_rules import DEFAULT_RULES
 from followup_cli.core.errors import InputFileError, UsageError
+from followup_cli.core.rules_file import TRENDS_COLUMNS
 from followup_cli.nightly.earlier_output import UNREADABLE, check_columns, first_line
 from followup_cli.nightly.history import Snapshot, snapshots
 from followup_cli.outputs.destinations import read_regular
@@ -82,6 +83,10 @@ def _from_report(snapshot: Snapshot) -> Night | None:
         document = json.loads(data)
         people = document["people"]["by_follow_up_status"]
         accounts = document["accounts"]["by_account_status"]
+        if any(str(name) in TRENDS_COLUMNS for name in people):
+            # No run names a list so (the rules refuse it): a foreign or edited report, whose
+            # list would be summed into the money column of its name. The snapshot is counted.
+            return None
         return Night(
             snapshot.as_of,
             tuple((str(name), _count(count)) for name, count in people.items()),
@@ -142,6 +147,14 @@ def _from_snapshots(found: list[Snapshot], history: Path) -> list[Night]:
             f"--history {history}: the snapshots of {found[0].as_of} to {found[-1].as_of} "
             f"cannot be read ({first_line(exc)}); reconcile those nights again with --history"
         ) from exc
+    reserved = people.filter(pl.col("follow_up_status").is_in(TRENDS_COLUMNS))
+    if reserved.height:
+        day, name = reserved.select(AS_OF, "follow_up_status").row(0)
+        raise InputFileError(
+            f"--history {history}: the snapshot of {day} has a list named {name!r}, a name "
+            f"of the Trends sheet's own columns (no run writes it); move that snapshot out "
+            f"of {history}, or reconcile {day} again"
+        )
     nights = []
     for s in found:
         mine = people.filter(pl.col(AS_OF) == s.as_of).sort(_in_default_order)
