@@ -205,3 +205,17 @@ def test_a_file_written_into_the_exports_under_a_tables_name_is_refused(
         f"--{table}", str(data / f"{table}.csv"),
     )  # fmt: skip
     assert given.exit_code in (0, 1), given.output
+
+
+@pytest.mark.parametrize("name", ["rejected.xlsx", "rejected.parquet", "rejected.jsonl"])
+def test_a_rejects_name_of_another_format_is_refused(
+    invoke: Invoke, tmp_path: Path, name: str
+) -> None:
+    """The rejects file is CSV (SPEC 6); under a .xlsx or .parquet name its bytes opened as a
+    broken file, with no word said."""
+    result = _reconcile(
+        invoke, "2024-07-31", "-o", str(tmp_path / "o.csv"), "--rejects", str(tmp_path / name)
+    )
+    assert result.exit_code == 2, result.output
+    assert "the rejects file is CSV; end its name in .csv" in result.output
+    assert list(tmp_path.iterdir()) == []

@@ -137,6 +137,10 @@ def check_destinations(output: Path | None, rejects: Path, inputs: list[Path]) -
     """Refuse, before any work, destinations that would overwrite an input or each other, or
     that cannot be written: the nightly job must never destroy the exports it reads."""
     read = {resolved("input", path) for path in inputs}
+    if format_of(rejects) not in (None, "csv"):
+        # The rejects file is CSV (SPEC 6): CSV bytes under a .xlsx or .parquet name open as
+        # a broken file in the program that name promises.
+        raise UsageError(f"--rejects {rejects}: the rejects file is CSV; end its name in .csv")
     for option, path in (("--output", output), ("--rejects", rejects)):
         if path is None:
             continue
