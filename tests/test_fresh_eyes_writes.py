@@ -219,3 +219,39 @@ def test_a_rejects_name_of_another_format_is_refused(
     assert result.exit_code == 2, result.output
     assert "the rejects file is CSV; end its name in .csv" in result.output
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("kind", ["folder", "fifo"])
+def test_a_previous_that_is_no_regular_file_is_named_so(
+    invoke: Invoke, tmp_path: Path, kind: str
+) -> None:
+    """--previous naming a folder or a FIFO said "no such file", sending people to look for
+    a file that was there."""
+    import os
+
+    previous = tmp_path / "previous.csv"
+    if kind == "folder":
+        previous.mkdir()
+    else:
+        os.mkfifo(previous)
+    result = _reconcile(
+        invoke, "2024-07-31", "-o", str(tmp_path / "o.csv"), "--previous", str(previous)
+    )
+    assert result.exit_code == 3, result.output
+    assert f"{previous}: not a regular file (given for --previous)" in result.output
+
+
+@pytest.mark.parametrize("command", [("changes",), ("history", "C-1"), ("trends",)])
+def test_a_folder_as_the_output_of_changes_history_or_trends_is_exit_2(
+    invoke: Invoke, tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    """As reconcile's -o: a folder is refused before any snapshot is read (it was exit 3,
+    "cannot be written (Is a directory)", after the work)."""
+    history = tmp_path / "runs"
+    for night in ("2024-07-30", "2024-07-31"):
+        done = _reconcile(invoke, night, "-o", str(tmp_path / f"{night}.csv"), "--history",
+                          str(history))  # fmt: skip
+        assert done.exit_code == 0, done.output
+    result = invoke(*command, "--history", str(history), "-o", str(tmp_path))
+    assert result.exit_code == 2, result.output
+    assert f"--output {tmp_path} is a folder; give a file name" in result.output

@@ -25,7 +25,7 @@ from followup_cli.job.request import Inputs
 from followup_cli.job.rules import settings_for
 from followup_cli.nightly import history as snapshots
 from followup_cli.nightly import trends as night_trends
-from followup_cli.outputs.destinations import output_format
+from followup_cli.outputs.destinations import check_writable, output_format
 from followup_cli.outputs.safe_csv import guard_formulas
 from followup_cli.outputs.serialise import UNDATED, write_frame
 from followup_cli.outputs.workbook import Sheets
@@ -192,6 +192,8 @@ def _list_destination(output: str | None, history: Path) -> tuple[Path | None, s
     if not history.is_dir():
         raise UsageError(f"--history {history}: not a folder; give the folder of stored runs")
     destination = None if output in (None, "-") else Path(output)
+    if destination is not None:
+        check_writable("--output", destination)  # a folder: exit 2 now, as reconcile's -o
     fmt = output_format(destination, None)
     if fmt not in LIST_FORMATS:
         raise UsageError(

@@ -94,6 +94,10 @@ def _format(path: Path) -> str:
     """The format of a previous output, refused when it is not one read back or not a file."""
     fmt = format_of(path)
     if not path.is_file():
+        if path.exists():  # a folder, a FIFO, a device: never read as an output
+            raise InputFileError(
+                f"{path}: not a regular file (given for --previous); pass the file a run wrote"
+            )
         raise InputFileError(f"{path}: no such file (given for --previous)")
     if fmt == "xlsx":
         raise UsageError(

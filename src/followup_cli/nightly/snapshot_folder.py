@@ -50,8 +50,8 @@ def lock(history: Path) -> int:
                 raise unwritable(history, exc) from exc
             raise InputFileError(
                 f"--history {history} is in use by another run (pid {holder}); one run at a "
-                f"time uses a history folder: nothing was read or written, run again when it "
-                f"has ended"
+                f"time uses a history folder: nothing was reconciled and no output written "
+                f"(only this run's report and metrics, when asked); run again when it has ended"
             ) from None
         # The run before may have removed the file between our open and our lock: then this
         # lock is on a file no one else will open; take the one now at that name.
