@@ -728,3 +728,64 @@ def test_a_zero_byte_in_parquet_text_rejects_the_row_as_in_csv(
     assert own[0][5].startswith(NUL_REASON.format(at))
     assert not any("\x00" in str(v) for row in output.iter_rows() for v in row)
     assert not any("\x00" in str(v) for row in rejects for v in row)
+
+
+def _in_zone(path: Path, zone: str) -> None:
+    """Relabel the Parquet file's `Israel` time zone (six letters) as `zone` (six too): Polars
+    writes no zone it does not know, but pandas writes `+05:30`. The zone is only in the
+    Arrow schema stored in the footer (base64), so the same length keeps the file whole."""
+    import base64
+
+    data = path.read_bytes()
+    start = data.index(b"ARROW:schema")
+    found = re.compile(rb"[A-Za-z0-9+/]{16,}={0,2}").search(data, start + len(b"ARROW:schema"))
+    assert found is not None and len(zone) == len("Israel")
+    schema = base64.b64decode(found.group(0))
+    assert b"Israel" in schema
+    patched = base64.b64encode(schema.replace(b"Israel", zone.encode()))
+    path.write_bytes(data[: found.start()] + patched + data[found.end() :])
+
+
+def _zoned(column: str, wall: pl.Expr, minutes: int) -> pl.Expr:
+    """`wall` (naive) as the instant whose wall time it is at `minutes` east of UTC, labelled
+    with a zone to relabel (`_in_zone`)."""
+    instant = wall.dt.replace_time_zone("UTC") - pl.duration(minutes=minutes)
+    return instant.dt.convert_time_zone("Israel").alias(column)
+
+
+@pytest.mark.parametrize(("zone", "minutes"), [("+05:30", 330), ("-03:30", -210), ("+05:45", 345)])
+def test_a_timestamp_in_an_offset_polars_does_not_know_reads_as_its_wall_time(
+    tmp_path: Path, zone: str, minutes: int
+) -> None:
+    """pandas writes fixed offsets such as +05:30, which Polars' zone database lacks: reading
+    the schema made Polars panic (exit 3, "not a readable Parquet file", the column unnamed),
+    even for a column the run ignores. starts_at is read as its wall time, as a zone Polars
+    knows is, and an extra column in such a zone is ignored: the output is the same as with
+    the wall times written without a zone."""
+    events = pl.DataFrame(BASE["events"])
+    plain = _one_table(tmp_path / "plain", "events", events)
+    zoned = events.with_columns(_zoned("starts_at", pl.col("starts_at"), minutes))
+    folder = _one_table(tmp_path / "zoned", "events", zoned)
+    _in_zone(folder / "events.parquet", zone)
+    customers = pl.DataFrame(BASE["customers"]).with_columns(
+        _zoned("updated_at", pl.lit(dt.datetime(2024, 7, 1, 9)), minutes)
+    )
+    customers.write_parquet(folder / "customers.parquet")
+    _in_zone(folder / "customers.parquet", zone)
+    assert pl.read_parquet_schema(folder / "events.parquet")["starts_at"].time_zone == zone
+    got, expected = _outcome(folder, "events"), _outcome(plain, "events")
+    assert not isinstance(got, str), got
+    assert not isinstance(expected, str), expected
+    assert_frame_equal(got[0], expected[0])
+    assert got[1] == expected[1]
+
+
+def test_a_zone_that_is_no_offset_nor_known_is_refused_naming_the_column(tmp_path: Path) -> None:
+    events = pl.DataFrame(BASE["events"]).with_columns(_zoned("starts_at", pl.col("starts_at"), 0))
+    folder = _one_table(tmp_path / "in", "events", events)
+    _in_zone(folder / "events.parquet", "Mars/X")
+    outcome = _outcome(folder, "events")
+    assert outcome == (
+        "events.parquet: column starts_at is stored in the time zone 'Mars/X', which is neither "
+        "a zone name nor an offset such as +05:30; re-export it in UTC or without a time zone"
+    )

@@ -25,6 +25,7 @@ from followup_cli.core.schema import (
     normalise_name,
 )
 from followup_cli.outputs.safe_csv import is_text
+from followup_cli.reading import zones
 from followup_cli.reading.csv_header import csv_header
 from followup_cli.reading.csv_reader import read_csv
 from followup_cli.reading.loading import PARQUET_READ_ERRORS, cannot_be_read
@@ -226,7 +227,9 @@ def _header(customers: Path) -> list[str]:
 def _read_columns(customers: Path, names: list[str]) -> pl.DataFrame:
     """The chosen columns of the customers file as read, with each row's line."""
     if format_of(customers) == "parquet":
-        scan = pl.scan_parquet(customers, glob=False).select(names)
+        scan = pl.scan_parquet(customers, glob=False)
+        # A timestamp in a zone Polars does not know: its wall time (`zones`), as the run reads.
+        scan = zones.wall_times(scan, scan.collect_schema(), customers.name, ()).select(names)
         try:
             return (
                 scan.with_row_index(LINE, offset=1)

@@ -20,6 +20,7 @@ import polars as pl
 from followup_cli.core.errors import InputFileError
 from followup_cli.core.formats import EXPORT_EXTENSIONS
 from followup_cli.core.schema import LINE, REJECT_SCHEMA, TABLES, Table, normalise_name
+from followup_cli.reading import zones
 from followup_cli.reading.csv_header import csv_header
 from followup_cli.reading.csv_reader import make_room_for_line, read_csv
 from followup_cli.reading.parsing import DISTINCT_KINDS
@@ -77,7 +78,7 @@ def read_table(table: Table, path: Path | None) -> RawTable:
             f"{path}: unknown file type {path.suffix!r}; exports must end in .csv or .parquet"
         )
     if fmt == "parquet":
-        scan, rows = _scan_parquet(path)
+        scan, rows = _scan_parquet(path, table)
         return _raw(table, path, fmt, scan, rows, empty_rejects())
     repeating = [c.name for c in table.columns if c.kind in DISTINCT_KINDS]
     frame, structural = read_csv(path, table.key.name, repeating)
@@ -281,17 +282,20 @@ def read_failure(exc: BaseException) -> str:
     return _first_line_of(text) or type(exc).__name__
 
 
-def _scan_parquet(path: Path) -> tuple[pl.LazyFrame, int]:
-    """The file as a lazy scan with 1-based row numbers, and its row count (from metadata)."""
+def _scan_parquet(path: Path, table: Table) -> tuple[pl.LazyFrame, int]:
+    """The file as a lazy scan with 1-based row numbers, and its row count (from metadata);
+    timestamps in a zone Polars does not know read as their wall time (`zones`)."""
     try:
-        rows = int(pl.scan_parquet(path, glob=False).select(pl.len()).collect().item())
+        scan = pl.scan_parquet(path, glob=False)
+        schema = scan.collect_schema()
+        rows = int(scan.select(pl.len()).collect().item())
     except (Exception, pl.exceptions.PanicException) as exc:  # several unrelated types
         raise InputFileError(
             f"{path.name}: not a readable Parquet file ({read_failure(exc)}); re-export it"
         ) from exc
-    return make_room_for_line(pl.scan_parquet(path, glob=False)).with_row_index(
-        LINE, offset=1
-    ).with_columns(pl.col(LINE).cast(pl.Int64)), rows
+    read = {column.name for column in table.columns}
+    scan = zones.wall_times(make_room_for_line(scan), schema, path.name, read)
+    return scan.with_row_index(LINE, offset=1).with_columns(pl.col(LINE).cast(pl.Int64)), rows
 
 
 def _first_line_of(text: str) -> str:
