@@ -14,7 +14,7 @@ import polars as pl
 import pytest
 
 from followup_cli.core.errors import InputFileError
-from followup_cli.core.schema import LINE, TABLES
+from followup_cli.core.schema import LINE, TABLES, Table
 from followup_cli.reading import loading
 from followup_cli.reading.loading import Exports, read_table
 from followup_cli.reading.locate import locate_tables
@@ -174,9 +174,9 @@ def test_reading_parquet_up_front_is_counted_once(
     generate(50, folder, fmt="parquet")
     scanning = loading._scan_parquet
 
-    def slow(path: Path) -> tuple[pl.LazyFrame, int]:
+    def slow(path: Path, table: Table) -> tuple[pl.LazyFrame, int]:
         time.sleep(0.25)
-        return scanning(path)
+        return scanning(path, table)
 
     monkeypatch.setattr(loading, "_scan_parquet", slow)
     started = time.perf_counter()
