@@ -780,12 +780,17 @@ def test_a_timestamp_in_an_offset_polars_does_not_know_reads_as_its_wall_time(
     assert got[1] == expected[1]
 
 
-def test_a_zone_that_is_no_offset_nor_known_is_refused_naming_the_column(tmp_path: Path) -> None:
+@pytest.mark.parametrize("name", ["starts_at", "Starts At"])
+def test_a_zone_that_is_no_offset_nor_known_is_refused_naming_the_column(
+    tmp_path: Path, name: str
+) -> None:
+    """Refused in a column the run reads, however the header writes its name (`Starts At`
+    is starts_at: it was read as UTC wall time, exit 0)."""
     events = pl.DataFrame(BASE["events"]).with_columns(_zoned("starts_at", pl.col("starts_at"), 0))
-    folder = _one_table(tmp_path / "in", "events", events)
+    folder = _one_table(tmp_path / "in", "events", events.rename({"starts_at": name}))
     _in_zone(folder / "events.parquet", "Mars/X")
     outcome = _outcome(folder, "events")
     assert outcome == (
-        "events.parquet: column starts_at is stored in the time zone 'Mars/X', which is neither "
+        f"events.parquet: column {name} is stored in the time zone 'Mars/X', which is neither "
         "a zone name nor an offset such as +05:30; re-export it in UTC or without a time zone"
     )
