@@ -207,6 +207,24 @@ def test_a_file_written_into_the_exports_under_a_tables_name_is_refused(
     assert given.exit_code in (0, 1), given.output
 
 
+def test_a_link_into_the_exports_under_a_tables_name_is_refused(
+    invoke: Invoke, tmp_path: Path
+) -> None:
+    """`-o out.csv` where out.csv links to exports/payments.parquet: the file written is
+    the one the next run reads."""
+    import shutil
+
+    data = tmp_path / "exports"
+    shutil.copytree(SAMPLE, data)
+    link = tmp_path / "out.csv"
+    link.symlink_to(data / "payments.parquet")
+    result = invoke("reconcile", "--data", str(data), "--as-of", "2024-07-31", "-q",
+                    "-o", str(link))  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert f"--output {link} leads to payments.parquet, in the exports folder" in result.output
+    assert not (data / "payments.parquet").exists()
+
+
 @pytest.mark.parametrize("name", ["rejected.xlsx", "rejected.parquet", "rejected.jsonl"])
 def test_a_rejects_name_of_another_format_is_refused(
     invoke: Invoke, tmp_path: Path, name: str

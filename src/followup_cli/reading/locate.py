@@ -95,25 +95,29 @@ def check_not_read_next(
     """Refuse a file the run would write in the exports folder under a table's name
     (`-o exports/payments.csv` beside payments.parquet): tonight it is no input yet, but every
     later run would find it there as an export (two files for one table: exit 3 each night, or
-    its rows read as payments)."""
-    if path is None or path.stem.lower() not in TABLES:
+    its rows read as payments). Both the name given and, for a link, the file it leads to,
+    which is the one written."""
+    if path is None:
         return
-    if path.suffix.lower() not in EXPORT_EXTENSIONS:
-        return
-    table = path.stem.lower()
     skipped = {name.strip().lower() for name in without}
-    if overrides.get(table) is not None or table in skipped:
-        return  # that table is not looked for in the folder
     try:
-        same = path.absolute().parent.resolve() == data_dir.absolute().resolve()
+        exports = data_dir.absolute().resolve()
+        named = [path.absolute().parent.resolve() / path.name, path.absolute().resolve()]
     except (OSError, RuntimeError):
         return  # a loop of links: the writer's own checks name it
-    if same:
-        raise UsageError(
-            f"{option} {path} is in the exports folder ({data_dir}) under the {table} "
-            f"table's name: the next run would read it as an export; choose another name "
-            f"or folder"
-        )
+    for candidate in named:
+        table = candidate.stem.lower()
+        if table not in TABLES or candidate.suffix.lower() not in EXPORT_EXTENSIONS:
+            continue
+        if overrides.get(table) is not None or table in skipped:
+            continue  # that table is not looked for in the folder
+        if candidate.parent == exports:
+            where = "is" if candidate.name == path.name else f"leads to {candidate.name},"
+            raise UsageError(
+                f"{option} {path} {where} in the exports folder ({data_dir}) under the "
+                f"{table} table's name: the next run would read it as an export; choose "
+                f"another name or folder"
+            )
 
 
 def _without(names: Collection[str], overrides: Mapping[str, Path | None]) -> set[str]:
