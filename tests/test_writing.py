@@ -245,7 +245,8 @@ def test_without_hard_links_a_failed_set_still_puts_yesterdays_file_back(
 ) -> None:
     """Where yesterday's output could not be hard-linked aside, a later file of the set that
     failed to land made the undo remove the output (yesterday's list gone, and the message
-    said no file was changed). It is kept by a copy now, and put back."""
+    said no file was changed). It is moved aside just before its replacement now, and put
+    back, with its bytes and mode."""
     first, second = tmp_path / "out.csv", tmp_path / "out-rejects.csv"
     first.write_bytes(b"yesterday\n")
     first.chmod(0o640)
@@ -265,23 +266,37 @@ def test_without_hard_links_a_failed_set_still_puts_yesterdays_file_back(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv"]
 
 
-def test_a_previous_file_that_cannot_be_kept_fails_the_set_before_anything_changes(
+def test_without_hard_links_a_set_still_lands(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Neither a link nor a copy of yesterday's rejects file: the set fails naming it, and
-    the output, whose rename would have come first, is not replaced either."""
+    """No link for any previous file (a file system without them): the set is written, the
+    previous files replaced, and no spare file is left."""
     first, second = tmp_path / "out.csv", tmp_path / "out-rejects.csv"
     first.write_bytes(b"yesterday\n")
     second.write_bytes(b"old rejects\n")
     _no_hard_links(monkeypatch)
-    real_copy = shutil.copy2
+    write_together([(first, _write(b"today\n")), (second, _write(b"rejects\n"))])
+    assert (first.read_bytes(), second.read_bytes()) == (b"today\n", b"rejects\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out-rejects.csv", "out.csv"]
 
-    def copy_refused(source: object, target: object, **kwargs: object) -> object:
-        if Path(str(source)) == second.resolve():
-            raise PermissionError(13, "Permission denied")
-        return real_copy(source, target, **kwargs)
 
-    monkeypatch.setattr(shutil, "copy2", copy_refused)
+def test_a_previous_file_that_cannot_be_moved_aside_fails_the_set_unchanged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No link, and the second file cannot be moved aside either: the set fails naming it,
+    the first file (already replaced) gets yesterday's bytes back, the second is untouched."""
+    first, second = tmp_path / "out.csv", tmp_path / "out-rejects.csv"
+    first.write_bytes(b"yesterday\n")
+    second.write_bytes(b"old rejects\n")
+    _no_hard_links(monkeypatch)
+    real_replace = os.replace
+
+    def aside_refused(source: object, target: object) -> None:
+        if Path(str(source)) == second.resolve() and ".previous" in str(target):
+            raise PermissionError(1, "Operation not permitted")
+        real_replace(source, target)
+
+    monkeypatch.setattr(os, "replace", aside_refused)
     with pytest.raises(OutputError, match=r"out-rejects\.csv: cannot be written"):
         write_together([(first, _write(b"today\n")), (second, _write(b"rejects\n"))])
     assert first.read_bytes() == b"yesterday\n"

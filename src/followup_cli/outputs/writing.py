@@ -14,7 +14,6 @@ import io
 import os
 import re
 import secrets
-import shutil
 import stat
 import sys
 import tempfile
@@ -150,11 +149,17 @@ def _open_directly(path: Path, flags: int) -> int:
     return handle
 
 
+_ASIDE = Path()
+"""`_keep`'s answer for a file no link can keep: moved aside just before its replacement."""
+
+
 def _commit(staged: Sequence[_Staged], remove: Sequence[Path]) -> None:
     """Rename every temporary file into place and remove `remove`; on a failure undo what was
     done, so the folder holds yesterday's set. The previous version of each file is kept
-    (`_keep`) before anything is renamed: a previous version that cannot be kept fails the
-    set while nothing has changed, and one that was kept is what a failure puts back."""
+    under a spare name until the set is in place: by a hard link, made for every file before
+    anything is renamed, so each file stays in place until replaced; where no link can be made
+    (`_keep`), by moving the file aside just before its replacement (for that moment there is
+    no file at the name). A failure puts every kept version back."""
     undo: list[tuple[Path, Path | None]] = []  # (target, its previous version or None)
     kept: list[Path] = []
     current: Path = Path()
@@ -163,14 +168,22 @@ def _commit(staged: Sequence[_Staged], remove: Sequence[Path]) -> None:
         for item in staged:
             current = item.shown
             previous = _keep(item.target)
-            if previous is not None:
+            if previous is not None and previous is not _ASIDE:
                 kept.append(previous)
             previous_of.append(previous)
-        for item, previous in zip(staged, previous_of, strict=True):
+        for item, keeping in zip(staged, previous_of, strict=True):
             current = item.shown
+            previous, aside = keeping, keeping is _ASIDE
+            if aside:
+                previous = _moved_aside(item.target)
+                if previous is not None:
+                    kept.append(previous)
+                # From here the name holds nothing until the rename: undo puts it back.
+                undo.append((item.target, previous))
             os.replace(item.temporary, item.target)
             signals.forget(item.temporary)
-            undo.append((item.target, previous))
+            if not aside:
+                undo.append((item.target, previous))
         for path in remove:
             if not os.path.lexists(path) or is_special(path):
                 continue  # gone meanwhile, or not ours to remove: no reason to fail the set
@@ -196,23 +209,42 @@ def _commit(staged: Sequence[_Staged], remove: Sequence[Path]) -> None:
 
 
 def _keep(target: Path) -> Path | None:
-    """The file about to be replaced, kept under a spare name until the set is in place: a
-    hard link, or where none can be made (a file system without them, or the kernel's
-    protected_hardlinks refusing a link to another user's file) a copy. None when there is
-    no file there yet. A file that is there but cannot be kept raises OSError: undoing would
-    otherwise mean removing it (yesterday's output gone, and "nothing changed" said)."""
+    """A hard link to the file about to be replaced, under a spare name; None when there is no
+    file there yet; `_ASIDE` when no link can be made (the kernel's protected_hardlinks, for
+    another user's file, or a file system without hard links): then the file itself is moved
+    aside just before its replacement. Counting such a file as new made a failed set remove it
+    (yesterday's output gone, and "nothing changed" said)."""
     spare = _spare_name(target)
     signals.track(spare)
     try:
+        os.link(target, spare, follow_symlinks=False)
+    except FileNotFoundError:
+        signals.forget(spare)
+        return None
+    except OSError:
+        signals.forget(spare)
         try:
-            os.link(target, spare, follow_symlinks=False)
-        except FileNotFoundError:
-            signals.forget(spare)
-            return None
+            regular = stat.S_ISREG(os.lstat(target).st_mode)
         except OSError:
-            shutil.copy2(target, spare, follow_symlinks=False)
+            return None
+        # Only a file is moved aside: a folder put at the name is left where it is, and the
+        # rename over it fails the set.
+        return _ASIDE if regular else None
+    return spare
+
+
+def _moved_aside(target: Path) -> Path | None:
+    """`target` renamed to a spare name (the same folder, so the rename cannot fail where the
+    replacement would not), or None when it is gone meanwhile."""
+    spare = _spare_name(target)
+    signals.track(spare)
+    try:
+        os.replace(target, spare)
+    except FileNotFoundError:
+        signals.forget(spare)
+        return None
     except BaseException:
-        signals.discard(spare)
+        signals.forget(spare)
         raise
     return spare
 
