@@ -240,3 +240,27 @@ def test_a_damaged_carried_column_names_the_file(
     assert len(said.splitlines()) == 1
     assert "internal error" not in said
     assert not out.exists()
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_a_carried_text_with_a_zero_byte_is_carried_empty(
+    invoke: Any, tmp_path: Path, fmt: str
+) -> None:
+    """A NUL in a carried Parquet text went into the output as a raw zero byte (a workbook's
+    XML cannot hold one), where the same value in a CSV export rejects its row: carried as
+    empty in every format, said once."""
+
+    def extra(rows: int) -> pl.Series:
+        return pl.Series(["555\x00123", "  \x00 ", "555-0100"] + ["ok"] * (rows - 3))
+
+    out = tmp_path / f"out.{fmt}"
+    result = _run(invoke, _exports(tmp_path / "d", extra), out)
+    assert result.exit_code == 0, result.output
+    values = _carried(out)
+    assert values[:2] in ([None, None], ["", ""])
+    assert values[2:] == ["555-0100"] + ["ok"] * (len(values) - 3)
+    assert fmt in ("parquet", "xlsx") or b"\x00" not in out.read_bytes()  # binary formats
+    assert _warnings(result.stderr) == [
+        "warning: customers.parquet: column extra holds 2 values with a zero byte (NUL), "
+        "which is never text; carried as empty"
+    ]

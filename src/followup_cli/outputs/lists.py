@@ -264,7 +264,10 @@ def _writable(value: pl.Expr, dtype: pl.DataType) -> pl.Expr:
         # Categorical and Enum (Parquet) are text too, written as String: a trimmed value
         # may not be one of an Enum's categories.
         value = value.cast(pl.String).str.strip_chars()
-        return pl.when(value != "").then(value.str.slice(0, EXCEL_CELL_CHARACTERS))
+        # A zero byte (NUL) is never text (a CSV row holding one is rejected; a workbook's XML
+        # cannot hold it): the value is carried as empty.
+        kept = (value != "") & ~value.str.contains("\x00", literal=True)
+        return pl.when(kept).then(value.str.slice(0, EXCEL_CELL_CHARACTERS))
     if dtype.is_float():
         return pl.when(value.is_finite()).then(value)
     within = _in_calendar(value, dtype)
@@ -301,7 +304,15 @@ def _unwritable(
         dtype = picked.schema[source]
         if is_text(dtype):
             trimmed = picked.get_column(source).cast(pl.String).str.strip_chars()
-            count = int((trimmed.str.len_chars() > EXCEL_CELL_CHARACTERS).sum())
+            nul = trimmed.str.contains("\x00", literal=True).fill_null(False)
+            if nul.any():
+                count = int(nul.sum())
+                plural = "" if count == 1 else "s"
+                said.append(
+                    f"{file}: column {source} holds {count:,} value{plural} with a zero byte "
+                    f"(NUL), which is never text; carried as empty"
+                )
+            count = int(((trimmed.str.len_chars() > EXCEL_CELL_CHARACTERS) & ~nul).sum())
             noun, beyond = "text", f" longer than {EXCEL_CELL_CHARACTERS:,} characters"
             done = f"carried cut to {EXCEL_CELL_CHARACTERS:,} (the most an Excel cell holds)"
         else:
