@@ -24,6 +24,8 @@ GLOBBING = {"scan_parquet", "read_parquet", "scan_csv", "read_csv", "scan_ipc", 
 # Ones that do with no way to say otherwise: read through `scan_parquet(..., glob=False)` or
 # from an open file instead.
 ALWAYS_GLOBBING = {"read_parquet_schema", "scan_ndjson"}
+# ... or that may be given an open file or bytes, named so here (a path would glob).
+GLOBBING_UNLESS_OPEN = {"read_ndjson": {"handle", "first"}}
 
 
 def _club(folder: Path, customers: int, seed: int, fmt: str) -> Path:
@@ -158,6 +160,10 @@ def test_every_polars_read_of_a_path_takes_it_as_a_name() -> None:
             where = f"{path.relative_to(PACKAGE)}:{line}: pl.{name}"
             if name in ALWAYS_GLOBBING:
                 wrong.append(f"{where} always takes a pattern")
+            elif name in GLOBBING_UNLESS_OPEN:
+                given = call.args[0] if call.args else None
+                if not isinstance(given, ast.Name) or given.id not in GLOBBING_UNLESS_OPEN[name]:
+                    wrong.append(f"{where} given what may be a path (a pattern)")
             elif name in GLOBBING:
                 glob = [k for k in call.keywords if k.arg == "glob"]
                 literal = glob and isinstance(glob[0].value, ast.Constant)

@@ -18,7 +18,7 @@ import datetime as dt
 from pathlib import Path
 
 from followup_cli.job.deliver import check_changes_destination, check_records
-from followup_cli.job.plan import Plan
+from followup_cli.job.plan import Plan, rules_file
 from followup_cli.job.request import JobRequest
 from followup_cli.nightly import history as snapshots
 from followup_cli.nightly import metrics
@@ -55,9 +55,10 @@ def beside_later_night(plan: Plan, request: JobRequest, comparing: bool) -> Plan
     rejects = dated(plan.rejects, plan.as_of)
     changes = dated(plan.changes, plan.as_of)
     assert rejects is not None and changes is not None, "a dated path stays a path"
-    check_destinations(destination, rejects, list(plan.inputs))
+    read = [*plan.inputs, *rules_file(request)]
+    check_destinations(destination, rejects, read)
     previous = request.records.previous
-    read_too = [*plan.inputs, *([previous] if previous else [])]
+    read_too = [*read, *([previous] if previous else [])]
     if comparing:
         check_changes_destination(changes, destination, rejects, read_too)
     # The dated names are new names: the report and metrics must not be one of them, nor may

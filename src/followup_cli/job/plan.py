@@ -77,7 +77,7 @@ def read_plan(record: run_report.RunRecord, request: JobRequest) -> Plan:
     fmt = output_format(destination, o.format)
     record.located = locate_tables(data, overrides, without)
     inputs = tuple(path for path in record.located.values() if path is not None)
-    check_destinations(destination, rejects, [*inputs, *_rules_file(request)])
+    check_destinations(destination, rejects, [*inputs, *rules_file(request)])
     written = [("--output", destination), ("--rejects", rejects)]
     for option, path in [*written, *([("--changes", changes)] if comparing else [])]:
         check_not_read_next(option, path, data, overrides, without)
@@ -86,7 +86,7 @@ def read_plan(record: run_report.RunRecord, request: JobRequest) -> Plan:
     ):
         raise UsageError(f"--rejects {rejects} is the --previous file; choose another name")
     if comparing:
-        read_too = [*inputs, *_rules_file(request), *([r.previous] if r.previous else [])]
+        read_too = [*inputs, *rules_file(request), *([r.previous] if r.previous else [])]
         check_changes_destination(changes, destination, rejects, read_too)
     statuses = chosen_statuses(request.lists.status, settings.rules.list_order)
     customers = record.located["customers"]
@@ -135,14 +135,14 @@ def check_record_paths(request: JobRequest) -> None:
             ],
             # --previous is read too: only -o may replace it (compare with last night's file,
             # then write tonight's over it).
-            [*inputs, *_rules_file(request), *([r.previous] if r.previous else [])],
+            [*inputs, *rules_file(request), *([r.previous] if r.previous else [])],
         )
     except BaseException:
         remove_made_folders(made)
         raise
 
 
-def _rules_file(request: JobRequest) -> list[Path]:
+def rules_file(request: JobRequest) -> list[Path]:
     """The --rules file, read by the run as the exports are: no file of the run may replace
     it (an output written over it would leave the next night's run without its rules)."""
     return [request.rules] if request.rules is not None else []
