@@ -208,6 +208,19 @@ def test_a_rule_the_same_as_an_earlier_one_can_never_match() -> None:
     ]
 
 
+def test_origins_in_another_order_are_the_same_rule() -> None:
+    """`in = ["Referral ", "WEB"]` after `in = ["web", "referral"]` can never match (the
+    same origins): it was accepted because the lists were compared in order."""
+    rules = (
+        '[[prospect]]\nwhen = "origin"\nin = ["web", "referral"]\nstatus = "A"\n'
+        '[[prospect]]\nwhen = "origin"\nin = ["Referral ", "WEB"]\nstatus = "B"\n'
+        '[[prospect]]\nwhen = "origin"\nin = ["web"]\nstatus = "C"\n'
+        '[[prospect]]\nwhen = "always"\nstatus = "Lead"\n'
+    )
+    (problem,) = _problems(_with(prospect=rules))
+    assert problem.startswith("prospect[2] when: can never match: prospect[1] before it")
+
+
 def test_every_problem_is_listed_at_once_and_the_cli_refuses_with_exit_2(invoke, tmp_path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text(
@@ -583,3 +596,31 @@ def test_explain_replays_the_ledger_with_the_files_thresholds(invoke, tmp_path) 
     assert "account reconciled: Disabled" in done.stdout
     assert "replayed as events: Disabled" in done.stdout
     assert "1 months or more; disabled from 2024-07-28" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("version = 1\nx = " + "9" * 4301 + "\n", "a number too long to read"),
+        ("version = 1\nx = " + "[" * 500 + "]" * 500 + "\n", "nested too deeply to read"),
+        ("version = 1\nx = " + "{a=" * 500 + "1" + "}" * 500 + "\n", "nested too deeply"),
+    ],
+    ids=["4301-digits", "deep-arrays", "deep-tables"],
+)
+def test_a_valid_toml_python_cannot_read_is_refused_not_an_internal_error(
+    text: str, expected: str
+) -> None:
+    """tomllib raises ValueError past 4,300 digits and RecursionError past some 450 levels,
+    not its own error: both were "internal error" (exit 3) for a 1 KB file."""
+    (problem,) = _problems(text)
+    assert expected in problem
+
+
+def test_money_of_thousands_of_digits_is_too_large_and_said_briefly() -> None:
+    """A surcharge of 5,000 nines was an internal error (Python refuses to read the integer);
+    it is too large, and the message does not quote all of it."""
+    problems = _problems(_with(head=f'version = 1\n[account]\nsurcharge = "{"9" * 5000}"\n'))
+    assert problems == [
+        "account.surcharge: 99999999999999999999... (5,000 characters) is too large "
+        "(at most 1,000,000.00)"
+    ]

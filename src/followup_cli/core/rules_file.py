@@ -133,6 +133,14 @@ def parse(text: str, name: str) -> RuleSet:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise RulesRefused(name, [_syntax(error)]) from None
+    except ValueError as error:
+        # An integer of over 4,300 digits: Python's own limit on reading one (a ValueError,
+        # not a TOML error). No rule's number is near it.
+        raise RulesRefused(name, [f"a number too long to read ({error})"]) from None
+    except RecursionError:
+        raise RulesRefused(
+            name, ["arrays or tables nested too deeply to read; no rule nests at all"]
+        ) from None
     problems: list[str] = []
     for key in document:
         if key not in TOP_KEYS:
@@ -212,10 +220,16 @@ def _money(
     if found is None:
         problems.append(f'{where}: {value!r} is not money; write it as text, like "1.00"')
         return None
-    cents = int(found[1]) * 100 + int((found[2] or "0").ljust(2, "0"))
-    if cents > high_cents:
+    assert text is not None, "the pattern matched it"
+    whole = found[1].lstrip("0")
+    # More digits than the largest amount has are too large, whatever they are (and Python
+    # refuses to read an integer of over 4,300 digits: an internal error).
+    too_long = len(whole) > len(str(high_cents // 100))
+    cents = 0 if too_long else int(whole or "0") * 100 + int((found[2] or "0").ljust(2, "0"))
+    if too_long or cents > high_cents:
+        shown = text if len(text) <= 40 else f"{text[:20]}... ({len(text):,} characters)"
         problems.append(
-            f"{where}: {text} is too large (at most {high_cents // 100:,}.{high_cents % 100:02d})"
+            f"{where}: {shown} is too large (at most {high_cents // 100:,}.{high_cents % 100:02d})"
         )
         return None
     if cents < low_cents:
@@ -261,7 +275,12 @@ def _reachable(
     for number, rule in enumerate(rules, start=1):
         if rule is None:
             continue
-        key = (rule.when, rule.params)
+        # A list of texts matches as a set: ["web", "referral"] is ["referral", "web"].
+        params = tuple(
+            (name, frozenset(value) if isinstance(value, tuple) else value)
+            for name, value in rule.params
+        )
+        key = (rule.when, params)
         if key in seen and rule.when != "always":
             problems.append(
                 f"{table}[{number}] when: can never match: {table}[{seen[key]}] before it has "
