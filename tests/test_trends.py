@@ -153,7 +153,7 @@ def test_followup_trends_as_csv_and_from_snapshots_without_reports(
     assert _ok(invoke("trends", "--history", str(runs))).stdout == from_reports
 
 
-@pytest.mark.parametrize("name", ["Owed (Due)", "as_of", "Night"])
+@pytest.mark.parametrize("name", ["Owed (Due)", "as_of", "Night", "AS_OF", "owed (due)"])
 def test_a_report_naming_a_list_as_a_trends_column_is_not_trusted(
     tmp_path: Path, runs: Path, invoke: Invoke, name: str
 ) -> None:
@@ -198,6 +198,31 @@ def test_a_snapshot_with_a_list_named_as_a_trends_column_leaves_the_sheet_out(
     assert tonight.exit_code == 0, tonight.output
     assert "written without its Trends sheet" in tonight.output
     assert "Trends" not in openpyxl.load_workbook(book).sheetnames
+
+
+def test_a_list_renamed_only_in_case_is_one_trends_column(
+    tmp_path: Path, runs: Path, invoke: Invoke
+) -> None:
+    """A gym that fixes a list's case in its rules file ("ACTIVE CUSTOMER" tonight): the
+    Trends table got two headers equal but for case, which a workbook's table refuses, and
+    xlsxwriter wrote the sheet empty (with a UserWarning on standard error). The list is one
+    column, spelt as the newest night spells it, counting every night."""
+    made = _ok(invoke("rules", "init")).stdout
+    assert 'status = "Active Customer"\n' in made
+    rules = tmp_path / "upper.toml"
+    rules.write_text(made.replace('status = "Active Customer"\n', 'status = "ACTIVE CUSTOMER"\n'))
+    book = tmp_path / "tonight.xlsx"
+    tonight = invoke(
+        "reconcile", "--data", str(SAMPLE), "--as-of", "2024-08-01", "--history", str(runs),
+        "--rules", str(rules), "-o", str(book),
+    )  # fmt: skip
+    assert tonight.exit_code == 0, tonight.output
+    assert "Duplicate header" not in tonight.output
+    header, figures = _sheet_figures(book)
+    assert "ACTIVE CUSTOMER" in header and "Active Customer" not in header
+    before = [_report_figures(runs, night)[1].get("Active Customer", 0) for night in NIGHTS]
+    counted = [people["ACTIVE CUSTOMER"] for _night, people, _owed in figures]
+    assert counted[:3] == before and all(count > 0 for count in counted)
 
 
 def test_followup_trends_refusals(tmp_path: Path, runs: Path, invoke: Invoke) -> None:

@@ -68,6 +68,10 @@ def figures(history: Path, tonight: Summary | None = None) -> pl.DataFrame:
     return _table(nights)
 
 
+# The Trends table's own columns, as a workbook's table compares headers: without case.
+_RESERVED = frozenset(name.casefold() for name in TRENDS_COLUMNS)
+
+
 def _from_summary(s: Summary) -> Night:
     owed = {status: cents for status, _accounts, cents in s.accounts}
     return Night(s.as_of, s.follow_up, tuple((status, owed.get(status, 0)) for status in OWING))
@@ -83,7 +87,7 @@ def _from_report(snapshot: Snapshot) -> Night | None:
         document = json.loads(data)
         people = document["people"]["by_follow_up_status"]
         accounts = document["accounts"]["by_account_status"]
-        if any(str(name) in TRENDS_COLUMNS for name in people):
+        if any(str(name).casefold() in _RESERVED for name in people):
             # No run names a list so (the rules refuse it): a foreign or edited report, whose
             # list would be summed into the money column of its name. The snapshot is counted.
             return None
@@ -147,7 +151,7 @@ def _from_snapshots(found: list[Snapshot], history: Path) -> list[Night]:
             f"--history {history}: the snapshots of {found[0].as_of} to {found[-1].as_of} "
             f"cannot be read ({first_line(exc)}); reconcile those nights again with --history"
         ) from exc
-    reserved = people.filter(pl.col("follow_up_status").is_in(TRENDS_COLUMNS))
+    reserved = people.filter(pl.col("follow_up_status").str.to_lowercase().is_in(sorted(_RESERVED)))
     if reserved.height:
         day, name = reserved.select(AS_OF, "follow_up_status").row(0)
         raise InputFileError(
@@ -192,12 +196,22 @@ def _scan(snapshot: Snapshot, history: Path) -> pl.LazyFrame:
 def _table(nights: list[Night]) -> pl.DataFrame:
     """The nights as one wide table: a column per list (newest night's order first, then the
     lists only earlier nights had), zero where a night had nobody on it."""
-    lists = list(dict.fromkeys(name for night in reversed(nights) for name, _ in night.people))
+    # A list renamed only in case between nights ("ACTIVE CUSTOMER") is one list, spelt as the
+    # newest night spells it: a workbook's table refuses two headers equal but for case, and
+    # xlsxwriter then wrote an empty Trends sheet.
+    spelling: dict[str, str] = {}
+    for night in reversed(nights):
+        for name, _ in night.people:
+            spelling.setdefault(name.casefold(), name)
+    lists = list(dict.fromkeys(spelling.values()))
     long = pl.DataFrame(
         [
             (night.as_of, name, value)
             for night in nights
-            for name, value in (*night.people, *((owed_column(s), c) for s, c in night.owed_cents))
+            for name, value in (
+                *((spelling[name.casefold()], count) for name, count in night.people),
+                *((owed_column(s), c) for s, c in night.owed_cents),
+            )
         ],
         schema={AS_OF: pl.Date, "column": pl.String, "value": pl.Int64},
         orient="row",
