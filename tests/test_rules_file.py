@@ -23,6 +23,7 @@ from followup_cli.core.oracle import replay
 from followup_cli.core.pipeline import reconcile
 from followup_cli.core.rules_file import RuleSet, RulesRefused, parse
 from followup_cli.reading.run import load
+from followup_cli.synthetic.generate import generate
 from tests.conftest import AS_OF, SAMPLE, write_exports
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "sample_2024-07-31.csv"
@@ -624,3 +625,42 @@ def test_money_of_thousands_of_digits_is_too_large_and_said_briefly() -> None:
         "account.surcharge: 99999999999999999999... (5,000 characters) is too large "
         "(at most 1,000,000.00)"
     ]
+
+
+def test_the_summarys_unclassified_are_the_catch_alls_whatever_its_list_is_named(
+    invoke, tmp_path
+) -> None:
+    """With "Active Customer" and the catch-all both renamed "Members" (two rules may share a
+    list), the summary listed active members as unclassified ("and 737 more"); with the
+    prospects' catch-all of the same name, prospects too; and its hint named Unclassified
+    whatever the file called it. The sample's one unclassified person is C-12."""
+    made = invoke("rules", "init").stdout
+    for old in ('status = "Active Customer"\n', 'status = "Unclassified"\n', 'status = "Lead"\n'):
+        assert old in made
+        made = made.replace(old, 'status = "Members"\n')
+    rules = tmp_path / "members.toml"
+    rules.write_text(made)
+    result = invoke(
+        "reconcile", "--data", str(SAMPLE), "--as-of", "2024-07-31", "--rules", str(rules)
+    )
+    assert result.exit_code == 0, result.output
+    said = [line for line in result.stderr.splitlines() if "unclassified" in line]
+    assert said == [
+        "unclassified: C-12: no rule matched: latest inactive agreement A-13 has no alert"
+    ]
+    # More of them than are shown: the count is the catch-all's, the hint names its list.
+    data = tmp_path / "data"
+    generate(3000, data, seed=4, fmt="csv")
+    out = tmp_path / "out.csv"
+    many = invoke("reconcile", "--data", str(data), "--as-of", "2024-07-31", "--rules",
+                  str(rules), "-o", str(out))  # fmt: skip
+    assert many.exit_code in (0, 1), many.output
+    reasons = pl.read_csv(out, infer_schema=False).get_column("reason")
+    caught = int(reasons.str.starts_with("no rule matched").sum())
+    shown = [line for line in many.stderr.splitlines() if line.startswith("unclassified: ")]
+    more = caught - len(shown)
+    assert more > 0, "the export has more unclassified people than the summary shows"
+    assert (
+        f"... and {more:,} more unclassified (follow_up_status Members, reason 'no rule "
+        "matched...', in the output)"
+    ) in many.stderr

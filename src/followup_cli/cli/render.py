@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from followup_cli.core.conditions import UNMATCHED
 from followup_cli.core.money import cents_text
 from followup_cli.job.explain import DECIDED, OUTRANKED, Explanation
 from followup_cli.nightly.changes import URGENT
@@ -144,12 +145,15 @@ def _summary_notes(out: Console, s: Summary) -> None:
         out.print(Text(f"ran without {name} (--without {name}): counted as empty", style="yellow"))
     for customer_id, reason in s.unclassified:
         out.print(Text(f"unclassified: {customer_id}: {reason}", style="yellow"))
-    unclassified = dict(s.follow_up).get(s.unclassified_status, 0)
+    unclassified = s.unclassified_count
+    if unclassified is None:
+        unclassified = dict(s.follow_up).get(s.unclassified_status, 0)
     if unclassified > len(s.unclassified):
         out.print(
             Text(
                 f"... and {unclassified - len(s.unclassified):,} more unclassified "
-                f"(follow_up_status Unclassified in the output)",
+                f"(follow_up_status {s.unclassified_status}, reason "
+                f"'{UNMATCHED}...', in the output)",
                 style="yellow",
             )
         )

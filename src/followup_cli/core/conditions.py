@@ -104,12 +104,18 @@ def _latest_inactive(spec: RuleSpec) -> tuple[pl.Expr, pl.Expr]:
     )
 
 
+# How every reason of the customers' catch-all begins, and no other rule's: the summary
+# finds the unclassified by it, whatever the catch-all's list is named (another rule may
+# share the name).
+UNMATCHED = "no rule matched"
+
+
 def _always(table: str) -> tuple[pl.Expr, pl.Expr]:
     if table == "prospect":
         return pl.lit(True), _origin()
     reason = pl.format(
-        "no rule matched: latest inactive agreement {} has no alert", pl.col("inactive_id")
-    ).fill_null(pl.lit("no rule matched"))
+        UNMATCHED + ": latest inactive agreement {} has no alert", pl.col("inactive_id")
+    ).fill_null(pl.lit(UNMATCHED))
     return pl.lit(True), reason
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import polars as pl
 
 from followup_cli.core.account_status import ACCOUNT_STATUSES
+from followup_cli.core.conditions import UNMATCHED
 from followup_cli.core.default_rules import DEFAULT_RULES
 from followup_cli.core.rules_file import RuleSet
 from followup_cli.core.schema import LINE
@@ -36,6 +37,7 @@ class Summary:
     without: tuple[str, ...] = ()  # tables the run was told to do without
     elapsed: float | None = None  # the whole run's wall time; None: the stages' sum
     unclassified_status: str = DEFAULT_RULES.unclassified  # the customers' catch-all list
+    unclassified_count: int | None = None  # how many the catch-all took; None: not counted
 
 
 def summarise(
@@ -50,7 +52,10 @@ def summarise(
     # Sums and counts in any order; the first unclassified people by their line.
     out = result.any_order
     owed_cents = pl.col("balance").cast(pl.Decimal(18, 2)) * -100
-    follow_rows, account_rows, first_unclassified = pl.collect_all(
+    # Taken by the customers' catch-all rule: its own reason says so. Its list's name may be
+    # another rule's too, and a prospect's catch-all is not "unclassified".
+    caught = (pl.col("customer_type") == "Customer") & pl.col("reason").str.starts_with(UNMATCHED)
+    follow_rows, account_rows, first_unclassified, caught_rows = pl.collect_all(
         [
             out.group_by("follow_up_status").len(),
             out.filter(pl.col("account_status").is_not_null())
@@ -59,10 +64,8 @@ def summarise(
                 pl.len().alias("accounts"),
                 owed_cents.filter(pl.col("balance") < 0).sum().cast(pl.Int64).alias("owed"),
             ),
-            out.filter(pl.col("follow_up_status") == rules.unclassified)
-            .sort(LINE)
-            .head(UNCLASSIFIED_SHOWN)
-            .select("customer_id", "reason"),
+            out.filter(caught).sort(LINE).head(UNCLASSIFIED_SHOWN).select("customer_id", "reason"),
+            out.select(caught.sum()),
         ]
     )
     follow_counts = dict(follow_rows.iter_rows())
@@ -82,6 +85,7 @@ def summarise(
         timings=tuple(result.timings.items()),
         destination=destination,
         unclassified_status=rules.unclassified,
+        unclassified_count=int(caught_rows.item()),
         ignored_columns=tuple(
             (raw.file_label, raw.unknown_columns)
             for raw in result.inputs.values()
