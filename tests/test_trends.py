@@ -300,3 +300,23 @@ def test_libreoffice_draws_the_trends_charts(tmp_path: Path, runs: Path, invoke:
     assert text.count("Active Customer - Suspended") >= 2
     for night in NIGHTS:
         assert text.count(night) >= 3  # the table's row and both charts' axes
+
+
+def test_a_list_named_as_a_formula_is_guarded_in_the_trends_header(
+    tmp_path: Path, invoke: Invoke
+) -> None:
+    """The trends CSV's header carries the lists' names, and was written raw: a list named
+    `=1+1` became a live formula in the manager's sheet (its values in every other CSV are
+    guarded). It is guarded now, and `--raw-text` writes it as it is."""
+    made = _ok(invoke("rules", "init")).stdout
+    rules = tmp_path / "formula.toml"
+    rules.write_text(made.replace('status = "Active Customer"\n', 'status = "=1+1"\n'))
+    history = tmp_path / "runs"
+    for night in NIGHTS[:2]:
+        out = str(tmp_path / f"{night}.csv")
+        _ok(invoke("reconcile", "--data", str(SAMPLE), "--as-of", night, "--rules", str(rules),
+                   "--history", str(history), "-o", out, "-q"))  # fmt: skip
+    header = _ok(invoke("trends", "--history", str(history))).stdout.splitlines()[0]
+    assert "'=1+1" in header.split(",")
+    raw = _ok(invoke("trends", "--history", str(history), "--raw-text")).stdout
+    assert "=1+1" in raw.splitlines()[0].split(",")

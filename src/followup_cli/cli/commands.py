@@ -162,6 +162,7 @@ def history_command(
 def trends_command(
     history: HistoryDirOpt,
     output: ListOutputOpt = None,
+    raw_text: shared.RawTextOpt = False,
     bom: shared.BomOpt = False,
 ) -> None:
     """People per follow-up list and money owed per account status, one row per stored run.
@@ -174,8 +175,8 @@ def trends_command(
     frame = night_trends.figures(history)
     last = frame.get_column(night_trends.AS_OF).max()
     as_of = last if isinstance(last, dt.date) else UNDATED
-    # Counts, money and dates only: no text a spreadsheet could take for a formula.
-    _write_list(frame, destination, fmt, True, bom, Sheets(as_of, trends=frame))
+    # Counts, money and dates, under the lists' names: a name such as `=1+1` is guarded.
+    _write_list(frame, destination, fmt, raw_text, bom, Sheets(as_of, trends=frame))
 
 
 HISTORY = "Status history"  # not "History": Excel reserves that sheet name

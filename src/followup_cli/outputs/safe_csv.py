@@ -10,6 +10,8 @@ formula, so it is left alone too.
 
 from __future__ import annotations
 
+import re
+
 import polars as pl
 
 from followup_cli.core.schema import Rows
@@ -24,8 +26,11 @@ def is_text(dtype: pl.DataType) -> bool:
 
 
 def guard_formulas(frame: Rows) -> Rows:
-    """Every text value that a spreadsheet would run as a formula, with a leading `'`."""
-    text = [name for name, dtype in frame.collect_schema().items() if is_text(dtype)]
+    """Every text value that a spreadsheet would run as a formula, with a leading `'`; and
+    so every column name (the header is a row of cells too: a list or carried column named
+    `=1+1` came out raw in `followup trends` and `--carry`)."""
+    schema = frame.collect_schema()
+    text = [name for name, dtype in schema.items() if is_text(dtype)]
     guarded = []
     for name in text:
         value = pl.col(name).cast(pl.String)  # an Enum cannot take a new value such as '=...
@@ -35,7 +40,13 @@ def guard_formulas(frame: Rows) -> Rows:
             .otherwise(value)
             .alias(name)
         )
-    return frame.with_columns(guarded)
+    names = {name: f"'{name}" for name in schema if _runs(name)}
+    return frame.with_columns(guarded).rename(names)
+
+
+def _runs(text: str) -> bool:
+    """Whether a spreadsheet would run `text` as a formula (as `guard_formulas` judges)."""
+    return re.match(FORMULA_START, text) is not None and re.match(PLAIN_NUMBER, text) is None
 
 
 def unguard_formulas(frame: pl.DataFrame) -> pl.DataFrame:
