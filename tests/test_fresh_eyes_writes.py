@@ -258,3 +258,40 @@ def test_a_folder_as_the_output_of_changes_history_or_trends_is_exit_2(
     result = invoke(*command, "--history", str(history), "-o", str(tmp_path))
     assert result.exit_code == 2, result.output
     assert f"--output {tmp_path} is a folder; give a file name" in result.output
+
+
+@pytest.mark.parametrize(("stem", "said"), [(236, "the name is too long"), (300, "cannot be used")])
+def test_a_name_too_long_for_the_folder_is_refused_before_any_work(
+    invoke: Invoke, tmp_path: Path, stem: int, said: str
+) -> None:
+    """A 240-byte name passed the checks made before any work (the probe used a short name
+    of its own), then the run failed at the end: the writer's temporary names are longer. A
+    name past the file system's limit was "internal error". Both are exit 2 now."""
+    out = tmp_path / ("b" * stem + ".csv")
+    result = _reconcile(invoke, "2024-07-31", "-o", str(out), "--rejects", str(tmp_path / "r.csv"))
+    assert result.exit_code == 2, result.output
+    assert said in result.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_split_file_names_too_long_are_refused_before_any_work(
+    invoke: Invoke, tmp_path: Path
+) -> None:
+    """--split-by names each file after -o and a value (up to 60 characters and a hash): an
+    -o of 180 bytes made names the folder cannot hold, found only at the end."""
+    data = tmp_path / "data"
+    import shutil
+
+    shutil.copytree(SAMPLE, data)
+    customers = pl.read_csv(data / "customers.csv", infer_schema=False)
+    customers.with_columns(home_club=pl.lit("Downtown")).write_csv(data / "customers.csv")
+    out = tmp_path / ("a" * 180 + ".csv")
+    result = _reconcile_data(invoke, data, "-o", str(out), "--split-by", "home_club")
+    assert result.exit_code == 2, result.output
+    assert "--split-by home_club with -o" in result.output and "too long" in result.output
+    fits = tmp_path / ("a" * 100 + ".csv")
+    assert _reconcile_data(invoke, data, "-o", str(fits), "--split-by", "home_club").exit_code == 0
+
+
+def _reconcile_data(invoke: Invoke, data: Path, *extra: str) -> Any:
+    return invoke("reconcile", "--data", str(data), "--as-of", "2024-07-31", "-q", *extra)

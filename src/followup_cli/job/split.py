@@ -19,6 +19,7 @@ changes files as one set (all of them or none).
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -29,7 +30,14 @@ from followup_cli.core.errors import UsageError
 from followup_cli.core.schema import LINE
 from followup_cli.job.deliver import Delivery, RefusedRecord
 from followup_cli.nightly.history import check_not_inside
-from followup_cli.outputs.destinations import check_writable, is_special, resolved, split_paths
+from followup_cli.outputs.destinations import (
+    SPLIT_VALUE_CHARACTERS,
+    check_name_fits,
+    check_writable,
+    is_special,
+    resolved,
+    split_paths,
+)
 from followup_cli.outputs.lists import carried_columns
 from followup_cli.outputs.lists import carry as carry_columns
 from followup_cli.outputs.summary import summarise
@@ -62,6 +70,10 @@ def split_column(name: str | None, customers: Path | None, output: Path | None) 
             f"{OPTION} {name}: writes one file per value beside -o, and the output is {where}; "
             f"give -o a file name (-o lists.xlsx)"
         )
+    # Each file is named after -o with a value made safe (at most SPLIT_VALUE_CHARACTERS, and
+    # a hash of up to 16 when values clash): the longest such name must fit its folder.
+    longest = len(os.fsencode(output.stem + output.suffix)) + 2 + SPLIT_VALUE_CHARACTERS + 16
+    check_name_fits(f"{OPTION} {name} with -o", output, output.parent, longest)
     if customers is None:
         return None  # the run says the customers file is missing (exit 3)
     found = carried_columns(customers, [name], OPTION)

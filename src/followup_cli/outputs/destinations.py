@@ -166,7 +166,11 @@ def check_writable(option: str, path: Path) -> None:
     never fails at the end, after other files of it were written. A regular file is written
     through a temporary file in its folder, so that folder must exist and take a new file; a
     device or FIFO must be writable itself."""
-    if path.is_dir():
+    try:
+        folder_given = path.is_dir()
+    except OSError as exc:  # a name too long for the file system, for one
+        raise UsageError(f"{option} {path}: cannot be used ({_reason(exc)})") from None
+    if folder_given:
         raise UsageError(f"{option} {path} is a folder; give a file name")
     if is_special(path):
         with contextlib.suppress(OSError):
@@ -190,7 +194,31 @@ def check_writable(option: str, path: Path) -> None:
         if folder.exists():
             raise UsageError(f"{option} {path}: {folder} is a file, not a folder")
         raise UsageError(f"{option} {path}: the folder {folder} does not exist")
+    check_name_fits(option, path, folder)
     probe_folder(option, path, folder)
+
+
+# What the writer adds to a file's name for the names it uses beside it: the temporary file
+# `.NAME.XXXXXXXX.part` and yesterday's kept version `.NAME.<12 hex>.previous`.
+NAME_OVERHEAD = len(".") + len(".") + 12 + len(".previous")
+
+
+def check_name_fits(option: str, path: Path, folder: Path, longest: int | None = None) -> None:
+    """Refuse a file name the run could not write in `folder` (exit 2, before any work):
+    `longest` bytes (the name's own by default) and the writer's NAME_OVERHEAD must fit the
+    folder's longest name (255 bytes on most file systems). A name of 241-255 bytes passed
+    every check, then the run failed at the end, or with "internal error"."""
+    try:
+        limit = os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        limit = 255
+    size = longest if longest is not None else len(os.fsencode(path.name))
+    if size + NAME_OVERHEAD > limit:
+        raise UsageError(
+            f"{option} {path}: the name is too long ({size} bytes; the run writes beside it "
+            f"under names {NAME_OVERHEAD} bytes longer, and {folder} takes at most {limit}); "
+            f"choose a shorter name"
+        )
 
 
 def probe_folder(option: str, path: Path, folder: Path) -> None:
