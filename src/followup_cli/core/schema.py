@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import TypeVar, overload
@@ -173,6 +174,16 @@ def normalise_name(name: str) -> str:
     """A header name as matched against the contract (SPEC 2): trimmed, invisible characters
     removed, case-folded, runs of spaces and hyphens read as `_` (`Monthly Fee` is monthly_fee)."""
     return re.sub(r"[\s-]+", "_", name.translate(_INVISIBLE).strip().casefold())
+
+
+def matched_name(original: str, contract: Collection[str]) -> str:
+    """A file's column name as the reader matches it: normalised, and Polars' `x_duplicated_0`
+    (its name for a header that repeats `x`) as a second `x` when `x` is one of `contract`."""
+    normal = normalise_name(original)
+    repeated = re.fullmatch(r"(.*)_duplicated_[0-9]+", normal)
+    if repeated and normalise_name(repeated.group(1)) in contract:
+        return normalise_name(repeated.group(1))
+    return normal
 
 
 @overload

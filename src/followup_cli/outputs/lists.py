@@ -26,6 +26,7 @@ from followup_cli.core.schema import (
 )
 from followup_cli.outputs.safe_csv import is_text
 from followup_cli.reading import zones
+from followup_cli.reading.csv_grammar import NUL
 from followup_cli.reading.csv_header import csv_header
 from followup_cli.reading.csv_reader import read_csv
 from followup_cli.reading.loading import PARQUET_READ_ERRORS, cannot_be_read
@@ -266,7 +267,7 @@ def _writable(value: pl.Expr, dtype: pl.DataType) -> pl.Expr:
         value = value.cast(pl.String).str.strip_chars()
         # A zero byte (NUL) is never text (a CSV row holding one is rejected; a workbook's XML
         # cannot hold it): the value is carried as empty.
-        kept = (value != "") & ~value.str.contains("\x00", literal=True)
+        kept = (value != "") & ~value.str.contains(NUL, literal=True)
         return pl.when(kept).then(value.str.slice(0, EXCEL_CELL_CHARACTERS))
     if dtype.is_float():
         return pl.when(value.is_finite()).then(value)
@@ -304,7 +305,7 @@ def _unwritable(
         dtype = picked.schema[source]
         if is_text(dtype):
             trimmed = picked.get_column(source).cast(pl.String).str.strip_chars()
-            nul = trimmed.str.contains("\x00", literal=True).fill_null(False)
+            nul = trimmed.str.contains(NUL, literal=True).fill_null(False)
             if nul.any():
                 count = int(nul.sum())
                 plural = "" if count == 1 else "s"

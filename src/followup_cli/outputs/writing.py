@@ -173,17 +173,14 @@ def _commit(staged: Sequence[_Staged], remove: Sequence[Path]) -> None:
             previous_of.append(previous)
         for item, keeping in zip(staged, previous_of, strict=True):
             current = item.shown
-            previous, aside = keeping, keeping is _ASIDE
-            if aside:
-                previous = _moved_aside(item.target)
-                if previous is not None:
-                    kept.append(previous)
-                # From here the name holds nothing until the rename: undo puts it back.
-                undo.append((item.target, previous))
+            previous = _moved_aside(item.target) if keeping is _ASIDE else keeping
+            if keeping is _ASIDE and previous is not None:
+                kept.append(previous)
+            # Before the rename: if it fails, undo leaves the name as it was (a link kept puts
+            # the same file back; a file moved aside comes back; no file stays none).
+            undo.append((item.target, previous))
             os.replace(item.temporary, item.target)
             signals.forget(item.temporary)
-            if not aside:
-                undo.append((item.target, previous))
         for path in remove:
             if not os.path.lexists(path) or is_special(path):
                 continue  # gone meanwhile, or not ours to remove: no reason to fail the set

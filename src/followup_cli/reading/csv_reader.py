@@ -47,6 +47,7 @@ from followup_cli.reading.csv_grammar import (
 from followup_cli.reading.csv_header import csv_header
 from followup_cli.reading.csv_lines import bytes_in, physical_lines
 from followup_cli.reading.csv_records import multi_line_records
+from followup_cli.reading.row_checks import cut
 
 FrameT = TypeVar("FrameT", pl.DataFrame, pl.LazyFrame)
 
@@ -203,7 +204,7 @@ def _set_aside_zero_bytes(
         pl.lit(path.name).alias("file"),
         pl.col(LINE).alias("line"),
         pl.col("_nul_column").alias("column"),
-        _shown(pl.col("_nul_row")).alias("value"),
+        cut(pl.col("_nul_row")).alias("value"),
         pl.format(
             "column '{}' holds a zero byte (NUL) at character {} of its value; a text export "
             "never does (re-export the file as CSV UTF-8)",
@@ -213,11 +214,6 @@ def _set_aside_zero_bytes(
     )
     kept = marked.filter(pl.col("_nul_column").is_null()).select(frame.columns)
     return kept.drop(RAW, strict=False), pl.concat([rejects, set_aside]).sort("line")
-
-
-def _shown(text: pl.Expr) -> pl.Expr:
-    """A value for the rejects file: cut to 200 characters, a zero byte written \\x00."""
-    return text.str.replace_all(NUL, "\\x00", literal=True).str.slice(0, 200)
 
 
 def make_room_for_line(frame: FrameT) -> FrameT:
@@ -231,6 +227,6 @@ def _ragged_rejects(path: Path, ragged: pl.DataFrame) -> pl.DataFrame:
         pl.lit(path.name).alias("file"),
         pl.col(LINE).alias("line"),
         pl.lit("*").alias("column"),
-        _shown(pl.col(RAW)).alias("value"),
+        cut(pl.col(RAW)).alias("value"),
         pl.col("reason"),
     )

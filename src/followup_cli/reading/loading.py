@@ -19,7 +19,7 @@ import polars as pl
 
 from followup_cli.core.errors import InputFileError
 from followup_cli.core.formats import EXPORT_EXTENSIONS
-from followup_cli.core.schema import LINE, REJECT_SCHEMA, TABLES, Table, normalise_name
+from followup_cli.core.schema import LINE, REJECT_SCHEMA, TABLES, Table, matched_name
 from followup_cli.reading import zones
 from followup_cli.reading.csv_header import csv_header
 from followup_cli.reading.csv_reader import make_room_for_line, read_csv
@@ -216,11 +216,8 @@ def _select_columns(
     for original in names:
         if original == LINE:
             continue
-        normal = normalise_name(original)
         # Polars renames a repeated header name "x" to "x_duplicated_0": the same clash.
-        repeated = re.fullmatch(r"(.*)_duplicated_[0-9]+", normal)
-        if repeated and normalise_name(repeated.group(1)) in table.column_names:
-            normal = normalise_name(repeated.group(1))
+        normal = matched_name(original, table.column_names)
         if normal not in table.column_names:
             unknown.append(original)
             continue

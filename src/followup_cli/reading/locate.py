@@ -73,16 +73,25 @@ def possible_inputs(
     """Every file `locate_tables` could take as an export, found without failing: the files
     named by path, and the table files in data_dir. What the run reads is among them, even
     when it stops before reading (a table missing), so nothing it writes may be one of them."""
-    skipped = {name.strip().lower() for name in without}
     explicit = [path for path in overrides.values() if path is not None]
-    wanted = {name for name in TABLES if overrides.get(name) is None and name not in skipped}
+    wanted = _looked_for(overrides, without)
     try:
         entries = list(data_dir.iterdir()) if wanted and data_dir.is_dir() else []
     except OSError:
         entries = []
-    return explicit + [
-        p for p in entries if p.stem.lower() in wanted and p.suffix.lower() in EXPORT_EXTENSIONS
-    ]
+    return explicit + [p for p in entries if _export_of(p, wanted)]
+
+
+def _looked_for(overrides: Mapping[str, Path | None], without: Collection[str]) -> set[str]:
+    """The tables whose file is looked for in the data folder: not given by path, nor run
+    `--without`."""
+    skipped = {name.strip().lower() for name in without}
+    return {name for name in TABLES if overrides.get(name) is None and name not in skipped}
+
+
+def _export_of(path: Path, tables: Collection[str]) -> bool:
+    """Whether the data folder's file `path` would be read as the export of one of `tables`."""
+    return path.stem.lower() in tables and path.suffix.lower() in EXPORT_EXTENSIONS
 
 
 def check_not_read_next(
@@ -99,24 +108,19 @@ def check_not_read_next(
     which is the one written."""
     if path is None:
         return
-    skipped = {name.strip().lower() for name in without}
+    wanted = _looked_for(overrides, without)
     try:
         exports = data_dir.absolute().resolve()
         named = [path.absolute().parent.resolve() / path.name, path.absolute().resolve()]
     except (OSError, RuntimeError):
         return  # a loop of links: the writer's own checks name it
     for candidate in named:
-        table = candidate.stem.lower()
-        if table not in TABLES or candidate.suffix.lower() not in EXPORT_EXTENSIONS:
-            continue
-        if overrides.get(table) is not None or table in skipped:
-            continue  # that table is not looked for in the folder
-        if candidate.parent == exports:
+        if candidate.parent == exports and _export_of(candidate, wanted):
             where = "is" if candidate.name == path.name else f"leads to {candidate.name},"
             raise UsageError(
                 f"{option} {path} {where} in the exports folder ({data_dir}) under the "
-                f"{table} table's name: the next run would read it as an export; choose "
-                f"another name or folder"
+                f"{candidate.stem.lower()} table's name: the next run would read it as an "
+                f"export; choose another name or folder"
             )
 
 

@@ -15,6 +15,7 @@ import polars as pl
 
 from followup_cli.core.errors import InputFileError
 from followup_cli.core.schema import Column, Kind
+from followup_cli.reading.csv_grammar import NUL
 
 MAX_TEXT = 1000
 # The largest amount accepted: far above any gym's fee, and small enough that one customer's
@@ -103,7 +104,7 @@ def parse(
 def _without_zero_bytes(raw: pl.Expr, parsed: Parsed) -> Parsed:
     """A Parquet text value holding a zero byte (NUL) refused, as a CSV row holding one is
     (`csv_reader`): NUL is not text, and many tools end a string at it."""
-    at = raw.str.find("\x00", literal=True)
+    at = raw.str.find(NUL, literal=True)
     nul = at.is_not_null()
     reason = (
         pl.when(nul)

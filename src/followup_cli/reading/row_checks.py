@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from followup_cli.reading.csv_grammar import NUL
+
 # A rejects row's record_id, value and reason are cut to this many characters (SPEC 6), and a
 # value quoted inside a reason to QUOTED: a 10 MB id must not make a 10 MB reason.
 MAX_REJECT_TEXT = 200
@@ -87,7 +89,7 @@ def row_checks(table: str) -> list[RowCheck]:
 def cut(text: pl.Expr) -> pl.Expr:
     """Text for the rejects file: a zero byte written \\x00 (as the CSV reader shows it), at
     most MAX_REJECT_TEXT characters."""
-    return text.str.replace_all("\x00", "\\x00", literal=True).str.slice(0, MAX_REJECT_TEXT)
+    return text.str.replace_all(NUL, "\\x00", literal=True).str.slice(0, MAX_REJECT_TEXT)
 
 
 def quoted(text: pl.Expr) -> pl.Expr:

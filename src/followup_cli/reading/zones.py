@@ -20,7 +20,7 @@ from functools import cache
 import polars as pl
 
 from followup_cli.core.errors import InputFileError
-from followup_cli.core.schema import normalise_name
+from followup_cli.core.schema import matched_name
 
 # Read by Polars each time it parses a zone: set for the whole process, once this is imported.
 os.environ.setdefault("POLARS_IGNORE_TIMEZONE_PARSE_ERROR", "1")
@@ -44,7 +44,7 @@ def wall_times(
             continue
         unit = dtype.time_unit or "us"
         offset = _OFFSET.fullmatch(zone)
-        if offset is None and _as_matched(name) in read:
+        if offset is None and matched_name(name, read) in read:
             raise InputFileError(
                 f"{file}: column {name} is stored in the time zone {zone!r}, which is neither "
                 f"a zone name nor an offset such as +05:30; re-export it in UTC or without a "
@@ -57,14 +57,6 @@ def wall_times(
         shift = pl.lit(minutes * _PER_MINUTE[unit], dtype=pl.Int64)
         replaced.append((pl.col(name).to_physical() + shift).cast(pl.Datetime(unit)).alias(name))
     return frame.with_columns(replaced) if replaced else frame
-
-
-def _as_matched(name: str) -> str:
-    """A Parquet column's name as the reader matches it with the contract's (`Starts At` is
-    starts_at, and Polars' `x_duplicated_0` is a second `x`; loading._select_columns)."""
-    normal = normalise_name(name)
-    repeated = re.fullmatch(r"(.*)_duplicated_[0-9]+", normal)
-    return normalise_name(repeated.group(1)) if repeated else normal
 
 
 @cache
