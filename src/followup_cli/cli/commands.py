@@ -28,7 +28,7 @@ from followup_cli.nightly import trends as night_trends
 from followup_cli.outputs.destinations import check_writable, output_format
 from followup_cli.outputs.safe_csv import guard_formulas
 from followup_cli.outputs.serialise import UNDATED, write_frame
-from followup_cli.outputs.workbook import Sheets
+from followup_cli.outputs.workbook import Sheets, no_lists
 from followup_cli.reading.run import read_and_validate
 from followup_cli.synthetic.generate import generate as write_synthetic_exports
 
@@ -218,8 +218,7 @@ def _write_list(
     if fmt == "csv" and not raw_text:
         frame = guard_formulas(frame)
     if fmt == "xlsx":
-        no_lists = pl.DataFrame(schema={"follow_up_status": pl.String})
-        write_frame(no_lists, destination, fmt, sheets=sheets)
+        write_frame(no_lists(), destination, fmt, sheets=sheets)
         return
     write_frame(frame, destination, fmt, bom=bom)
 

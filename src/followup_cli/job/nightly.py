@@ -50,7 +50,7 @@ from followup_cli.outputs.lists import (
     sort_rows,
 )
 from followup_cli.outputs.summary import Summary, describe_rejects, summarise
-from followup_cli.outputs.workbook import Sheets
+from followup_cli.outputs.workbook import Sheets, no_lists
 from followup_cli.reading import fingerprint
 from followup_cli.reading.run import RunResult, run
 from followup_cli.scaleout import buckets
@@ -327,9 +327,8 @@ def _changes_delivery(changed: pl.DataFrame, plan: Plan) -> Delivery:
     fmt = output_format(plan.changes, None)
     if fmt != "xlsx":
         return Delivery(changed, plan.changes, fmt)
-    no_lists = pl.DataFrame(schema={"follow_up_status": pl.String})
     sheets = Sheets(plan.as_of, changes=changed)
-    return Delivery(no_lists, plan.changes, fmt, sheets, count=changed.height)
+    return Delivery(no_lists(), plan.changes, fmt, sheets, count=changed.height)
 
 
 def _with_trends(record: run_report.RunRecord, history: Path | None, sheets: Sheets) -> Sheets:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from followup_cli.core.errors import InputFileError
 from followup_cli.outputs import signals
+from followup_cli.outputs.writing import failure_reason
 
 INCOMING = ".incoming"  # staging folders are DIR/.incoming-<id>/ (`.incoming/` before)
 LOCK_FILE = ".followup.lock"
@@ -165,9 +166,7 @@ def sync_folder(folder: Path) -> None:
 
 def unwritable(history: Path, exc: Exception) -> InputFileError:
     """The history cannot take the snapshot: an OS error, or Polars' error wrapping one."""
-    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-    # "...parquet: IO error: No space left on device (os error 28)" -> the OS's own words.
-    reason = re.sub(r"\s*\(os error \d+\)$", "", reason.rsplit("IO error: ", 1)[-1].strip())
     return InputFileError(
-        f"--history {history}: cannot be written ({reason}); the snapshot was not stored"
+        f"--history {history}: cannot be written ({failure_reason(exc)}); the snapshot was not "
+        f"stored"
     )

@@ -203,7 +203,7 @@ def _table(nights: list[Night]) -> pl.DataFrame:
     for night in reversed(nights):
         for name, _ in night.people:
             spelling.setdefault(name.casefold(), name)
-    lists = list(dict.fromkeys(spelling.values()))
+    lists = list(spelling.values())  # one spelling a list, newest night's lists first
     long = pl.DataFrame(
         [
             (night.as_of, name, value)

@@ -62,6 +62,12 @@ class Sheets:
     tables: tuple[tuple[str, pl.DataFrame], ...] = ()  # sheets of one table: followup history
 
 
+def no_lists() -> pl.DataFrame:
+    """The lists of a workbook that holds only the sheets `Sheets` gives (the Changes of
+    `--changes NAME.xlsx`, or what `followup changes`, `history` and `trends` write)."""
+    return pl.DataFrame(schema={"follow_up_status": pl.String})
+
+
 def sheet_name(status: str) -> str:
     """A list's sheet name: its status, without the characters Excel refuses, in 31 characters."""
     return _NOT_IN_SHEET_NAMES.sub(" ", status).strip()[:_SHEET_NAME_MAX].strip()

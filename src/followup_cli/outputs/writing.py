@@ -288,10 +288,15 @@ def _raise_as_output_error(path: Path, exc: BaseException) -> NoReturn:
 
 
 def _unwritable(path: Path, exc: BaseException) -> OutputError:
-    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-    # Polars and Rust word an OS error as "...: No space left on device (os error 28)".
-    reason = re.sub(r"\s*\(os error \d+\)$", "", reason.rsplit("IO error: ", 1)[-1])
+    reason = failure_reason(exc)
     return OutputError(f"{path}: cannot be written ({reason}); no file was created or changed")
+
+
+def failure_reason(exc: BaseException) -> str:
+    """Why a write failed, in the OS's own words: an OSError's, or the one inside Polars' and
+    Rust's wording ("...parquet: IO error: No space left on device (os error 28)")."""
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    return re.sub(r"\s*\(os error \d+\)$", "", reason.rsplit("IO error: ", 1)[-1].strip())
 
 
 def write_stdout(data: bytes) -> None:
