@@ -14,12 +14,7 @@ from hypothesis import strategies as st
 
 from followup_cli.core.errors import InputFileError
 from followup_cli.reading.csv_grammar import field
-from followup_cli.reading.csv_reader import (
-    _NO_RAGGED,
-    _ragged_rejects,
-    _set_aside_zero_bytes,
-    read_csv,
-)
+from followup_cli.reading.csv_reader import _set_aside_zero_bytes, read_csv
 from followup_cli.synthetic.generate import generate
 from tests.conftest import HEADERS, write_exports
 from tests.test_bad_input import BASE, Invoke, flat, output_of, rows_per_file, run, with_rows
@@ -334,9 +329,7 @@ def test_zero_bytes_in_rows_of_a_many_chunk_frame_are_set_aside() -> None:
     assert [c.n_chunks() for c in frame.get_columns()] == [1, 3, 3]
     path = Path("payments.csv")
     names = ["payment_id", "kind"]
-    kept, rejects = _set_aside_zero_bytes(
-        path, frame, names, _ragged_rejects(path, _NO_RAGGED), True
-    )
+    kept, rejects = _set_aside_zero_bytes(path, frame, names, True)
     assert kept.height == 28
     assert rejects.get_column("line").to_list() == [2, 27]
     assert rejects.get_column("column").to_list() == ["payment_id", "payment_id"]
@@ -344,7 +337,7 @@ def test_zero_bytes_in_rows_of_a_many_chunk_frame_are_set_aside() -> None:
 
 
 # Names the reader gives columns of its own while it splits a file: a header may hold them.
-_READERS_NAMES = ["_raw", "_parts", "_ok", "_nul_column", "_nul_at", "_nul_row", "_field_0"]
+_READERS_NAMES = ["_raw", "_parts", "_ok", "_nul_column", "_nul_at", "_nul_place", "_field_0"]
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from followup_cli.core.conditions import UNMATCHED
+from followup_cli.core.listing import LISTED_NAMES, first_of
 from followup_cli.core.money import cents_text
 from followup_cli.job.explain import DECIDED, OUTRANKED, Explanation
 from followup_cli.nightly.changes import URGENT
@@ -139,7 +140,7 @@ def _files_table(s: Summary) -> Table:
 def _summary_notes(out: Console, s: Summary) -> None:
     """Ignored columns, tables run without, the unclassified and the rows set aside."""
     for file, names in s.ignored_columns:
-        shown = ", ".join(repr(name) for name in names)
+        shown = first_of([repr(n) for n in names[:LISTED_NAMES]], LISTED_NAMES, len(names))
         out.print(Text(f"{file}: ignored column(s) not in the contract: {shown}", style="yellow"))
     for name in s.without:
         out.print(Text(f"ran without {name} (--without {name}): counted as empty", style="yellow"))

@@ -28,6 +28,7 @@ from followup_cli.core.account_status import (
 from followup_cli.core.errors import UsageError
 from followup_cli.core.first_match import verdicts as rule_verdicts
 from followup_cli.core.ledger import LedgerSettings
+from followup_cli.core.listing import first_of
 from followup_cli.core.money import cents_text
 from followup_cli.core.oracle import (
     AccountReconciled,
@@ -240,11 +241,8 @@ def _set_aside(rejected: tuple[tuple[str, int, str, str], ...]) -> str:
     rows: dict[tuple[str, int], list[str]] = {}
     for file, line, column, reason in rejected:
         rows.setdefault((file, line), []).append(f"{column}: {reason}")
-    shown = [
-        f"{f} line {n} ({'; '.join(why)})" for (f, n), why in list(rows.items())[:LISTED_REJECTS]
-    ]
-    more = len(rows) - LISTED_REJECTS
-    return ", ".join(shown) + (f" and {more:,} more" if more > 0 else "")
+    shown = [f"{f} line {n} ({'; '.join(why)})" for (f, n), why in rows.items()]
+    return first_of(shown, LISTED_REJECTS)
 
 
 def _story(

@@ -243,7 +243,10 @@ def _read_columns(customers: Path, names: list[str]) -> pl.DataFrame:
             raise cannot_be_read(customers.name, exc) from exc
     # The same reader as the run, with the same key, so the lines are the same lines: the key
     # decides where a quoted value over several lines ends (loading.read_table).
-    frame, _ragged = read_csv(customers, TABLES["customers"].key.name)
+    # Only the chosen columns are needed: a wide header's others are not made columns.
+    frame, _ragged = read_csv(
+        customers, TABLES["customers"].key.name, needed=set(names).__contains__
+    )
     return frame.select(LINE, *names)
 
 

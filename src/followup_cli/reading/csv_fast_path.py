@@ -24,6 +24,7 @@ def plain_fields(
     path: Path,
     words: Mapping[str, pl.DataType] | None = None,
     held: frozenset[bytes] | None = None,
+    widest: int | None = None,
 ) -> tuple[pl.DataFrame, list[str]] | None:
     """The file split by Polars' own multi-threaded reader, when that is provably the grammar's
     split: no double quote and no carriage return anywhere (so every line break ends a row and
@@ -38,7 +39,8 @@ def plain_fields(
     `words` gives the columns (by normalised name) read straight into another type than text,
     a categorical one (`csv_reader.read_csv`): the same values, four bytes a row. `held` says
     which of NOT_PLAIN the file holds when the caller has looked already (one read of the file
-    for every byte it looks for, `csv_lines.bytes_in`).
+    for every byte it looks for, `csv_lines.bytes_in`). A header of more than `widest`
+    columns is left to the grammar, which need not make a column of every field.
     """
     check_encoding(path)
     layout = _layout(path, bytes_in(path, NOT_PLAIN) if held is None else held)
@@ -51,6 +53,8 @@ def plain_fields(
     # One field: a blank line is a row of one empty field with the right number of commas
     # (none), which the grammar skips instead.
     if len(names) < 2 or layout.first_row_commas not in (None, len(names) - 1):
+        return None
+    if widest is not None and len(names) > widest:
         return None
     fields = [field(at) for at in range(len(names))]
     given = words or {}

@@ -17,14 +17,17 @@ goes on with the next line, so a stray quote never swallows the rows after it. A
 an unquoted value (`size 5" mat`) opens nothing, whatever the number of quotes on the line.
 
 Reading costs what the file's size implies: no pattern grows with the number of columns, and
-whether lines make one record is read a line at a time, each line a bounded number of times.
+whether lines make one record is read a line at a time, each line a bounded number of times. A
+header of more than WIDE columns keeps only the columns its caller needs: every field is still
+split, counted and checked for a zero byte, but a column the run ignores is not made a column
+(a frame column costs kilobytes whatever it holds: 200,000 of them, a 1.7 MB file, took 1.6 GB).
 A zero byte (NUL) is not text: its row is rejected naming the column, wherever it is in the
 file and whichever way the file is split; other control characters are text like any other.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import TypeVar
 
@@ -53,7 +56,10 @@ FrameT = TypeVar("FrameT", pl.DataFrame, pl.LazyFrame)
 
 
 def read_csv(
-    path: Path, key: str | None = None, words: Collection[str] = ()
+    path: Path,
+    key: str | None = None,
+    words: Collection[str] = (),
+    needed: Callable[[str], bool] | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Split a CSV file into columns (text, or categories for `words`) with physical line
     numbers, and the lines that could not be split (line, raw, reason). `key` names the
@@ -64,49 +70,75 @@ def read_csv(
     of a vocabulary. Those come as categories, not text (`pl.Categorical`, one mapping per
     file, let go with the file's rows): the same values, each row four bytes instead of a
     16-byte string view (the 1,000,000-customer payments file: 0.35 GB less), and validation
-    judges each distinct value once anyway (`whole_column.per_distinct_value`)."""
+    judges each distinct value once anyway (`whole_column.per_distinct_value`).
+
+    `needed` says which columns (by header name, as `csv_header` gives them) the caller reads.
+    A header of more than WIDE columns keeps only those (each line is still split, its fields
+    counted and checked for a zero byte); a narrower one keeps every column, and None keeps
+    every column whatever the width."""
     # One read of the file for a zero byte and for what sends it to the grammar.
     held = bytes_in(path, (NUL.encode(), *csv_fast_path.NOT_PLAIN))
     holds_nul = NUL.encode() in held
     repeating = dict.fromkeys(words, pl.Categorical(pl.Categories.random()))
-    plain = csv_fast_path.plain_fields(path, repeating, held)
+    widest = None if needed is None else WIDE
+    plain = csv_fast_path.plain_fields(path, repeating, held, widest)
     if plain is not None:
         frame, names = plain
-        structural = _NO_RAGGED
+        frame, rejects = _set_aside_zero_bytes(path, frame, names, holds_nul)
     else:
         lines = physical_lines(path)  # a file that is not UTF-8 text is named first
         names = csv_header(path)
-        frame, structural = _by_grammar(lines.slice(1), names, key)
+        kept = list(range(len(names)))
+        if needed is not None and len(names) > WIDE:
+            kept = [at for at, name in enumerate(names) if needed(name)]
+        frame, rejects = _by_grammar(path, lines.slice(1), names, key, kept, holds_nul)
         frame = frame.with_columns(
-            pl.col(field(at)).cast(repeating[normalise_name(name)])
-            for at, name in enumerate(names)
-            if normalise_name(name) in repeating
+            pl.col(field(at)).cast(repeating[normalise_name(names[at])])
+            for at in kept
+            if normalise_name(names[at]) in repeating
         )
     # The values keep their places' names (`field`) until the reader's own columns are gone:
     # a header may name a column `_raw` or `_nul_at` too.
-    frame, rejects = _set_aside_zero_bytes(
-        path, frame, names, _ragged_rejects(path, structural), holds_nul
-    )
-    return frame.rename({field(at): name for at, name in enumerate(names)}), rejects
+    present = set(frame.columns)
+    renamed = {field(at): name for at, name in enumerate(names) if field(at) in present}
+    return frame.drop(RAW, strict=False).rename(renamed), rejects
+
+
+# Wider than this, a header's columns the caller does not need are not made columns (`read_csv`).
+# The fast path makes a Series per column (about 40 microseconds and several kilobytes each),
+# so it serves only headers up to this width then.
+WIDE = 1_000
 
 
 def _by_grammar(
-    body: pl.DataFrame, names: list[str], key: str | None
+    path: Path,
+    body: pl.DataFrame,
+    names: list[str],
+    key: str | None,
+    kept: list[int],
+    holds_nul: bool,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The lines after the header split by the grammar: the rows (line, raw, values) and the
-    lines set aside (line, raw, reason)."""
+    """The lines after the header split by the grammar: the rows (line, the values at the
+    places `kept`, named by place) and the rejects, lines set aside and rows holding a zero
+    byte in any field, kept or not."""
     width = len(names)
-    normal = [normalise_name(n) for n in names]
-    key_index = normal.index(key) if key is not None and key in normal else None
+    key_index = next((at for at, n in enumerate(names) if normalise_name(n) == key), None)
     split = split_fields(body.filter(pl.col(RAW).str.strip_chars() != ""), width)
     split, runaway = _join_multi_line(body, split, key_index, width)
-    frame = _columns(split.filter(pl.col("_ok")), names)
+    rows = split.filter(pl.col("_ok"))
+    if holds_nul:
+        rows = rows.with_columns(pl.col(PARTS).list.eval(unquoted(pl.element())))
+        rows, with_nul = _zero_bytes_in_fields(rows, names)
+    frame = _columns(rows, kept, quoted=not holds_nul)
     # The reasons are built with pl.format, which panics over empty chunks (`frames.aligned`;
     # the 100,000-row export with two extra-field rows showed it).
     bad = frames.aligned(split.filter(~pl.col("_ok"))).select(
         LINE, RAW, field_count_reason(pl.col(RAW), width).alias("reason")
     )
-    return frame, pl.concat([bad, runaway]).sort(LINE)
+    rejects = _ragged_rejects(path, pl.concat([bad, runaway]))
+    if holds_nul:
+        rejects = pl.concat([rejects, _zero_byte_rejects(path, with_nul)])
+    return frame, rejects.sort("line")
 
 
 def _join_multi_line(
@@ -138,19 +170,21 @@ def _join_multi_line(
     return joined, runaway
 
 
-def _columns(rows: pl.DataFrame, names: list[str]) -> pl.DataFrame:
-    """The rows' fields as columns named by their place (`field`), each value unquoted (line,
-    raw, values)."""
-    fields = [field(at) for at in range(len(names))]
-    if len(names) <= _FEW_COLUMNS:
+def _columns(rows: pl.DataFrame, kept: list[int], quoted: bool = True) -> pl.DataFrame:
+    """The fields at the places `kept` of the rows' lists as columns named by their place
+    (`field`), each value unquoted unless the lists hold unquoted values already (line,
+    values)."""
+    fields = [field(at) for at in kept]
+    value = unquoted if quoted else (lambda part: part)
+    if len(kept) <= _FEW_COLUMNS:
         # Lazy, so the list is read once for all the fields (common subexpressions).
-        values = [unquoted(pl.col(PARTS).list.get(i)).alias(n) for i, n in enumerate(fields)]
-        frame = rows.lazy().select(LINE, RAW, *values).collect()
-    else:
-        # One expression for all the fields: one per field took seconds at 4,000 columns.
-        whole = pl.col(PARTS).list.eval(unquoted(pl.element())).list.to_struct(fields)
-        frame = rows.select(LINE, RAW, whole).unnest(PARTS)
-    return frame
+        values = [value(pl.col(PARTS).list.get(at)).alias(field(at)) for at in kept]
+        return rows.lazy().select(LINE, *values).collect()
+    # One expression for all the fields: one per field took seconds at 4,000 columns.
+    parts = pl.col(PARTS).list
+    chosen = parts.head(len(kept)) if kept == list(range(len(kept))) else parts.gather(kept)
+    whole = chosen.list.eval(value(pl.element())).list.to_struct(fields)
+    return rows.select(LINE, whole).unnest(PARTS)
 
 
 _RAGGED_SCHEMA = {LINE: pl.Int64, RAW: pl.String, "reason": pl.String}
@@ -159,30 +193,30 @@ _RAGGED_SCHEMA = {LINE: pl.Int64, RAW: pl.String, "reason": pl.String}
 _FEW_COLUMNS = 64  # up to this many, a column per field is made directly (faster, less memory)
 
 
-_NO_RAGGED = pl.DataFrame(schema=_RAGGED_SCHEMA)
+_NO_REJECTS = pl.DataFrame(
+    schema={
+        "file": pl.String,
+        "line": pl.Int64,
+        "column": pl.String,
+        "value": pl.String,
+        "reason": pl.String,
+    }
+)
 
 
 def _set_aside_zero_bytes(
-    path: Path, frame: pl.DataFrame, names: list[str], rejects: pl.DataFrame, holds_nul: bool
+    path: Path, frame: pl.DataFrame, names: list[str], holds_nul: bool
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Rows holding a zero byte (NUL) in any value leave `frame` for `rejects`, naming the
-    column and the character: NUL is not text (many tools end a string at it), wherever it is
-    in the file and whichever path split it. Other control characters are text like any other.
-
-    `frame` is (line, [raw,] values named by place, `field`), `names` the header's names; the
-    reject's value is the row as written (`raw`, or the values joined by commas: the fast
-    path's files hold no quotes), NUL shown as \\x00."""
-    values = [(field(at), name) for at, name in enumerate(names)]
+    """The fast path's rows without those holding a zero byte (NUL) in any value, and those
+    as rejects. `frame` is (line, values named by place, `field`), `names` the header's names;
+    the fast path's files hold no quotes, so a row as written is its values joined by commas.
+    """
     if not holds_nul:
-        return frame.drop(RAW, strict=False), rejects
+        return frame, _NO_REJECTS
+    values = [(field(at), name) for at, name in enumerate(names)]
     # A column read as categories (`read_csv`'s words) is looked at as the text it holds.
     text = [pl.col(place).cast(pl.String) for place, _ in values]
     found = [value.str.find(NUL, literal=True) for value in text]
-    row = (
-        pl.col(RAW)
-        if RAW in frame.columns
-        else pl.concat_str([value.fill_null("") for value in text], separator=",")
-    )
     marked = frame.with_columns(
         pl.coalesce(
             [
@@ -191,20 +225,53 @@ def _set_aside_zero_bytes(
             ]
         ).alias("_nul_column"),
         (pl.coalesce(found) + 1).alias("_nul_at"),
-        row.alias("_nul_row"),
+        pl.concat_str([value.fill_null("") for value in text], separator=",").alias(RAW),
     )
+    kept = marked.filter(pl.col("_nul_column").is_null()).select(frame.columns)
+    with_nul = marked.filter(pl.col("_nul_column").is_not_null())
+    return kept, _zero_byte_rejects(path, with_nul).sort("line")
+
+
+def _zero_bytes_in_fields(
+    rows: pl.DataFrame, names: list[str]
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The grammar's rows (line, raw, their unquoted values in a list) without those holding a
+    zero byte (NUL) in any value, and those with the first such value's column and place
+    (`_nul_column`, `_nul_at`). A list per row, so a column the run ignores is looked at too
+    without being made a column."""
+    found = pl.col(PARTS).list.eval(pl.element().str.find(NUL, literal=True))
+    place = found.list.eval(pl.element().is_not_null().arg_true().first()).list.first()
+    marked = rows.with_columns(place.alias("_nul_place"))
+    with_nul = marked.filter(pl.col("_nul_place").is_not_null())
+    columns = pl.DataFrame(
+        {"_nul_place": range(len(names)), "_nul_column": names},
+        schema={"_nul_place": pl.UInt32, "_nul_column": pl.String},
+    )
+    with_nul = with_nul.with_columns(pl.col("_nul_place").cast(pl.UInt32)).join(
+        columns, on="_nul_place", how="left", maintain_order="left"
+    )
+    with_nul = with_nul.with_columns(
+        (pl.col(PARTS).list.get(pl.col("_nul_place")).str.find(NUL, literal=True) + 1).alias(
+            "_nul_at"
+        )
+    )
+    return marked.filter(pl.col("_nul_place").is_null()).drop("_nul_place"), with_nul
+
+
+def _zero_byte_rejects(path: Path, with_nul: pl.DataFrame) -> pl.DataFrame:
+    """Rejects rows for the rows holding a zero byte (NUL): (line, raw, `_nul_column`,
+    `_nul_at`), the row as written shown with NUL as \\x00. NUL is not text (many tools end a
+    string at it), wherever it is in the file and whichever path split it; other control
+    characters are text like any other."""
     # The fast path's line column is one chunk, its values many: the rows with a NUL filtered
     # out of a large file keep empty chunks between the others, over which Polars 2.1's
     # pl.format panics (`frames.aligned`; a 100,000-customer payments file with two NULs,
     # found by the fuzz test).
-    with_nul = frames.aligned(marked.filter(pl.col("_nul_column").is_not_null()))
-    if not with_nul.height:
-        return frame.drop(RAW, strict=False), rejects
-    set_aside = with_nul.select(
+    return frames.aligned(with_nul).select(
         pl.lit(path.name).alias("file"),
         pl.col(LINE).alias("line"),
         pl.col("_nul_column").alias("column"),
-        cut(pl.col("_nul_row")).alias("value"),
+        cut(pl.col(RAW)).alias("value"),
         pl.format(
             "column '{}' holds a zero byte (NUL) at character {} of its value; a text export "
             "never does (re-export the file as CSV UTF-8)",
@@ -212,8 +279,6 @@ def _set_aside_zero_bytes(
             pl.col("_nul_at"),
         ).alias("reason"),
     )
-    kept = marked.filter(pl.col("_nul_column").is_null()).select(frame.columns)
-    return kept.drop(RAW, strict=False), pl.concat([rejects, set_aside]).sort("line")
 
 
 def make_room_for_line(frame: FrameT) -> FrameT:

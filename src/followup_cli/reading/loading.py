@@ -19,6 +19,7 @@ import polars as pl
 
 from followup_cli.core.errors import InputFileError
 from followup_cli.core.formats import EXPORT_EXTENSIONS
+from followup_cli.core.listing import LISTED_NAMES, first_of
 from followup_cli.core.schema import LINE, REJECT_SCHEMA, TABLES, Table, matched_name
 from followup_cli.reading import zones
 from followup_cli.reading.csv_header import csv_header
@@ -81,8 +82,12 @@ def read_table(table: Table, path: Path | None) -> RawTable:
         scan, rows = _scan_parquet(path, table)
         return _raw(table, path, fmt, scan, rows, empty_rejects())
     repeating = [c.name for c in table.columns if c.kind in DISTINCT_KINDS]
-    frame, structural = read_csv(path, table.key.name, repeating)
-    header = tuple(c for c in frame.columns if c != LINE)
+    contract = table.column_names
+    frame, structural = read_csv(
+        path, table.key.name, repeating, lambda name: matched_name(name, contract) in contract
+    )
+    # The header as written: a wide file's frame holds only the contract's columns (read_csv).
+    header = tuple(csv_header(path))
     return _raw(table, path, fmt, frame.lazy(), frame.height, structural, header)
 
 
@@ -159,8 +164,7 @@ class Exports(Mapping[str, RawTable]):
 
 def look_at_header(table: Table, path: Path) -> None:
     """Refuse a CSV file for its header as `read_table` would, without reading its rows."""
-    names = [LINE, *csv_header(path)]
-    _select_columns(table, path, pl.LazyFrame(schema=dict.fromkeys(names, pl.String)))
+    _matched(table, path, csv_header(path))
 
 
 _SAMPLE = 1 << 16
@@ -186,7 +190,19 @@ def _raw(
 ) -> RawTable:
     if path is None:
         return RawTable(table, None, fmt, frame, dict(frame.collect_schema()), rows, structural)
-    selected, unknown = _select_columns(table, path, frame)
+    names = list(header) if header else [n for n in frame.collect_schema().names() if n != LINE]
+    by_name, unknown = _matched(table, path, names)
+    at = _positions(frame.collect_schema().names())
+    selected = frame.select(
+        pl.col(LINE),
+        *(
+            _column(at, by_name[column.name]).alias(column.name)
+            if column.name in by_name
+            # Null, not text: an absent optional column is empty whatever its type would be.
+            else pl.lit(None, dtype=pl.Null).alias(column.name)
+            for column in table.columns
+        ),
+    )
     return RawTable(
         table,
         path,
@@ -197,25 +213,21 @@ def _raw(
         structural,
         header,
         unknown_columns=tuple(unknown),
-        unknown_frame=_by_position(frame, [LINE, *unknown]),
+        # The ignored columns the frame holds: all of them, unless the header is wide.
+        unknown_frame=frame.select(
+            pl.col(LINE), *(_column(at, name).alias(name) for name in unknown if name in at)
+        ),
     )
 
 
-def _select_columns(
-    table: Table, path: Path, frame: pl.LazyFrame
-) -> tuple[pl.LazyFrame, list[str]]:
-    """Match header names after normalising them, add absent optional columns as empty, and
-    refuse the file if a required column is missing or named twice.
-
-    Returns the contract columns and the names of the others (as in the file), which the
-    rules ignore but a person is told about.
-    """
-    names = frame.collect_schema().names()
+def _matched(table: Table, path: Path, names: list[str]) -> tuple[dict[str, str], list[str]]:
+    """Match header names after normalising them, and refuse the file if a required column is
+    missing or named twice: each contract column's name as written (an absent optional one is
+    added as empty), and the other names (as in the file), which the rules ignore but a person
+    is told about."""
     by_name: dict[str, str] = {}
     unknown: list[str] = []
     for original in names:
-        if original == LINE:
-            continue
         # Polars renames a repeated header name "x" to "x_duplicated_0": the same clash.
         normal = matched_name(original, table.column_names)
         if normal not in table.column_names:
@@ -229,20 +241,12 @@ def _select_columns(
         by_name[normal] = original
     missing = [c.name for c in table.columns if c.required and c.name not in by_name]
     if missing:
-        has = ", ".join(repr(c) for c in names if c != LINE) or "no columns"
+        has = first_of([repr(c) for c in names[:LISTED_NAMES]], LISTED_NAMES, len(names))
         raise InputFileError(
             f"{path.name}: required column {', '.join(missing)} is missing "
-            f"(line 1 has {has}); add it to the export"
+            f"(line 1 has {has or 'no columns'}); add it to the export"
         )
-    selected = [pl.col(LINE)]
-    at = _positions(names)
-    for column in table.columns:
-        if column.name in by_name:
-            selected.append(_column(at, by_name[column.name]).alias(column.name))
-        else:
-            # Null, not text: an absent optional column is empty whatever its type would be.
-            selected.append(pl.lit(None, dtype=pl.Null).alias(column.name))
-    return frame.select(selected), unknown
+    return by_name, unknown
 
 
 # What reading a damaged Parquet file raises: one of Polars' errors, or a panic in its native
@@ -309,8 +313,3 @@ def _positions(names: list[str]) -> dict[str, int]:
 def _column(positions: dict[str, int], name: str) -> pl.Expr:
     """A column by its position: a header name such as `*` or `^a$` is not a pattern here."""
     return pl.nth(positions[name])
-
-
-def _by_position(frame: pl.LazyFrame, wanted: list[str]) -> pl.LazyFrame:
-    at = _positions(frame.collect_schema().names())
-    return frame.select(_column(at, name).alias(name) for name in wanted)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from followup_cli.core.errors import InputFileError, UsageError
 from followup_cli.core.formats import EXPORT_EXTENSIONS
+from followup_cli.core.listing import first_of
 from followup_cli.core.schema import TABLES
 
 NEAR = 0.75  # difflib ratio; payment.csv/payments.csv is 0.96, payments.txt 0.75
@@ -208,9 +209,8 @@ def _listing(entries: list[Path]) -> str:
     besides = f" ({others:,} other entr{'y' if others == 1 else 'ies'})" if others else ""
     if not exports:
         return "the folder holds no .csv or .parquet file" + besides
-    shown = ", ".join(p.name + ("/" if p.is_dir() else "") for p in exports[:LISTED])
-    more = len(exports) - LISTED
-    return f"the folder holds {shown}" + (f" and {more:,} more" if more > 0 else "") + besides
+    shown = [p.name + ("/" if p.is_dir() else "") for p in exports[:LISTED]]
+    return f"the folder holds {first_of(shown, LISTED, len(exports))}" + besides
 
 
 def _readable_file(path: Path, role: str) -> Path:

@@ -38,10 +38,10 @@ def unsplit_names(raw: RawTable) -> pl.DataFrame:
 def _unsplit_field(raw: RawTable, column: str) -> pl.Expr:
     """The field at `column`'s header position of a row that could not be split, as written
     (trimmed, quotes removed), split naively at commas; null when there is none."""
-    names = [name.strip().lower() for name in raw.header]
-    if column not in names:
+    at = next((at for at, name in enumerate(raw.header) if name.strip().lower() == column), None)
+    if at is None:
         return pl.lit(None, dtype=pl.String)
-    value = pl.col("value").str.split(",").list.get(names.index(column), null_on_oob=True)
+    value = pl.col("value").str.split(",").list.get(at, null_on_oob=True)
     value = value.str.strip_chars().str.strip_chars('"').str.strip_chars()
     return pl.when(value != "").then(value)
 
