@@ -29,8 +29,9 @@ from followup_cli.core.errors import FollowupError
 from followup_cli.core.ledger import LedgerSettings
 from followup_cli.core.schema import TABLES, Column, Kind
 from followup_cli.reading import whole_column
-from followup_cli.reading.parsing import MAX_COUNT, MAX_UNITS, parse
+from followup_cli.reading.parsing import parse
 from followup_cli.reading.run import run
+from followup_cli.reading.value_bounds import MAX_COUNT, MAX_UNITS
 from tests.conftest import AS_OF
 
 Invoke = Callable[..., Any]

@@ -204,7 +204,7 @@ def _running(expr: pl.Expr) -> pl.Expr:
     """`expr` over each customer's rows in month order.
 
     Each running sum stays within one customer's charges, which is what keeps it within
-    64-bit cents (see parsing.MAX_UNITS)."""
+    64-bit cents (see value_bounds.MAX_UNITS)."""
     return expr.over(CUST, order_by="month")
 
 

@@ -29,7 +29,8 @@ from followup_cli.core.rule_catalogue import (
 
 STATUS_FORBIDDEN = "[]:*?/\\"
 STATUS_MAX = 31
-MONEY_MAX_CENTS = 10**10 - 1  # the largest amount an export may hold (reading.parsing.MAX_UNITS)
+# The largest amount an export may hold (reading.value_bounds.MAX_UNITS).
+MONEY_MAX_CENTS = 10**10 - 1
 # The surcharge, from the file or --surcharge: far above any real fee; keeps every sum in range.
 SURCHARGE_MAX_CENTS = 1_000_000_00
 # Every rule's condition and reason are evaluated for every person (a when/then chain), so the

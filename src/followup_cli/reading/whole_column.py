@@ -16,14 +16,14 @@ from typing import Any
 import polars as pl
 
 from followup_cli.core.schema import Column, Kind
-from followup_cli.reading.parsing import (
+from followup_cli.reading.parsing import parse
+from followup_cli.reading.value_bounds import (
     EARLIEST_DATE,
     MAX_COUNT,
     MAX_TEXT,
     MAX_UNITS,
     Parsed,
     latest_plausible_date,
-    parse,
 )
 
 _ID_KINDS = frozenset({Kind.KEY, Kind.CUSTOMER_REF})
