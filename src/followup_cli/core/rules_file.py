@@ -13,10 +13,10 @@ from __future__ import annotations
 import difflib
 import re
 import tomllib
-import unicodedata
 from dataclasses import dataclass
 
 from followup_cli.core.errors import UsageError
+from followup_cli.core.list_names import checked_status
 from followup_cli.core.rule_catalogue import (
     ALERTS,
     CATALOGUE,
@@ -27,8 +27,6 @@ from followup_cli.core.rule_catalogue import (
     Table,
 )
 
-STATUS_FORBIDDEN = "[]:*?/\\"
-STATUS_MAX = 31
 # The largest amount an export may hold (reading.value_bounds.MAX_UNITS).
 MONEY_MAX_CENTS = 10**10 - 1
 # The surcharge, from the file or --surcharge: far above any real fee; keeps every sum in range.
@@ -37,11 +35,6 @@ SURCHARGE_MAX_CENTS = 1_000_000_00
 # cost grows with the rules: 2,000 rules took 4.5 GB at 20,000 people. A gym's tables are a
 # dozen rules; this many is far beyond any and keeps the cost a small multiple of the defaults.
 MAX_RULES_PER_TABLE = 64
-# The workbook's own sheets (and Excel's reserved History): a list named so would be a second
-# sheet of that name, which Excel refuses whatever the case. And the Trends table's own columns
-# (nightly.trends: as_of, Owed (Due), ...; as_of is Night on the sheet), where a list is a column.
-STATUS_RESERVED = ("Summary", "Changes", "Rejected rows", "Trends", "History")
-TRENDS_COLUMNS = ("as_of", "Night", "Owed (Due)", "Owed (Warning)", "Owed (Disabled)")
 ACCOUNT_KEYS = {
     "warning_after_days": (0, 365),
     "disabled_after_months": (1, 24),
@@ -305,7 +298,7 @@ def _rule(
         problems.append(f"{where} when: {when!r} is a condition of the other table, not {table}")
     else:
         condition = CATALOGUE[when]
-    status = _status(rule.get("status"), where, problems)
+    status = checked_status(rule.get("status"), where, problems)
     names = [p.name for p in condition.params] if condition else []
     for key in rule:
         if key not in (*RULE_KEYS, *names):
@@ -314,52 +307,6 @@ def _rule(
     if len(problems) > before or condition is None or status is None:
         return None
     return RuleSpec(str(when), status, params)
-
-
-def _status(value: object, where: str, problems: list[str]) -> str | None:
-    if value is None:
-        problems.append(f"{where} status: missing (the list's name)")
-        return None
-    # Excel counts a sheet name's characters in UTF-16: an emoji is two of its 31.
-    if not isinstance(value, str) or not 1 <= _excel_length(value.strip()) <= STATUS_MAX:
-        wide = isinstance(value, str) and _excel_length(value) != len(value)
-        wide_note = " (Excel counts an emoji as 2)" if wide else ""
-        problems.append(
-            f"{where} status: {value!r} must be 1 to {STATUS_MAX} characters{wide_note}"
-        )
-        return None
-    bad = sorted({c for c in value if c in STATUS_FORBIDDEN})
-    if bad or value != value.strip():
-        problems.append(
-            f"{where} status: {value!r} may not contain "
-            f"{' '.join(bad) or 'leading or trailing spaces'}"
-            f" (each list can become a workbook sheet; none of [ ] : * ? / \\)"
-        )
-        return None
-    if any(unicodedata.category(c) == "Cc" for c in value) or value[0] == "'" or value[-1] == "'":
-        problems.append(
-            f"{where} status: {value!r} may not contain control characters (tab, new line) "
-            f"nor start or end with ' (each list can become a workbook sheet)"
-        )
-        return None
-    if value.casefold() in (name.casefold() for name in STATUS_RESERVED):
-        problems.append(
-            f"{where} status: {value!r} is taken (any case): the workbook's own sheets are "
-            f"Summary, Changes, Rejected rows and Trends, and Excel keeps History"
-        )
-        return None
-    if value.casefold() in (name.casefold() for name in TRENDS_COLUMNS):
-        problems.append(
-            f"{where} status: {value!r} is taken (any case): a column of the Trends table "
-            f"(as_of, Night on its sheet, then the lists, then Owed (Due), Owed (Warning), "
-            f"Owed (Disabled))"
-        )
-        return None
-    return value
-
-
-def _excel_length(text: str) -> int:
-    return len(text.encode("utf-16-le")) // 2
 
 
 def _one_spelling(tables: dict[Table, tuple[RuleSpec, ...]], problems: list[str]) -> None:

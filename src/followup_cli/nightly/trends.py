@@ -26,7 +26,7 @@ from followup_cli.core import money
 from followup_cli.core.account_status import ACCOUNT_STATUSES, PAID_IN_FULL
 from followup_cli.core.default_rules import DEFAULT_RULES
 from followup_cli.core.errors import InputFileError, UsageError
-from followup_cli.core.rules_file import TRENDS_COLUMNS
+from followup_cli.core.list_names import TRENDS_COLUMNS
 from followup_cli.nightly.earlier_output import UNREADABLE, check_columns, first_line
 from followup_cli.nightly.history import Snapshot, snapshots
 from followup_cli.outputs.destinations import read_regular
