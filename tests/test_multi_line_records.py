@@ -122,7 +122,7 @@ print(json.dumps({"peak_mb": peak, "rows": frame.height, "rejects": rejects.heig
 
 def test_a_value_of_a_million_lines_is_read_in_bounded_memory(tmp_path: Path) -> None:
     """One quoted value over 1,000,000 lines (2 MB): one row, its value whole. The Python
-    loop's remembered readings took about 400 bytes a line (0.48 GB here)."""
+    loop's remembered readings took about 400 bytes a line."""
     path = tmp_path / "payments.csv"
     path.write_text(
         HEADERS["payments"] + '\nP-1,C-1,2024-03-01,4.00,"start\n' + "a\n" * 1_000_000 + 'end"\n'
@@ -137,8 +137,8 @@ def test_a_value_of_a_million_lines_is_read_in_bounded_memory(tmp_path: Path) ->
     result = json.loads(done.stdout)
     assert (result["rows"], result["rejects"]) == (1, 0)
     assert result["longest"] == len("start\n") + 2 * 1_000_000 + len("end")
-    # Below the loop's 400 bytes a line and more: about 200 MB of the reader's own.
-    assert result["peak_mb"] < 550, result["peak_mb"]
+    # The loop's run peaked at 513 MB here, the whole-column reading at 321 MB.
+    assert result["peak_mb"] < 430, result["peak_mb"]
 
 
 def test_physical_lines_and_the_reader_agree_on_a_file(tmp_path: Path) -> None:
