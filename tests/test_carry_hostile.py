@@ -264,3 +264,97 @@ def test_a_carried_text_with_a_zero_byte_is_carried_empty(
         "warning: customers.parquet: column extra holds 2 values with a zero byte (NUL), "
         "which is never text; carried as empty"
     ]
+
+
+def _named_like_patterns(folder: Path, fmt: str) -> Path:
+    """The sample with customers columns named `*`, `^x1$` and `x1` (what the pattern `^x1$`
+    would select), and `a` twice beside a column of its own named `a_duplicated_0`."""
+    shutil.copytree(SAMPLE, folder)
+    customers = _customers().with_columns(
+        pl.format("star-{}", pl.int_range(pl.len())).alias("*"),
+        pl.format("caret-{}", pl.int_range(pl.len())).alias("^x1$"),
+        pl.lit("decoy").alias("x1"),
+    )
+    if fmt == "parquet":
+        (folder / "customers.csv").unlink()
+        customers.write_parquet(folder / "customers.parquet")
+        return folder
+    text = customers.with_columns(pl.col("created_on").cast(pl.String)).write_csv()
+    lines = text.splitlines()
+    lines = [lines[0] + ",a,a,a_duplicated_0"] + [f"{line},p,q,r" for line in lines[1:]]
+    (folder / "customers.csv").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+@pytest.mark.parametrize("source", ["csv", "parquet"])
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_columns_named_like_patterns_are_carried_sorted_and_split(
+    invoke: Any, tmp_path: Path, source: str, fmt: str
+) -> None:
+    """`--carry '*'` and `--carry '^x1$'` stopped the run with an internal error (Polars read
+    the names as patterns: every column, or the column x1); so did a header `a,a,a_duplicated_0`
+    (two columns named `a_duplicated_0`). Each is a column like any other: carried, sorted by
+    and split by, in every output format."""
+    data = _named_like_patterns(tmp_path / "data", source)
+    out = tmp_path / f"out.{fmt}"
+    result = invoke(
+        "reconcile", "--data", str(data), "--as-of", DAY, "-o", str(out),
+        "--carry", "*,^x1$", "--sort", "^x1$:desc",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    if fmt == "csv":
+        frame = pl.read_csv(out, infer_schema=False)
+        assert frame.columns[-2:] == ["*", "^x1$"]
+        # The sample's first customer (row 0) is on the list; sorted descending, caret-9 first.
+        assert frame.get_column("^x1$").to_list()[0] == "caret-9"
+        assert "decoy" not in out.read_text()
+    split = tmp_path / "split"
+    split.mkdir()
+    result = invoke(
+        "reconcile", "--data", str(data), "--as-of", DAY, "-o", str(split / f"l.{fmt}"),
+        "--split-by", "^x1$",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert len(list(split.glob("l-caret-*"))) == PEOPLE
+
+
+def test_a_header_repeating_a_name_beside_its_duplicate_name_is_read(
+    invoke: Any, tmp_path: Path
+) -> None:
+    """`a,a,a_duplicated_0`: the second `a` is `a_duplicated_1`, and each can be carried."""
+    data = _named_like_patterns(tmp_path / "data", "csv")
+    out = tmp_path / "out.csv"
+    result = invoke(
+        "reconcile", "--data", str(data), "--as-of", DAY, "-o", str(out),
+        "--carry", "a,a_duplicated_0,a_duplicated_1",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert "ignored column(s) not in the contract: " in result.stderr
+    assert "'a', 'a_duplicated_1', 'a_duplicated_0'" in result.stderr
+    frame = pl.read_csv(out, infer_schema=False)
+    assert frame.select("a", "a_duplicated_0", "a_duplicated_1").row(0) == ("p", "r", "q")
+
+
+def test_a_carry_refusal_on_a_wide_header_names_a_few_columns(invoke: Any, tmp_path: Path) -> None:
+    """A --carry of a column the file lacks named every column there (1.7 MB on a header of
+    200,000): now the first 20 and how many more."""
+    data = tmp_path / "data"
+    shutil.copytree(SAMPLE, data)
+    lines = (SAMPLE / "customers.csv").read_text().splitlines()
+    extra = 5_000
+    lines = [lines[0] + "".join(f",x{i}" for i in range(extra))] + [
+        line + "," * extra for line in lines[1:]
+    ]
+    (data / "customers.csv").write_text("\n".join(lines) + "\n")
+    for option in ("--carry", "--split-by"):
+        result = invoke(
+            "reconcile", "--data", str(data), "--as-of", DAY, "-o", str(tmp_path / "o.csv"),
+            option, "nosuch",
+        )  # fmt: skip
+        assert result.exit_code == 2, result.stderr
+        message = " ".join(result.stderr.split())
+        assert f"{option} nosuch: customers.csv has no such column (its columns: customer_id," in (
+            message
+        )
+        assert "'x13'" not in message and "x13 and 4,986 more)" in message
+        assert len(message) < 1_000

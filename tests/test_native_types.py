@@ -704,6 +704,8 @@ NUL_REASON = "holds a zero byte (NUL) at character {}"
         ("payments", "customer_id", "\x0011", 1),
         ("payments", "payment_id", "3\x002", 2),
         ("payments", "kind", "one-off\x00", 8),
+        # Characters, not bytes: ë and Å are two bytes each (it said 12).
+        ("customers", "name", "Zoë Ådams\x00", 10),
     ],
 )
 def test_a_zero_byte_in_parquet_text_rejects_the_row_as_in_csv(

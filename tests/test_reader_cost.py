@@ -175,6 +175,23 @@ def test_a_zero_byte_rejects_its_row_wherever_it_is(
     ]
 
 
+@pytest.mark.parametrize("path", ["fast", "grammar", "wide"])
+def test_a_zero_byte_is_placed_in_characters_not_bytes(tmp_path: Path, path: str) -> None:
+    """`Zoë Ådams` then a NUL: character 10 of the value (Polars' find counts bytes: 12), on
+    each way a file is split: no quotes, a quote, and a header wider than the reader keeps."""
+    extra = 1_001 if path == "wide" else 0
+    header = "id,name" + "".join(f",x{i}" for i in range(extra))
+    name = '"Zoë Ådams\x00"' if path == "grammar" else "Zoë Ådams\x00"
+    path_ = tmp_path / "c.csv"
+    path_.write_text(f"{header}\nC-1,{name}{',' * extra}\nC-2,Ann{',' * extra}\n")
+    needed = None if path != "wide" else (lambda column: not column.startswith("x"))
+    frame, rejects = read_csv(path_, "id", needed=needed)
+    assert frame.get_column("id").to_list() == ["C-2"]
+    assert rejects.select("line", "column", "reason").rows() == [
+        (2, "name", _nul_reason("name", 10))
+    ]
+
+
 def test_a_zero_byte_in_a_multi_line_value_rejects_its_record(tmp_path: Path) -> None:
     """The record's first line is named, and the character within the value."""
     path = tmp_path / "c.csv"

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import polars as pl
+import polars.selectors as cs
 
 
 def without(frame: pl.DataFrame, *names: str) -> pl.DataFrame:
@@ -47,3 +48,10 @@ def gathered(frame: pl.DataFrame, columns: Iterable[pl.Expr]) -> pl.DataFrame:
     """`columns`, expressions over `frame` that each gather rows from it (`pl.col(c).gather(at)`,
     a null index giving a null), computed together in one in-memory query."""
     return frame.lazy().select(*columns).collect(engine="in-memory")
+
+
+def column(*names: str) -> pl.Expr:
+    """The columns named `names`, exactly: `pl.col` reads `*` as every column and `^...$` as a
+    pattern, and a carried column, a list or a header may be named so (`--carry '*'` stopped the
+    run with an internal error)."""
+    return cs.by_name(*names).as_expr()

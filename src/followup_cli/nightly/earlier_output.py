@@ -10,6 +10,7 @@ import polars as pl
 
 from followup_cli.core.errors import InputFileError, UsageError
 from followup_cli.core.formats import format_of
+from followup_cli.core.frames import column
 from followup_cli.core.schema import OUTPUT_SCHEMA
 from followup_cli.outputs.safe_csv import unguard_formulas
 
@@ -154,11 +155,11 @@ def _typed(frame: pl.DataFrame) -> list[pl.Expr]:
     for name, dtype in frame.schema.items():
         wanted = OUTPUT_SCHEMA.get(name)
         if wanted == pl.Date and dtype == pl.String:
-            exprs.append(pl.col(name).str.to_date("%Y-%m-%d"))
+            exprs.append(column(name).str.to_date("%Y-%m-%d"))
         elif wanted is not None and wanted != pl.String:
-            exprs.append(pl.col(name).cast(wanted))
+            exprs.append(column(name).cast(wanted))
         elif dtype == pl.Null:
-            exprs.append(pl.col(name).cast(pl.String))
+            exprs.append(column(name).cast(pl.String))
     return exprs
 
 

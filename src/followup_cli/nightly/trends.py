@@ -26,6 +26,7 @@ from followup_cli.core import money
 from followup_cli.core.account_status import ACCOUNT_STATUSES, PAID_IN_FULL
 from followup_cli.core.default_rules import DEFAULT_RULES
 from followup_cli.core.errors import InputFileError, UsageError
+from followup_cli.core.frames import column
 from followup_cli.core.list_names import TRENDS_COLUMNS
 from followup_cli.nightly.earlier_output import UNREADABLE, check_columns, first_line
 from followup_cli.nightly.history import Snapshot, snapshots
@@ -231,4 +232,4 @@ def _table(nights: list[Night]) -> pl.DataFrame:
 
 
 def _column(frame: pl.DataFrame, name: str) -> pl.Expr:
-    return pl.col(name) if name in frame.columns else pl.lit(0, dtype=pl.Int64)
+    return column(name) if name in frame.columns else pl.lit(0, dtype=pl.Int64)

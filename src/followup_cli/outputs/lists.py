@@ -16,6 +16,8 @@ import polars as pl
 from followup_cli.core.default_rules import DEFAULT_RULES
 from followup_cli.core.errors import InputFileError, UsageError
 from followup_cli.core.formats import format_of
+from followup_cli.core.frames import column
+from followup_cli.core.listing import LISTED_NAMES, first_of
 from followup_cli.core.schema import (
     FILES_OWN_LINE,
     LINE,
@@ -92,7 +94,7 @@ def sort_rows(output: pl.DataFrame, order: SortOrder | None) -> pl.DataFrame:
     if order is None:
         return output
     return output.sort(
-        order.column, descending=order.descending, nulls_last=True, maintain_order=True
+        column(order.column), descending=order.descending, nulls_last=True, maintain_order=True
     )
 
 
@@ -117,7 +119,8 @@ def carried_columns(
         if key in OUTPUT_COLUMNS:
             raise UsageError(f"{option} {name}: {key} is in the output already")
         if key not in by_key:
-            has = ", ".join(n for n in header if n not in _LINES) or "no columns"
+            names = [n for n in header if n not in _LINES]
+            has = first_of(names[:LISTED_NAMES], LISTED_NAMES, len(names)) or "no columns"
             raise UsageError(
                 f"{option} {name}: {customers.name} has no such column (its columns: {has})"
             )
@@ -196,10 +199,13 @@ def carry(
     if not columns:
         return output
     sources = list(dict.fromkeys(columns.values()))
+    # The columns by place, under names of the tool's own until the end: a header name such as
+    # `*` or `^a$` is a pattern to Polars wherever a name is taken as one.
+    inner = {source: f"_carried_{at}" for at, source in enumerate(sources)}
     if read is not None and set(sources) <= set(read.collect_schema().names()):
-        raw = read.select(LINE, *sources).collect()
+        raw = read.select(LINE, *by_place(read.collect_schema().names(), inner)).collect()
     else:
-        raw = _read_columns(customers, sources)
+        raw = _read_columns(customers, inner)
     picked = (
         pl.DataFrame({LINE: lines.cast(pl.Int64)})
         .with_row_index("_position")
@@ -207,13 +213,19 @@ def carry(
         .sort("_position")
     )
     values = [
-        _writable(pl.col(source), picked.schema[source]).alias(name)
+        _writable(pl.col(inner[source]), picked.schema[inner[source]]).alias(name)
         for name, source in columns.items()
     ]
     carried = picked.select(values)
     if warn is not None:
-        warn(_unwritable(picked, carried, columns, customers.name))
+        warn(_unwritable(picked, carried, columns, inner, customers.name))
     return output.hstack(carried.get_columns())
+
+
+def by_place(names: list[str], wanted: dict[str, str]) -> list[pl.Expr]:
+    """The columns `wanted` (name in `names` -> new name) selected by their place."""
+    at = {name: place for place, name in reversed(list(enumerate(names)))}
+    return [pl.nth(at[name]).alias(new) for name, new in wanted.items()]
 
 
 def _header(customers: Path) -> list[str]:
@@ -225,12 +237,15 @@ def _header(customers: Path) -> list[str]:
     return csv_header(customers)
 
 
-def _read_columns(customers: Path, names: list[str]) -> pl.DataFrame:
-    """The chosen columns of the customers file as read, with each row's line."""
+def _read_columns(customers: Path, names: dict[str, str]) -> pl.DataFrame:
+    """The chosen columns of the customers file as read (name in the file -> name to give it),
+    with each row's line."""
     if format_of(customers) == "parquet":
         scan = pl.scan_parquet(customers, glob=False)
+        schema = scan.collect_schema()
         # A timestamp in a zone Polars does not know: its wall time (`zones`), as the run reads.
-        scan = zones.wall_times(scan, scan.collect_schema(), customers.name, ()).select(names)
+        scan = zones.wall_times(scan, schema, customers.name, ())
+        scan = scan.select(by_place(schema.names(), names))
         try:
             return (
                 scan.with_row_index(LINE, offset=1)
@@ -244,10 +259,8 @@ def _read_columns(customers: Path, names: list[str]) -> pl.DataFrame:
     # The same reader as the run, with the same key, so the lines are the same lines: the key
     # decides where a quoted value over several lines ends (loading.read_table).
     # Only the chosen columns are needed: a wide header's others are not made columns.
-    frame, _ragged = read_csv(
-        customers, TABLES["customers"].key.name, needed=set(names).__contains__
-    )
-    return frame.select(LINE, *names)
+    frame, _ragged = read_csv(customers, TABLES["customers"].key.name, needed=names.__contains__)
+    return frame.select(LINE, *by_place(frame.columns, names))
 
 
 # Carried values are copied, not validated (SPEC 9), but each must be one every output format
@@ -300,14 +313,19 @@ def _in_calendar(value: pl.Expr, dtype: pl.DataType) -> pl.Expr | None:
 
 
 def _unwritable(
-    picked: pl.DataFrame, carried: pl.DataFrame, columns: dict[str, str], file: str
+    picked: pl.DataFrame,
+    carried: pl.DataFrame,
+    columns: dict[str, str],
+    inner: dict[str, str],
+    file: str,
 ) -> list[str]:
-    """One warning per carried column whose values were emptied or cut, with their count."""
+    """One warning per carried column whose values were emptied or cut, with their count;
+    `inner` names each source column as `picked` holds it."""
     said = []
     for name, source in columns.items():
-        dtype = picked.schema[source]
+        dtype = picked.schema[inner[source]]
         if is_text(dtype):
-            trimmed = picked.get_column(source).cast(pl.String).str.strip_chars()
+            trimmed = picked.get_column(inner[source]).cast(pl.String).str.strip_chars()
             nul = trimmed.str.contains(NUL, literal=True).fill_null(False)
             if nul.any():
                 count = int(nul.sum())
@@ -320,7 +338,8 @@ def _unwritable(
             noun, beyond = "text", f" longer than {EXCEL_CELL_CHARACTERS:,} characters"
             done = f"carried cut to {EXCEL_CELL_CHARACTERS:,} (the most an Excel cell holds)"
         else:
-            count = carried.get_column(name).null_count() - picked.get_column(source).null_count()
+            emptied = carried.get_column(name).null_count()
+            count = emptied - picked.get_column(inner[source]).null_count()
             noun, beyond = _EMPTIED.get(type(dtype), ("value", " no output can hold"))
             done = "carried as empty"
         if count:

@@ -14,6 +14,7 @@ import re
 
 import polars as pl
 
+from followup_cli.core.frames import column
 from followup_cli.core.schema import Rows
 
 FORMULA_START = r"^[=+\-@\t\r]"
@@ -33,7 +34,7 @@ def guard_formulas(frame: Rows) -> Rows:
     text = [name for name, dtype in schema.items() if is_text(dtype)]
     guarded = []
     for name in text:
-        value = pl.col(name).cast(pl.String)  # an Enum cannot take a new value such as '=...
+        value = column(name).cast(pl.String)  # an Enum cannot take a new value such as '=...
         guarded.append(
             pl.when(value.str.contains(FORMULA_START) & ~value.str.contains(PLAIN_NUMBER))
             .then(pl.lit("'") + value)
@@ -53,15 +54,15 @@ def unguard_formulas(frame: pl.DataFrame) -> pl.DataFrame:
     """Exactly what `guard_formulas` added taken off again, for a CSV followup wrote and reads
     back (--previous): the `'` before a value it would have guarded, and no other `'`."""
     text = [name for name, dtype in frame.schema.items() if dtype == pl.String]
-    rest = {name: pl.col(name).str.slice(1) for name in text}
+    rest = {name: column(name).str.slice(1) for name in text}
     return frame.with_columns(
         pl.when(
-            pl.col(name).str.starts_with("'")
+            column(name).str.starts_with("'")
             & rest[name].str.contains(FORMULA_START)
             & ~rest[name].str.contains(PLAIN_NUMBER)
         )
         .then(rest[name])
-        .otherwise(pl.col(name))
+        .otherwise(column(name))
         .alias(name)
         for name in text
     )

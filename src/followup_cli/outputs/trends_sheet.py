@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from followup_cli.core.frames import column
+
 if TYPE_CHECKING:
     from xlsxwriter import Workbook
 
@@ -43,7 +45,7 @@ def trends_sheet(workbook: Workbook, trends: pl.DataFrame, write_table: TableWri
         return sheet
     owed = [name for name in table.columns[1:] if name.startswith(OWED_PREFIX)]
     lists = [name for name in table.columns[1:] if name not in owed]
-    ever = table.select(pl.col(lists).max()).row(0, named=True) if lists else {}
+    ever = table.select(column(*lists).max()).row(0, named=True) if lists else {}
     people = [name for name in lists if ever[name]]
     below = nights + 2
     for at, (columns, title, number_format) in enumerate(
@@ -54,12 +56,12 @@ def trends_sheet(workbook: Workbook, trends: pl.DataFrame, write_table: TableWri
     ):
         chart = workbook.add_chart({"type": "line"})
         for name in columns:
-            column = table.columns.index(name)
+            place = table.columns.index(name)
             chart.add_series(
                 {
-                    "name": [TRENDS, 0, column],
+                    "name": [TRENDS, 0, place],
                     "categories": [TRENDS, 1, 0, nights, 0],
-                    "values": [TRENDS, 1, column, nights, column],
+                    "values": [TRENDS, 1, place, nights, place],
                     "marker": {"type": "circle"},  # one night is a point, not a line
                 }
             )

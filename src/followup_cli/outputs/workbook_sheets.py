@@ -12,6 +12,7 @@ from typing import Any
 import polars as pl
 
 from followup_cli.core.account_status import DISABLED, DUE, WARNING
+from followup_cli.core.frames import column
 
 # The contract's columns (SPEC 5), the two dates after them and the usual contact columns, as
 # a manager reads them. Any other column (a carried one, a Changes or Rejected rows column) is
@@ -134,12 +135,12 @@ def fitted_widths(frame: pl.DataFrame, places: dict[str, int] | None = None) -> 
 
 
 def _measures(name: str, dtype: pl.DataType) -> list[pl.Expr]:
-    column = pl.col(name)
+    values = column(name)
     if isinstance(dtype, pl.Decimal) or dtype.is_integer():
-        return [column.min().alias(f"{name}\0min"), column.max().alias(f"{name}\0max")]
+        return [values.min().alias(f"{name}\0min"), values.max().alias(f"{name}\0max")]
     if isinstance(dtype, pl.Date):
         return []
-    return [column.cast(pl.String).str.len_chars().max().fill_null(0).alias(f"{name}\0len")]
+    return [values.cast(pl.String).str.len_chars().max().fill_null(0).alias(f"{name}\0len")]
 
 
 def _characters(name: str, dtype: pl.DataType, measured: dict[str, Any], places: int) -> int:

@@ -23,6 +23,8 @@ from typing import Any
 
 import polars as pl
 
+from followup_cli.core.frames import column
+
 # The significant digits Excel shows and keeps of a number.
 EXCEL_DIGITS = 15
 # The first day every spreadsheet program shows as written (see above).
@@ -46,7 +48,7 @@ def exact_cells(frame: pl.DataFrame) -> tuple[pl.DataFrame, Formats, dict[str, i
     places = _decimal_places(frame, [name for name in ends if name not in long])
     formats: Formats = {name: dict(TEXT_CELL) for name in long + early}
     formats |= {name: _number_format(count) for name, count in places.items()}
-    texts = [pl.col(name).cast(pl.String) for name in long]
+    texts = [column(name).cast(pl.String) for name in long]
     texts += [_iso(name, frame.schema[name]) for name in early]
     return (frame.with_columns(texts) if texts else frame), formats, places
 
@@ -63,7 +65,7 @@ def _ends(frame: pl.DataFrame) -> dict[str, tuple[Any, Any]]:
     row = frame.select(
         expression
         for name in names
-        for expression in (pl.col(name).min().alias(f"{name}\0min"), pl.col(name).max())
+        for expression in (column(name).min().alias(f"{name}\0min"), column(name).max())
     ).row(0)
     return {name: (row[2 * at], row[2 * at + 1]) for at, name in enumerate(names)}
 
@@ -83,7 +85,7 @@ def _longer_than_excel(frame: pl.DataFrame, ends: dict[str, tuple[Any, Any]]) ->
     if not maybe:
         return []
     digits = frame.select(
-        pl.col(name)
+        column(name)
         .cast(pl.String)
         .str.replace_all(r"[-.]", "")
         .str.strip_chars_start("0")
@@ -104,8 +106,8 @@ def _early(dtype: pl.DataType, ends: tuple[Any, Any] | None) -> bool:
 
 def _iso(name: str, dtype: pl.DataType) -> pl.Expr:
     if isinstance(dtype, pl.Date):
-        return pl.col(name).dt.to_string("%Y-%m-%d")
-    return pl.col(name).dt.to_string(TIMESTAMP_TEXT)
+        return column(name).dt.to_string("%Y-%m-%d")
+    return column(name).dt.to_string(TIMESTAMP_TEXT)
 
 
 def _decimal_places(frame: pl.DataFrame, names: list[str]) -> dict[str, int]:
@@ -115,7 +117,7 @@ def _decimal_places(frame: pl.DataFrame, names: list[str]) -> dict[str, int]:
     if not wide:
         return {}
     used = frame.select(
-        pl.col(name).cast(pl.String).str.extract(r"\.([0-9]*?)0*$", 1).str.len_chars().max()
+        column(name).cast(pl.String).str.extract(r"\.([0-9]*?)0*$", 1).str.len_chars().max()
         for name in wide
     ).row(0)
     return {name: max(_MONEY_PLACES, count or 0) for name, count in zip(wide, used, strict=True)}

@@ -46,6 +46,8 @@ def plain_fields(
     layout = _layout(path, bytes_in(path, NOT_PLAIN) if held is None else held)
     if layout is None:
         return None
+    if widest is not None and layout.header_commas + 1 > widest:
+        return None  # known before the header is split: the file holds no quote
     try:
         names = csv_header(path)
     except InputFileError:
@@ -53,8 +55,6 @@ def plain_fields(
     # One field: a blank line is a row of one empty field with the right number of commas
     # (none), which the grammar skips instead.
     if len(names) < 2 or layout.first_row_commas not in (None, len(names) - 1):
-        return None
-    if widest is not None and len(names) > widest:
         return None
     fields = [field(at) for at in range(len(names))]
     given = words or {}
@@ -100,6 +100,7 @@ def _bytes(schema: pl.Schema) -> list[pl.Expr]:
 class _Layout:
     size: int
     header_end: int  # the first line break's offset
+    header_commas: int
     first_row_commas: int | None  # None: no line break after the first row
 
 
@@ -124,4 +125,4 @@ def _layout(path: Path, held: frozenset[bytes]) -> _Layout | None:
             commas = row.count(b",") if row.endswith(b"\n") else None
     except OSError:
         return None  # the general path names the problem
-    return _Layout(size, len(header) - 1, commas)
+    return _Layout(size, len(header) - 1, header.count(b","), commas)

@@ -149,3 +149,9 @@ FIELD_PY = re.compile(rf'{QUOTED_PY}|[^",][^,]*+|')
 
 # A zero byte is not text: a value holding one is rejected, wherever it is in the file.
 NUL = "\x00"
+
+
+def nul_character(value: pl.Expr) -> pl.Expr:
+    """Where (1-based, in characters) a value holding a zero byte holds its first: Polars'
+    `str.find` counts bytes, so `Zoë` before the NUL put it at character 5, not 4."""
+    return value.str.split(NUL).list.first().str.len_chars() + 1

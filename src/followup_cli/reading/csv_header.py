@@ -64,12 +64,24 @@ def is_blank(line: str) -> bool:
 
 
 def unique_names(header: list[str]) -> list[str]:
+    """Each name once: a repeated `x` becomes `x_duplicated_0`, `_1`, ... (Polars' own names),
+    skipping any such name the header has already (`a,a,a_duplicated_0` stopped the run with
+    an internal error: two columns named `a_duplicated_0`)."""
+    written = set(header)
     seen: dict[str, int] = {}
     names = []
     for name in header:
         count = seen.get(name, 0)
-        seen[name] = count + 1
-        names.append(name if count == 0 else f"{name}_duplicated_{count - 1}")
+        if count == 0:
+            seen[name] = 1
+            names.append(name)
+            continue
+        suffix = count - 1
+        while f"{name}_duplicated_{suffix}" in written:
+            suffix += 1
+        seen[name] = suffix + 2
+        written.add(f"{name}_duplicated_{suffix}")
+        names.append(f"{name}_duplicated_{suffix}")
     return names
 
 

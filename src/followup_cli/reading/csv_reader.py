@@ -44,6 +44,7 @@ from followup_cli.reading.csv_grammar import (
     RAW,
     field,
     field_count_reason,
+    nul_character,
     split_fields,
     unquoted,
 )
@@ -126,10 +127,15 @@ def _by_grammar(
     split = split_fields(body.filter(pl.col(RAW).str.strip_chars() != ""), width)
     split, runaway = _join_multi_line(body, split, key_index, width)
     rows = split.filter(pl.col("_ok"))
+    frame = _columns(rows, kept)
     if holds_nul:
-        rows = rows.with_columns(pl.col(PARTS).list.eval(unquoted(pl.element())))
-        rows, with_nul = _zero_bytes_in_fields(rows, names)
-    frame = _columns(rows, kept, quoted=not holds_nul)
+        # Only the rows holding one are looked at again, and dropped from the few columns
+        # kept: a filter of every row's list of fields copied them all (a 2,005-column file
+        # with one NUL: 1.9 GB, against 0.9 GB without it).
+        with_nul = _zero_bytes_in_fields(
+            rows.filter(pl.col(RAW).str.contains(NUL, literal=True)), names
+        )
+        frame = frame.filter(~pl.col(LINE).is_in(with_nul.get_column(LINE).implode()))
     # The reasons are built with pl.format, which panics over empty chunks (`frames.aligned`;
     # the 100,000-row export with two extra-field rows showed it).
     bad = frames.aligned(split.filter(~pl.col("_ok"))).select(
@@ -170,20 +176,18 @@ def _join_multi_line(
     return joined, runaway
 
 
-def _columns(rows: pl.DataFrame, kept: list[int], quoted: bool = True) -> pl.DataFrame:
+def _columns(rows: pl.DataFrame, kept: list[int]) -> pl.DataFrame:
     """The fields at the places `kept` of the rows' lists as columns named by their place
-    (`field`), each value unquoted unless the lists hold unquoted values already (line,
-    values)."""
+    (`field`), each value unquoted (line, values)."""
     fields = [field(at) for at in kept]
-    value = unquoted if quoted else (lambda part: part)
     if len(kept) <= _FEW_COLUMNS:
         # Lazy, so the list is read once for all the fields (common subexpressions).
-        values = [value(pl.col(PARTS).list.get(at)).alias(field(at)) for at in kept]
+        values = [unquoted(pl.col(PARTS).list.get(at)).alias(field(at)) for at in kept]
         return rows.lazy().select(LINE, *values).collect()
     # One expression for all the fields: one per field took seconds at 4,000 columns.
     parts = pl.col(PARTS).list
     chosen = parts.head(len(kept)) if kept == list(range(len(kept))) else parts.gather(kept)
-    whole = chosen.list.eval(value(pl.element())).list.to_struct(fields)
+    whole = chosen.list.eval(unquoted(pl.element())).list.to_struct(fields)
     return rows.select(LINE, whole).unnest(PARTS)
 
 
@@ -216,46 +220,38 @@ def _set_aside_zero_bytes(
     values = [(field(at), name) for at, name in enumerate(names)]
     # A column read as categories (`read_csv`'s words) is looked at as the text it holds.
     text = [pl.col(place).cast(pl.String) for place, _ in values]
-    found = [value.str.find(NUL, literal=True) for value in text]
+    holds = [value.str.contains(NUL, literal=True) for value in text]
     marked = frame.with_columns(
         pl.coalesce(
-            [
-                pl.when(f.is_not_null()).then(pl.lit(c))
-                for f, (_, c) in zip(found, values, strict=True)
-            ]
-        ).alias("_nul_column"),
-        (pl.coalesce(found) + 1).alias("_nul_at"),
-        pl.concat_str([value.fill_null("") for value in text], separator=",").alias(RAW),
+            [pl.when(h).then(pl.lit(c)) for h, (_, c) in zip(holds, values, strict=True)]
+        ).alias("_nul_column")
     )
     kept = marked.filter(pl.col("_nul_column").is_null()).select(frame.columns)
-    with_nul = marked.filter(pl.col("_nul_column").is_not_null())
+    with_nul = marked.filter(pl.col("_nul_column").is_not_null()).with_columns(
+        pl.coalesce(
+            [pl.when(h).then(nul_character(v)) for h, v in zip(holds, text, strict=True)]
+        ).alias("_nul_at"),
+        pl.concat_str([value.fill_null("") for value in text], separator=",").alias(RAW),
+    )
     return kept, _zero_byte_rejects(path, with_nul).sort("line")
 
 
-def _zero_bytes_in_fields(
-    rows: pl.DataFrame, names: list[str]
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The grammar's rows (line, raw, their unquoted values in a list) without those holding a
-    zero byte (NUL) in any value, and those with the first such value's column and place
-    (`_nul_column`, `_nul_at`). A list per row, so a column the run ignores is looked at too
-    without being made a column."""
-    found = pl.col(PARTS).list.eval(pl.element().str.find(NUL, literal=True))
-    place = found.list.eval(pl.element().is_not_null().arg_true().first()).list.first()
-    marked = rows.with_columns(place.alias("_nul_place"))
-    with_nul = marked.filter(pl.col("_nul_place").is_not_null())
+def _zero_bytes_in_fields(rows: pl.DataFrame, names: list[str]) -> pl.DataFrame:
+    """The grammar's rows holding a zero byte (NUL) (line, raw, their fields as written in a
+    list) with the first such value's column and character (`_nul_column`, `_nul_at`). A list
+    per row, so a column the run ignores is looked at too without being made a column."""
+    values = pl.col(PARTS).list.eval(unquoted(pl.element()))
+    found = values.list.eval(pl.element().str.contains(NUL, literal=True).arg_true().first())
+    marked = rows.with_columns(
+        values.alias(PARTS), found.list.first().cast(pl.UInt32).alias("_nul_place")
+    )
     columns = pl.DataFrame(
         {"_nul_place": range(len(names)), "_nul_column": names},
         schema={"_nul_place": pl.UInt32, "_nul_column": pl.String},
     )
-    with_nul = with_nul.with_columns(pl.col("_nul_place").cast(pl.UInt32)).join(
-        columns, on="_nul_place", how="left", maintain_order="left"
+    return marked.join(columns, on="_nul_place", how="left", maintain_order="left").with_columns(
+        nul_character(pl.col(PARTS).list.get(pl.col("_nul_place"))).alias("_nul_at")
     )
-    with_nul = with_nul.with_columns(
-        (pl.col(PARTS).list.get(pl.col("_nul_place")).str.find(NUL, literal=True) + 1).alias(
-            "_nul_at"
-        )
-    )
-    return marked.filter(pl.col("_nul_place").is_null()).drop("_nul_place"), with_nul
 
 
 def _zero_byte_rejects(path: Path, with_nul: pl.DataFrame) -> pl.DataFrame:

@@ -82,13 +82,12 @@ def read_table(table: Table, path: Path | None) -> RawTable:
         scan, rows = _scan_parquet(path, table)
         return _raw(table, path, fmt, scan, rows, empty_rejects())
     repeating = [c.name for c in table.columns if c.kind in DISTINCT_KINDS]
-    contract = table.column_names
-    frame, structural = read_csv(
-        path, table.key.name, repeating, lambda name: matched_name(name, contract) in contract
-    )
+    header = csv_header(path)
+    matched = _matched(table, path, header)
+    wanted = set(matched[0].values())
+    frame, structural = read_csv(path, table.key.name, repeating, wanted.__contains__)
     # The header as written: a wide file's frame holds only the contract's columns (read_csv).
-    header = tuple(csv_header(path))
-    return _raw(table, path, fmt, frame.lazy(), frame.height, structural, header)
+    return _raw(table, path, fmt, frame.lazy(), frame.height, structural, tuple(header), matched)
 
 
 class Exports(Mapping[str, RawTable]):
@@ -187,11 +186,12 @@ def _raw(
     rows: int,
     structural: pl.DataFrame,
     header: tuple[str, ...] = (),
+    matched: tuple[dict[str, str], list[str]] | None = None,
 ) -> RawTable:
     if path is None:
         return RawTable(table, None, fmt, frame, dict(frame.collect_schema()), rows, structural)
     names = list(header) if header else [n for n in frame.collect_schema().names() if n != LINE]
-    by_name, unknown = _matched(table, path, names)
+    by_name, unknown = _matched(table, path, names) if matched is None else matched
     at = _positions(frame.collect_schema().names())
     selected = frame.select(
         pl.col(LINE),

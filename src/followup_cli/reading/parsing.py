@@ -14,7 +14,7 @@ import datetime as dt
 import polars as pl
 
 from followup_cli.core.schema import Column, Kind
-from followup_cli.reading.csv_grammar import NUL
+from followup_cli.reading.csv_grammar import NUL, nul_character
 from followup_cli.reading.native_values import parse_native, parse_native_date
 from followup_cli.reading.value_bounds import (
     COUNT_TOO_LARGE,
@@ -85,15 +85,14 @@ def parse(
 def _without_zero_bytes(raw: pl.Expr, parsed: Parsed) -> Parsed:
     """A Parquet text value holding a zero byte (NUL) refused, as a CSV row holding one is
     (`csv_reader`): NUL is not text, and many tools end a string at it."""
-    at = raw.str.find(NUL, literal=True)
-    nul = at.is_not_null()
+    nul = raw.str.contains(NUL, literal=True).fill_null(False)
     reason = (
         pl.when(nul)
         .then(
             pl.format(
                 "holds a zero byte (NUL) at character {} of its value; text never does "
                 "(many programs end the text there)",
-                at + 1,
+                nul_character(raw),
             )
         )
         .otherwise(parsed.reason)

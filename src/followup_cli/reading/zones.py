@@ -36,7 +36,7 @@ def wall_times(
     time (see the module); `read` names the columns the run reads, where an unknown zone that
     is no offset is refused (InputFileError naming `file` and the column)."""
     replaced = []
-    for name, dtype in schema.items():
+    for at, (name, dtype) in enumerate(schema.items()):
         if not isinstance(dtype, pl.Datetime) or dtype.time_zone is None:
             continue
         zone = dtype.time_zone
@@ -55,7 +55,9 @@ def wall_times(
             sign, hours, mins = offset.groups()
             minutes = (1 if sign == "+" else -1) * (int(hours) * 60 + int(mins))
         shift = pl.lit(minutes * _PER_MINUTE[unit], dtype=pl.Int64)
-        replaced.append((pl.col(name).to_physical() + shift).cast(pl.Datetime(unit)).alias(name))
+        # By place: a column named `*` or `^a$` is not a pattern here.
+        wall = (pl.nth(at).to_physical() + shift).cast(pl.Datetime(unit))
+        replaced.append(wall.alias(name))
     return frame.with_columns(replaced) if replaced else frame
 
 
