@@ -78,9 +78,11 @@ def test_each_line_is_read_a_bounded_number_of_times_whatever_the_openers(
     read: list[int] = []
     real = csv_records._readings
 
-    def counted(lines: pl.DataFrame, closers: pl.Series) -> tuple[pl.Series, pl.Series]:
+    def counted(
+        lines: pl.DataFrame, between: pl.Series, closers: pl.Series
+    ) -> tuple[pl.Series, pl.Series]:
         read.append(lines.height)
-        return real(lines, closers)
+        return real(lines, between, closers)
 
     monkeypatch.setattr(csv_records, "_readings", counted)
     # `x",y,"z` read from its start: fields `x"` and `y`, then a quote left open. Read from
@@ -95,7 +97,7 @@ def test_each_line_is_read_a_bounded_number_of_times_whatever_the_openers(
     assert frame.rows() == [(closing - 2, 'x"', "y", "z\nx", "y", "z\nw")]
     assert rejects.get_column("line").to_list() == list(range(2, closing - 2))
     assert set(rejects.get_column("reason")) == {csv_records._runaway_reason(closing)}
-    assert read == [openers + 1]
+    assert read == [openers]  # the lines after the first opener, the closing line included
 
 
 def test_a_quoted_field_among_4000_columns_is_read(tmp_path: Path) -> None:
