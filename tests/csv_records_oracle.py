@@ -12,6 +12,7 @@ from array import array
 import polars as pl
 
 from followup_cli.core.schema import LINE
+from followup_cli.reading import csv_records
 from followup_cli.reading.csv_grammar import FIELD_PY, QUOTED_PY, RAW
 
 # Where reading a line leaves the record it belongs to (the grammar's states at the line's end).
@@ -84,21 +85,10 @@ def multi_line_records(
 
 
 def _joined(body: pl.DataFrame, starts: list[int], ends: list[int]) -> pl.DataFrame:
-    """Each record's lines joined by line breaks (line: its first, _end: its last, raw)."""
+    """Each record's lines joined by line breaks (line: its first, _end: its last, raw), as the
+    reader joins them once it has decided."""
     spans = pl.DataFrame({LINE: starts, "_end": ends}, schema={LINE: pl.Int64, "_end": pl.Int64})
-    return (
-        spans.select(
-            pl.col(LINE).alias("_start"),
-            "_end",
-            pl.int_ranges(LINE, pl.col("_end") + 1).alias(LINE),
-        )
-        .explode(LINE)
-        .join(body.select(LINE, RAW), on=LINE)
-        .sort(LINE)
-        .group_by("_start", "_end", maintain_order=True)
-        .agg(pl.col(RAW).str.join("\n"))
-        .select(pl.col("_start").alias(LINE), "_end", RAW)
-    )
+    return csv_records._joined(body, spans)
 
 
 def _strays(
@@ -204,7 +194,10 @@ class _RecordReading:
         return str(lines[offset])
 
 
-_SWALLOWS, _UNCLOSED, _RUNS_ON = range(3)  # why an opening line is set aside alone
+# Why an opening line is set aside alone, and the sentences: the reader's own, so that the
+# two are compared on their decisions (the records, and which opener is set aside for what).
+_SWALLOWS, _UNCLOSED, _RUNS_ON = csv_records._SWALLOWS, csv_records._UNCLOSED, csv_records._RUNS_ON
+_stray_reason = csv_records._stray_reason
 
 
 def _set_aside(
@@ -218,41 +211,3 @@ def _set_aside(
 def _numbers(series: pl.Series) -> array[int]:
     """Whole numbers for a Python loop: 8 bytes each, read back as plain ints."""
     return array("q", series.cast(pl.Int64).to_list())
-
-
-def _stray_reason() -> pl.Expr:
-    """The sentence for each stray opener (`_why`, `_closer`), the same as the functions below."""
-    closer = pl.col("_closer").cast(pl.String)
-    upto = pl.when(pl.col("_closer").is_null()).then(pl.lit("the end of the file"))
-    return (
-        pl.when(pl.col("_why") == _UNCLOSED)
-        .then(pl.lit(_unclosed_reason()))
-        .when(pl.col("_why") == _SWALLOWS)
-        .then(pl.format(_swallowing_reason("{}"), upto.otherwise(pl.format("line {}", closer))))
-        .otherwise(pl.format(_runaway_reason("{}"), closer))
-    )
-
-
-def _unclosed_reason() -> str:
-    return (
-        "a double quote on this line opens a value that is never closed; check this line's "
-        'quotes (a quote inside a value is written "")'
-    )
-
-
-def _swallowing_reason(closer: int | str | None) -> str:
-    upto = (
-        closer if isinstance(closer, str) else f"line {closer}" if closer else "the end of the file"
-    )
-    return (
-        f"a double quote on this line opens a value that would swallow the whole rows after it "
-        f"(up to {upto}); only this line is set aside; check its quotes (a quote inside a "
-        f'value is written "")'
-    )
-
-
-def _runaway_reason(closer: int | str) -> str:
-    return (
-        f"a double quote on this line opens a value that runs on to line {closer} without "
-        f'making a whole row; check this line\'s quotes (a quote inside a value is written "")'
-    )

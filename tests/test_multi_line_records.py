@@ -9,9 +9,6 @@ took 6 s and 0.95 GB, 2,000,000 one-quote lines 12 s and 1.2 GB.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +21,7 @@ from followup_cli.reading import csv_records
 from followup_cli.reading.csv_grammar import CLOSES, OPENS, RAW, split_fields
 from followup_cli.reading.csv_lines import physical_lines
 from tests import csv_records_oracle as oracle
+from tests.child import in_child
 from tests.conftest import HEADERS
 
 
@@ -107,16 +105,14 @@ def test_a_line_s_end_state_is_the_grammar_s(texts: list[str]) -> None:
         assert got == [oracle._line_end_state(text) for text in framed]
 
 
-# Reads a file in a child process and prints its peak memory (MB) and what the reader decided.
+# Reads a file in a child process, with its peak memory and what the reader decided.
 _PEAK_IN_CHILD = """
-import json, sys
+import sys
 from pathlib import Path
 from followup_cli.reading.csv_reader import read_csv
 frame, rejects = read_csv(Path(sys.argv[1]), "payment_id")
-status = Path("/proc/self/status").read_text().splitlines()
-peak = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) // 1024
-print(json.dumps({"peak_mb": peak, "rows": frame.height, "rejects": rejects.height,
-                  "longest": frame.get_column("kind").str.len_chars().max()}))
+longest = frame.get_column("kind").str.len_chars().max()
+result = {"rows": frame.height, "rejects": rejects.height, "longest": longest}
 """
 
 
@@ -127,14 +123,7 @@ def test_a_value_of_a_million_lines_is_read_in_bounded_memory(tmp_path: Path) ->
     path.write_text(
         HEADERS["payments"] + '\nP-1,C-1,2024-03-01,4.00,"start\n' + "a\n" * 1_000_000 + 'end"\n'
     )
-    done = subprocess.run(
-        [sys.executable, "-c", _PEAK_IN_CHILD, str(path)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    result = json.loads(done.stdout)
+    result = in_child(_PEAK_IN_CHILD, str(path))
     assert (result["rows"], result["rejects"]) == (1, 0)
     assert result["longest"] == len("start\n") + 2 * 1_000_000 + len("end")
     # The loop's run peaked at 513 MB here, the whole-column reading at 321 MB.
@@ -166,6 +155,15 @@ def test_lines_without_a_quote_are_counted_not_read(monkeypatch: pytest.MonkeyPa
     stopped at the break; the first whole-column reading read every line of the span twice
     and jumped over them all (20,000,000 blank lines: 66 s, against 2.5 s). Only the lines
     with a quote are read now, and the verdicts are the loop's."""
+    read = lines_read(monkeypatch)
+    lines = ['P1,a,b,"', 'x"y', *[""] * 200_000, "plain, text", 'end"', "P2,a,b,c"]
+    _same(*_both(lines, 4))
+    assert read == [2]
+
+
+def lines_read(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many lines each reading of the grammar (`csv_records._readings`) is given, from now
+    on in this test: work, not time."""
     read: list[int] = []
     real = csv_records._readings
 
@@ -176,6 +174,4 @@ def test_lines_without_a_quote_are_counted_not_read(monkeypatch: pytest.MonkeyPa
         return real(lines, between, closers)
 
     monkeypatch.setattr(csv_records, "_readings", counted)
-    lines = ['P1,a,b,"', 'x"y', *[""] * 200_000, "plain, text", 'end"', "P2,a,b,c"]
-    _same(*_both(lines, 4))
-    assert read == [2]
+    return read

@@ -7,9 +7,6 @@ it is in the file and whichever path splits it: its row is rejected, naming line
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,31 +16,25 @@ import pytest
 from followup_cli.core.errors import InputFileError
 from followup_cli.reading import csv_grammar, csv_records
 from followup_cli.reading.csv_reader import read_csv
+from tests.child import in_child
 from tests.conftest import AS_OF, HEADERS, write_exports
+from tests.test_multi_line_records import lines_read
 
 PAYMENTS = HEADERS["payments"]
 
-# Reads a file in a child process and prints what the reader decided, so that a reader taking
+# Reads a file in a child process and says what the reader decided, so that a reader taking
 # minutes is stopped by the timeout instead of holding the test run.
 _READ_IN_CHILD = """
-import json, sys
+import sys
 from pathlib import Path
 from followup_cli.reading.csv_reader import read_csv
 frame, rejects = read_csv(Path(sys.argv[1]), "payment_id")
-print(json.dumps({"rows": frame.height, "rejects": rejects.select("line", "reason").rows()}))
+result = {"rows": frame.height, "rejects": rejects.select("line", "reason").rows()}
 """
 
 
 def read_in_child(path: Path, timeout: float) -> dict[str, Any]:
-    done = subprocess.run(
-        [sys.executable, "-c", _READ_IN_CHILD, str(path)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=True,
-    )
-    result: dict[str, Any] = json.loads(done.stdout)
-    return result
+    return in_child(_READ_IN_CHILD, str(path), timeout=timeout)
 
 
 def test_100000_unclosed_quotes_sharing_one_closing_line_are_read_in_linear_time(
@@ -75,16 +66,7 @@ def test_each_line_is_read_a_bounded_number_of_times_whatever_the_openers(
     line share the lines read); the old join read each line once per opening line before it.
     The verdict is the grammar's: the last two openers and the closer make one row, every other
     opener is set aside."""
-    read: list[int] = []
-    real = csv_records._readings
-
-    def counted(
-        lines: pl.DataFrame, between: pl.Series, closers: pl.Series
-    ) -> tuple[pl.Series, pl.Series]:
-        read.append(lines.height)
-        return real(lines, between, closers)
-
-    monkeypatch.setattr(csv_records, "_readings", counted)
+    read = lines_read(monkeypatch)
     # `x",y,"z` read from its start: fields `x"` and `y`, then a quote left open. Read from
     # inside a quoted value: the value closes, fields `y`, and a new one opens. So every such
     # line opens a value that reaches the closing line `w"` with two more fields per line.
@@ -254,36 +236,23 @@ def test_the_run_rejects_a_late_zero_byte_with_exit_1(tmp_path: Path, invoke: An
     assert "\x00" not in out.read_text()
 
 
-# Reads a file in a child process and prints its own peak memory (MB): a reader whose memory
-# grew with something other than the file's size showed it as gigabytes.
+# Reads a file in a child process, with its own peak memory: a reader whose memory grew with
+# something other than the file's size showed it as gigabytes.
 _PEAK_IN_CHILD = """
-import json, sys
+import sys
 from pathlib import Path
 from followup_cli.reading.csv_reader import read_csv
 from followup_cli.core.errors import InputFileError
 try:
     frame, rejects = read_csv(Path(sys.argv[1]), "payment_id")
-    verdict = [frame.height, rejects.select("line", "reason").rows()]
+    result = {"verdict": [frame.height, rejects.select("line", "reason").rows()]}
 except InputFileError as exc:
-    verdict = [str(exc)]
-# VmHWM, not ru_maxrss: Linux keeps ru_maxrss across execve, so a child of a large pytest
-# process would report its parent's peak.
-status = Path("/proc/self/status").read_text().splitlines()
-peak = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) // 1024
-print(json.dumps({"peak_mb": peak, "verdict": verdict}))
+    result = {"verdict": [str(exc)]}
 """
 
 
 def peak_in_child(path: Path) -> dict[str, Any]:
-    done = subprocess.run(
-        [sys.executable, "-c", _PEAK_IN_CHILD, str(path)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    result: dict[str, Any] = json.loads(done.stdout)
-    return result
+    return in_child(_PEAK_IN_CHILD, str(path))
 
 
 def test_a_line_of_5_million_commas_is_one_reject_in_bounded_memory(tmp_path: Path) -> None:

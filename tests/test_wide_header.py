@@ -8,10 +8,7 @@ still split, counted and checked for a zero byte.
 
 from __future__ import annotations
 
-import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +18,7 @@ import pytest
 from followup_cli.core.schema import TABLES
 from followup_cli.reading.csv_reader import WIDE, read_csv
 from followup_cli.reading.loading import read_table
+from tests.child import in_child
 from tests.conftest import AS_OF, HEADERS
 
 SAMPLE = Path(__file__).resolve().parents[1] / "sample_data"
@@ -36,10 +34,9 @@ def widened(source: Path, target: Path, extra: int, value: str = "") -> Path:
     return target
 
 
-# Runs followup in a child process and prints its peak memory (MB) and exit code.
+# Runs followup in a child process, with its peak memory and exit code.
 _RUN_IN_CHILD = """
-import json, sys
-from pathlib import Path
+import sys
 from followup_cli.cli.main import main
 sys.argv = ["followup", *sys.argv[1:]]
 try:
@@ -47,24 +44,12 @@ try:
     code = 0
 except SystemExit as exc:
     code = exc.code
-# VmHWM, not ru_maxrss: Linux keeps ru_maxrss across execve.
-status = Path("/proc/self/status").read_text().splitlines()
-peak = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) // 1024
-print(json.dumps({"peak_mb": peak, "code": code}))
+result = {"code": code}
 """
 
 
 def run_in_child(*args: str) -> dict[str, Any]:
-    done = subprocess.run(
-        [sys.executable, "-c", _RUN_IN_CHILD, *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    result: dict[str, Any] = json.loads(done.stdout.splitlines()[-1])
-    result["stderr"] = done.stderr
-    return result
+    return in_child(_RUN_IN_CHILD, *args)
 
 
 def test_a_header_of_200000_columns_is_read_in_bounded_memory(tmp_path: Path) -> None:
@@ -179,30 +164,19 @@ def test_a_missing_column_in_a_wide_header_is_named_briefly(tmp_path: Path, invo
     assert len(result.stderr) < 2_000
 
 
-# Reads one table in a child process and prints its peak memory (MB).
+# Reads one table in a child process, with its peak memory.
 _READ_IN_CHILD = """
-import json, sys
+import sys
 from pathlib import Path
 from followup_cli.core.schema import TABLES
 from followup_cli.reading.loading import read_table
 raw = read_table(TABLES["events"], Path(sys.argv[1]))
-rows = raw.frame.collect().height
-status = Path("/proc/self/status").read_text().splitlines()
-peak = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) // 1024
-print(json.dumps({"peak_mb": peak, "rows": rows, "rejects": raw.structural_rejects.height}))
+result = {"rows": raw.frame.collect().height, "rejects": raw.structural_rejects.height}
 """
 
 
 def _read_in_child(path: Path) -> dict[str, Any]:
-    done = subprocess.run(
-        [sys.executable, "-c", _READ_IN_CHILD, str(path)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    result: dict[str, Any] = json.loads(done.stdout)
-    return result
+    return in_child(_READ_IN_CHILD, str(path))
 
 
 def test_one_zero_byte_in_a_wide_file_costs_no_more_memory(tmp_path: Path) -> None:
