@@ -17,7 +17,8 @@ goes on with the next line, so a stray quote never swallows the rows after it. A
 an unquoted value (`size 5" mat`) opens nothing, whatever the number of quotes on the line.
 
 Reading costs what the file's size implies: no pattern grows with the number of columns, and
-whether lines make one record is read a line at a time, each line a bounded number of times. A
+whether lines make one record is decided over whole columns (`csv_records`), each line read a
+bounded number of times. A
 header of more than WIDE columns keeps only the columns its caller needs: every field is still
 split, counted and checked for a zero byte, but a column the run ignores is not made a column
 (a frame column costs kilobytes whatever it holds: 200,000 of them, a 1.7 MB file, took 1.6 GB).

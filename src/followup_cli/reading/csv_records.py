@@ -1,9 +1,10 @@
 """Quoted values that span lines: which opening line and closing line make one record
 (`multi_line_records`), and why an opening line is set aside when they do not. Vectorised
-throughout: the lines' states by regular expressions over whole columns, the readings by
-pointer jumping, the choice among openers by cumulative columns; no Python loop per line or per
-opener (one took about 5 microseconds and 400 bytes a line: a value of 2,000,000 lines took 6 s
-and 0.95 GB, 2,000,000 one-quote lines 12 s)."""
+throughout: the states of the lines holding a quote by regular expressions over whole columns
+(the lines without one only counted), the readings by pointer jumping, the choice among openers
+by cumulative columns; no Python loop per line or per opener (one took about 5 microseconds and
+400 bytes a line: a value of 2,000,000 lines took 5.4 s and 0.95 GB, 2,000,000 one-quote lines
+10.5 s)."""
 
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ def multi_line_records(
     Each opening line, in order, is one of: set aside because a whole row lies between it and
     its closing line (the first after it), or because it has none; the start of a record, if
     the lines up to the closing line make one (the grammar's fullmatch of the joined lines,
-    read a line at a time: `_readings`); inside a record started before it (up to and with the
+    found line by line: `_makes_record`); inside a record started before it (up to and with the
     record's closing line: it opens nothing); or set aside because its value runs on to the
     closing line without making a row. Never by joining the lines between them for each opener:
     many openers share one far closer, and that cost time growing with the square of the file.
