@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +22,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from followup_cli.job import nightly as job
+from followup_cli.job import options
 from followup_cli.synthetic.generate import generate
 
 from .conftest import SAMPLE
@@ -117,6 +119,58 @@ def test_nights_in_order_are_no_backfill(invoke: Invoke, work: Path, with_histor
     assert as_of_gauge(prom) == dt.date.fromisoformat(LATER)
     assert warned(prom, "backfill") == 0
     assert json.loads((work / "report.json").read_text())["backfill"] is None
+
+
+@pytest.mark.parametrize("records", [("--history",), ("--metrics",), ("--history", "--metrics")])
+def test_a_night_not_yet_come_is_refused_when_the_run_records_it(
+    invoke: Invoke, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, records: tuple[str, ...]
+) -> None:
+    """Today the 31st: a run as of the 2nd (a mistyped month) with --history or --metrics is
+    exit 2, names the option and writes no lists, snapshot or as-of date; a night after
+    tonight's would have made every night until the 2nd a backfill (SPEC 8). Tomorrow is
+    allowed (a club's clock a zone ahead), and so is any day without the records."""
+    monkeypatch.setattr(options, "today", lambda: dt.date.fromisoformat(LATER))
+    history, prom = tmp_path / "history", tmp_path / "followup.prom"
+    paths = {"--history": history, "--metrics": prom}
+    recorded = [arg for option in records for arg in (option, str(paths[option]))]
+    run = ("reconcile", "--data", str(SAMPLE), "-q", "-o", str(tmp_path / "out.csv"))
+    result = invoke(*run, "--as-of", "2024-08-02", *recorded)
+    assert result.exit_code == 2, result.output
+    said = " ".join(result.output.split())
+    named = " and ".join(records)
+    assert f"--as-of 2024-08-02 is after today ({LATER}): {named}" in said
+    assert f"run without {named} to look ahead" in said
+    assert not (tmp_path / "out.csv").exists() and not history.exists()
+    if prom.exists():  # the refused run is recorded, without an as-of date
+        assert ("followup_as_of_timestamp_seconds", ()) not in metrics_of(prom)
+    assert invoke(*run, "--as-of", "2024-08-01", *recorded).exit_code in (0, 1)
+    assert invoke(*run, "--as-of", "2099-01-01").exit_code in (0, 1)
+
+
+def test_a_backfill_held_back_by_a_night_not_yet_come_says_where_it_is(
+    invoke: Invoke, work: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A night recorded ahead of today (by a version that did not check, or a clock set back)
+    holds every later run back as a backfill; the warning names the snapshot and the metrics
+    file holding it, and once they are removed the night's lists are delivered again."""
+    history = ("--history", str(work / "history"))
+    monkeypatch.setattr(options, "today", lambda: dt.date(2030, 1, 1))
+    reconcile(invoke, work, "2029-07-31", *history)
+    monkeypatch.setattr(options, "today", lambda: dt.date.fromisoformat(LATER))
+    result = reconcile(invoke, work, LATER, *history)
+    mistaken = work / "history" / "as_of=2029-07-31"
+    prom = work / "metrics" / "followup.prom"
+    said = " ".join(result.output.split())
+    assert f"the monitored as-of date stays 2029-07-31; a night after today ({LATER})" in said
+    assert f"is recorded in {mistaken}, {prom}; if it was a mistake, remove them" in said
+    dated = work / "out" / f"followup-{LATER}.csv"
+    assert dated.is_file()
+    shutil.rmtree(mistaken)
+    prom.unlink()
+    result = reconcile(invoke, work, LATER, *history)
+    assert "backfill of" not in result.output
+    assert (work / "out" / "followup.csv").read_bytes() == dated.read_bytes()
+    assert as_of_gauge(prom) == dt.date.fromisoformat(LATER)
 
 
 def test_a_shrunk_payments_table_counts_in_the_metrics_when_quiet(

@@ -17,6 +17,7 @@ import dataclasses
 import datetime as dt
 from pathlib import Path
 
+from followup_cli.job import options
 from followup_cli.job.deliver import check_changes_destination, check_records
 from followup_cli.job.plan import Plan, rules_file
 from followup_cli.job.request import JobRequest
@@ -28,16 +29,34 @@ from followup_cli.outputs.destinations import check_destinations, is_special
 
 def later_night(request: JobRequest, as_of: dt.date) -> dt.date | None:
     """The newest night already delivered after `as_of`, or None: this run is no backfill."""
-    nights: list[dt.date] = []
+    later = [night for night, _ in _nights(request) if night > as_of]
+    return max(later) if later else None
+
+
+def _nights(request: JobRequest) -> list[tuple[dt.date, Path]]:
+    """Every night the records hold, with the snapshot folder or metrics file holding it."""
+    nights: list[tuple[dt.date, Path]] = []
     history, metrics_path = request.records.history, request.records.metrics
     if history is not None:
-        nights += [s.as_of for s in snapshots.snapshots(history)]
+        nights += [(s.as_of, s.folder) for s in snapshots.snapshots(history)]
     if metrics_path is not None:
         seconds = metrics.read_previous(metrics_path).as_of
         if seconds is not None:
-            nights.append(dt.datetime.fromtimestamp(seconds, dt.UTC).date())
-    later = [night for night in nights if night > as_of]
-    return max(later) if later else None
+            nights.append((dt.datetime.fromtimestamp(seconds, dt.UTC).date(), metrics_path))
+    return nights
+
+
+def way_out(request: JobRequest) -> str | None:
+    """For a backfill held back by nights not yet come (a run before `--as-of` checked the
+    date, or a clock set back): which records hold them, to remove if they were mistakes."""
+    latest = options.today() + dt.timedelta(days=options.RECORDED_DAYS_AHEAD)
+    ahead = sorted({str(path) for night, path in _nights(request) if night > latest})
+    if not ahead:
+        return None
+    return (
+        f"a night after today ({options.today()}) is recorded in {', '.join(ahead)}; if it "
+        f"was a mistake, remove {'it' if len(ahead) == 1 else 'them'} and run again"
+    )
 
 
 def dated(path: Path | None, day: dt.date) -> Path | None:
@@ -79,8 +98,9 @@ def beside_later_night(plan: Plan, request: JobRequest, comparing: bool) -> Plan
     return dataclasses.replace(plan, destination=destination, rejects=rejects, changes=changes)
 
 
-def say(record: run_report.RunRecord, later: dt.date, kind: str) -> None:
-    """What the backfill did, in the report (`backfill`) and as a warning of `kind`."""
+def say(record: run_report.RunRecord, later: dt.date, kind: str, hint: str | None) -> None:
+    """What the backfill did, in the report (`backfill`) and as a warning of `kind`, with
+    `hint` (`way_out`) when the later night has not come yet."""
     assert record.as_of is not None, "the plan set it"
     written = [str(o.path) if o.path is not None else "standard output" for o in record.outputs]
     record.backfill = {
@@ -93,6 +113,6 @@ def say(record: run_report.RunRecord, later: dt.date, kind: str) -> None:
         kind,
         [
             f"backfill of {record.as_of}: the lists of {later} are kept; written to {where}; "
-            f"the monitored as-of date stays {later}"
+            f"the monitored as-of date stays {later}" + (f"; {hint}" if hint else "")
         ],
     )

@@ -159,7 +159,7 @@ def _reconcile(
         step("writing")
         stale = _write(record, request, plan, result, (rows, listed), changed)
         if later is not None:
-            backfill.say(record, later, health.BACKFILL)
+            backfill.say(record, later, health.BACKFILL, backfill.way_out(request))
         record.summary = _summary(plan, result, listed, record.outputs)
         record.finish(EXIT_REJECTED_ROWS if result.rejects.height else EXIT_OK)
         if history is not None:

@@ -20,6 +20,14 @@ from followup_cli.reading.parsing import amount_cents
 # plausibility check, and every month and billing date computed from it, stays a date.
 FIRST_AS_OF = dt.date(1900, 1, 1)
 LAST_AS_OF = dt.date(7899, 12, 31)
+# How far past today a run that records its night (--history, --metrics) may be as of: one
+# day, for a job that dates its nights by a club's clock a time zone ahead of the machine's.
+RECORDED_DAYS_AHEAD = 1
+
+
+def today() -> dt.date:
+    """The local calendar day (`today`, `yesterday`, and the nights a run may record)."""
+    return dt.date.today()
 
 
 def as_of_date(value: str | dt.date | None, option: str = "--as-of") -> dt.date:
@@ -30,7 +38,7 @@ def as_of_date(value: str | dt.date | None, option: str = "--as-of") -> dt.date:
         return _supported(day, repr(day.isoformat()), option)
     word = (value or "today").strip().lower()
     if word in ("today", "yesterday"):
-        return dt.date.today() - dt.timedelta(days=1 if word == "yesterday" else 0)
+        return today() - dt.timedelta(days=1 if word == "yesterday" else 0)
     if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", word):
         raise UsageError(
             f"{option}: {value!r} is not a date; expected YYYY-MM-DD (e.g. 2024-07-31), "
@@ -49,6 +57,24 @@ def _supported(day: dt.date, shown: str, option: str) -> dt.date:
             f"{option}: {shown} is outside the supported dates, {FIRST_AS_OF} to {LAST_AS_OF}"
         )
     return day
+
+
+def check_recorded_night(as_of: dt.date, recording: list[str]) -> None:
+    """Refuse a night not yet come when the run records it (`recording`: the options that do).
+
+    The newest night in --history, or the metrics file's as-of date, is the night in place:
+    any run as of an earlier day is a backfill, which never replaces its lists (SPEC 8). One
+    mistyped year (`--as-of 2025-07-31` on 2024-07-31) would so make every night until then a
+    backfill, the lists left as the mistaken night wrote them. Looking ahead without them is
+    allowed."""
+    latest = today() + dt.timedelta(days=RECORDED_DAYS_AHEAD)
+    if recording and as_of > latest:
+        named = " and ".join(recording)
+        raise UsageError(
+            f"--as-of {as_of} is after today ({today()}): {named} would record it as the "
+            f"night in place, and every night until then would be a backfill that leaves "
+            f"its lists as they are; run without {named} to look ahead"
+        )
 
 
 def surcharge_cents(value: str | Decimal) -> int:

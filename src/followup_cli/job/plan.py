@@ -69,6 +69,8 @@ def read_plan(record: run_report.RunRecord, request: JobRequest) -> Plan:
     # First of all: even a run that fails at once must not write its report over an export.
     check_record_paths(request)
     record.as_of = as_of = options.as_of_date(request.as_of)
+    recording = [o for o, p in (("--history", r.history), ("--metrics", r.metrics)) if p]
+    options.check_recorded_night(as_of, recording)
     # --rules (SPEC 11) before any export is read: a refused file is exit 2.
     settings, record.rules = settings_for(request.rules, request.surcharge)
     limit = options.max_rejected_share(o.max_rejected)
