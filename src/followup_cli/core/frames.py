@@ -50,6 +50,17 @@ def gathered(frame: pl.DataFrame, columns: Iterable[pl.Expr]) -> pl.DataFrame:
     return frame.lazy().select(*columns).collect(engine="in-memory")
 
 
+def free_name(name: str, taken: Iterable[str]) -> str:
+    """`name`, or `name_1`, `name_2`, ... if taken: an inner column beside columns a person
+    names (a carried `_split_value` was once joined over by the split's own)."""
+    used = set(taken)
+    free, suffix = name, 0
+    while free in used:
+        suffix += 1
+        free = f"{name}_{suffix}"
+    return free
+
+
 def column(*names: str) -> pl.Expr:
     """The columns named `names`, exactly: `pl.col` reads `*` as every column and `^...$` as a
     pattern, and a carried column, a list or a header may be named so (`--carry '*'` stopped the

@@ -12,7 +12,11 @@ STATUS_MAX = 31
 # sheet of that name, which Excel refuses whatever the case. And the Trends table's own columns
 # (nightly.trends: as_of, Owed (Due), ...; as_of is Night on the sheet), where a list is a column.
 STATUS_RESERVED = ("Summary", "Changes", "Rejected rows", "Trends", "History")
-TRENDS_COLUMNS = ("as_of", "Night", "Owed (Due)", "Owed (Warning)", "Owed (Disabled)")
+OWED_COLUMNS = ("Owed (Due)", "Owed (Warning)", "Owed (Disabled)")
+# What the changes (nightly.changes) say in place of a list: a person new tonight, gone since
+# the night before, or without an account status. A list named so would read as one of them.
+CHANGE_WORDS = ("(new)", "(gone)", "(none)")
+TRENDS_COLUMNS = ("as_of", "Night", *OWED_COLUMNS)
 
 
 def checked_status(value: object, where: str, problems: list[str]) -> str | None:
@@ -53,6 +57,13 @@ def checked_status(value: object, where: str, problems: list[str]) -> str | None
             f"{where} status: {value!r} is taken (any case): a column of the Trends table "
             f"(as_of, Night on its sheet, then the lists, then Owed (Due), Owed (Warning), "
             f"Owed (Disabled))"
+        )
+        return None
+    if value.casefold() in CHANGE_WORDS:
+        problems.append(
+            f"{where} status: {value!r} is taken (any case): the changes say "
+            f"{', '.join(CHANGE_WORDS)} for a person who is new, who is gone, or who has no "
+            f"account status"
         )
         return None
     return value

@@ -182,13 +182,17 @@ _SPACES = re.compile(r"[\s-]+")
 _REPEATED = re.compile(r"(.*)_duplicated_[0-9]+")
 
 
-def matched_name(original: str, contract: Collection[str]) -> str:
-    """A file's column name as the reader matches it: normalised, and Polars' `x_duplicated_0`
-    (its name for a header that repeats `x`) as a second `x` when `x` is one of `contract`."""
+def matched_name(original: str, contract: Collection[str], header: Collection[str]) -> str:
+    """A file's column name as the reader matches it: normalised, and `x_duplicated_0` (the
+    reader's name, as Polars', for a header that repeats `x`) as a second `x` when `x` is one
+    of `contract` and the header has `x` itself. A lone `customer_id_duplicated_0` is not a
+    repeat: it was once read as the customer ids of a file that has none."""
     normal = normalise_name(original)
-    repeated = _REPEATED.fullmatch(normal) if "_duplicated_" in normal else None
-    if repeated and normalise_name(repeated.group(1)) in contract:
-        return normalise_name(repeated.group(1))
+    repeated = _REPEATED.fullmatch(original) if "_duplicated_" in original else None
+    if repeated and repeated.group(1) in header:
+        first = normalise_name(repeated.group(1))
+        if first in contract:
+            return first
     return normal
 
 

@@ -35,6 +35,7 @@ from followup_cli.outputs.lists import (
     contact_columns,
     sort_order,
 )
+from followup_cli.outputs.safe_csv import guarded_clash
 from followup_cli.reading.locate import check_not_read_next, locate_tables, possible_inputs
 
 ON_ERROR = ("reject", "fail")
@@ -93,6 +94,13 @@ def read_plan(record: run_report.RunRecord, request: JobRequest) -> Plan:
     statuses = chosen_statuses(request.lists.status, settings.rules.list_order)
     customers = record.located["customers"]
     carried = _carried(request, customers, fmt)
+    clash = guarded_clash([*OUTPUT_COLUMNS, *carried]) if fmt == "csv" else None
+    if clash is not None and not request.lists.raw_text:
+        raise UsageError(
+            f"--carry {clash[0]} and {clash[1]}: a CSV would head both {clash[2]!r} (a "
+            f"header a spreadsheet would run as a formula gets a leading '); carry one of "
+            f"them, or use --raw-text"
+        )
     order = sort_order(request.lists.sort, (*OUTPUT_COLUMNS, *carried))
     split = split_column(request.lists.split_by, customers, destination)
     return Plan(

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from followup_cli.core.errors import UsageError
+from followup_cli.core.frames import free_name
 from followup_cli.core.schema import LINE
 from followup_cli.job.deliver import Delivery, RefusedRecord
 from followup_cli.nightly.history import check_not_inside
@@ -102,9 +103,10 @@ def deliveries(
     metrics file `records`, nor inside a snapshot folder of `history`, and writable) before any
     file is written: the names are known only once the values are read."""
     assert plan.split is not None and plan.destination is not None, "split_column checked"
-    everyone = _with_values(plan, result)
-    values = sorted(v for v in everyone.get_column(VALUE).unique().to_list() if v is not None)
-    if everyone.get_column(VALUE).null_count():
+    value = free_name(VALUE, plan.carried)  # a carried column may be named _split_value
+    everyone = _with_values(plan, result, value)
+    values = sorted(v for v in everyone.get_column(value).unique().to_list() if v is not None)
+    if everyone.get_column(value).null_count():
         values.append(None)
     if len(values) > MAX_FILES:
         raise UsageError(
@@ -117,21 +119,18 @@ def deliveries(
     if history is not None:
         check_not_inside(history, [(OPTION, path) for path in paths.values()])
     held = rows if isinstance(rows, pl.DataFrame) else rows.collect()
-    by_person = everyone.select("customer_id", VALUE)
+    by_person = everyone.select("customer_id", value)
     kept = held.join(by_person, on="customer_id", how="left", maintain_order="left")
-    kept_parts = kept.partition_by(VALUE, as_dict=True, include_key=False)
-    people_parts = everyone.partition_by(VALUE, as_dict=True, include_key=False)
-    empty = kept.clear().drop(VALUE)
+    kept_parts = kept.partition_by(value, as_dict=True, include_key=False)
+    people_parts = everyone.partition_by(value, as_dict=True, include_key=False)
+    empty = kept.clear().drop(value)
     files = []
-    for value in values:  # a loop per club, never per person
-        club = kept_parts.get((value,), empty)
-        people = people_parts[(value,)]
+    for club_value in values:  # a loop per club, never per person
+        club = kept_parts.get((club_value,), empty)
+        people = people_parts[(club_value,)]
         club_sheets = None if sheets is None else _club_sheets(plan, result, sheets, people)
-        files.append(
-            Delivery(
-                club, paths[value], plan.fmt, club_sheets, club.height, (plan.split.column, value)
-            )
-        )
+        split = (plan.split.column, club_value)
+        files.append(Delivery(club, paths[club_value], plan.fmt, club_sheets, club.height, split))
     return files
 
 
@@ -142,21 +141,21 @@ def described(column: str, written: list[Path]) -> str:
     return f"{len(written):,} files by {column} in {folder} ({names})"
 
 
-def _with_values(plan: Plan, result: RunResult) -> pl.DataFrame:
-    """Every person of the output (all lists) with their line and their value as text, null
-    when empty; read as --carry reads a column (the run's own reading of the file when it
-    holds the column)."""
+def _with_values(plan: Plan, result: RunResult, value: str) -> pl.DataFrame:
+    """Every person of the output (all lists) with their line and their value as text in the
+    column `value`, null when empty; read as --carry reads a column (the run's own reading of
+    the file when it holds the column)."""
     assert plan.split is not None and plan.customers is not None, "split_column checked"
     read = result.inputs.get("customers")
     valued = carry_columns(
         result.output,
         plan.customers,
-        {VALUE: plan.split.source},
+        {value: plan.split.source},
         result.customer_lines,
         read.unknown_frame if read is not None and read.format == "csv" else None,
     )
     return valued.with_columns(
-        pl.col(VALUE).cast(pl.String), result.customer_lines.alias(LINE).cast(pl.Int64)
+        pl.col(value).cast(pl.String), result.customer_lines.alias(LINE).cast(pl.Int64)
     )
 
 

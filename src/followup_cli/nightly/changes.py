@@ -12,6 +12,7 @@ import datetime as dt
 import polars as pl
 
 from followup_cli.core import frames
+from followup_cli.core.list_names import CHANGE_WORDS
 from followup_cli.core.money import MONEY_DTYPE
 from followup_cli.core.schema import normalise_id
 from followup_cli.nightly.earlier_output import COMPARED_BEFORE, REQUIRED
@@ -32,7 +33,7 @@ CHANGE_COLUMNS = (
 TRANSITION_COLUMNS = ("field", "from", "to", "people")
 # Newly on one of these lists is what the morning call list starts with.
 URGENT = ("Delinquent Customer", "Disabled", "Collections Customer")
-NEW, GONE, NONE = "(new)", "(gone)", "(none)"
+NEW, GONE, NONE = CHANGE_WORDS
 GONE_REASON = "not in this run: no longer in the customers export"
 
 _KEY = "_match_id"

@@ -69,8 +69,12 @@ def sort_order(spec: str | None, columns: Sequence[str]) -> SortOrder | None:
     """--sort COLUMN or COLUMN:asc|desc, checked against the output's columns."""
     if spec is None:
         return None
-    name, _, direction = spec.partition(":")
-    column = name.strip().lower()
+    # Matched as --carry names columns (`Home Club` is home_club); the direction follows the
+    # last colon, since a carried column's name may hold one (`club:zone`, `club:zone:desc`).
+    name, colon, direction = spec.rpartition(":")
+    if not colon or normalise_name(spec) in columns or normalise_name(name) not in columns:
+        name, direction = spec, ""
+    column = normalise_name(name)
     if column not in columns:
         raise UsageError(
             f"--sort {spec!r}: no such output column; choose from {', '.join(columns)}"
@@ -112,27 +116,50 @@ def carried_columns(
         return {}
     header = _header(customers)
     types = _parquet_types(customers)
-    by_key = {normalise_name(name): name for name in reversed(header) if name not in _LINES}
+    by_key = _by_key(header)
     carried: dict[str, str] = {}
     for name in wanted:
         key = normalise_name(name)
         if key in OUTPUT_COLUMNS:
             raise UsageError(f"{option} {name}: {key} is in the output already")
-        if key not in by_key:
+        found = [name] if name in by_key.get(key, []) else by_key.get(key, [])
+        if not found:
             names = [n for n in header if n not in _LINES]
             has = first_of(names[:LISTED_NAMES], LISTED_NAMES, len(names)) or "no columns"
             raise UsageError(
                 f"{option} {name}: {customers.name} has no such column (its columns: {has})"
             )
-        dtype = types.get(by_key[key])
+        if len(found) > 1:
+            alike = first_of([repr(n) for n in found[:LISTED_NAMES]], LISTED_NAMES, len(found))
+            raise UsageError(
+                f"{option} {name}: {customers.name} has {len(found)} columns read as {key} "
+                f"({alike}); name one exactly as the file writes it"
+            )
+        (source,) = found
+        if carried.get(key, source) != source:
+            raise UsageError(
+                f"{option} {name}: {carried[key]!r} is carried as {key} already; carry one "
+                f"of the two"
+            )
+        dtype = types.get(source)
         if dtype is not None and not _carriable(dtype):
             raise UsageError(
-                f"{option} {name}: {customers.name} stores {by_key[key]} as {dtype}, which has "
+                f"{option} {name}: {customers.name} stores {source} as {dtype}, which has "
                 f"no one-cell form in CSV or a workbook; carry a text, number, date or "
                 f"true/false column, or export this one as text"
             )
-        carried[key] = by_key[key]
+        carried[key] = source
     return carried
+
+
+def _by_key(header: list[str]) -> dict[str, list[str]]:
+    """The header's column names by the key they are matched by (`normalise_name`), in the
+    file's order: `phone` and `Phone` share one."""
+    by_key: dict[str, list[str]] = {}
+    for name in header:
+        if name not in _LINES:
+            by_key.setdefault(normalise_name(name), []).append(name)
+    return by_key
 
 
 # The columns a workbook's lists carry without --carry (SPEC 9), when the customers file has
@@ -148,12 +175,16 @@ def contact_columns(customers: Path, carried: dict[str, str]) -> dict[str, str]:
     except (OSError, InputFileError, pl.exceptions.PolarsError):
         return carried  # the run itself says what is wrong with the file, in its own words
     types = _parquet_types(customers)
-    by_key = {normalise_name(name): name for name in reversed(header) if name not in _LINES}
+    by_key = _by_key(header)
     contacts = dict(carried)
     for key in CONTACT_COLUMNS:
-        dtype = types.get(by_key.get(key, ""))
-        if key in by_key and key not in contacts and (dtype is None or _carriable(dtype)):
-            contacts[key] = by_key[key]
+        alike = by_key.get(key, [])
+        if not alike or key in contacts:
+            continue
+        source = key if key in alike else alike[0]  # `phone` itself before `Phone`
+        dtype = types.get(source)
+        if dtype is None or _carriable(dtype):
+            contacts[key] = source
     return contacts
 
 

@@ -14,6 +14,7 @@ import re
 
 import polars as pl
 
+from followup_cli.core.errors import UsageError
 from followup_cli.core.frames import column
 from followup_cli.core.schema import Rows
 
@@ -41,8 +42,27 @@ def guard_formulas(frame: Rows) -> Rows:
             .otherwise(value)
             .alias(name)
         )
+    clash = guarded_clash(list(schema))
+    if clash is not None:
+        raise UsageError(
+            f"columns {clash[0]!r} and {clash[1]!r} would both be headed {clash[2]!r} once "
+            f"guarded as formulas (a leading '); rename one, or use --raw-text"
+        )
     names = {name: f"'{name}" for name in schema if _runs(name)}
     return frame.with_columns(guarded).rename(names)
+
+
+def guarded_clash(names: list[str]) -> tuple[str, str, str] | None:
+    """Two column names `guard_formulas` would head alike (`=x`, guarded `'=x`, beside a
+    column named `'=x`), the first such pair and their header; None when every header stays
+    its own."""
+    seen: dict[str, str] = {}
+    for name in names:
+        header = f"'{name}" if _runs(name) else name
+        if header in seen:
+            return seen[header], name, header
+        seen[header] = name
+    return None
 
 
 def _runs(text: str) -> bool:

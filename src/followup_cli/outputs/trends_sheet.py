@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from followup_cli.core.frames import column
+from followup_cli.core.list_names import OWED_COLUMNS
 
 if TYPE_CHECKING:
     from xlsxwriter import Workbook
@@ -22,7 +23,6 @@ if TYPE_CHECKING:
 TRENDS = "Trends"
 NIGHT = "Night"
 AS_OF = "as_of"
-OWED_PREFIX = "Owed ("
 
 # The workbook's table writer (outputs.workbook): frozen header, filter, widths, formats.
 TableWriter = Callable[[Any, Any, pl.DataFrame, tuple[int, int], str], None]
@@ -43,7 +43,9 @@ def trends_sheet(workbook: Workbook, trends: pl.DataFrame, write_table: TableWri
     nights = table.height
     if nights == 0:
         return sheet
-    owed = [name for name in table.columns[1:] if name.startswith(OWED_PREFIX)]
+    # The money columns by their exact names, which no list may take: a list may be named
+    # `Owed (Late)`, and was once drawn as money.
+    owed = [name for name in table.columns[1:] if name in OWED_COLUMNS]
     lists = [name for name in table.columns[1:] if name not in owed]
     ever = table.select(column(*lists).max()).row(0, named=True) if lists else {}
     people = [name for name in lists if ever[name]]

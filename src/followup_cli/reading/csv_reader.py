@@ -35,7 +35,7 @@ from typing import TypeVar
 import polars as pl
 
 from followup_cli.core import frames
-from followup_cli.core.schema import FILES_OWN_LINE, LINE, normalise_name
+from followup_cli.core.schema import LINE, normalise_name
 from followup_cli.reading import csv_fast_path
 from followup_cli.reading.csv_grammar import (
     CLOSES,
@@ -276,11 +276,6 @@ def _zero_byte_rejects(path: Path, with_nul: pl.DataFrame) -> pl.DataFrame:
             pl.col("_nul_at"),
         ).alias("reason"),
     )
-
-
-def make_room_for_line(frame: FrameT) -> FrameT:
-    """A file's own `_line` column must not be taken for the line numbers (it is ignored)."""
-    return frame.rename({LINE: FILES_OWN_LINE}, strict=False)
 
 
 def _ragged_rejects(path: Path, ragged: pl.DataFrame) -> pl.DataFrame:

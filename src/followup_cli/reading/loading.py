@@ -22,8 +22,8 @@ from followup_cli.core.formats import EXPORT_EXTENSIONS
 from followup_cli.core.listing import LISTED_NAMES, first_of
 from followup_cli.core.schema import LINE, REJECT_SCHEMA, TABLES, Table, matched_name
 from followup_cli.reading import zones
-from followup_cli.reading.csv_header import csv_header
-from followup_cli.reading.csv_reader import make_room_for_line, read_csv
+from followup_cli.reading.csv_header import column_names, csv_header
+from followup_cli.reading.csv_reader import read_csv
 from followup_cli.reading.parsing import DISTINCT_KINDS
 
 
@@ -227,9 +227,10 @@ def _matched(table: Table, path: Path, names: list[str]) -> tuple[dict[str, str]
     is told about."""
     by_name: dict[str, str] = {}
     unknown: list[str] = []
+    header = set(names)
     for original in names:
-        # Polars renames a repeated header name "x" to "x_duplicated_0": the same clash.
-        normal = matched_name(original, table.column_names)
+        # A repeated header name "x" is read as "x_duplicated_0": the same clash.
+        normal = matched_name(original, table.column_names, header)
         if normal not in table.column_names:
             unknown.append(original)
             continue
@@ -295,8 +296,18 @@ def _scan_parquet(path: Path, table: Table) -> tuple[pl.LazyFrame, int]:
             f"{path.name}: not a readable Parquet file ({read_failure(exc)}); re-export it"
         ) from exc
     read = {column.name for column in table.columns}
-    scan = zones.wall_times(make_room_for_line(scan), schema, path.name, read)
+    scan, schema = make_room_for_line(scan, schema)
+    scan = zones.wall_times(scan, schema, path.name, read)
     return scan.with_row_index(LINE, offset=1).with_columns(pl.col(LINE).cast(pl.Int64)), rows
+
+
+def make_room_for_line(frame: pl.LazyFrame, schema: pl.Schema) -> tuple[pl.LazyFrame, pl.Schema]:
+    """A Parquet file's columns named as a CSV header's are (`column_names`), and their new
+    schema: its own `_line` must not be taken for the line numbers (it is ignored), nor land
+    on a column of its own named `_line (from the file)` (an internal error once)."""
+    names = column_names(list(schema))
+    renamed = {old: new for old, new in zip(schema, names, strict=True) if old != new}
+    return frame.rename(renamed), pl.Schema(zip(names, schema.values(), strict=True))
 
 
 def _first_line_of(text: str) -> str:
