@@ -12,6 +12,7 @@ import datetime as dt
 import io
 import re
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 import polars as pl
@@ -145,7 +146,10 @@ def _write_workbook(sink: BinaryIO, lists: pl.DataFrame, sheets: Sheets) -> None
     for name, frame in sheets.tables:
         _table_sheet(workbook, name, frame, as_of)
     if sheets.trends is not None:
-        print_setup(trends_sheet(workbook, sheets.trends, _table), TRENDS, as_of)
+        # The Trends headers are the lists' names as the rules file writes them (a list named
+        # at_risk is no "At risk" beside its sheet at_risk) and the sheet's own words.
+        trends = trends_sheet(workbook, sheets.trends, partial(_table, in_words=False))
+        print_setup(trends, TRENDS, as_of)
     if not workbook.worksheets():
         _table_sheet(workbook, SUMMARY, lists)  # nothing at all: still a workbook that opens
     workbook.close()
@@ -181,10 +185,13 @@ def _table(
     position: tuple[int, int],
     name: str,
     widths: dict[Any, int] | None = None,
+    *,
+    in_words: bool = True,
 ) -> None:
-    """`frame` as an Excel table at `position`, its headers in words (workbook_sheets.HEADERS);
-    `widths` (by those words) when the sheet's other tables share its columns."""
-    frame = readable(frame)
+    """`frame` as an Excel table at `position`, its headers in words (workbook_sheets.HEADERS)
+    unless not `in_words`; `widths` (by those words) when the sheet's other tables share its
+    columns."""
+    frame = readable(frame) if in_words else frame
     # Excel has no time zones (xlsxwriter refuses an aware time): a carried timestamp with
     # one is written as the time on the clock there.
     frame = frame.with_columns(cs.datetime(time_zone="*").dt.replace_time_zone(None))
