@@ -134,26 +134,32 @@ def test_a_night_not_yet_come_is_refused_when_the_run_records_it(
     paths = {"--history": history, "--metrics": prom}
     recorded = [arg for option in records for arg in (option, str(paths[option]))]
     run = ("reconcile", "--data", str(SAMPLE), "-q", "-o", str(tmp_path / "out.csv"))
+    if "--metrics" in records:  # the night in place before the mistake: the 30th
+        before = ("reconcile", "--data", str(SAMPLE), "-q", "-o", str(tmp_path / "before.csv"))
+        assert invoke(*before, "--as-of", "2024-07-30", "--metrics", str(prom)).exit_code in (0, 1)
     result = invoke(*run, "--as-of", "2024-08-02", *recorded)
     assert result.exit_code == 2, result.output
     said = " ".join(result.output.split())
     named = " and ".join(records)
-    assert f"--as-of 2024-08-02 is after today ({LATER}): {named}" in said
+    assert f"--as-of 2024-08-02 is after tomorrow (2024-08-01): {named}" in said
     assert f"run without {named} to look ahead" in said
     assert not (tmp_path / "out.csv").exists() and not history.exists()
-    if prom.exists():  # the refused run is recorded, without an as-of date
-        assert ("followup_as_of_timestamp_seconds", ()) not in metrics_of(prom)
+    if "--metrics" in records:  # the refused run is recorded; the night in place stays
+        assert metrics_of(prom)[("followup_last_run_success", ())] == 0
+        assert as_of_gauge(prom) == dt.date(2024, 7, 30)
     assert invoke(*run, "--as-of", "2024-08-01", *recorded).exit_code in (0, 1)
     assert invoke(*run, "--as-of", "2099-01-01").exit_code in (0, 1)
 
 
+@pytest.mark.parametrize("with_history", [True, False])
 def test_a_backfill_held_back_by_a_night_not_yet_come_says_where_it_is(
-    invoke: Invoke, work: Path, monkeypatch: pytest.MonkeyPatch
+    invoke: Invoke, work: Path, monkeypatch: pytest.MonkeyPatch, with_history: bool
 ) -> None:
     """A night recorded ahead of today (by a version that did not check, or a clock set back)
     holds every later run back as a backfill; the warning names the snapshot and the metrics
-    file holding it, and once they are removed the night's lists are delivered again."""
-    history = ("--history", str(work / "history"))
+    file holding it (the metrics file alone without --history), and once they are removed
+    the night's lists are delivered again."""
+    history = ("--history", str(work / "history")) if with_history else ()
     monkeypatch.setattr(options, "today", lambda: dt.date(2030, 1, 1))
     reconcile(invoke, work, "2029-07-31", *history)
     monkeypatch.setattr(options, "today", lambda: dt.date.fromisoformat(LATER))
@@ -161,11 +167,15 @@ def test_a_backfill_held_back_by_a_night_not_yet_come_says_where_it_is(
     mistaken = work / "history" / "as_of=2029-07-31"
     prom = work / "metrics" / "followup.prom"
     said = " ".join(result.output.split())
-    assert f"the monitored as-of date stays 2029-07-31; a night after today ({LATER})" in said
-    assert f"is recorded in {mistaken}, {prom}; if it was a mistake, remove them" in said
+    assert "the monitored as-of date stays 2029-07-31; a night after tomorrow (2024-08-01)" in said
+    if with_history:
+        assert f"is recorded in {mistaken}, {prom}; if it was a mistake, remove them" in said
+    else:
+        assert f"is recorded in {prom}; if it was a mistake, remove it and run again" in said
     dated = work / "out" / f"followup-{LATER}.csv"
     assert dated.is_file()
-    shutil.rmtree(mistaken)
+    if with_history:
+        shutil.rmtree(mistaken)
     prom.unlink()
     result = reconcile(invoke, work, LATER, *history)
     assert "backfill of" not in result.output

@@ -163,6 +163,30 @@ def test_a_header_named_as_a_repeat_of_a_column_it_lacks_is_not_that_column(
     assert "names column 'customer_id' twice" in " ".join(twice.output.split())
 
 
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_a_header_of_its_own_named_as_a_repeat_is_an_ignored_column(
+    invoke: Invoke, tmp_path: Path, fmt: str
+) -> None:
+    """`customer_id, ..., created_on_duplicated_0` (a column of its own, not a second
+    created_on) was refused as naming created_on twice (exit 3), and in Parquet, which cannot
+    repeat a name at all, so was `customer_id_duplicated_0`. Only the reader's names for a
+    name the header repeats are repeats; these are ignored, and the output is the sample's."""
+    data = _exports(
+        tmp_path / "data",
+        {"created_on_duplicated_0": lambda i, _: "x", "customer_id_duplicated_0": lambda i, _: "y"},
+    )
+    if fmt == "parquet":
+        customers = pl.read_csv(data / "customers.csv", infer_schema=False)
+        customers = customers.with_columns(pl.col("created_on").str.to_date())
+        customers.write_parquet(data / "customers.parquet")
+        (data / "customers.csv").unlink()
+    out, plain = tmp_path / "out.csv", tmp_path / "plain.csv"
+    result = _run(invoke, data, "-o", str(out))
+    assert result.exit_code == 0, result.output
+    assert _run(invoke, SAMPLE, "-o", str(plain)).exit_code == 0
+    assert out.read_bytes() == plain.read_bytes()
+
+
 def test_sort_names_a_carried_column_as_carry_does(invoke: Invoke, tmp_path: Path) -> None:
     """`--sort` matched names by lower case alone and split at the first colon, so a carried
     `Home Club` (output column home_club) or `club:zone` could not be sorted by (exit 2,
@@ -189,18 +213,12 @@ def test_sort_names_a_carried_column_as_carry_does(invoke: Invoke, tmp_path: Pat
         values = [row[column] for row in _by_person(out).values()]
         assert values == sorted(values, reverse=descending), sort
         assert len(set(values)) > 1
-    wrong = _run(
-        invoke,
-        data,
-        "-o",
-        str(tmp_path / "w.csv"),
-        "--carry",
-        "club:zone",
-        "--sort",
-        "club:zone:up",
-    )
-    assert wrong.exit_code == 2
-    assert "the direction after ':' is asc or desc" in wrong.output
+    for sort in ("club:zone:up", "balance::desc"):
+        wrong = _run(
+            invoke, data, "-o", str(tmp_path / "w.csv"), "--carry", "club:zone", "--sort", sort
+        )
+        assert wrong.exit_code == 2
+        assert "the direction after ':' is asc or desc" in wrong.output
 
 
 def test_carry_takes_the_column_named_exactly_and_refuses_an_ambiguous_name(
@@ -221,6 +239,11 @@ def test_carry_takes_the_column_named_exactly_and_refuses_an_ambiguous_name(
         order = list(sample)
         for person, row in _by_person(out).items():
             assert row["phone"] == expected(order.index(person), person), (name, person)
+    spaced = _exports(tmp_path / "spaced", {"phone ": lambda i, _: f"spaced-{i}"})
+    for name in ("phone ", "phone , email"):  # as written; a list's spaces are trimmed
+        result = _run(invoke, spaced, "-o", str(out), "--carry", name)
+        assert result.exit_code in (0, 1), result.output
+        assert {row["phone"][:7] for row in _by_person(out).values()} == {"spaced-"}
     ambiguous = _run(invoke, data, "-o", str(out), "--carry", "PHONE")
     assert ambiguous.exit_code == 2
     assert "has 2 columns read as phone ('phone', 'Phone')" in " ".join(ambiguous.output.split())

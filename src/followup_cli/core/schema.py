@@ -182,18 +182,17 @@ _SPACES = re.compile(r"[\s-]+")
 _REPEATED = re.compile(r"(.*)_duplicated_[0-9]+")
 
 
-def matched_name(original: str, contract: Collection[str], header: Collection[str]) -> str:
-    """A file's column name as the reader matches it: normalised, and `x_duplicated_0` (the
-    reader's name, as Polars', for a header that repeats `x`) as a second `x` when `x` is one
-    of `contract` and the header has `x` itself. A lone `customer_id_duplicated_0` is not a
-    repeat: it was once read as the customer ids of a file that has none."""
-    normal = normalise_name(original)
-    repeated = _REPEATED.fullmatch(original) if "_duplicated_" in original else None
-    if repeated and repeated.group(1) in header:
-        first = normalise_name(repeated.group(1))
-        if first in contract:
-            return first
-    return normal
+def matched_name(original: str, contract: Collection[str], repeats: Collection[str]) -> str:
+    """A file's column name as the reader matches it: normalised, and one of `repeats` (the
+    reader's `x_duplicated_N` for a header that repeats `x`, as Polars names it) as a second
+    `x` when `x` is one of `contract`. A header's own `customer_id_duplicated_0` is no repeat:
+    it was once read as the customer ids of a file without them, or as a second `customer_id`
+    beside the one the file has (the file refused)."""
+    if original in repeats:
+        repeated = _REPEATED.fullmatch(original)
+        if repeated is not None and normalise_name(repeated.group(1)) in contract:
+            return normalise_name(repeated.group(1))
+    return normalise_name(original)
 
 
 @overload

@@ -54,7 +54,7 @@ def way_out(request: JobRequest) -> str | None:
     if not ahead:
         return None
     return (
-        f"a night after today ({options.today()}) is recorded in {', '.join(ahead)}; if it "
+        f"a night after tomorrow ({latest}) is recorded in {', '.join(ahead)}; if it "
         f"was a mistake, remove {'it' if len(ahead) == 1 else 'them'} and run again"
     )
 

@@ -71,7 +71,7 @@ def check_recorded_night(as_of: dt.date, recording: list[str]) -> None:
     if recording and as_of > latest:
         named = " and ".join(recording)
         raise UsageError(
-            f"--as-of {as_of} is after today ({today()}): {named} would record it as the "
+            f"--as-of {as_of} is after tomorrow ({latest}): {named} would record it as the "
             f"night in place, and every night until then would be a backfill that leaves "
             f"its lists as they are; run without {named} to look ahead"
         )

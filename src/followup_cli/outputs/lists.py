@@ -29,7 +29,7 @@ from followup_cli.core.schema import (
 from followup_cli.outputs.safe_csv import is_text
 from followup_cli.reading import zones
 from followup_cli.reading.csv_grammar import NUL
-from followup_cli.reading.csv_header import csv_header
+from followup_cli.reading.csv_header import column_names, csv_header
 from followup_cli.reading.csv_reader import read_csv
 from followup_cli.reading.loading import PARQUET_READ_ERRORS, cannot_be_read
 
@@ -73,6 +73,9 @@ def sort_order(spec: str | None, columns: Sequence[str]) -> SortOrder | None:
     # last colon, since a carried column's name may hold one (`club:zone`, `club:zone:desc`).
     name, colon, direction = spec.rpartition(":")
     if not colon or normalise_name(spec) in columns or normalise_name(name) not in columns:
+        first, colon, _ = spec.partition(":")
+        if colon and normalise_name(spec) not in columns and normalise_name(first) in columns:
+            raise UsageError(f"--sort {spec!r}: the direction after ':' is asc or desc")
         name, direction = spec, ""
     column = normalise_name(name)
     if column not in columns:
@@ -111,7 +114,7 @@ def carried_columns(
     named by the same key, so `Phone` in the file and `--carry phone` give a `phone` column.
     `option` is the one a refusal names (--split-by reads its column the same way).
     """
-    wanted = [name.strip() for name in requested if name.strip()]
+    wanted = [name for name in requested if name.strip()]
     if not wanted:
         return {}
     header = _header(customers)
@@ -121,30 +124,33 @@ def carried_columns(
     for name in wanted:
         key = normalise_name(name)
         if key in OUTPUT_COLUMNS:
-            raise UsageError(f"{option} {name}: {key} is in the output already")
-        found = [name] if name in by_key.get(key, []) else by_key.get(key, [])
+            raise UsageError(f"{option} {name.strip()}: {key} is in the output already")
+        matches = by_key.get(key, [])
+        # As written, spaces and all, then trimmed (`--carry "phone, email"`), then any alike.
+        exact = [n for n in (name, name.strip()) if n in matches]
+        found = exact[:1] or matches
         if not found:
             names = [n for n in header if n not in _LINES]
             has = first_of(names[:LISTED_NAMES], LISTED_NAMES, len(names)) or "no columns"
             raise UsageError(
-                f"{option} {name}: {customers.name} has no such column (its columns: {has})"
+                f"{option} {name.strip()}: {customers.name} has no such column (its columns: {has})"
             )
         if len(found) > 1:
             alike = first_of([repr(n) for n in found[:LISTED_NAMES]], LISTED_NAMES, len(found))
             raise UsageError(
-                f"{option} {name}: {customers.name} has {len(found)} columns read as {key} "
-                f"({alike}); name one exactly as the file writes it"
+                f"{option} {name.strip()}: {customers.name} has {len(found)} columns read as "
+                f"{key} ({alike}); name one exactly as the file writes it"
             )
         (source,) = found
         if carried.get(key, source) != source:
             raise UsageError(
-                f"{option} {name}: {carried[key]!r} is carried as {key} already; carry one "
+                f"{option} {name.strip()}: {carried[key]!r} is carried as {key} already; carry one "
                 f"of the two"
             )
         dtype = types.get(source)
         if dtype is not None and not _carriable(dtype):
             raise UsageError(
-                f"{option} {name}: {customers.name} stores {source} as {dtype}, which has "
+                f"{option} {name.strip()}: {customers.name} stores {source} as {dtype}, which has "
                 f"no one-cell form in CSV or a workbook; carry a text, number, date or "
                 f"true/false column, or export this one as text"
             )
@@ -209,7 +215,8 @@ def _parquet_types(customers: Path) -> dict[str, pl.DataType]:
     if format_of(customers) != "parquet":
         return {}
     try:
-        return dict(pl.scan_parquet(customers, glob=False).collect_schema())
+        schema = pl.scan_parquet(customers, glob=False).collect_schema()
+        return dict(zip(column_names(list(schema)), schema.values(), strict=True))
     except (OSError, pl.exceptions.PolarsError):
         return {}  # the run itself reports an unreadable file, with the reason
 
@@ -263,8 +270,8 @@ def _header(customers: Path) -> list[str]:
     """The customers file's column names as the run reads them: a Parquet file's schema, or a
     CSV file's header by the reader's own function (a header the reader refuses is refused
     here, in the reader's words, before anything else is read)."""
-    if format_of(customers) == "parquet":
-        return list(pl.scan_parquet(customers, glob=False).collect_schema())
+    if format_of(customers) == "parquet":  # named as the run names them (loading)
+        return column_names(list(pl.scan_parquet(customers, glob=False).collect_schema()))
     return csv_header(customers)
 
 
@@ -276,7 +283,7 @@ def _read_columns(customers: Path, names: dict[str, str]) -> pl.DataFrame:
         schema = scan.collect_schema()
         # A timestamp in a zone Polars does not know: its wall time (`zones`), as the run reads.
         scan = zones.wall_times(scan, schema, customers.name, ())
-        scan = scan.select(by_place(schema.names(), names))
+        scan = scan.select(by_place(column_names(schema.names()), names))
         try:
             return (
                 scan.with_row_index(LINE, offset=1)

@@ -95,15 +95,28 @@ _CHUNK = 1 << 16
 
 
 def csv_header(path: Path) -> list[str]:
-    """The column names of a CSV export, as the reader names its frame's columns: line 1 (to
-    the first line break, a lone carriage return included) without a byte order mark, split by
-    the grammar. A file the reader would refuse for its header (UTF-16, not UTF-8, empty, a
-    blank line 1, a quote that does not close) is refused here with the reader's sentence."""
+    """The column names of a CSV export, as the reader names its frame's columns
+    (`column_names` of `header_as_written`)."""
+    return column_names(header_as_written(path))
+
+
+def header_as_written(path: Path) -> list[str]:
+    """The header's names as the file writes them: line 1 (to the first line break, a lone
+    carriage return included) without a byte order mark, split by the grammar. A file the
+    reader would refuse for its header (UTF-16, not UTF-8, empty, a blank line 1, a quote that
+    does not close) is refused here with the reader's sentence."""
     check_encoding(path)
     first = _first_line(path)
     check_header_line(path, first, lambda: _all_blank(path))
     assert first is not None  # check_header_line refuses a file without a line 1
-    return column_names(header_fields(path, first))
+    return header_fields(path, first)
+
+
+def repeats(written: list[str], names: list[str]) -> frozenset[str]:
+    """The names `column_names` made for a repeated name (`x_duplicated_N`), among `names`
+    made of `written`: it never makes a name the header writes, so they are those it lacks
+    (with the name it gives a file's own `_line`)."""
+    return frozenset(names) - frozenset(written)
 
 
 def _first_line(path: Path) -> str | None:

@@ -22,7 +22,7 @@ from followup_cli.core.formats import EXPORT_EXTENSIONS
 from followup_cli.core.listing import LISTED_NAMES, first_of
 from followup_cli.core.schema import LINE, REJECT_SCHEMA, TABLES, Table, matched_name
 from followup_cli.reading import zones
-from followup_cli.reading.csv_header import column_names, csv_header
+from followup_cli.reading.csv_header import column_names, header_as_written, repeats
 from followup_cli.reading.csv_reader import read_csv
 from followup_cli.reading.parsing import DISTINCT_KINDS
 
@@ -82,8 +82,9 @@ def read_table(table: Table, path: Path | None) -> RawTable:
         scan, rows = _scan_parquet(path, table)
         return _raw(table, path, fmt, scan, rows, empty_rejects())
     repeating = [c.name for c in table.columns if c.kind in DISTINCT_KINDS]
-    header = csv_header(path)
-    matched = _matched(table, path, header)
+    written = header_as_written(path)
+    header = column_names(written)
+    matched = _matched(table, path, header, repeats(written, header))
     wanted = set(matched[0].values())
     frame, structural = read_csv(path, table.key.name, repeating, wanted.__contains__)
     # The header as written: a wide file's frame holds only the contract's columns (read_csv).
@@ -163,7 +164,9 @@ class Exports(Mapping[str, RawTable]):
 
 def look_at_header(table: Table, path: Path) -> None:
     """Refuse a CSV file for its header as `read_table` would, without reading its rows."""
-    _matched(table, path, csv_header(path))
+    written = header_as_written(path)
+    header = column_names(written)
+    _matched(table, path, header, repeats(written, header))
 
 
 _SAMPLE = 1 << 16
@@ -220,17 +223,19 @@ def _raw(
     )
 
 
-def _matched(table: Table, path: Path, names: list[str]) -> tuple[dict[str, str], list[str]]:
+def _matched(
+    table: Table, path: Path, names: list[str], repeated: frozenset[str] = frozenset()
+) -> tuple[dict[str, str], list[str]]:
     """Match header names after normalising them, and refuse the file if a required column is
     missing or named twice: each contract column's name as written (an absent optional one is
     added as empty), and the other names (as in the file), which the rules ignore but a person
-    is told about."""
+    is told about. `repeated`: the reader's names for a repeated name (`x_duplicated_0`); a
+    Parquet file has none."""
     by_name: dict[str, str] = {}
     unknown: list[str] = []
-    header = set(names)
     for original in names:
         # A repeated header name "x" is read as "x_duplicated_0": the same clash.
-        normal = matched_name(original, table.column_names, header)
+        normal = matched_name(original, table.column_names, repeated)
         if normal not in table.column_names:
             unknown.append(original)
             continue

@@ -44,7 +44,8 @@ def wall_times(
             continue
         unit = dtype.time_unit or "us"
         offset = _OFFSET.fullmatch(zone)
-        if offset is None and matched_name(name, read, schema) in read:
+        # A Parquet file cannot repeat a column name: none of its names is a repeat.
+        if offset is None and matched_name(name, read, ()) in read:
             raise InputFileError(
                 f"{file}: column {name} is stored in the time zone {zone!r}, which is neither "
                 f"a zone name nor an offset such as +05:30; re-export it in UTC or without a "
