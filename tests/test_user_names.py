@@ -309,3 +309,18 @@ def test_a_list_named_as_a_changes_word_is_refused(
     assert f"'{word}' is taken (any case): the changes say (new), (gone), (none)" in " ".join(
         result.output.split()
     )
+
+
+def test_a_column_named_with_a_comma_can_be_carried(invoke: Invoke, tmp_path: Path) -> None:
+    """`--carry` lists names with commas, so a header `Phone, mobile` could never be carried
+    (exit 2, "no such column Phone"). A `--carry` value the header has as written is that
+    column; any other is still a list."""
+    data = _exports(tmp_path / "data", {"Phone, mobile": lambda i, _: f"m-{i}"})
+    out = tmp_path / "out.csv"
+    result = _run(
+        invoke, data, "-o", str(out), "--carry", "Phone, mobile", "--carry", "phone,email"
+    )
+    assert result.exit_code in (0, 1), result.output
+    rows = list(_by_person(out).values())
+    assert list(rows[0])[-3:] == ["phone,_mobile", "phone", "email"]
+    assert all(row["phone,_mobile"].startswith("m-") and "@" in row["email"] for row in rows)

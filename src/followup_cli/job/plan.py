@@ -171,6 +171,6 @@ def _carried(request: JobRequest, customers: Path | None, fmt: str) -> dict[str,
     workbook carries the file's phone and email columns too (SPEC 9)."""
     if customers is None:
         return {}
-    asked = [c for item in request.lists.carry for c in item.split(",")]
-    carried = carried_columns(customers, asked) if asked else {}
+    asked = list(request.lists.carry)
+    carried = carried_columns(customers, asked, listed=True) if asked else {}
     return contact_columns(customers, carried) if fmt == "xlsx" else carried

@@ -106,18 +106,26 @@ def sort_rows(output: pl.DataFrame, order: SortOrder | None) -> pl.DataFrame:
 
 
 def carried_columns(
-    customers: Path, requested: Sequence[str], option: str = "--carry"
+    customers: Path, requested: Sequence[str], option: str = "--carry", *, listed: bool = False
 ) -> dict[str, str]:
     """--carry names matched to the customers file's header: output name -> name in the file.
 
     Names are matched as the contract's columns are (`normalise_name`), and the output column is
     named by the same key, so `Phone` in the file and `--carry phone` give a `phone` column.
-    `option` is the one a refusal names (--split-by reads its column the same way).
+    `option` is the one a refusal names (--split-by reads its column the same way). `listed`:
+    each of `requested` may list names with commas (`phone,email`), unless the header has it
+    as written (a column named `Phone, mobile`).
     """
-    wanted = [name for name in requested if name.strip()]
-    if not wanted:
+    if not any(name.strip() for name in requested):
         return {}
     header = _header(customers)
+    written = set(header)
+    wanted = [
+        name
+        for item in requested
+        for name in ([item] if not listed or item in written else item.split(","))
+        if name.strip()
+    ]
     types = _parquet_types(customers)
     by_key = _by_key(header)
     carried: dict[str, str] = {}
