@@ -297,8 +297,10 @@ def test_two_spellings_of_one_column_are_refused(tmp_path: Path, invoke: Invoke)
     (data / "agreements.csv").write_text(header + "\nA-1,C-1,2024-06-01,,,active,,4.00,,4.00\n")
     result = reconcile(invoke, data)
     assert result.exit_code == 3
-    assert "the header names column 'monthly_fee' twice ('monthly_fee' and 'Monthly Fee')" in (
-        one_line(result.stderr)
+    said = one_line(result.stderr)
+    assert (
+        "names column 'monthly_fee' twice ('monthly_fee' and 'Monthly Fee', columns 8 and 10)"
+        in said
     )
 
 

@@ -232,19 +232,23 @@ def _matched(
     is told about. `repeated`: the reader's names for a repeated name (`x_duplicated_0`); a
     Parquet file has none."""
     by_name: dict[str, str] = {}
+    places: dict[str, int] = {}
     unknown: list[str] = []
-    for original in names:
+    for place, original in enumerate(names, start=1):
         # A repeated header name "x" is read as "x_duplicated_0": the same clash.
         normal = matched_name(original, table.column_names, repeated)
         if normal not in table.column_names:
             unknown.append(original)
             continue
         if normal in by_name:
+            # Named as the file writes them: a repeat's name is the reader's, not the file's.
+            first, second = (_written(n, repeated) for n in (by_name[normal], original))
             raise InputFileError(
-                f"{path.name}: the header names column {normal!r} twice "
-                f"({by_name[normal]!r} and {original!r}); keep one"
+                f"{path.name}: the header names column {normal!r} twice ({first!r} and "
+                f"{second!r}, columns {places[normal]} and {place}); keep one"
             )
         by_name[normal] = original
+        places[normal] = place
     missing = [c.name for c in table.columns if c.required and c.name not in by_name]
     if missing:
         has = first_of([repr(c) for c in names[:LISTED_NAMES]], LISTED_NAMES, len(names))
@@ -253,6 +257,11 @@ def _matched(
             f"(line 1 has {has or 'no columns'}); add it to the export"
         )
     return by_name, unknown
+
+
+def _written(name: str, repeated: frozenset[str]) -> str:
+    """A column's name as the header writes it: `x` for the reader's `x_duplicated_N`."""
+    return name.rsplit("_duplicated_", 1)[0] if name in repeated else name
 
 
 # What reading a damaged Parquet file raises: one of Polars' errors, or a panic in its native
