@@ -328,3 +328,28 @@ def test_a_column_named_with_a_comma_can_be_carried(invoke: Invoke, tmp_path: Pa
     rows = list(_by_person(out).values())
     assert list(rows[0])[-3:] == ["phone,_mobile", "phone", "email"]
     assert all(row["phone,_mobile"].startswith("m-") and "@" in row["email"] for row in rows)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_an_exports_own_line_column_can_be_carried(
+    invoke: Invoke, tmp_path: Path, fmt: str
+) -> None:
+    """A customers file's own `_line` column (not the line numbers the run keeps under that
+    name) was refused by `--carry _line`, "no such column", its columns listed without it.
+    It is carried as `_line` with the file's values, split by too, in CSV and Parquet."""
+    data = _exports(tmp_path / "data", {"_line": lambda i, row: f"own-{row[0]}"})
+    if fmt == "parquet":
+        customers = pl.read_csv(data / "customers.csv", infer_schema=False)
+        customers = customers.with_columns(pl.col("created_on").str.to_date())
+        customers.write_parquet(data / "customers.parquet")
+        (data / "customers.csv").unlink()
+    out = tmp_path / "out.csv"
+    result = _run(invoke, data, "-o", str(out), "--carry", "_line", "--buckets", "2")
+    assert result.exit_code in (0, 1), result.output
+    rows = _by_person(out)
+    assert rows and all(row["_line"] == f"own-{person}" for person, row in rows.items())
+    split = tmp_path / "split"
+    split.mkdir()
+    result = _run(invoke, data, "-o", str(split / "l.csv"), "--split-by", "_line")
+    assert result.exit_code in (0, 1), result.output
+    assert len(list(split.glob("l-own-*.csv"))) == len(rows)

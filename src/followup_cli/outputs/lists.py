@@ -138,7 +138,7 @@ def carried_columns(
         exact = [n for n in (name, name.strip()) if n in matches]
         found = exact[:1] or matches
         if not found:
-            names = [n for n in header if n not in _LINES]
+            names = [LINE if n == FILES_OWN_LINE else n for n in header if n != LINE]
             has = first_of(names[:LISTED_NAMES], LISTED_NAMES, len(names)) or "no columns"
             raise UsageError(
                 f"{option} {name.strip()}: {customers.name} has no such column (its columns: {has})"
@@ -171,8 +171,10 @@ def _by_key(header: list[str]) -> dict[str, list[str]]:
     file's order: `phone` and `Phone` share one."""
     by_key: dict[str, list[str]] = {}
     for name in header:
-        if name not in _LINES:
-            by_key.setdefault(normalise_name(name), []).append(name)
+        # An export's own `_line`, which the run names FILES_OWN_LINE, is carried as `_line`.
+        key = normalise_name(LINE if name == FILES_OWN_LINE else name)
+        if name != LINE:
+            by_key.setdefault(key, []).append(name)
     return by_key
 
 
@@ -200,10 +202,6 @@ def contact_columns(customers: Path, carried: dict[str, str]) -> dict[str, str]:
         if dtype is None or _carriable(dtype):
             contacts[key] = source
     return contacts
-
-
-# Line numbers, not columns: the run's own, and an export's own `_line` (ignored).
-_LINES = (LINE, FILES_OWN_LINE)
 
 
 def _carriable(dtype: pl.DataType) -> bool:
