@@ -195,7 +195,7 @@ def _list_destination(output: str | None, history: Path) -> tuple[Path | None, s
     destination = None if output in (None, "-") else Path(output)
     if destination is not None:
         check_writable("--output", destination)  # a folder: exit 2 now, as reconcile's -o
-    fmt = output_format(destination, None)
+    fmt = output_format(destination, None, formats=False)
     if fmt not in LIST_FORMATS:
         raise UsageError(
             f"--output {output}: this command writes {', '.join(LIST_FORMATS)}; "

@@ -91,7 +91,9 @@ def check_changes_destination(
 ) -> None:
     if resolved("--changes", path) in {resolved("input", p) for p in inputs}:
         raise UsageError(f"--changes {path} is one of the input files; choose another name")
-    output_format(path, None, "--changes")  # an unknown extension: exit 2 before any work
+    output_format(
+        path, None, "--changes", formats=False
+    )  # an unknown extension: exit 2 before any work
     check_writable("--changes", path)
     taken = {resolved("--rejects", rejects), *([resolved("--output", output)] if output else [])}
     if resolved("--changes", path) in taken:
@@ -128,6 +130,7 @@ def check_records(
                     )
             check_writable(option, path)
         if history is not None:
+            snapshots.check_not_a_snapshot(history)
             _check_history(history)
             snapshots.check_not_inside(history, [*taken, *chosen])
     except RefusedRecord:

@@ -324,7 +324,7 @@ def _write(
 def _changes_delivery(changed: pl.DataFrame, plan: Plan) -> Delivery:
     """The changes file: its rows, or as a workbook (`--changes NAME.xlsx`) a Changes sheet
     and no lists, as `followup changes -o NAME.xlsx` writes it."""
-    fmt = output_format(plan.changes, None)
+    fmt = output_format(plan.changes, None, "--changes", formats=False)
     if fmt != "xlsx":
         return Delivery(changed, plan.changes, fmt)
     sheets = Sheets(plan.as_of, changes=changed)

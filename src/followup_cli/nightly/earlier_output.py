@@ -28,7 +28,7 @@ UNREADABLE = (OSError, pl.exceptions.PolarsError, pl.exceptions.PanicException)
 FIRST_LINE_LIMIT = 16 * 1024 * 1024
 
 
-_ADVICE = "pass a file that followup reconcile wrote"
+ADVICE = "pass a file that followup reconcile wrote"
 
 
 def read_output(path: Path, compared_only: bool = False) -> pl.DataFrame:
@@ -55,7 +55,7 @@ def read_output(path: Path, compared_only: bool = False) -> pl.DataFrame:
             frame = unguard_formulas(
                 pl.read_csv(path, infer_schema=False, columns=columns, glob=False)
             )
-        check_columns(path, frame.schema, _ADVICE, _OPTIONAL_TEXT)
+        check_columns(path, frame.schema, ADVICE, _OPTIONAL_TEXT)
         expected = COMPARED_BEFORE if compared_only else REQUIRED
         absent = [name for name in _OPTIONAL_TEXT if name in expected and name not in frame.columns]
         return frame.with_columns(
@@ -84,7 +84,7 @@ def check_output(path: Path) -> None:
             with path.open("rb") as handle:
                 first = handle.readline(FIRST_LINE_LIMIT)
             schema = pl.read_ndjson(first, infer_schema_length=1).schema
-        check_columns(path, schema, _ADVICE, _OPTIONAL_TEXT)
+        check_columns(path, schema, ADVICE, _OPTIONAL_TEXT)
     except (InputFileError, UsageError):
         raise
     except UNREADABLE as exc:

@@ -252,6 +252,6 @@ def read_previous(path: Path | None) -> dict[str, Any] | None:
         return None
     try:
         loaded = json.loads(data.decode("utf-8"))
-    except ValueError:  # UnicodeDecodeError included
+    except (ValueError, RecursionError):  # UnicodeDecodeError included; nested 100,000 deep
         return None
     return loaded if isinstance(loaded, dict) else None

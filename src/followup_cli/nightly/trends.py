@@ -29,7 +29,7 @@ from followup_cli.core.errors import InputFileError, UsageError
 from followup_cli.core.frames import column
 from followup_cli.core.list_names import TRENDS_COLUMNS
 from followup_cli.nightly.earlier_output import UNREADABLE, check_columns, first_line
-from followup_cli.nightly.history import Snapshot, snapshots
+from followup_cli.nightly.history import NIGHTS_AT_A_TIME, Snapshot, snapshots
 from followup_cli.outputs.destinations import read_regular
 from followup_cli.outputs.summary import Summary
 
@@ -97,7 +97,15 @@ def _from_report(snapshot: Snapshot) -> Night | None:
             tuple((str(name), _count(count)) for name, count in people.items()),
             tuple((status, _cents(accounts.get(status, {}).get("owed", "0"))) for status in OWING),
         )
-    except (OSError, ValueError, TypeError, KeyError, AttributeError, InvalidOperation):
+    except (
+        OSError,
+        ValueError,
+        TypeError,
+        KeyError,
+        AttributeError,
+        InvalidOperation,
+        RecursionError,  # a document nested 100,000 deep
+    ):
         return None
 
 
@@ -130,28 +138,42 @@ def _from_snapshots(found: list[Snapshot], history: Path) -> list[Night]:
     if not found:
         return []
     balance_cents = (pl.col("balance").cast(pl.Decimal(38, 2)) * -100).cast(pl.Int64)
-    rows = pl.concat(
-        [
-            _scan(s, history).select(
-                pl.lit(s.as_of, dtype=pl.Date).alias(AS_OF),
-                pl.col("follow_up_status", "account_status"),
-                pl.when(pl.col("balance") < 0).then(balance_cents).otherwise(0).alias("owed"),
-            )
-            for s in found
-        ]
-    )
-    try:
-        people, owed = pl.collect_all(
+    queries = []
+    # NIGHTS_AT_A_TIME nights a query: 1,600 scans in one plan ran Polars out of threads
+    # ("POLARS_MAX_BLOCKING_THREAD_COUNT reached ... may indicate a deadlock"), and a query a
+    # night cost 10 times the time.
+    for start in range(0, len(found), NIGHTS_AT_A_TIME):
+        rows = pl.concat(
             [
-                rows.group_by(AS_OF, "follow_up_status").len("people"),
-                rows.group_by(AS_OF, "account_status").agg(pl.col("owed").sum()),
+                _scan(s, history).select(
+                    pl.lit(s.as_of, dtype=pl.Date).alias(AS_OF),
+                    pl.col("follow_up_status", "account_status"),
+                    pl.when(pl.col("balance") < 0).then(balance_cents).otherwise(0).alias("owed"),
+                )
+                for s in found[start : start + NIGHTS_AT_A_TIME]
             ]
         )
+        queries += [
+            rows.group_by(AS_OF, "follow_up_status").len("people"),
+            rows.group_by(AS_OF, "account_status").agg(pl.col("owed").sum()),
+        ]
+    try:
+        counted = [pl.collect_all(queries[at : at + 2]) for at in range(0, len(queries), 2)]
+        people = pl.concat(part for part, _ in counted)
+        owed = pl.concat(part for _, part in counted)
     except UNREADABLE as exc:
         raise InputFileError(
             f"--history {history}: the snapshots of {found[0].as_of} to {found[-1].as_of} "
             f"cannot be read ({first_line(exc)}); reconcile those nights again with --history"
         ) from exc
+    unlisted = people.filter(pl.col("follow_up_status").is_null())
+    if unlisted.height:
+        day = unlisted.get_column(AS_OF)[0]
+        raise InputFileError(
+            f"--history {history}: the snapshot of {day} has people on no list (an empty "
+            f"follow_up_status, which no run writes); move that snapshot out of {history}, or "
+            f"reconcile {day} again"
+        )
     reserved = people.filter(pl.col("follow_up_status").str.to_lowercase().is_in(sorted(_RESERVED)))
     if reserved.height:
         day, name = reserved.select(AS_OF, "follow_up_status").row(0)
@@ -191,7 +213,10 @@ def _scan(snapshot: Snapshot, history: Path) -> pl.LazyFrame:
             f"{snapshot.output}: cannot be read as a snapshot ({first_line(exc)}); {advice}"
         ) from exc
     check_columns(snapshot.output, schema, advice)
-    return pl.scan_parquet(snapshot.output, glob=False)
+    # A column of nothing but nulls is stored as Null, which no text function takes (an
+    # internal error once); as text, its empty lists are named below.
+    text = [column(name).cast(pl.String) for name, dtype in schema.items() if dtype == pl.Null]
+    return pl.scan_parquet(snapshot.output, glob=False).with_columns(text)
 
 
 def _table(nights: list[Night]) -> pl.DataFrame:

@@ -24,9 +24,12 @@ FORMATS = OUTPUT_FORMATS  # the name this module always had
 BINARY_FORMATS = ("parquet", "xlsx")
 
 
-def output_format(path: Path | None, requested: str | None, option: str = "--output") -> str:
+def output_format(
+    path: Path | None, requested: str | None, option: str = "--output", *, formats: bool = True
+) -> str:
     """--format if given, else the output file's extension, else CSV (standard output);
-    `option` is the one that named `path`, for the message refusing it."""
+    `option` is the one that named `path`, for the message refusing it; `formats` False: the
+    command has no --format to suggest."""
     if requested is not None:
         if requested not in FORMATS:
             raise UsageError(f"--format {requested!r}: choose one of {', '.join(FORMATS)}")
@@ -41,7 +44,7 @@ def output_format(path: Path | None, requested: str | None, option: str = "--out
             raise UsageError(
                 f"{option} {path}: cannot tell the format from "
                 f"{path.suffix or 'no extension'!r}; end the name in .csv, .parquet, .jsonl or "
-                f".xlsx, or pass --format"
+                f".xlsx{', or pass --format' if formats else ''}"
             )
         fmt = found
     if fmt in BINARY_FORMATS and _is_terminal(path):
