@@ -475,3 +475,29 @@ def test_transitions_put_new_delinquency_first() -> None:
         ("follow_up_status", "(new)", "Lead", 1),
         ("follow_up_status", "Web Lead", "(gone)", 1),
     ]
+
+
+def test_a_list_named_disabled_is_not_an_urgent_account_move() -> None:
+    """Newly Disabled accounts come first among the changes; a follow-up list a rules file
+    names "Disabled" was ranked with them, above bigger moves, though it is no account
+    status. Urgency now goes with its field."""
+    row = {"name": "x", "reason": "r", "balance": None}
+    before = pl.DataFrame(
+        [
+            {"customer_id": f"C-{i}", "follow_up_status": "Lead", "account_status": "Due", **row}
+            for i in range(4)
+        ]
+    )
+    after = pl.DataFrame(
+        [
+            {"customer_id": "C-0", "follow_up_status": "Lead", "account_status": "Disabled", **row},
+            {"customer_id": "C-1", "follow_up_status": "Referral", "account_status": "Due", **row},
+            {"customer_id": "C-2", "follow_up_status": "Referral", "account_status": "Due", **row},
+            {"customer_id": "C-3", "follow_up_status": "Disabled", "account_status": "Due", **row},
+        ]
+    )
+    assert transitions(changes(before, after, None, None)).rows() == [
+        ("account_status", "Due", "Disabled", 1),
+        ("follow_up_status", "Lead", "Referral", 2),
+        ("follow_up_status", "Lead", "Disabled", 1),
+    ]

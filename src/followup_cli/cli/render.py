@@ -277,11 +277,11 @@ def nightly(
             moves = Table(title=f"Changes {since}", box=box.SIMPLE_HEAD, title_justify="left")
             for name in ("status", "from", "", "to", "people"):
                 moves.add_column(name, justify="right" if name == "people" else "left")
-            urgent_rows = [t for t in transitions if t[2] in URGENT]
+            urgent_rows = [t for t in transitions if (t[0], t[2]) in URGENT]
             shown = max(TRANSITIONS_SHOWN, len(urgent_rows))
             for field, before, after, people in transitions[:shown]:
                 kind = "follow-up" if field == "follow_up_status" else "account"
-                urgent = after in URGENT
+                urgent = (field, after) in URGENT
                 moves.add_row(
                     kind,
                     before,

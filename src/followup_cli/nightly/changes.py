@@ -32,7 +32,12 @@ CHANGE_COLUMNS = (
 )
 TRANSITION_COLUMNS = ("field", "from", "to", "people")
 # Newly on one of these lists is what the morning call list starts with.
-URGENT = ("Delinquent Customer", "Disabled", "Collections Customer")
+# Each with its field: a follow-up list a rules file names "Disabled" is no account Disabled.
+URGENT = (
+    ("follow_up_status", "Delinquent Customer"),
+    ("account_status", "Disabled"),
+    ("follow_up_status", "Collections Customer"),
+)
 NEW, GONE, NONE = CHANGE_WORDS
 GONE_REASON = "not in this run: no longer in the customers export"
 
@@ -144,9 +149,10 @@ def transitions(changed: pl.DataFrame) -> pl.DataFrame:
             moves("account_status", "from_account_status", "to_account_status"),
         ]
     )
-    rank = pl.col("to").replace_strict(
-        {status: i for i, status in enumerate(URGENT)}, default=len(URGENT), return_dtype=pl.Int8
-    )
+    rank = pl.lit(len(URGENT), dtype=pl.Int8)
+    for place, (field, status) in reversed(list(enumerate(URGENT))):
+        first = (pl.col("field") == field) & (pl.col("to") == status)
+        rank = pl.when(first).then(pl.lit(place, dtype=pl.Int8)).otherwise(rank)
     return (
         both.group_by("field", "from", "to")
         .agg(pl.len().cast(pl.Int64).alias("people"))
