@@ -91,9 +91,8 @@ def check_changes_destination(
 ) -> None:
     if resolved("--changes", path) in {resolved("input", p) for p in inputs}:
         raise UsageError(f"--changes {path} is one of the input files; choose another name")
-    output_format(
-        path, None, "--changes", formats=False
-    )  # an unknown extension: exit 2 before any work
+    # An unknown extension: exit 2 before any work.
+    output_format(path, None, "--changes", formats=False)
     check_writable("--changes", path)
     taken = {resolved("--rejects", rejects), *([resolved("--output", output)] if output else [])}
     if resolved("--changes", path) in taken:

@@ -328,18 +328,19 @@ def _scan(snapshot: Snapshot, history: Path) -> pl.LazyFrame:
     return pl.scan_parquet(snapshot.output, glob=False)
 
 
-# The nights' queries collected at a time: a plan of N scans concatenated costs Polars time
-# in N squared (1,600 nights of 18 people: 25 s), and all of them at once would hold every
-# night's working memory together.
+# The nights read to a query: a plan of N scans concatenated costs Polars time in N squared
+# (`followup history` over 1,600 nights of 18 people: 25 s) and ran it out of threads (`trends`:
+# "POLARS_MAX_BLOCKING_THREAD_COUNT reached ... may indicate a deadlock"); a query a night
+# cost ten times the time.
 NIGHTS_AT_A_TIME = 32
 
 
-def collected_in_turn(queries: list[pl.LazyFrame]) -> list[pl.DataFrame]:
-    """Each of `queries` collected, NIGHTS_AT_A_TIME at a time (one night's each)."""
-    done: list[pl.DataFrame] = []
-    for start in range(0, len(queries), NIGHTS_AT_A_TIME):
-        done += pl.collect_all(queries[start : start + NIGHTS_AT_A_TIME])
-    return done
+def in_turns(nights: list[pl.LazyFrame]) -> pl.DataFrame:
+    """The rows of `nights` (one query a night, of one schema), NIGHTS_AT_A_TIME to a query."""
+    return pl.concat(
+        pl.concat(nights[start : start + NIGHTS_AT_A_TIME]).collect()
+        for start in range(0, len(nights), NIGHTS_AT_A_TIME)
+    )
 
 
 def _collected(
@@ -409,7 +410,7 @@ def periods(history: Path, customer_id: str) -> pl.DataFrame:
         )
         for night, s in enumerate(found)
     ]
-    rows = _collected(found, history, lambda: pl.concat(collected_in_turn(nights)))
+    rows = _collected(found, history, lambda: in_turns(nights))
     if rows.is_empty():
         raise UsageError(
             f"{customer_id}: not in any snapshot in {history} "

@@ -29,7 +29,7 @@ from followup_cli.core.errors import InputFileError, UsageError
 from followup_cli.core.frames import column
 from followup_cli.core.list_names import TRENDS_COLUMNS
 from followup_cli.nightly.earlier_output import UNREADABLE, check_columns, first_line
-from followup_cli.nightly.history import NIGHTS_AT_A_TIME, Snapshot, snapshots
+from followup_cli.nightly.history import Snapshot, in_turns, snapshots
 from followup_cli.outputs.destinations import read_regular
 from followup_cli.outputs.summary import Summary
 
@@ -138,37 +138,29 @@ def _from_snapshots(found: list[Snapshot], history: Path) -> list[Night]:
     if not found:
         return []
     balance_cents = (pl.col("balance").cast(pl.Decimal(38, 2)) * -100).cast(pl.Int64)
-    queries = []
-    # NIGHTS_AT_A_TIME nights a query: 1,600 scans in one plan ran Polars out of threads
-    # ("POLARS_MAX_BLOCKING_THREAD_COUNT reached ... may indicate a deadlock"), and a query a
-    # night cost 10 times the time.
-    for start in range(0, len(found), NIGHTS_AT_A_TIME):
-        rows = pl.concat(
-            [
-                _scan(s, history).select(
-                    pl.lit(s.as_of, dtype=pl.Date).alias(AS_OF),
-                    pl.col("follow_up_status", "account_status"),
-                    pl.when(pl.col("balance") < 0).then(balance_cents).otherwise(0).alias("owed"),
-                )
-                for s in found[start : start + NIGHTS_AT_A_TIME]
-            ]
+    # Each night counted by list and account status at once; then by each of them alone.
+    per_night = [
+        _scan(s, history)
+        .group_by("follow_up_status", "account_status")
+        .agg(
+            pl.len().cast(pl.Int64).alias("people"),
+            pl.when(pl.col("balance") < 0).then(balance_cents).otherwise(0).sum().alias("owed"),
         )
-        queries += [
-            rows.group_by(AS_OF, "follow_up_status").len("people"),
-            rows.group_by(AS_OF, "account_status").agg(pl.col("owed").sum()),
-        ]
+        .with_columns(pl.lit(s.as_of, dtype=pl.Date).alias(AS_OF))
+        for s in found
+    ]
     try:
-        counted = [pl.collect_all(queries[at : at + 2]) for at in range(0, len(queries), 2)]
-        people = pl.concat(part for part, _ in counted)
-        owed = pl.concat(part for _, part in counted)
+        counted = in_turns(per_night)
     except UNREADABLE as exc:
         raise InputFileError(
             f"--history {history}: the snapshots of {found[0].as_of} to {found[-1].as_of} "
             f"cannot be read ({first_line(exc)}); reconcile those nights again with --history"
         ) from exc
+    people = counted.group_by(AS_OF, "follow_up_status").agg(pl.col("people").sum())
+    owed = counted.group_by(AS_OF, "account_status").agg(pl.col("owed").sum())
     unlisted = people.filter(pl.col("follow_up_status").is_null())
     if unlisted.height:
-        day = unlisted.get_column(AS_OF)[0]
+        day = unlisted.sort(AS_OF).get_column(AS_OF)[0]  # the first such night
         raise InputFileError(
             f"--history {history}: the snapshot of {day} has people on no list (an empty "
             f"follow_up_status, which no run writes); move that snapshot out of {history}, or "
@@ -176,7 +168,9 @@ def _from_snapshots(found: list[Snapshot], history: Path) -> list[Night]:
         )
     reserved = people.filter(pl.col("follow_up_status").str.to_lowercase().is_in(sorted(_RESERVED)))
     if reserved.height:
-        day, name = reserved.select(AS_OF, "follow_up_status").row(0)
+        day, name = (
+            reserved.select(AS_OF, "follow_up_status").sort(AS_OF, "follow_up_status").row(0)
+        )
         raise InputFileError(
             f"--history {history}: the snapshot of {day} has a list named {name!r}, a name "
             f"of the Trends sheet's own columns (no run writes it); move that snapshot out "

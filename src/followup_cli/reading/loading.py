@@ -82,9 +82,7 @@ def read_table(table: Table, path: Path | None) -> RawTable:
         scan, rows = _scan_parquet(path, table)
         return _raw(table, path, fmt, scan, rows, empty_rejects())
     repeating = [c.name for c in table.columns if c.kind in DISTINCT_KINDS]
-    written = header_as_written(path)
-    header = column_names(written)
-    matched = _matched(table, path, header, repeats(written, header))
+    header, matched = _header_matched(table, path)
     wanted = set(matched[0].values())
     frame, structural = read_csv(path, table.key.name, repeating, wanted.__contains__)
     # The header as written: a wide file's frame holds only the contract's columns (read_csv).
@@ -164,9 +162,14 @@ class Exports(Mapping[str, RawTable]):
 
 def look_at_header(table: Table, path: Path) -> None:
     """Refuse a CSV file for its header as `read_table` would, without reading its rows."""
+    _header_matched(table, path)
+
+
+def _header_matched(table: Table, path: Path) -> tuple[list[str], tuple[dict[str, str], list[str]]]:
+    """A CSV file's column names as the reader names them, and their match (`_matched`)."""
     written = header_as_written(path)
     header = column_names(written)
-    _matched(table, path, header, repeats(written, header))
+    return header, _matched(table, path, header, repeats(written, header))
 
 
 _SAMPLE = 1 << 16
