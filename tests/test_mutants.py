@@ -19,7 +19,7 @@ from typing import Any
 import polars as pl
 import pytest
 
-from followup_cli.nightly import history
+from followup_cli.nightly import stored_nights
 from followup_cli.reading import fingerprint
 from followup_cli.reading.fingerprint import InputChangedError
 from followup_cli.scaleout import first_pass
@@ -69,7 +69,7 @@ def test_a_person_who_is_gone_says_why(invoke: Invoke, tmp_path: Path) -> None:
     assert "no longer in the customers export" in gone["reason"]
 
 
-# --- b. history.py: a night without the person ends their period ---------------------------------
+# --- b. stored_nights.py: a night without the person ends their period -------------------------
 
 
 def test_a_missing_night_ends_a_period(invoke: Invoke, tmp_path: Path) -> None:
@@ -85,13 +85,13 @@ def test_a_missing_night_ends_a_period(invoke: Invoke, tmp_path: Path) -> None:
     ):
         data = write_exports(tmp_path / day, {**NOTHING, "customers": people})
         run(invoke, data, "-o", str(tmp_path / f"{day}.csv"), "--history", str(store), as_of=day)
-    periods = history.periods(store, "c-2")
+    periods = stored_nights.periods(store, "c-2")
     assert periods.select("from", "to", "follow_up_status").rows() == [
         (dt.date(2024, 7, 1), dt.date(2024, 7, 1), "Referral"),
         (dt.date(2024, 7, 3), dt.date(2024, 7, 3), "Referral"),
     ]
     # Ann was there every night with the same status: one period.
-    assert history.periods(store, "C-1").height == 1
+    assert stored_nights.periods(store, "C-1").height == 1
 
 
 # --- c. buckets: the newest payment and event across buckets -------------------------------------

@@ -14,7 +14,7 @@ import pytest
 from followup_cli.core.errors import InputFileError
 from followup_cli.core.money import MONEY_DTYPE
 from followup_cli.core.schema import FILES_OWN_LINE, LINE, OUTPUT_SCHEMA, normalise_name
-from followup_cli.nightly import history
+from followup_cli.nightly import history, stored_nights
 from followup_cli.nightly.changes import changes
 from followup_cli.nightly.earlier_output import read_output
 from followup_cli.outputs.destinations import beside
@@ -133,7 +133,7 @@ def test_the_latest_earlier_snapshot_is_one_decision(tmp_path: Path) -> None:
     with the same earlier snapshot, across gaps, and read it to the same changes."""
     runs = _stored(tmp_path)
     for day in DAYS[1:]:
-        frm, to, frame = history.between(runs, None, day)
+        frm, to, frame = stored_nights.between(runs, None, day)
         previous = history.previous_snapshot(runs, day)
         assert previous == frm and to.as_of == day
         expected = changes(read_output(previous.output), read_output(to.output), frm.as_of, day)
@@ -143,7 +143,7 @@ def test_the_latest_earlier_snapshot_is_one_decision(tmp_path: Path) -> None:
         found = history.previous_snapshot(runs, day)
         assert found is not None and found.as_of == earlier
         # --to a date between two runs: the run on or before it, compared with the one before.
-        frm, to, _ = history.between(runs, None, day)
+        frm, to, _ = stored_nights.between(runs, None, day)
         assert to.as_of == earlier and history.previous_snapshot(runs, to.as_of) == frm
     assert history.previous_snapshot(runs, DAYS[0]) is None
 

@@ -22,6 +22,7 @@ import polars as pl
 import pytest
 
 from followup_cli.nightly import history as snapshots
+from followup_cli.nightly import stored_nights
 from tests.conftest import SAMPLE
 
 Invoke = Callable[..., Any]
@@ -236,7 +237,7 @@ def test_many_nights_are_read_in_turn_and_all_counted(invoke: Invoke, tmp_path: 
     _night(invoke, seed, "2024-07-31")
     history = tmp_path / "H"
     nights = [dt.date(2024, 1, 1) + dt.timedelta(days=i) for i in range(70)]
-    assert len(nights) > 2 * snapshots.NIGHTS_AT_A_TIME
+    assert len(nights) > 2 * stored_nights.NIGHTS_AT_A_TIME
     for day in nights:
         folder = history / f"as_of={day.isoformat()}"
         folder.mkdir(parents=True)

@@ -24,6 +24,7 @@ from followup_cli.job.explain import explain as build_explanation
 from followup_cli.job.request import Inputs
 from followup_cli.job.rules import settings_for
 from followup_cli.nightly import history as snapshots
+from followup_cli.nightly import stored_nights
 from followup_cli.nightly import trends as night_trends
 from followup_cli.outputs.destinations import check_writable, output_format
 from followup_cli.outputs.safe_csv import guard_formulas
@@ -124,7 +125,7 @@ def changes_command(
         followup changes --history runs/ --from 2024-07-01 --to 2024-07-31
     """
     destination, fmt = _list_destination(output, history)
-    frm, to, frame = snapshots.between(
+    frm, to, frame = stored_nights.between(
         history,
         options.as_of_date(start, "--from") if start else None,
         options.as_of_date(end, "--to") if end else None,
@@ -151,7 +152,7 @@ def history_command(
         followup history C-5 --history runs/
     """
     destination, fmt = _list_destination(output, history)
-    frame = snapshots.periods(history, customer_id)
+    frame = stored_nights.periods(history, customer_id)
     last = frame.get_column("to").max()
     as_of = last if isinstance(last, dt.date) else UNDATED
     _write_list(frame, destination, fmt, raw_text, bom, Sheets(as_of, tables=((HISTORY, frame),)))

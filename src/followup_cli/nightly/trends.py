@@ -29,7 +29,8 @@ from followup_cli.core.errors import InputFileError, UsageError
 from followup_cli.core.frames import column
 from followup_cli.core.list_names import TRENDS_COLUMNS
 from followup_cli.nightly.earlier_output import UNREADABLE, check_columns, first_line
-from followup_cli.nightly.history import Snapshot, in_turns, snapshots
+from followup_cli.nightly.history import Snapshot, snapshots
+from followup_cli.nightly.stored_nights import in_turns
 from followup_cli.outputs.destinations import read_regular
 from followup_cli.outputs.summary import Summary
 
